@@ -1,0 +1,159 @@
+"""Records of the data model: items, sources, annotations, users, assignments, boxes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SourceKind = Literal["human", "model", "labeling_function", "label_model", "gold"]
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+Role = Literal["admin", "reviewer", "annotator"]
+ROLES: tuple[str, ...] = get_args(Role)
+AssignmentState = Literal["claimed", "submitted", "skipped", "expired"]
+Split = Literal["train", "valid", "test", "unassigned"]
+SPLITS: tuple[str, ...] = get_args(Split)
+
+
+class Box(BaseModel):
+    """A bounding box ``[x, y, w, h]`` in pixels of the original image."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    x: float
+    y: float
+    w: float = Field(gt=0)
+    h: float = Field(gt=0)
+    label: str
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("x", "y")
+    @classmethod
+    def _non_negative(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError("box corners must be inside the image (x, y >= 0)")
+        return v
+
+    def xyxy(self) -> tuple[float, float, float, float]:
+        """Return ``(x1, y1, x2, y2)``."""
+        return (self.x, self.y, self.x + self.w, self.y + self.h)
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    """Hash an item's data canonically (key order and float repr independent)."""
+    canon = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+class ItemRecord(BaseModel):
+    """An item to label: a text or an image, plus its other fields and metadata.
+
+    ``data`` holds every field of the item (``text`` or ``image`` among them); its
+    content hash identifies the item, so re-importing it adds nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None = None
+    data: dict[str, Any]
+    meta: dict[str, Any] = Field(default_factory=dict)
+    split: Split = "unassigned"
+    external_id: str | None = None
+    content_hash: str = ""
+    width: int | None = None
+    height: int | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.content_hash:
+            self.content_hash = content_hash(self.data)
+
+    @property
+    def text(self) -> str | None:
+        """The item's text, if it is a text item."""
+        v = self.data.get("text")
+        return None if v is None else str(v)
+
+    @property
+    def image(self) -> str | None:
+        """The item's image path or URL, if it is an image item."""
+        v = self.data.get("image")
+        return None if v is None else str(v)
+
+
+class SourceRecord(BaseModel):
+    """Anything that can say "item i has label c"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None = None
+    kind: SourceKind
+    name: str = Field(min_length=1)
+    version: str = ""
+    user_id: int | None = None
+
+
+class AnnotationRecord(BaseModel):
+    """One source's answer for one item.
+
+    ``label`` is the class index for single-label tasks; ``labels`` the class indices for
+    multi-label text; ``boxes`` the boxes for object detection.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None = None
+    item_id: int
+    source_id: int
+    label: int | None = None
+    labels: list[int] | None = None
+    boxes: list[Box] | None = None
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    probs: list[float] | None = None
+    needs_review: bool = False
+    seconds: float | None = Field(default=None, ge=0.0)
+    created_at: datetime | None = None
+
+
+class UserRecord(BaseModel):
+    """A person who uses the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None = None
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    active: bool = True
+
+
+class AssignmentRecord(BaseModel):
+    """An item claimed by an annotator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None = None
+    item_id: int
+    user_id: int
+    claimed_at: datetime
+    expires_at: datetime
+    state: AssignmentState = "claimed"
+
+
+__all__ = [
+    "ROLES",
+    "SOURCE_KINDS",
+    "SPLITS",
+    "AnnotationRecord",
+    "AssignmentRecord",
+    "AssignmentState",
+    "Box",
+    "ItemRecord",
+    "Role",
+    "SourceKind",
+    "SourceRecord",
+    "Split",
+    "UserRecord",
+    "content_hash",
+]

@@ -1,0 +1,168 @@
+"""Label schema, task types and project settings (pure data, no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from labelloop.errors import ValidationError
+
+TaskType = Literal[
+    "text-classification", "multi-label-text", "image-classification", "object-detection"
+]
+TASK_TYPES: tuple[str, ...] = get_args(TaskType)
+TEXT_TASKS = frozenset({"text-classification", "multi-label-text"})
+IMAGE_TASKS = frozenset({"image-classification", "object-detection"})
+
+
+class LabelClass(BaseModel):
+    """One class of a label schema: a name and a description for people and models."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("a class name cannot be blank")
+        return v
+
+
+class ProjectSettings(BaseModel):
+    """Workflow settings of a project.
+
+    Attributes
+    ----------
+    overlap:
+        How many different annotators label each item.
+    honeypot_rate:
+        Share of an annotator's queue drawn from gold items (0 disables honeypots).
+    review_threshold:
+        Drafts with a confidence below this need review until calibration sets per-class
+        thresholds.
+    claim_minutes:
+        How long an annotator holds a claimed item before it returns to the queue.
+    requeue_every:
+        Recompute the active-learning priority after this many new human labels.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    overlap: int = Field(default=1, ge=1, le=50)
+    honeypot_rate: float = Field(default=0.0, ge=0.0, le=0.5)
+    review_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    claim_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    requeue_every: int = Field(default=50, ge=1)
+    target_precision: float = Field(default=0.95, gt=0.0, lt=1.0)
+    honeypot_feedback: bool = True
+
+
+class LabelSchema(BaseModel):
+    """The task type and the classes of a project."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskType
+    classes: list[LabelClass] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> LabelSchema:
+        names = [c.name for c in self.classes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"class names must be unique; repeated: {', '.join(dupes)}")
+        if self.task != "object-detection" and len(self.classes) < 2:
+            raise ValueError(f"a {self.task} task needs at least two classes")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """Class names in index order."""
+        return [c.name for c in self.classes]
+
+    @property
+    def k(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    def index_of(self, label: str | int) -> int:
+        """Return the class index of a label given by name or index.
+
+        Raises
+        ------
+        ValidationError
+            If the label is not a class of this schema.
+        """
+        if isinstance(label, bool):
+            raise ValidationError(f"label {label!r} is not a class; expected one of {self.names}")
+        if isinstance(label, int):
+            if 0 <= label < self.k:
+                return label
+            raise ValidationError(
+                f"label index {label} is out of range; expected 0..{self.k - 1} ({self.names})"
+            )
+        text = str(label).strip()
+        names = self.names
+        if text in names:
+            return names.index(text)
+        lowered = [n.lower() for n in names]
+        if text.lower() in lowered:
+            return lowered.index(text.lower())
+        if text.lstrip("-").isdigit():
+            return self.index_of(int(text))
+        raise ValidationError(f"label {text!r} is not a class; expected one of {names}")
+
+    @classmethod
+    def from_labels(cls, task: str, labels: list[str]) -> LabelSchema:
+        """Build a schema from a task name and class names (descriptions empty)."""
+        return cls.parse({"task": task, "classes": [{"name": n} for n in labels]})
+
+    @classmethod
+    def parse(cls, raw: Any) -> LabelSchema:
+        """Validate a schema given as a mapping (e.g. loaded from ``schema.yaml``).
+
+        ``classes`` may be a list of names, a list of ``{name, description}`` mappings, or
+        a mapping from name to description.
+
+        Raises
+        ------
+        ValidationError
+            With every problem found, each naming the field.
+        """
+        if not isinstance(raw, dict):
+            raise ValidationError(
+                "a label schema must be a mapping with 'task' and 'classes', "
+                f"got {type(raw).__name__}"
+            )
+        data = dict(raw)
+        classes = data.get("classes", data.pop("labels", None))
+        if isinstance(classes, dict):
+            classes = [{"name": k, "description": v or ""} for k, v in classes.items()]
+        elif isinstance(classes, list):
+            classes = [{"name": c} if isinstance(c, str) else c for c in classes]
+        data["classes"] = classes
+        task = data.get("task")
+        if task not in TASK_TYPES:
+            raise ValidationError(
+                f"unknown task {task!r}; expected one of: {', '.join(TASK_TYPES)}"
+            )
+        try:
+            return cls.model_validate(data)
+        except Exception as exc:  # pydantic.ValidationError -> our tree
+            raise ValidationError(f"invalid label schema: {_pydantic_message(exc)}") from None
+
+
+def _pydantic_message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for err in errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "; ".join(parts)
