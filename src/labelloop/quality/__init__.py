@@ -1,0 +1,24 @@
+"""Quality control: agreement metrics, honeypots, aggregation, scorecards, automated checks."""
+
+from labelloop.quality.agreement import (
+    ConfidenceInterval,
+    bootstrap_ci,
+    cohen_kappa,
+    fleiss_kappa,
+    per_class_agreement,
+    percent_agreement,
+)
+from labelloop.quality.krippendorff import krippendorff_alpha
+from labelloop.quality.table import LongTable, as_long_table
+
+__all__ = [
+    "ConfidenceInterval",
+    "LongTable",
+    "as_long_table",
+    "bootstrap_ci",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "per_class_agreement",
+    "percent_agreement",
+]

@@ -1,0 +1,215 @@
+"""The long annotation table that every quality function reads, encoded once.
+
+A long table has one row per judgement: ``(item, annotator, label)``. It may be given as
+
+- a pandas DataFrame (or any mapping of columns) with columns ``item``, ``annotator`` and
+  ``label`` (the aliases ``item_id``/``source_id``/``worker``/``task``/``value`` are accepted),
+- a sequence of ``(item, annotator, label)`` rows,
+- a :class:`~labelloop.core.matrix.LabelMatrix` or a 2-D array of shape
+  ``(n_items, n_sources)``: the weak-supervision view, where annotators are sources. Missing
+  cells are ``ABSTAIN`` (-1) in an integer array and ``NaN`` in a float array.
+
+:func:`as_long_table` validates it once and returns a :class:`LongTable` whose columns are
+integer codes into ``items``, ``annotators`` and ``classes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from labelloop.core.matrix import ABSTAIN, LabelMatrix
+from labelloop.errors import ValidationError
+
+_ALIASES = {
+    "item": ("item", "item_id", "task", "question"),
+    "annotator": ("annotator", "source_id", "source", "worker", "annotator_id"),
+    "label": ("label", "value", "answer"),
+}
+
+
+@dataclass(frozen=True)
+class LongTable:
+    """A validated long annotation table, encoded as integer codes.
+
+    Attributes
+    ----------
+    item, annotator, label:
+        Parallel ``int64`` arrays: codes into ``items``, ``annotators`` and ``classes``.
+    items, annotators, classes:
+        The distinct item ids, annotator ids and label values, in code order.
+    """
+
+    item: npt.NDArray[np.int64]
+    annotator: npt.NDArray[np.int64]
+    label: npt.NDArray[np.int64]
+    items: list[Hashable]
+    annotators: list[Hashable]
+    classes: list[Hashable]
+
+    @property
+    def n_items(self) -> int:
+        """Number of distinct items."""
+        return len(self.items)
+
+    @property
+    def n_annotators(self) -> int:
+        """Number of distinct annotators."""
+        return len(self.annotators)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return int(self.label.size)
+
+    def counts(self) -> npt.NDArray[np.int64]:
+        """Votes per item and class, shape ``(n_items, n_classes)``."""
+        flat = self.item * self.n_classes + self.label
+        out = np.bincount(flat, minlength=self.n_items * self.n_classes)
+        return out.reshape(self.n_items, self.n_classes)
+
+    def values(self) -> npt.NDArray[Any]:
+        """The label of each row as its original value (numeric where the classes are)."""
+        return np.asarray(self.classes, dtype=object if _mixed(self.classes) else None)[self.label]
+
+    def subset(self, rows: npt.NDArray[np.bool_] | npt.NDArray[np.int64]) -> LongTable:
+        """The table restricted to some rows (codes and id lists are kept)."""
+        return LongTable(
+            self.item[rows], self.annotator[rows], self.label[rows],
+            self.items, self.annotators, self.classes,
+        )
+
+
+def _mixed(values: Sequence[Hashable]) -> bool:
+    return not all(isinstance(v, int | float | np.integer | np.floating) for v in values)
+
+
+def _encode(values: Sequence[Hashable], order: Sequence[Hashable] | None, what: str):
+    arr = np.asarray(values, dtype=object)
+    if order is None:
+        uniq = list(dict.fromkeys(arr.tolist()))
+        try:
+            uniq = sorted(uniq)
+        except TypeError:
+            pass
+    else:
+        uniq = list(order)
+    index = {v: i for i, v in enumerate(uniq)}
+    if len(index) != len(uniq):
+        raise ValidationError(f"{what} must be distinct, got {list(uniq)!r}")
+    try:
+        codes = np.fromiter((index[v] for v in arr.tolist()), dtype=np.int64, count=arr.size)
+    except KeyError as exc:
+        raise ValidationError(
+            f"{what[:-1]} {exc.args[0]!r} is not one of the given {what}: {list(uniq)!r}"
+        ) from None
+    return codes, uniq
+
+
+def _columns(table: object) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
+    if isinstance(table, Mapping) or hasattr(table, "columns"):
+        keys = list(table.columns) if hasattr(table, "columns") else list(table.keys())
+        cols = []
+        for name, aliases in _ALIASES.items():
+            found = next((a for a in aliases if a in keys), None)
+            if found is None:
+                raise ValidationError(
+                    f"the annotation table needs a {name!r} column (or one of {aliases[1:]}), "
+                    f"got columns {keys!r}"
+                )
+            cols.append(list(table[found]))
+        return cols[0], cols[1], cols[2]
+    rows = list(table)  # type: ignore[call-overload]
+    bad = next((r for r in rows if len(r) < 3), None)
+    if bad is not None:
+        raise ValidationError(f"each row must be (item, annotator, label), got {bad!r}")
+    if not rows:
+        return [], [], []
+    items, annotators, labels = zip(*((r[0], r[1], r[2]) for r in rows), strict=True)
+    return items, annotators, labels
+
+
+def _from_matrix(M: npt.NDArray[Any], classes: Sequence[Hashable] | None) -> LongTable:
+    if M.ndim != 2:
+        raise ValidationError(f"a label matrix must be 2-D (n_items, n_sources), got {M.shape}")
+    present = ~np.isnan(M) if np.issubdtype(M.dtype, np.floating) else M != ABSTAIN
+    ii, jj = np.nonzero(present)
+    values = M[ii, jj]
+    if np.issubdtype(M.dtype, np.integer) and classes is None:
+        classes = list(range(int(values.max()) + 1 if values.size else 0))
+    codes, cls = _encode(values.tolist(), classes, "classes")
+    return LongTable(
+        ii.astype(np.int64), jj.astype(np.int64), codes,
+        list(range(M.shape[0])), list(range(M.shape[1])), cls,
+    )
+
+
+def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -> LongTable:
+    """Validate an annotation table in any accepted form and encode it.
+
+    Parameters
+    ----------
+    table:
+        A DataFrame or mapping of columns, a sequence of ``(item, annotator, label)`` rows, a
+        :class:`LongTable`, a :class:`~labelloop.core.matrix.LabelMatrix`, or a 2-D array
+        ``(n_items, n_sources)`` (missing: ``-1`` in integer arrays, ``NaN`` in float arrays).
+    classes:
+        The label values in class order. By default the sorted distinct labels (integer label
+        matrices: ``0..max``). Give it to fix the order or to include unseen classes.
+
+    Returns
+    -------
+    LongTable
+    """
+    if isinstance(table, LongTable):
+        if classes is None or list(classes) == table.classes:
+            return table
+        codes, cls = _encode([table.classes[c] for c in table.label], classes, "classes")
+        return LongTable(table.item, table.annotator, codes, table.items, table.annotators, cls)
+    if isinstance(table, LabelMatrix):
+        out = _from_matrix(np.asarray(table.L), classes)
+        return LongTable(
+            out.item, out.annotator, out.label,
+            list(table.item_ids), list(table.source_ids), out.classes,
+        )
+    if isinstance(table, np.ndarray):
+        return _from_matrix(table, classes)
+    items, annotators, labels = _columns(table)
+    labels = [v.item() if isinstance(v, np.generic) else v for v in labels]
+    if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in labels):
+        raise ValidationError("labels must not be missing (None/NaN): drop those rows first")
+    item_codes, item_ids = _encode(items, None, "items")
+    ann_codes, ann_ids = _encode(annotators, None, "annotators")
+    lab_codes, cls = _encode(labels, classes, "classes")
+    return LongTable(item_codes, ann_codes, lab_codes, item_ids, ann_ids, cls)
+
+
+def encode_gold(
+    gold: Mapping[Hashable, Hashable] | None, table: LongTable
+) -> npt.NDArray[np.int64]:
+    """Gold labels as class codes per item of ``table`` (``-1`` where an item has no gold).
+
+    Gold for items not in the table is ignored; a gold value that is not a class raises.
+    """
+    out = np.full(table.n_items, -1, dtype=np.int64)
+    if not gold:
+        return out
+    item_index = {v: i for i, v in enumerate(table.items)}
+    class_index = {v: i for i, v in enumerate(table.classes)}
+    for item, value in gold.items():
+        if item not in item_index:
+            continue
+        if value not in class_index:
+            raise ValidationError(
+                f"gold label {value!r} of item {item!r} is not a class; classes are "
+                f"{table.classes!r} (pass classes=... to include it)"
+            )
+        out[item_index[item]] = class_index[value]
+    return out
