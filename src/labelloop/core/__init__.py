@@ -1,6 +1,12 @@
 """Pure data model of labelloop: schema, records, label matrix. No I/O here."""
 
-from labelloop.core.matrix import ABSTAIN, LabelMatrix, check_label_matrix, long_to_matrix, matrix_to_long
+from labelloop.core.matrix import (
+    ABSTAIN,
+    LabelMatrix,
+    check_label_matrix,
+    long_to_matrix,
+    matrix_to_long,
+)
 from labelloop.core.records import (
     AnnotationRecord,
     AssignmentRecord,

@@ -37,15 +37,21 @@ def check_label_matrix(L: object, *, k: int | None = None) -> npt.NDArray[np.int
     """
     arr = np.asarray(L)
     if arr.ndim != 2:
-        raise ValidationError(f"label matrix must be 2-D (n_items, n_sources), got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise ValidationError("label matrix must hold integer class indices or -1 (ABSTAIN)")
+        raise ValidationError(
+            f"label matrix must be 2-D (n_items, n_sources), got shape {arr.shape}"
+        )
+    integral = np.issubdtype(arr.dtype, np.integer) or np.all(np.equal(np.mod(arr, 1), 0))
+    if arr.size and not integral:
+        raise ValidationError("label matrix must hold integer class indices or -1 (ABSTAIN)")
     out = arr.astype(np.int64, copy=False)
     if out.size and out.min() < ABSTAIN:
-        raise ValidationError(f"label matrix holds {out.min()}; labels are 0..k-1 or -1 (ABSTAIN)")
+        raise ValidationError(
+            f"label matrix holds {out.min()}; labels are 0..k-1 or -1 (ABSTAIN)"
+        )
     if k is not None and out.size and out.max() >= k:
-        raise ValidationError(f"label matrix holds class {out.max()} but k={k} (classes 0..{k - 1})")
+        raise ValidationError(
+            f"label matrix holds class {out.max()} but k={k} (classes 0..{k - 1})"
+        )
     return out
 
 
