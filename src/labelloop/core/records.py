@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -46,6 +47,17 @@ def content_hash(data: dict[str, Any]) -> str:
     """Hash an item's data canonically (key order and float repr independent)."""
     canon = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+def occurrence_hash(base: str, occurrence: int) -> str:
+    """Hash of the ``occurrence``-th copy (0-based) of identical rows in one import.
+
+    Identical rows in one file are kept as separate items (datasets do hold exact
+    duplicates); numbering them keeps re-imports of the same file idempotent.
+    """
+    if occurrence == 0:
+        return base
+    return hashlib.sha256(f"{base}#{occurrence}".encode()).hexdigest()
 
 
 class ItemRecord(BaseModel):
@@ -141,6 +153,30 @@ class AssignmentRecord(BaseModel):
     state: AssignmentState = "claimed"
 
 
+@dataclass(frozen=True)
+class PendingAnnotation:
+    """An annotation to import, tied to its item by content hash and to a source identity."""
+
+    content_hash: str
+    kind: str
+    name: str
+    version: str = ""
+    label: int | None = None
+    labels: list[int] | None = None
+    boxes: list[dict[str, Any]] | None = None
+    confidence: float | None = None
+    needs_review: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything an export needs, read in one transaction."""
+
+    items: list[ItemRecord]
+    sources: list[SourceRecord]
+    annotations: list[AnnotationRecord]
+
+
 __all__ = [
     "ROLES",
     "SOURCE_KINDS",
@@ -150,10 +186,13 @@ __all__ = [
     "AssignmentState",
     "Box",
     "ItemRecord",
+    "PendingAnnotation",
     "Role",
+    "Snapshot",
     "SourceKind",
     "SourceRecord",
     "Split",
     "UserRecord",
     "content_hash",
+    "occurrence_hash",
 ]

@@ -20,7 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from labelloop.core.matrix import ABSTAIN, LabelMatrix
-from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
+from labelloop.core.records import (
+    AnnotationRecord,
+    ItemRecord,
+    PendingAnnotation,
+    Snapshot,
+    SourceRecord,
+)
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
 from labelloop.storage.engine import WRITE_OPTION, make_engine
@@ -47,21 +53,6 @@ class ProjectInfo:
     settings: ProjectSettings
 
 
-@dataclass(frozen=True)
-class PendingAnnotation:
-    """An annotation to import, tied to its item by content hash and to a source identity."""
-
-    content_hash: str
-    kind: str
-    name: str
-    version: str = ""
-    label: int | None = None
-    labels: list[int] | None = None
-    boxes: list[dict[str, Any]] | None = None
-    confidence: float | None = None
-    needs_review: bool = False
-
-
 @dataclass
 class ImportResult:
     """What an import changed."""
@@ -80,15 +71,6 @@ class Failure:
     source_id: int | None
     stage: str
     error: str
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything an export needs, read in one transaction."""
-
-    items: list[ItemRecord]
-    sources: list[SourceRecord]
-    annotations: list[AnnotationRecord]
 
 
 def _item_record(row: ItemRow) -> ItemRecord:

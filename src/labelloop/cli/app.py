@@ -1,0 +1,194 @@
+"""The ``labelloop`` command line: thin commands over the services."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from labelloop import __version__
+from labelloop.cli.common import LabelloopGroup, ProjectDir, console, open_project
+from labelloop.io import EXPORT_FORMATS, IMPORT_FORMATS
+from labelloop.services.project import Project
+
+app = typer.Typer(
+    name="labelloop",
+    help="AI-assisted data labeling: models, rules and people label together.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    cls=LabelloopGroup,
+)
+
+EXAMPLE_CSV = "youtube_spam.csv"
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"labelloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """AI-assisted data labeling: models, rules and people label together."""
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder for the new project.")],
+    task: Annotated[str | None, typer.Option(
+        help="text-classification, multi-label-text, image-classification or object-detection."
+    )] = None,
+    labels: Annotated[str | None, typer.Option(help="Class names, comma-separated.")] = None,
+    schema: Annotated[Path | None, typer.Option(
+        help="YAML file with task and classes (name + description).")] = None,
+    db: Annotated[str | None, typer.Option(
+        help="Database URL (default: SQLite inside the folder), e.g. "
+             "postgresql+psycopg://user@host/db.")] = None,
+    name: Annotated[str | None, typer.Option(help="Project name (default: folder name).")] = None,
+    overlap: Annotated[int, typer.Option(help="Annotators per item.")] = 1,
+    honeypot_rate: Annotated[float, typer.Option(help="Share of gold items in queues.")] = 0.0,
+) -> None:
+    """Create a labeling project.
+
+    Example: [bold]labelloop init spam --task text-classification --labels ham,spam[/]
+    """
+    names = [x.strip() for x in labels.split(",")] if labels else None
+    p = Project.create(folder, task=task, labels=names, schema=schema, db=db, name=name,
+                       settings={"overlap": overlap, "honeypot_rate": honeypot_rate})
+    with p:
+        console.print(f"created project [bold]{p.name}[/] ({p.schema.task}: "
+                      f"{', '.join(p.schema.names)}) in {folder}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL, Label Studio JSON or COCO file.")],
+    project: ProjectDir = Path("."),
+    format: Annotated[str | None, typer.Option(
+        help=f"One of {', '.join(IMPORT_FORMATS)} (default: from the extension).")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Column holding the text.")] = None,
+    image_column: Annotated[str | None, typer.Option(help="Column holding the image.")] = None,
+    label_column: Annotated[str | None, typer.Option(
+        help="Column holding labels ('' for none; default: label/class/category).")] = None,
+    label_kind: Annotated[str, typer.Option(
+        help="Labels in the file come from: human, gold or model.")] = "human",
+    label_source: Annotated[str | None, typer.Option(
+        help="Source name for the labels (default: import:FILENAME).")] = None,
+    label_splits: Annotated[str | None, typer.Option(
+        help="Only keep labels of rows in these splits, comma-separated.")] = None,
+    split: Annotated[str | None, typer.Option(help="Split for every row.")] = None,
+    image_root: Annotated[Path | None, typer.Option(
+        help="Folder that COCO file names are relative to.")] = None,
+) -> None:
+    """Import items (and any labels) from a file, all or nothing.
+
+    Example: [bold]labelloop import comments.csv -p spam --label-column CLASS[/]
+    """
+    options: dict[str, Any] = {
+        "text_column": text_column, "image_column": image_column,
+        "label_column": label_column, "label_kind": label_kind, "label_source": label_source,
+        "split": split,
+    }
+    if label_splits:
+        options["label_splits"] = frozenset(s.strip() for s in label_splits.split(","))
+    with open_project(project) as p:
+        res = p.import_file(file, format=format, image_root=image_root, **options)
+    console.print(f"imported {res.added} new item(s) from {file.name} "
+                  f"({res.skipped} already present, {res.annotations} label(s))")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="File (or folder for hf) to write.")],
+    project: ProjectDir = Path("."),
+    format: Annotated[str | None, typer.Option(
+        help=f"One of {', '.join(EXPORT_FORMATS)} (default: from the extension).")] = None,
+) -> None:
+    """Export items with their labels from one consistent snapshot.
+
+    Example: [bold]labelloop export labels.json -p spam --format label-studio[/]
+    """
+    with open_project(project) as p:
+        path = p.export(out, format=format)
+    console.print(f"exported to {path}")
+
+
+@app.command()
+def status(
+    project: ProjectDir = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show counts of items by state and split, and annotations per source.
+
+    Example: [bold]labelloop status -p spam[/]
+    """
+    with open_project(project) as p:
+        st = p.status()
+    if as_json:
+        console.print_json(json.dumps(st))
+        return
+    _print_status(st)
+
+
+def _print_status(st: dict[str, Any]) -> None:
+    console.print(f"[bold]{st['project']}[/] · {st['task']} · classes: "
+                  f"{', '.join(st['classes'])} · {st['items']} items")
+    states = Table("state", "items", title="Items by state")
+    for k, v in st["states"].items():
+        states.add_row(k, str(v))
+    splits = Table("split", "items", title="Items by split")
+    for k, v in sorted(st["splits"].items()):
+        splits.add_row(k, str(v))
+    sources = Table("kind", "name", "version", "annotations", "needs review",
+                    title="Annotations by source")
+    for s in st["sources"]:
+        sources.add_row(s["kind"], s["name"], s["version"], str(s["annotations"]),
+                        str(s["needs_review"]))
+    console.print(states, splits, sources)
+
+
+@app.command()
+def quickstart(
+    folder: Annotated[Path, typer.Argument(help="Folder for the example project.")] = Path(
+        "labelloop-example"),
+) -> None:
+    """Create the example project (YouTube spam comments, shipped in the package) and
+    show its status. Reference labels of the valid and test splits are stored as gold.
+
+    Example: [bold]labelloop quickstart my-project[/]
+    """
+    if (folder / "labelloop.yaml").exists():
+        p = open_project(folder)
+        console.print(f"using the existing project in {folder}")
+    else:
+        p = Project.create(folder, schema={
+            "task": "text-classification",
+            "classes": [
+                {"name": "ham", "description": "A genuine comment about the video or song."},
+                {"name": "spam", "description":
+                 "Self-promotion, links, requests to subscribe or check out a channel."},
+            ],
+        })
+        console.print(f"created project [bold]{p.name}[/] in {folder}")
+    with p:
+        src = resources.files("labelloop.data") / EXAMPLE_CSV
+        with resources.as_file(src) as path:
+            res = p.import_file(path, label_column="label", label_kind="gold",
+                                label_source="uci-youtube-spam",
+                                label_splits=frozenset({"valid", "test"}))
+        console.print(f"imported {res.added} example comment(s) ({res.skipped} already there)")
+        _print_status(p.status())
+
+
+def main() -> None:
+    """Entry point of the ``labelloop`` console script."""
+    app()

@@ -1,0 +1,214 @@
+"""Label Studio task JSON import and export, with the matching labeling config.
+
+Choices (single and multi-label text, image classification) and rectangle labels (object
+detection) are supported. Human sources map to ``annotations``, gold to annotations with
+``ground_truth: true``, model and label-model sources to ``predictions``. Boxes are in
+pixels here and in percent of the image in Label Studio.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from labelloop.core.records import SPLITS, AnnotationRecord, ItemRecord, PendingAnnotation, Snapshot
+from labelloop.core.schema import IMAGE_TASKS, LabelSchema
+from labelloop.errors import ImportReport, ImportValidationError, ValidationError
+from labelloop.io.common import ParsedImport
+
+FROM_NAME = "label"
+
+
+def _to_name(schema: LabelSchema) -> str:
+    return "image" if schema.task in IMAGE_TASKS else "text"
+
+
+def label_config(schema: LabelSchema) -> str:
+    """The Label Studio labeling config (XML) for a schema."""
+    obj = _to_name(schema)
+    tag = "Image" if obj == "image" else "Text"
+    if schema.task == "object-detection":
+        inner = "".join(
+            f'<Label value="{escape(c.name)}" hint="{escape(c.description)}"/>'
+            for c in schema.classes
+        )
+        control = f'<RectangleLabels name="{FROM_NAME}" toName="{obj}">{inner}</RectangleLabels>'
+    else:
+        choice = "multiple" if schema.task == "multi-label-text" else "single"
+        inner = "".join(
+            f'<Choice value="{escape(c.name)}" hint="{escape(c.description)}"/>'
+            for c in schema.classes
+        )
+        control = (f'<Choices name="{FROM_NAME}" toName="{obj}" choice="{choice}">'
+                   f"{inner}</Choices>")
+    return f'<View><{tag} name="{obj}" value="${obj}"/>{control}</View>'
+
+
+def _result(a: AnnotationRecord, item: ItemRecord, schema: LabelSchema) -> list[dict[str, Any]]:
+    obj = _to_name(schema)
+    if a.boxes is not None:
+        if not item.width or not item.height:
+            raise ValidationError(
+                f"item {item.id} has boxes but no image size; Label Studio needs width/height"
+            )
+        out = []
+        for n, b in enumerate(a.boxes):
+            out.append({
+                "id": f"r{item.id}-{a.source_id}-{n}",
+                "from_name": FROM_NAME, "to_name": obj, "type": "rectanglelabels",
+                "original_width": item.width, "original_height": item.height,
+                "image_rotation": 0,
+                "value": {
+                    "x": b.x / item.width * 100, "y": b.y / item.height * 100,
+                    "width": b.w / item.width * 100, "height": b.h / item.height * 100,
+                    "rotation": 0, "rectanglelabels": [b.label],
+                },
+                **({"score": b.score} if b.score is not None else {}),
+            })
+        return out
+    names = ([schema.names[a.label]] if a.label is not None
+             else [schema.names[i] for i in (a.labels or [])])
+    return [{"id": f"r{item.id}-{a.source_id}", "from_name": FROM_NAME, "to_name": obj,
+             "type": "choices", "value": {"choices": names}}]
+
+
+def write_label_studio(path: Path, snap: Snapshot, schema: LabelSchema) -> int:
+    """Write a JSON list of Label Studio tasks with annotations and predictions."""
+    by_src = {s.id: s for s in snap.sources}
+    per_item: dict[int, list[AnnotationRecord]] = {}
+    for a in snap.annotations:
+        per_item.setdefault(a.item_id, []).append(a)
+    obj = _to_name(schema)
+    tasks = []
+    for it in snap.items:
+        assert it.id is not None
+        data = dict(it.data)
+        data[obj] = it.image if obj == "image" else it.text
+        task: dict[str, Any] = {
+            "id": it.id, "data": data,
+            "meta": {"split": it.split, "external_id": it.external_id, "meta": it.meta,
+                     "width": it.width, "height": it.height},
+            "annotations": [], "predictions": [],
+        }
+        for a in per_item.get(it.id, []):
+            src = by_src[a.source_id]
+            entry: dict[str, Any] = {"result": _result(a, it, schema)}
+            if src.kind in ("human", "gold"):
+                entry.update(ground_truth=src.kind == "gold", completed_by=src.name,
+                             lead_time=a.seconds, was_cancelled=False)
+                task["annotations"].append(entry)
+            elif src.kind in ("model", "label_model"):
+                entry.update(model_version=f"{src.name}@{src.version}" if src.version
+                             else src.name, score=a.confidence)
+                entry["meta"] = {"kind": src.kind, "needs_review": a.needs_review}
+                task["predictions"].append(entry)
+        tasks.append(task)
+    path.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    return len(tasks)
+
+
+def _parse_result(
+    result: list[dict[str, Any]], schema: LabelSchema, width: int | None, height: int | None
+) -> tuple[int | None, list[int] | None, list[dict[str, Any]] | None]:
+    boxes: list[dict[str, Any]] = []
+    choices: list[str] = []
+    for r in result:
+        value = r.get("value") or {}
+        if r.get("type") == "rectanglelabels":
+            w = r.get("original_width") or width
+            h = r.get("original_height") or height
+            if not w or not h:
+                raise ValidationError("a rectangle has no original_width/original_height")
+            for name in value.get("rectanglelabels", []):
+                schema.index_of(name)
+                box = {"x": value["x"] * w / 100, "y": value["y"] * h / 100,
+                       "w": value["width"] * w / 100, "h": value["height"] * h / 100,
+                       "label": name, "score": r.get("score")}
+                boxes.append(box)
+        elif r.get("type") == "choices":
+            choices.extend(value.get("choices", []))
+        else:
+            raise ValidationError(f"result type {r.get('type')!r} is not supported")
+    if schema.task == "object-detection":
+        return None, None, boxes
+    idx = [schema.index_of(c) for c in choices]
+    if schema.task == "multi-label-text":
+        return None, sorted(set(idx)), None
+    if len(idx) != 1:
+        raise ValidationError(f"expected one choice, got {choices}")
+    return idx[0], None, None
+
+
+def read_label_studio(path: Path, schema: LabelSchema) -> ParsedImport:
+    """Read a JSON list of Label Studio tasks (or a single task object)."""
+    report = ImportReport()
+    file = str(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        report.add(file, exc.lineno, None, f"not valid JSON ({exc.msg})", "export it again")
+        raise ImportValidationError(report) from None
+    tasks = raw if isinstance(raw, list) else [raw]
+    obj = _to_name(schema)
+    out = ParsedImport()
+    for n, task in enumerate(tasks, start=1):
+        where = f"task {n}"
+        data = task.get("data") if isinstance(task, dict) else None
+        if not isinstance(data, dict) or data.get(obj) in (None, ""):
+            report.add(file, None, f"{where}.data.{obj}", f"the task has no data.{obj}",
+                       f"put the {obj} under data.{obj}")
+            continue
+        meta = task.get("meta") or {}
+        split = meta.get("split", "unassigned")
+        if split not in SPLITS:
+            split = "unassigned"
+        item = ItemRecord(data=dict(data), meta=meta.get("meta") or {}, split=split,
+                          external_id=meta.get("external_id") or (
+                              str(task["id"]) if "id" in task and "meta" not in task else None),
+                          width=meta.get("width"), height=meta.get("height"))
+        ok = True
+        for field, kind_of in (("annotations", _ann_source), ("predictions", _pred_source)):
+            for m, entry in enumerate(task.get(field) or []):
+                if entry.get("was_cancelled"):
+                    continue
+                try:
+                    label, labels, boxes = _parse_result(entry.get("result") or [], schema,
+                                                         item.width, item.height)
+                except (ValidationError, KeyError, TypeError) as exc:
+                    report.add(file, None, f"{where}.{field}[{m}]", str(exc),
+                               "fix the result or the label schema")
+                    ok = False
+                    continue
+                kind, name, version = kind_of(entry)
+                conf = entry.get("score")
+                meta_p = entry.get("meta") or {}
+                out.annotations.append(PendingAnnotation(
+                    item.content_hash, kind, name, version, label=label, labels=labels,
+                    boxes=boxes, confidence=conf,
+                    needs_review=bool(meta_p.get("needs_review", False)),
+                ))
+        if ok:
+            out.items.append(item)
+    if not tasks:
+        report.add(file, None, None, "the file holds no tasks", "export some tasks")
+    if report:
+        raise ImportValidationError(report)
+    return out
+
+
+def _ann_source(entry: dict[str, Any]) -> tuple[str, str, str]:
+    who = entry.get("completed_by")
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("id")
+    kind = "gold" if entry.get("ground_truth") else "human"
+    return kind, str(who) if who not in (None, "") else "label-studio", ""
+
+
+def _pred_source(entry: dict[str, Any]) -> tuple[str, str, str]:
+    mv = str(entry.get("model_version") or "label-studio-prediction")
+    name, _, version = mv.partition("@")
+    kind = (entry.get("meta") or {}).get("kind", "model")
+    return ("label_model" if kind == "label_model" else "model"), name, version
+

@@ -1,0 +1,370 @@
+"""The Project: one labeling project in a folder (SQLite) or in a PostgreSQL database.
+
+A project folder holds ``labelloop.yaml`` (database URL and project name) and, for the
+embedded default, ``labelloop.db``. Everything the CLI and the server do to a project goes
+through this class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from labelloop.core.matrix import LabelMatrix
+from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
+from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.errors import ConflictError, NotFoundError, UserInputError, ValidationError
+from labelloop.io import EXPORT_FORMATS, ImportOptions, ParsedImport, detect_format
+from labelloop.storage.engine import sqlite_url
+from labelloop.storage.store import Failure, ImportResult, ProjectInfo, Store
+
+CONFIG_FILE = "labelloop.yaml"
+
+
+def load_schema_file(path: str | Path) -> LabelSchema:
+    """Read a label schema from YAML (``task`` and ``classes`` with descriptions)."""
+    p = Path(path)
+    if not p.is_file():
+        raise NotFoundError(f"schema file {str(p)!r} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"{p}: not valid YAML ({exc})") from None
+    return LabelSchema.parse(raw)
+
+
+class Project:
+    """A labeling project: its schema, settings, items and every source's annotations.
+
+    Use :meth:`create` or :meth:`open` rather than the constructor.
+
+    Examples
+    --------
+    >>> p = Project.create("spam", task="text-classification", labels=["ham", "spam"])
+    >>> p.import_file("comments.csv", label_column="CLASS")  # doctest: +SKIP
+    >>> p.export("labels.jsonl")  # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store, info: ProjectInfo, folder: Path | None = None) -> None:
+        self.store = store
+        self.info = info
+        self.folder = folder
+
+    # -- lifecycle ----------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        folder: str | Path,
+        *,
+        task: str | None = None,
+        labels: Sequence[str] | None = None,
+        schema: LabelSchema | dict[str, Any] | str | Path | None = None,
+        db: str | None = None,
+        name: str | None = None,
+        settings: ProjectSettings | dict[str, Any] | None = None,
+    ) -> Project:
+        """Create a project in ``folder`` (SQLite there, or the database ``db``).
+
+        Give either ``task`` and ``labels`` or a ``schema`` (object, mapping or YAML path).
+
+        Raises
+        ------
+        ConflictError
+            If the folder already holds a project.
+        ValidationError
+            If the schema is invalid.
+        """
+        path = Path(folder)
+        if (path / CONFIG_FILE).exists():
+            raise ConflictError(f"{path} already holds a labelloop project; open it instead")
+        label_schema = _resolve_schema(task, labels, schema)
+        if isinstance(settings, dict):
+            settings = ProjectSettings.model_validate(settings)
+        path.mkdir(parents=True, exist_ok=True)
+        url = db or sqlite_url(path)
+        store = Store(url)
+        project_name = name or path.resolve().name
+        try:
+            info = store.create_project(project_name, label_schema, settings)
+        except Exception:
+            store.close()
+            raise
+        config = {"project": project_name, "db": "labelloop.db" if db is None else db}
+        (path / CONFIG_FILE).write_text(yaml.safe_dump(config), encoding="utf-8")
+        return cls(store, info, path)
+
+    @classmethod
+    def open(cls, folder: str | Path = ".", *, db: str | None = None,
+             name: str | None = None) -> Project:
+        """Open the project in ``folder``, or the project ``name`` in database ``db``.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no project there.
+        """
+        path = Path(folder)
+        if db is None:
+            cfg_file = path / CONFIG_FILE
+            if not cfg_file.is_file():
+                raise NotFoundError(
+                    f"no labelloop project in {str(path)!r} (no {CONFIG_FILE}); "
+                    "create one with: labelloop init DIR --task ... --labels ..."
+                )
+            cfg = yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}
+            db = cfg.get("db", "labelloop.db")
+            name = name or cfg.get("project")
+            if db == "labelloop.db":
+                db = sqlite_url(path)
+        store = Store(db)
+        try:
+            info = store.get_project(name)
+        except Exception:
+            store.close()
+            raise
+        return cls(store, info, path if path.exists() else None)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def id(self) -> int:
+        """Database id of the project."""
+        return self.info.id
+
+    @property
+    def name(self) -> str:
+        """Name of the project."""
+        return self.info.name
+
+    @property
+    def schema(self) -> LabelSchema:
+        """Task type and classes (with descriptions)."""
+        return self.info.schema
+
+    @property
+    def settings(self) -> ProjectSettings:
+        """Workflow settings (overlap, honeypot rate, ...)."""
+        return self.info.settings
+
+    def update_settings(self, **changes: Any) -> ProjectSettings:
+        """Change some settings, validated; returns the new settings."""
+        merged = {**self.settings.model_dump(), **changes}
+        try:
+            new = ProjectSettings.model_validate(merged)
+        except Exception as exc:
+            raise ValidationError(f"invalid settings: {exc}") from None
+        self.store.update_settings(self.id, new)
+        self.info = ProjectInfo(self.id, self.name, self.schema, new)
+        return new
+
+    # -- import ---------------------------------------------------------------------
+    def import_file(
+        self, path: str | Path, *, format: str | None = None,
+        image_root: str | Path | None = None, **options: Any,
+    ) -> ImportResult:
+        """Import a CSV, JSONL, Label Studio JSON or COCO file, all or nothing.
+
+        Keyword options are those of :class:`labelloop.io.ImportOptions` (``text_column``,
+        ``label_column``, ``label_kind``, ``split`` ...). Re-importing the same rows adds
+        nothing.
+
+        Raises
+        ------
+        ImportValidationError
+            With a row-level report; nothing is stored.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise NotFoundError(f"file {str(p)!r} does not exist")
+        fmt = format or detect_format(p)
+        opts = _options(options)
+        if fmt == "csv":
+            from labelloop.io.csv_format import read_csv
+
+            parsed = read_csv(p, self.schema, opts)
+        elif fmt == "jsonl":
+            from labelloop.io.jsonl import read_jsonl
+
+            parsed = read_jsonl(p, self.schema, opts)
+        elif fmt == "label-studio":
+            from labelloop.io.label_studio import read_label_studio
+
+            parsed = read_label_studio(p, self.schema)
+        elif fmt == "coco":
+            from labelloop.io.coco import read_coco
+
+            parsed = read_coco(p, self.schema, opts,
+                               image_root=Path(image_root) if image_root else p.parent)
+        else:
+            raise UserInputError(f"unknown import format {fmt!r}")
+        return self._store_parsed(parsed)
+
+    def import_dataframe(self, df: Any, **options: Any) -> ImportResult:
+        """Import the rows of a pandas DataFrame (same options as :meth:`import_file`)."""
+        from labelloop.io.hf_datasets import read_dataframe
+
+        return self._store_parsed(read_dataframe(df, self.schema, _options(options)))
+
+    def import_dataset(self, ds: Any, **options: Any) -> ImportResult:
+        """Import the rows of a Hugging Face ``datasets.Dataset``."""
+        from labelloop.io.hf_datasets import read_dataset
+
+        return self._store_parsed(read_dataset(ds, self.schema, _options(options)))
+
+    def _store_parsed(self, parsed: ParsedImport) -> ImportResult:
+        return self.store.import_records(self.id, parsed.items, parsed.annotations)
+
+    # -- export ---------------------------------------------------------------------
+    def export(self, path: str | Path, *, format: str | None = None) -> Path:
+        """Export every item with its labels, read in one consistent snapshot.
+
+        ``format`` is one of ``csv``, ``jsonl``, ``label-studio``, ``coco``, ``hf`` (a
+        folder written with ``datasets.save_to_disk``); by default the file extension
+        decides. The file is written next to its target and moved into place, so a failed
+        export never leaves half a file.
+        """
+        p = Path(path)
+        fmt = format or _export_format(p)
+        if fmt not in EXPORT_FORMATS:
+            raise UserInputError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
+        snap = self.store.export_snapshot(self.id)
+        if fmt == "hf":
+            from labelloop.io.hf_datasets import write_hf
+
+            write_hf(p, snap, self.schema)
+            return p
+        from labelloop.io.coco import write_coco
+        from labelloop.io.csv_format import write_csv
+        from labelloop.io.jsonl import write_jsonl
+        from labelloop.io.label_studio import write_label_studio
+
+        writer = {"csv": write_csv, "jsonl": write_jsonl, "label-studio": write_label_studio,
+                  "coco": write_coco}[fmt]
+        tmp = p.with_name(f".{p.name}.tmp")
+        try:
+            writer(tmp, snap, self.schema)
+            tmp.replace(p)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return p
+
+    # -- reading ----------------------------------------------------------------------
+    def items(self, *, split: str | None = None, ids: Sequence[int] | None = None
+              ) -> list[ItemRecord]:
+        """Items in id order, optionally one split or the given ids."""
+        return self.store.items(self.id, split=split, ids=ids)
+
+    def status(self) -> dict[str, Any]:
+        """Counts of items by state and split and of annotations per source."""
+        out = self.store.status(self.id)
+        out["project"] = self.name
+        out["task"] = self.schema.task
+        out["classes"] = self.schema.names
+        return out
+
+    # -- sources and annotations --------------------------------------------------------
+    def source(self, kind: str, name: str, version: str = "", *,
+               user_id: int | None = None) -> SourceRecord:
+        """The source with this identity (created on first use)."""
+        return self.store.ensure_source(self.id, kind, name, version, user_id=user_id)
+
+    def sources(self, *, kinds: Iterable[str] | None = None) -> list[SourceRecord]:
+        """Sources of this project, optionally only some kinds."""
+        return self.store.sources(self.id, kinds=kinds)
+
+    def add_annotations(self, annotations: Sequence[AnnotationRecord]) -> int:
+        """Store annotations (one per item and source; a newer one replaces the older)."""
+        for a in annotations:
+            if a.label is not None and not 0 <= a.label < self.schema.k:
+                raise ValidationError(
+                    f"label {a.label} is out of range for classes {self.schema.names}"
+                )
+        return self.store.upsert_annotations(self.id, annotations)
+
+    def annotations(self, *, kinds: Iterable[str] | None = None,
+                    source_ids: Iterable[int] | None = None) -> list[AnnotationRecord]:
+        """Stored annotations, optionally only some source kinds or ids."""
+        return self.store.annotations(self.id, kinds=kinds, source_ids=source_ids)
+
+    def label_matrix(self, *, kinds: Iterable[str] | None = None,
+                     item_ids: Sequence[int] | None = None) -> LabelMatrix:
+        """Label matrix over items (rows, id order) and sources (columns)."""
+        return self.store.label_matrix(self.id, kinds=kinds, item_ids=item_ids)
+
+    def annotation_table(self, *, kinds: Iterable[str] = ("human",)
+                         ) -> list[tuple[int, str, int]]:
+        """Long table ``(item_id, source_name, label)`` of single-label annotations."""
+        names = {s.id: s.name for s in self.sources(kinds=kinds)}
+        return [(a.item_id, names[a.source_id], a.label)
+                for a in self.annotations(kinds=kinds) if a.label is not None]
+
+    def record_failures(self, failures: Sequence[Failure]) -> None:
+        """Record per-item failures of a stage (labeling function, model, ...)."""
+        self.store.record_failures(self.id, failures)
+
+    def failures(self, *, stage: str | None = None) -> list[Failure]:
+        """Recorded per-item failures."""
+        return self.store.failures(self.id, stage=stage)
+
+    # -- embeddings and priorities ------------------------------------------------------
+    def cached_embeddings(self, model: str, item_ids: Sequence[int]
+                          ) -> tuple[list[int], np.ndarray]:
+        """Embeddings cached for ``model``: the ids found and their vectors."""
+        return self.store.get_embeddings(model, item_ids)
+
+    def cache_embeddings(self, model: str, item_ids: Sequence[int], vectors: np.ndarray
+                         ) -> None:
+        """Cache embeddings of items under a model name."""
+        self.store.put_embeddings(model, item_ids, vectors)
+
+    def set_priorities(self, priorities: dict[int, float]) -> None:
+        """Store the active-learning priority of items (higher is labeled sooner)."""
+        self.store.set_priorities(self.id, priorities)
+
+
+def _resolve_schema(task: str | None, labels: Sequence[str] | None,
+                    schema: LabelSchema | dict[str, Any] | str | Path | None) -> LabelSchema:
+    if schema is not None:
+        if isinstance(schema, LabelSchema):
+            return schema
+        if isinstance(schema, dict):
+            return LabelSchema.parse(schema)
+        return load_schema_file(schema)
+    if task is None or not labels:
+        raise UserInputError("give a task and labels (--task ... --labels a,b) or a --schema file")
+    return LabelSchema.from_labels(task, list(labels))
+
+
+def _options(options: dict[str, Any]) -> ImportOptions:
+    splits = options.get("label_splits")
+    if splits is not None and not isinstance(splits, frozenset):
+        options = {**options, "label_splits": frozenset(splits)}
+    try:
+        return ImportOptions(**options)
+    except TypeError as exc:
+        raise UserInputError(f"unknown import option: {exc}") from None
+
+
+def _export_format(p: Path) -> str:
+    suffix = p.suffix.lower()
+    by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+    if suffix in by_suffix:
+        return by_suffix[suffix]
+    if suffix == ".json":
+        raise UserInputError("a .json export is ambiguous: pass --format label-studio or coco")
+    if suffix == "":
+        return "hf"
+    raise UserInputError(f"cannot tell the export format from {p.name!r}; pass --format")

@@ -1,0 +1,272 @@
+"""Race-free task claiming for the annotation queue.
+
+An item is *taken* by its human annotations plus its open claims; it may be claimed only
+while ``taken < overlap + extra_overlap``. Claims are written by one guarded statement
+(``INSERT ... SELECT ... WHERE taken < cap RETURNING id``):
+
+* on SQLite the whole claim runs in ``BEGIN IMMEDIATE``, so claims are serialised;
+* on PostgreSQL the candidate item row is locked with ``FOR UPDATE SKIP LOCKED`` (two
+  claimers never wait on, nor both take, the same row) and the guard re-counts under
+  that lock in a fresh ``READ COMMITTED`` statement.
+
+A partial unique index (migration 0002) also forbids two open claims of one user on one
+item. Claims past ``expires_at`` are marked ``expired`` before every claim, which returns
+their items to the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, SourceRow, utcnow
+from labelloop.storage.server_models import ItemQueueRow
+from labelloop.storage.store import Store
+
+_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An open claim of one item by one user (``honeypot`` is never shown to annotators)."""
+
+    assignment_id: int
+    item_id: int
+    user_id: int
+    claimed_at: datetime
+    expires_at: datetime
+    honeypot: bool
+
+
+def _gold_items(project_id: int) -> Select[Any]:
+    return (
+        select(AnnotationRow.item_id)
+        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+        .where(SourceRow.project_id == project_id, SourceRow.kind == "gold")
+    )
+
+
+def _touched_by(project_id: int, user_id: int) -> Any:
+    """Items the user has claimed, skipped or labeled (never offered again)."""
+    claimed = select(AssignmentRow.item_id).where(
+        AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+        AssignmentRow.state != "expired",
+    )
+    labeled = (
+        select(AnnotationRow.item_id)
+        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+        .where(SourceRow.project_id == project_id, SourceRow.user_id == user_id,
+               SourceRow.kind == "human")
+    )
+    return claimed.union(labeled)
+
+
+def _taken(item_id: Any) -> Any:
+    humans = (
+        select(func.count(AnnotationRow.id))
+        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+        .where(AnnotationRow.item_id == item_id, SourceRow.kind == "human")
+        .scalar_subquery()
+    )
+    claims = (
+        select(func.count(AssignmentRow.id))
+        .where(AssignmentRow.item_id == item_id, AssignmentRow.state == "claimed")
+        .scalar_subquery()
+    )
+    return humans + claims
+
+
+def _cap(item_id: Any, overlap: int) -> Any:
+    extra = (
+        select(ItemQueueRow.extra_overlap).where(ItemQueueRow.item_id == item_id)
+        .scalar_subquery()
+    )
+    return overlap + func.coalesce(extra, 0)
+
+
+def expire_claims(s: Session, project_id: int, now: datetime) -> int:
+    """Mark claims past their expiry as ``expired``; return how many."""
+    res = s.execute(
+        update(AssignmentRow)
+        .where(AssignmentRow.project_id == project_id, AssignmentRow.state == "claimed",
+               AssignmentRow.expires_at < now)
+        .values(state="expired")
+    )
+    return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def open_claim(store: Store, project_id: int, user_id: int, *, now: datetime | None = None
+               ) -> Claim | None:
+    """The user's newest unexpired claim in the project, if any."""
+    now = now or utcnow()
+    with store.snapshot() as s:
+        row = s.scalars(
+            select(AssignmentRow)
+            .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                   AssignmentRow.state == "claimed", AssignmentRow.expires_at >= now)
+            .order_by(AssignmentRow.id.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        return _claim(s, project_id, row)
+
+
+def _claim(s: Session, project_id: int, row: AssignmentRow) -> Claim:
+    gold = s.scalar(_gold_items(project_id).where(AnnotationRow.item_id == row.item_id).limit(1))
+    return Claim(row.id, row.item_id, row.user_id, row.claimed_at, row.expires_at,
+                 gold is not None)
+
+
+def claim_next(
+    store: Store, project_id: int, user_id: int, *, overlap: int, minutes: int,
+    honeypot: bool = False, now: datetime | None = None,
+) -> Claim | None:
+    """Claim the next item for a user, or return their open claim.
+
+    Parameters
+    ----------
+    store:
+        The store of the project.
+    project_id, user_id:
+        Who claims in which project.
+    overlap:
+        How many annotators label each regular item.
+    minutes:
+        How long the claim lasts before the item returns to the queue.
+    honeypot:
+        Draw from gold items the user has not seen (falls back to the regular queue
+        when there is none).
+    now:
+        The current time (tests pass a fixed one).
+
+    Returns
+    -------
+    Claim or None
+        None when the queue holds nothing more for this user.
+    """
+    now = now or utcnow()
+    with store.write() as s:
+        expire_claims(s, project_id, now)
+        row = s.scalars(
+            select(AssignmentRow)
+            .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                   AssignmentRow.state == "claimed")
+            .order_by(AssignmentRow.id.desc()).limit(1)
+        ).first()
+        if row is not None:
+            return _claim(s, project_id, row)
+        kinds = (True, False) if honeypot else (False,)
+        for gold in kinds:
+            for _ in range(_RETRIES):
+                item_id = _candidate(s, store.dialect, project_id, user_id, overlap, gold)
+                if item_id is None:
+                    break
+                claim = _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
+                                      capped=not gold)
+                if claim is not None:
+                    return claim
+    return None
+
+
+def claim_item(
+    store: Store, project_id: int, user_id: int, item_id: int, *, overlap: int, minutes: int,
+    now: datetime | None = None,
+) -> Claim | None:
+    """Claim one given item (e.g. to resubmit after a claim expired), if it has room."""
+    now = now or utcnow()
+    with store.write() as s:
+        expire_claims(s, project_id, now)
+        gold = s.scalar(_gold_items(project_id).where(AnnotationRow.item_id == item_id).limit(1))
+        q = select(ItemRow.id).where(ItemRow.project_id == project_id, ItemRow.id == item_id)
+        if store.dialect == "postgresql":
+            q = q.with_for_update()
+        if s.scalar(q) is None:
+            return None
+        return _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
+                             capped=gold is None)
+
+
+def _candidate(
+    s: Session, dialect: str, project_id: int, user_id: int, overlap: int, gold: bool
+) -> int | None:
+    golds = _gold_items(project_id)
+    q = select(ItemRow.id).where(
+        ItemRow.project_id == project_id,
+        ItemRow.id.not_in(_touched_by(project_id, user_id)),
+    )
+    if gold:
+        q = q.where(ItemRow.id.in_(golds)).order_by(func.random())
+    else:
+        q = q.where(
+            ItemRow.id.not_in(golds), _taken(ItemRow.id) < _cap(ItemRow.id, overlap)
+        ).order_by(ItemRow.priority.desc().nulls_last(), ItemRow.id)
+    q = q.limit(1)
+    if dialect == "postgresql":
+        q = q.with_for_update(skip_locked=True, of=ItemRow)
+    return s.scalar(q)
+
+
+def _insert_claim(
+    s: Session, project_id: int, user_id: int, item_id: int, overlap: int, minutes: int,
+    now: datetime, *, capped: bool,
+) -> Claim | None:
+    expires = now + timedelta(minutes=minutes)
+    already = select(AssignmentRow.id).where(
+        AssignmentRow.item_id == item_id, AssignmentRow.user_id == user_id,
+        AssignmentRow.state == "claimed",
+    ).exists()
+    guard = and_(ItemRow.id == item_id, ~already)
+    if capped:
+        guard = and_(guard, _taken(ItemRow.id) < _cap(ItemRow.id, overlap))
+    source = select(
+        literal(project_id), ItemRow.id, literal(user_id), literal(now), literal(expires),
+        literal("claimed"),
+    ).where(guard)
+    stmt = (
+        AssignmentRow.__table__.insert()  # type: ignore[attr-defined]
+        .from_select(
+            ["project_id", "item_id", "user_id", "claimed_at", "expires_at", "state"], source
+        )
+        .returning(AssignmentRow.id)
+    )
+    new_id = s.execute(stmt).scalar()
+    if new_id is None:
+        return None
+    return Claim(int(new_id), item_id, user_id, now, expires, not capped)
+
+
+def finish_claim(
+    store: Store, project_id: int, user_id: int, item_id: int, state: str,
+    *, now: datetime | None = None,
+) -> None:
+    """Close the user's claims on an item as ``submitted`` or ``skipped``.
+
+    A skip without a claim still records a ``skipped`` assignment so the item is not
+    offered to the same user again.
+    """
+    now = now or utcnow()
+    with store.write() as s:
+        res = s.execute(
+            update(AssignmentRow)
+            .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                   AssignmentRow.item_id == item_id, AssignmentRow.state == "claimed")
+            .values(state=state)
+        )
+        if not res.rowcount and state == "skipped":  # type: ignore[attr-defined]
+            s.add(AssignmentRow(project_id=project_id, item_id=item_id, user_id=user_id,
+                                claimed_at=now, expires_at=now, state=state))
+
+
+def release_claims(store: Store, project_id: int, user_id: int) -> None:
+    """Give back every open claim of a user in a project (e.g. on logout)."""
+    with store.write() as s:
+        s.execute(
+            update(AssignmentRow)
+            .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                   AssignmentRow.state == "claimed")
+            .values(state="expired")
+        )

@@ -1,0 +1,54 @@
+"""Tables of the annotation server: login sessions, review decisions, per-item queue state.
+
+They share the declarative ``Base`` of :mod:`labelloop.storage.models`; migration 0002
+creates them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from labelloop.storage.models import Base, utcnow
+
+
+class SessionRow(Base):
+    """A browser login session; the cookie holds a random token, the table its SHA-256."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewDecisionRow(Base):
+    """A reviewer's decision on an item: accept, correct or send back."""
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (Index("ix_review_decisions_item", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    decision: Mapped[str] = mapped_column(String(20))
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ItemQueueRow(Base):
+    """Extra annotators an item needs beyond the project's overlap (set by send-back)."""
+
+    __tablename__ = "item_queue"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    extra_overlap: Mapped[int] = mapped_column(Integer, default=0)
