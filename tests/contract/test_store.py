@@ -1,0 +1,165 @@
+"""Store contract: the same behaviour on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labelloop.core import AnnotationRecord, Box, ItemRecord, LabelSchema
+from labelloop.core.records import PendingAnnotation
+from labelloop.errors import ConflictError, NotFoundError
+from labelloop.storage import Failure, Store
+
+SCHEMA = LabelSchema.from_labels("text-classification", ["ham", "spam"])
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    s = Store(db_url)
+    yield s
+    s.close()
+
+
+def _items(n: int) -> list[ItemRecord]:
+    return [ItemRecord(data={"text": f"comment {i}"}, split="train") for i in range(n)]
+
+
+def test_project_names_are_unique(store: Store) -> None:
+    store.create_project("p", SCHEMA)
+    with pytest.raises(ConflictError):
+        store.create_project("p", SCHEMA)
+    assert store.get_project("p").schema == SCHEMA
+    with pytest.raises(NotFoundError):
+        store.get_project("missing")
+
+
+def test_import_is_idempotent_by_content_hash(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    items = _items(10)
+    first = store.import_records(p.id, items)
+    again = store.import_records(p.id, items)
+    assert (first.added, first.skipped) == (10, 0)
+    assert (again.added, again.skipped) == (0, 10)
+    assert again.item_ids == first.item_ids
+    assert store.count_items(p.id) == 10
+
+
+def test_import_is_all_or_nothing(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    items = _items(5)
+    bad = [PendingAnnotation("no-such-hash", "human", "x", label=0)]
+    with pytest.raises(KeyError):
+        store.import_records(p.id, items, bad)
+    assert store.count_items(p.id) == 0
+    assert store.sources(p.id) == []
+
+
+def test_annotations_upsert_and_label_matrix(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(4)).item_ids
+    a = store.ensure_source(p.id, "labeling_function", "lf_a")
+    b = store.ensure_source(p.id, "human", "ann")
+    assert store.ensure_source(p.id, "labeling_function", "lf_a").id == a.id
+    store.upsert_annotations(p.id, [
+        AnnotationRecord(item_id=ids[0], source_id=a.id, label=1),
+        AnnotationRecord(item_id=ids[1], source_id=a.id, label=0),
+        AnnotationRecord(item_id=ids[1], source_id=b.id, label=1, seconds=3.5),
+    ])
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=ids[0], source_id=a.id, label=0)])
+    lm = store.label_matrix(p.id)
+    assert lm.item_ids == ids and lm.source_ids == [a.id, b.id]
+    np.testing.assert_array_equal(lm.L, [[0, -1], [0, 1], [-1, -1], [-1, -1]])
+    only_lf = store.label_matrix(p.id, kinds=["labeling_function"])
+    assert only_lf.L.shape == (4, 1)
+    human = store.annotations(p.id, kinds=["human"])
+    assert [(h.item_id, h.label, h.seconds) for h in human] == [(ids[1], 1, 3.5)]
+
+
+def test_annotations_of_another_project_are_refused(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    q = store.create_project("q", SCHEMA)
+    ids = store.import_records(p.id, _items(2)).item_ids
+    src_q = store.ensure_source(q.id, "human", "ann")
+    with pytest.raises(NotFoundError):
+        store.upsert_annotations(q.id, [AnnotationRecord(item_id=ids[0], source_id=src_q.id,
+                                                         label=0)])
+    assert store.annotations(q.id) == []
+
+
+def test_boxes_and_multilabel_round_trip(store: Store) -> None:
+    det = LabelSchema.from_labels("object-detection", ["cell"])
+    p = store.create_project("det", det)
+    ids = store.import_records(p.id, [ItemRecord(data={"image": "a.png"}, width=10,
+                                                 height=8)]).item_ids
+    src = store.ensure_source(p.id, "model", "detector", "1")
+    box = Box(x=1, y=2, w=3, h=4, label="cell", score=0.5)
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=ids[0], source_id=src.id,
+                                                     boxes=[box], needs_review=True)])
+    got = store.annotations(p.id)[0]
+    assert got.boxes == [box] and got.needs_review
+
+
+def test_status_counts_by_state_and_source(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(5)).item_ids
+    gold = store.ensure_source(p.id, "gold", "truth")
+    model = store.ensure_source(p.id, "model", "zs", "1")
+    human = store.ensure_source(p.id, "human", "ann")
+    store.upsert_annotations(p.id, [
+        AnnotationRecord(item_id=ids[0], source_id=gold.id, label=1),
+        AnnotationRecord(item_id=ids[1], source_id=model.id, label=0, needs_review=True),
+        AnnotationRecord(item_id=ids[2], source_id=model.id, label=0, confidence=0.99),
+        AnnotationRecord(item_id=ids[3], source_id=human.id, label=1),
+        AnnotationRecord(item_id=ids[3], source_id=model.id, label=1, needs_review=True),
+    ])
+    st = store.status(p.id)
+    assert st["items"] == 5
+    assert st["states"] == {"gold": 1, "human": 1, "needs_review": 1, "auto": 1,
+                            "unlabeled": 1}
+    by_name = {s["name"]: s for s in st["sources"]}
+    assert by_name["zs"]["annotations"] == 3 and by_name["zs"]["needs_review"] == 2
+
+
+def test_embeddings_and_failures(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(3)).item_ids
+    vecs = np.arange(6, dtype=np.float32).reshape(3, 2)
+    store.put_embeddings("minilm", ids[:2], vecs[:2])
+    found, arr = store.get_embeddings("minilm", ids)
+    assert found == ids[:2]
+    np.testing.assert_array_equal(arr, vecs[:2])
+    store.record_failures(p.id, [Failure(ids[2], None, "lf", "ZeroDivisionError")])
+    assert store.failures(p.id, stage="lf")[0].error == "ZeroDivisionError"
+
+
+def test_export_snapshot_reads_everything(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(3)).item_ids
+    src = store.ensure_source(p.id, "human", "ann")
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=ids[0], source_id=src.id,
+                                                     label=1)])
+    snap = store.export_snapshot(p.id)
+    assert [i.id for i in snap.items] == ids
+    assert [s.name for s in snap.sources] == ["ann"]
+    assert len(snap.annotations) == 1
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    import importlib
+    import pkgutil
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import labelloop.storage
+    from labelloop.storage.models import Base
+
+    for mod in pkgutil.iter_modules(labelloop.storage.__path__):  # every table definition
+        if mod.name != "migrations":
+            importlib.import_module(f"labelloop.storage.{mod.name}")
+
+    s = Store(db_url)
+    with s.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    s.close()
+    assert diff == []
