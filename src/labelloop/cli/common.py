@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -30,7 +29,7 @@ MAX_REPORTED_PROBLEMS = 20
 class LabelloopGroup(TyperGroup):
     """Command group that turns labelloop's errors into one line and an exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LabelloopError as exc:
