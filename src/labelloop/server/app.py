@@ -1,0 +1,121 @@
+"""The FastAPI application: REST API under ``/api/v1``, HTML pages, static files."""
+
+from __future__ import annotations
+
+import random
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from labelloop import __version__
+from labelloop.errors import AuthenticationError, LabelloopError
+from labelloop.server.deps import ServerContext
+from labelloop.server.routes import accounts, labeling, oversight, pages
+from labelloop.server.security import LoginLimiter, check_secret
+from labelloop.services.users import Users
+from labelloop.storage.store import Store
+
+API_PREFIX = "/api/v1"
+CSP = ("default-src 'self'; img-src 'self' data: blob: http: https:; style-src 'self'; "
+       "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+       "form-action 'self'")
+_HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 422: "validation_error",
+               429: "rate_limited"}
+
+
+def _envelope(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details}},
+                        status_code=status)
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith(API_PREFIX) and "text/html" in request.headers.get(
+        "accept", "")
+
+
+def create_app(
+    store: Store, *, secret: str | None, media_root: Path | None = None,
+    secure_cookies: bool = False, limiter: LoginLimiter | None = None,
+    rng: random.Random | None = None,
+) -> FastAPI:
+    """Build the server for the projects of one store.
+
+    Parameters
+    ----------
+    store:
+        The database of the project(s) to serve.
+    secret:
+        At least 32 random characters; a missing, short or well-known secret is refused.
+    media_root:
+        Folder that relative image paths of items are resolved against (the project folder).
+    secure_cookies:
+        Mark cookies ``Secure`` (serve behind HTTPS).
+    limiter:
+        Login rate limiter (the default allows 5 failures per name in 5 minutes).
+    rng:
+        Random source for mixing in honeypots (seed it in tests).
+
+    Raises
+    ------
+    UserInputError
+        If the secret is missing or weak.
+    """
+    ctx = ServerContext(
+        store=store, users=Users(store), secret=check_secret(secret), media_root=media_root,
+        secure_cookies=secure_cookies, limiter=limiter or LoginLimiter(),
+        rng=rng or random.Random(),
+    )
+    app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
+                  docs_url=f"{API_PREFIX}/docs", redoc_url=None)
+    app.state.ctx = ctx
+    for router in (accounts.router, labeling.router, oversight.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(pages.router)
+    static = resources.files("labelloop.server") / "ui" / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.exception_handler(LabelloopError)
+    async def _labelloop_error(request: Request, exc: LabelloopError) -> Response:
+        if _wants_html(request):
+            if isinstance(exc, AuthenticationError):
+                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return pages.error_page(request, exc.http_status, exc.message)
+        return JSONResponse(exc.to_envelope(), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return _envelope(422, "validation_error", f"{where}: {first['msg']}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_html(request):
+            return pages.error_page(request, exc.status_code, str(exc.detail))
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return _envelope(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        return _envelope(500, "internal_error", "internal server error; see the server log")
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.url.path.startswith(API_PREFIX) or request.url.path.startswith("/p/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

@@ -1,0 +1,127 @@
+"""Request dependencies: the server context, who is asking, the project in the path."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+
+from labelloop.core.records import UserRecord
+from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from labelloop.server.policies import Action, require
+from labelloop.server.security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    LoginLimiter,
+    csrf_ok,
+)
+from labelloop.services.queue import LabelingQueue
+from labelloop.services.review import Review
+from labelloop.services.users import Users
+from labelloop.storage.models import ProjectRow
+from labelloop.storage.store import ProjectInfo, Store
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class ServerContext:
+    """What every request needs: the store, accounts, the secret and options."""
+
+    store: Store
+    users: Users
+    secret: str
+    media_root: Path | None = None
+    secure_cookies: bool = False
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def project(self, project_id: int) -> ProjectInfo:
+        """The project with this id (raises NotFoundError)."""
+        with self.store.snapshot() as s:
+            row = s.get(ProjectRow, project_id)
+            if row is None:
+                raise NotFoundError(f"project {project_id} not found")
+            return ProjectInfo(row.id, row.name, LabelSchema.model_validate(row.label_schema),
+                               ProjectSettings.model_validate(row.settings))
+
+    def projects(self) -> list[ProjectInfo]:
+        """Every project of the database, in id order."""
+        with self.store.snapshot() as s:
+            ids = list(s.scalars(select(ProjectRow.id).order_by(ProjectRow.id)))
+        return [self.project(i) for i in ids]
+
+    def queue(self, project: ProjectInfo) -> LabelingQueue:
+        """The labeling queue of a project."""
+        return LabelingQueue(self.store, project, self.rng)
+
+    def review(self, project: ProjectInfo) -> Review:
+        """The review service of a project."""
+        return Review(self.store, project)
+
+
+def get_ctx(request: Request) -> ServerContext:
+    """The server context stored on the app."""
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+
+
+async def current_user(request: Request, ctx: Ctx) -> UserRecord:
+    """Who is asking: a bearer API token, or a session cookie (with CSRF on writes).
+
+    Raises
+    ------
+    AuthenticationError
+        Without valid credentials.
+    PermissionDeniedError
+        When a cookie-authenticated write lacks the CSRF token.
+    """
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return ctx.users.token_user(auth[7:].strip())
+    raw = request.cookies.get(SESSION_COOKIE)
+    user = ctx.users.session_user(raw) if raw else None
+    if user is None or raw is None:
+        raise AuthenticationError("log in first (or send 'Authorization: Bearer <token>')")
+    if request.method not in SAFE_METHODS:
+        given = request.headers.get(CSRF_HEADER)
+        if given is None and request.headers.get("content-type", "").startswith(
+                ("application/x-www-form-urlencoded", "multipart/form-data")):
+            given = (await request.form()).get(CSRF_FIELD)  # type: ignore[assignment]
+        if not csrf_ok(ctx.secret, raw, given):
+            raise PermissionDeniedError("missing or wrong CSRF token; reload the page")
+    request.state.session = raw
+    return user
+
+
+User = Annotated[UserRecord, Depends(current_user)]
+
+
+def _needs(action: Action) -> Any:
+    def dependency(user: User) -> UserRecord:
+        return require(user, action)
+
+    return Depends(dependency)
+
+
+Labeler = Annotated[UserRecord, _needs("label")]
+Viewer = Annotated[UserRecord, _needs("view_project")]
+Reviewer = Annotated[UserRecord, _needs("review")]
+QualityViewer = Annotated[UserRecord, _needs("view_quality")]
+Admin = Annotated[UserRecord, _needs("manage")]
+
+
+def project_dep(project_id: int, ctx: Ctx) -> ProjectInfo:
+    """The project named in the path (404 for an unknown id)."""
+    return ctx.project(project_id)
+
+
+ProjectDep = Annotated[ProjectInfo, Depends(project_dep)]

@@ -1,0 +1,109 @@
+"""API routes of projects and the labeling queue (what annotators use)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from labelloop.core.records import UserRecord
+from labelloop.errors import NotFoundError
+from labelloop.server.deps import Ctx, Labeler, ProjectDep, ServerContext, Viewer
+from labelloop.server.policies import allowed
+from labelloop.server.routes.convert import scorecard_out, submit_out, task_out
+from labelloop.server.schemas.api import (
+    AnswerIn,
+    NextOut,
+    ProjectOut,
+    ScorecardOut,
+    SubmitOut,
+    TaskOut,
+    UndoOut,
+)
+from labelloop.services.queue import parse_answer
+from labelloop.storage.store import ProjectInfo
+
+router = APIRouter(tags=["labeling"])
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+
+
+@router.get("/projects", response_model=list[ProjectOut])
+def list_projects(ctx: Ctx, _: Viewer) -> list[ProjectOut]:
+    """Projects of this server."""
+    return [ProjectOut.of(p) for p in ctx.projects()]
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut)
+def get_project(project: ProjectDep, _: Viewer) -> ProjectOut:
+    """A project's label schema (with class descriptions) and settings."""
+    return ProjectOut.of(project)
+
+
+@router.post("/projects/{project_id}/queue/next", response_model=NextOut)
+def next_task(project: ProjectDep, user: Labeler, ctx: Ctx) -> NextOut:
+    """Your open task, or claim the next one (``task`` is null when the queue is done)."""
+    task = ctx.queue(project).next(user)
+    return NextOut(task=None if task is None else task_out(project, task))
+
+
+@router.get("/projects/{project_id}/items/{item_id}/task", response_model=TaskOut)
+def get_task(project: ProjectDep, item_id: int, user: Labeler, ctx: Ctx) -> TaskOut:
+    """An item you hold or answered before, with your answer (for undo)."""
+    return task_out(project, ctx.queue(project).task(user, item_id))
+
+
+@router.put("/projects/{project_id}/items/{item_id}/annotation", response_model=SubmitOut)
+def submit(project: ProjectDep, item_id: int, body: AnswerIn, user: Labeler,
+           ctx: Ctx) -> SubmitOut:
+    """Submit your answer; the reply comes after the write is durable. Idempotent."""
+    item = ctx.store.items(project.id, ids=[item_id])[0]
+    answer = parse_answer(project.schema, body.raw(), (item.width, item.height))
+    result = ctx.queue(project).submit(user, item_id, answer, body.seconds)
+    return submit_out(project, result)
+
+
+@router.post("/projects/{project_id}/items/{item_id}/skip", status_code=204)
+def skip(project: ProjectDep, item_id: int, user: Labeler, ctx: Ctx) -> None:
+    """Skip an item (it goes to someone else)."""
+    ctx.queue(project).skip(user, item_id)
+
+
+@router.get("/projects/{project_id}/undo", response_model=UndoOut)
+def undo(project: ProjectDep, user: Labeler, ctx: Ctx, before: int | None = None) -> UndoOut:
+    """The item you answered last (before item ``before``), to change your answer."""
+    return UndoOut(item_id=ctx.queue(project).last_answered(user, before=before))
+
+
+@router.get("/projects/{project_id}/scorecard", response_model=ScorecardOut)
+def my_scorecard(project: ProjectDep, user: Labeler, ctx: Ctx) -> ScorecardOut:
+    """Your own numbers in this project."""
+    cards = ctx.review(project).scorecards([user])
+    mine = [c for c in cards if c.user_id == user.id]
+    if not mine:
+        return ScorecardOut(user_id=user.id or 0, name=user.name, labeled=0,
+                            median_seconds=None, honeypots=0, honeypot_accuracy=None,
+                            agreement=None)
+    return scorecard_out(mine[0])
+
+
+def image_path(ctx: ServerContext, project: ProjectInfo, item_id: int,
+               user: UserRecord) -> Path:
+    """The image file of an item the user may see (annotators: only their own tasks)."""
+    if not allowed(user, "review"):
+        ctx.queue(project).task(user, item_id)
+    item = ctx.store.items(project.id, ids=[item_id])[0]
+    if item.image is None or item.image.startswith(("http://", "https://")):
+        raise NotFoundError(f"item {item_id} has no local image")
+    path = Path(item.image)
+    if not path.is_absolute() and ctx.media_root is not None:
+        path = ctx.media_root / path
+    if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        raise NotFoundError(f"the image of item {item_id} is missing")
+    return path
+
+
+@router.get("/projects/{project_id}/items/{item_id}/image", response_class=FileResponse)
+def get_image(project: ProjectDep, item_id: int, user: Labeler, ctx: Ctx) -> FileResponse:
+    """The image of an item."""
+    return FileResponse(image_path(ctx, project, item_id, user))

@@ -1,0 +1,131 @@
+"""API routes for reviewers and admins: review, items, quality, settings, import/export."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
+from fastapi.responses import FileResponse
+
+from labelloop.errors import ValidationError
+from labelloop.server.deps import Admin, Ctx, ProjectDep, QualityViewer, Reviewer, ServerContext
+from labelloop.server.routes.convert import entry_out, scorecard_out
+from labelloop.server.schemas.api import (
+    DashboardOut,
+    DecisionIn,
+    ItemOut,
+    ProjectOut,
+    ReviewEntryOut,
+    ScorecardOut,
+    SettingsPatch,
+)
+from labelloop.services.queue import parse_answer
+from labelloop.storage.store import ProjectInfo
+
+router = APIRouter(tags=["oversight"])
+ExportFormat = Literal["csv", "jsonl", "label-studio", "coco"]
+_SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "label-studio": ".json", "coco": ".json"}
+
+
+@router.get("/projects/{project_id}/items", response_model=list[ItemOut])
+def list_items(project: ProjectDep, _: Reviewer, ctx: Ctx, offset: int = 0,
+               limit: int = 100) -> list[ItemOut]:
+    """Items of a project, in id order (paged)."""
+    if limit < 1 or limit > 1000 or offset < 0:
+        raise ValidationError(f"expected 0 <= offset and 1 <= limit <= 1000, got {offset}, {limit}")
+    items = ctx.store.items(project.id)[offset: offset + limit]
+    return [ItemOut.of(project.id, it) for it in items]
+
+
+@router.get("/projects/{project_id}/items/{item_id}", response_model=ReviewEntryOut)
+def get_item(project: ProjectDep, item_id: int, _: Reviewer, ctx: Ctx) -> ReviewEntryOut:
+    """An item with every source's vote (gold included) and why it is flagged."""
+    return entry_out(project, ctx.review(project).entry(item_id))
+
+
+@router.get("/projects/{project_id}/review", response_model=list[ReviewEntryOut])
+def review_queue(project: ProjectDep, _: Reviewer, ctx: Ctx, reason: str | None = None,
+                 limit: int = 50) -> list[ReviewEntryOut]:
+    """Items flagged needs_review, disagreements and honeypot misses, not yet reviewed."""
+    return [entry_out(project, e) for e in ctx.review(project).queue(reason=reason, limit=limit)]
+
+
+@router.post("/projects/{project_id}/items/{item_id}/review", response_model=ReviewEntryOut)
+def decide(project: ProjectDep, item_id: int, body: DecisionIn, user: Reviewer,
+           ctx: Ctx) -> ReviewEntryOut:
+    """Accept or correct (your answer becomes a gold vote) or send back (one more label)."""
+    review = ctx.review(project)
+    answer = None
+    if body.decision != "send_back":
+        item = ctx.store.items(project.id, ids=[item_id])[0]
+        answer = parse_answer(project.schema, body.raw(), (item.width, item.height))
+    review.decide(user, item_id, body.decision, answer, body.note)
+    return entry_out(project, review.entry(item_id))
+
+
+@router.get("/projects/{project_id}/scorecards", response_model=list[ScorecardOut])
+def scorecards(project: ProjectDep, _: QualityViewer, ctx: Ctx) -> list[ScorecardOut]:
+    """Every annotator's scorecard."""
+    return [scorecard_out(c) for c in ctx.review(project).scorecards(ctx.users.list())]
+
+
+@router.get("/projects/{project_id}/dashboard", response_model=DashboardOut)
+def dashboard(project: ProjectDep, _: QualityViewer, ctx: Ctx) -> DashboardOut:
+    """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
+    d = ctx.review(project).dashboard(ctx.users.list())
+    return DashboardOut(
+        items=d["items"], states=d["status"]["states"], agreement=d["agreement"],
+        pairs_compared=d["pairs_compared"], label_model_coverage=d["label_model_coverage"],
+        human_labels_saved=d["human_labels_saved"], review_queue=d["review_queue"],
+        scorecards=[scorecard_out(c) for c in d["scorecards"]],
+    )
+
+
+@router.patch("/projects/{project_id}/settings", response_model=ProjectOut)
+def patch_settings(project: ProjectDep, body: SettingsPatch, _: Admin, ctx: Ctx) -> ProjectOut:
+    """Change overlap, honeypot rate, review threshold, claim minutes, feedback (admin)."""
+    ctx.store.update_settings(project.id, body.apply(project.settings))
+    return ProjectOut.of(ctx.project(project.id))
+
+
+def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
+                  format: str | None, label_column: str | None) -> dict[str, int]:
+    """Store an uploaded file in a temporary folder and import it into the project."""
+    from labelloop.services.project import Project
+
+    suffix = Path(file.filename or "upload").suffix.lower()[:10]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        with path.open("wb") as fh:
+            shutil.copyfileobj(file.file, fh)
+        options = {} if not label_column else {"label_column": label_column}
+        proj = Project(ctx.store, project, ctx.media_root)
+        res = proj.import_file(path, format=format or None, image_root=ctx.media_root,
+                               **options)
+    return {"added": res.added, "skipped": res.skipped, "annotations": res.annotations}
+
+
+@router.post("/projects/{project_id}/import")
+def import_file(
+    project: ProjectDep, _: Admin, ctx: Ctx, file: Annotated[UploadFile, File()],
+    format: Annotated[str | None, Form()] = None,
+    label_column: Annotated[str | None, Form()] = None,
+) -> dict[str, int]:
+    """Import a CSV, JSONL, Label Studio or COCO file (admin); all or nothing."""
+    return import_upload(ctx, project, file, format, label_column)
+
+
+@router.get("/projects/{project_id}/export", response_class=FileResponse)
+def export(project: ProjectDep, _: Admin, ctx: Ctx, background: BackgroundTasks,
+           format: ExportFormat = "jsonl") -> FileResponse:
+    """Download every item with its labels (admin), read in one consistent snapshot."""
+    from labelloop.services.project import Project
+
+    tmp = Path(tempfile.mkdtemp())
+    name = f"{project.name}{_SUFFIX[format]}"
+    path = Project(ctx.store, project, ctx.media_root).export(tmp / name, format=format)
+    background.add_task(shutil.rmtree, tmp, ignore_errors=True)
+    return FileResponse(path, filename=name)

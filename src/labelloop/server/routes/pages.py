@@ -1,0 +1,250 @@
+"""HTML pages: login, annotator home, labeling, review, dashboard, users.
+
+Pages are thin: they call the same services as the API and render Jinja templates
+(autoescaped). Forms carry the session's CSRF token; the labeling page posts JSON to the API.
+"""
+
+from __future__ import annotations
+
+import secrets
+from importlib import resources
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from labelloop.core.records import UserRecord
+from labelloop.errors import LabelloopError, ValidationError
+from labelloop.server.deps import Admin, Ctx, Labeler, ProjectDep, QualityViewer, Reviewer, User
+from labelloop.server.policies import allowed
+from labelloop.server.routes.accounts import login
+from labelloop.server.routes.convert import entry_out, scorecard_out, task_out
+from labelloop.server.routes.oversight import import_upload
+from labelloop.server.schemas.api import ProjectOut, SettingsPatch
+from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
+from labelloop.services.queue import Answer, parse_answer
+from labelloop.storage.store import ProjectInfo
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(env=jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(resources.files("labelloop.server") / "ui" / "templates")),
+    autoescape=True,
+))
+
+
+def _page(request: Request, name: str, user: UserRecord | None, status: int = 200,
+          **context: Any) -> HTMLResponse:
+    ctx = request.app.state.ctx
+    raw = getattr(request.state, "session", None) or request.cookies.get(SESSION_COOKIE)
+    csrf = csrf_token(ctx.secret, raw) if raw and user is not None else ""
+    can = {a: user is not None and allowed(user, a)
+           for a in ("review", "view_quality", "manage")}
+    return templates.TemplateResponse(
+        request, name, {"user": user, "csrf": csrf, "can": can, **context}, status_code=status
+    )
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An HTML error page (used by the app's exception handlers)."""
+    return _page(request, "error.html", None, status=status, status_code=status,
+                 message=message)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None, error: str | None = None) -> Response:
+    """The login form (signup is off: an admin creates accounts)."""
+    nonce = secrets.token_urlsafe(16)
+    resp = _page(request, "login.html", None, next=_safe_next(next), nonce=nonce, error=error)
+    resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
+    return resp
+
+
+@router.post("/login")
+def login_submit(
+    request: Request, ctx: Ctx, name: Annotated[str, Form()],
+    password: Annotated[str, Form()], nonce: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Log in from the form (rate limited)."""
+    if not nonce or nonce != request.cookies.get(LOGIN_COOKIE):
+        return _page(request, "login.html", None, status=400, next=_safe_next(next),
+                     nonce=nonce, error="the form expired; try again")
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    try:
+        login(ctx, request, resp, name, password)
+    except LabelloopError as exc:
+        fresh = secrets.token_urlsafe(16)
+        page = _page(request, "login.html", None, status=exc.http_status,
+                     next=_safe_next(next), nonce=fresh, error=exc.message)
+        page.set_cookie(LOGIN_COOKIE, fresh, httponly=True, samesite="strict", path="/login")
+        return page
+    resp.delete_cookie(LOGIN_COOKIE, path="/login")
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request, user: User, ctx: Ctx) -> Response:
+    """End the session."""
+    ctx.users.end_session(request.state.session)
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.get("/")
+def home(request: Request, user: Labeler, ctx: Ctx) -> Response:
+    """Annotator home: projects, own scorecard and feedback, links by role."""
+    rows = []
+    for p in ctx.projects():
+        review = ctx.review(p)
+        card = next((c for c in review.scorecards([user]) if c.user_id == user.id), None)
+        rows.append({
+            "project": ProjectOut.of(p), "card": card and scorecard_out(card),
+            "counts": ctx.queue(p).counts(user),
+            "to_review": len(review.queue(limit=1000)) if allowed(user, "review") else None,
+        })
+    return _page(request, "home.html", user, rows=rows)
+
+
+@router.get("/p/{project_id}/label")
+def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
+               item: int | None = None) -> Response:
+    """The labeling page: your open task, the next one, or an earlier item (undo)."""
+    queue = ctx.queue(project)
+    task = queue.next(user) if item is None else queue.task(user, item)
+    if task is None:
+        return _page(request, "done.html", user, project=ProjectOut.of(project),
+                     counts=queue.counts(user))
+    out = task_out(project, task)
+    return _page(request, "label.html", user, project=ProjectOut.of(project), task=out,
+                 task_json=out.model_dump(mode="json"), edit=item is not None)
+
+
+@router.get("/p/{project_id}/review")
+def review_list(request: Request, project: ProjectDep, user: Reviewer, ctx: Ctx,
+                reason: str | None = None) -> Response:
+    """Items waiting for review."""
+    entries = [entry_out(project, e) for e in
+               ctx.review(project).queue(reason=reason or None, limit=200)]
+    return _page(request, "review.html", user, project=ProjectOut.of(project),
+                 entries=entries, reason=reason)
+
+
+@router.get("/p/{project_id}/review/{item_id}")
+def review_item(request: Request, project: ProjectDep, item_id: int, user: Reviewer,
+                ctx: Ctx) -> Response:
+    """One item with every vote, and the decision forms."""
+    entry = entry_out(project, ctx.review(project).entry(item_id))
+    answers = []
+    for v in entry.votes:
+        if v.answer not in answers:
+            answers.append(v.answer)
+    return _page(request, "review_item.html", user, project=ProjectOut.of(project),
+                 entry=entry, answers=answers, entry_json=entry.model_dump(mode="json"))
+
+
+@router.post("/p/{project_id}/review/{item_id}")
+def review_submit(
+    request: Request, project: ProjectDep, item_id: int, user: Reviewer, ctx: Ctx,
+    decision: Annotated[str, Form()], vote: Annotated[str | None, Form()] = None,
+    label: Annotated[str | None, Form()] = None,
+    labels: Annotated[list[str] | None, Form()] = None, note: Annotated[str, Form()] = "",
+) -> Response:
+    """A decision from the review form; goes on to the next flagged item.
+
+    ``accept`` keeps the answer of the source named ``vote``; ``correct`` takes ``label``
+    (or ``labels`` for multi-label tasks).
+    """
+    review = ctx.review(project)
+    answer = None
+    if decision == "accept":
+        chosen = [v for v in review.entry(item_id).votes if v.source == vote]
+        if not chosen:
+            raise ValidationError(f"no vote from {vote!r} on item {item_id} to accept")
+        a = chosen[0].annotation
+        answer = Answer(a.label, a.labels, a.boxes)
+    elif decision == "correct":
+        multi = project.schema.task == "multi-label-text"
+        answer = parse_answer(project.schema,
+                              {"labels": labels or []} if multi else {"label": label})
+    review.decide(user, item_id, decision, answer, note)
+    nxt = review.queue(limit=1)
+    target = f"/p/{project.id}/review/{nxt[0].item.id}" if nxt else f"/p/{project.id}/review"
+    return RedirectResponse(target, status_code=303)
+
+
+def _dashboard(project: ProjectInfo, ctx: Any) -> dict[str, Any]:
+    d = ctx.review(project).dashboard(ctx.users.list())
+    d["scorecards"] = [scorecard_out(c) for c in d["scorecards"]]
+    return d
+
+
+@router.get("/p/{project_id}/dashboard")
+def dashboard(request: Request, project: ProjectDep, user: QualityViewer, ctx: Ctx,
+              partial: bool = False) -> Response:
+    """Admin dashboard: progress, agreement, honeypots, coverage, settings, import/export."""
+    name = "dashboard_stats.html" if partial else "dashboard.html"
+    return _page(request, name, user, project=ProjectOut.of(project),
+                 d=_dashboard(project, ctx))
+
+
+@router.post("/p/{project_id}/settings")
+def save_settings(
+    request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
+    overlap: Annotated[int, Form()], honeypot_rate: Annotated[float, Form()],
+    claim_minutes: Annotated[int, Form()], review_threshold: Annotated[float, Form()],
+    honeypot_feedback: Annotated[bool, Form()] = False,
+) -> Response:
+    """Save project settings (htmx swaps in the confirmation)."""
+    try:
+        patch = SettingsPatch(overlap=overlap, honeypot_rate=honeypot_rate,
+                              claim_minutes=claim_minutes, review_threshold=review_threshold,
+                              honeypot_feedback=honeypot_feedback)
+    except ValueError as exc:
+        raise ValidationError(f"invalid settings: {exc}") from None
+    ctx.store.update_settings(project.id, patch.apply(project.settings))
+    return _page(request, "settings_saved.html", user, project=ProjectOut.of(ctx.project(
+        project.id)))
+
+
+@router.get("/admin/users")
+def users_page(request: Request, user: Admin, ctx: Ctx) -> Response:
+    """Users: add, deactivate, reactivate."""
+    return _page(request, "users.html", user, users=ctx.users.list(), created=None)
+
+
+@router.post("/admin/users")
+def users_add(request: Request, user: Admin, ctx: Ctx, name: Annotated[str, Form()],
+              role: Annotated[str, Form()], password: Annotated[str, Form()] = "") -> Response:
+    """Add a user; the generated password is shown once."""
+    created, pw = ctx.users.add(name, role, password or None)
+    return _page(request, "users.html", user, users=ctx.users.list(),
+                 created={"name": created.name, "password": pw if not password else None})
+
+
+@router.post("/admin/users/{user_id}/active")
+def users_active(user_id: int, user: Admin, ctx: Ctx,
+                 active: Annotated[bool, Form()] = False) -> Response:
+    """Deactivate or reactivate a user."""
+    ctx.users.set_active(user_id, active)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/p/{project_id}/import")
+def import_page(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
+                file: Annotated[UploadFile, File()],
+                label_column: Annotated[str, Form()] = "") -> Response:
+    """Import an uploaded file from the dashboard (htmx swaps in the result)."""
+    try:
+        result = import_upload(ctx, project, file, None, label_column or None)
+    except LabelloopError as exc:
+        return _page(request, "import_result.html", user, error=exc.message)
+    return _page(request, "import_result.html", user, result=result, error=None)

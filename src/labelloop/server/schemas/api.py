@@ -1,0 +1,234 @@
+"""Pydantic bodies of the REST API; labels travel as class names, boxes in pixels."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from labelloop.core.records import AnnotationRecord, Box, ItemRecord, UserRecord
+from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.storage.store import ProjectInfo
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    active: bool
+
+    @classmethod
+    def of(cls, u: UserRecord) -> UserOut:
+        return cls(id=u.id or 0, name=u.name, role=u.role, active=u.active)
+
+
+class UserIn(_In):
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["admin", "reviewer", "annotator"]
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+class UserCreated(BaseModel):
+    user: UserOut
+    password: str
+
+
+class UserPatch(_In):
+    active: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+class TokenIn(_In):
+    name: str = Field(default="", max_length=100)
+
+
+class TokenOut(BaseModel):
+    token: str
+
+
+class LoginIn(_In):
+    name: str
+    password: str
+
+
+class LoginOut(BaseModel):
+    user: UserOut
+    csrf_token: str
+
+
+class ClassOut(BaseModel):
+    name: str
+    description: str
+
+
+class ProjectOut(BaseModel):
+    id: int
+    name: str
+    task: str
+    classes: list[ClassOut]
+    settings: dict[str, Any]
+
+    @classmethod
+    def of(cls, p: ProjectInfo) -> ProjectOut:
+        return cls(id=p.id, name=p.name, task=p.schema.task,
+                   classes=[ClassOut(name=c.name, description=c.description)
+                            for c in p.schema.classes],
+                   settings=p.settings.model_dump())
+
+
+class SettingsPatch(_In):
+    overlap: int | None = Field(default=None, ge=1, le=50)
+    honeypot_rate: float | None = Field(default=None, ge=0.0, le=0.5)
+    review_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    claim_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    honeypot_feedback: bool | None = None
+
+    def apply(self, s: ProjectSettings) -> ProjectSettings:
+        return s.model_copy(update=self.model_dump(exclude_none=True))
+
+
+class BoxIO(BaseModel):
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str
+    score: float | None = None
+
+
+class AnswerIn(_In):
+    label: str | int | None = None
+    labels: list[str | int] | None = None
+    boxes: list[BoxIO] | None = None
+    seconds: float | None = Field(default=None, ge=0)
+
+    def raw(self) -> dict[str, Any]:
+        return {"label": self.label, "labels": self.labels,
+                "boxes": None if self.boxes is None else [b.model_dump() for b in self.boxes]}
+
+
+class AnswerOut(BaseModel):
+    label: str | None = None
+    labels: list[str] | None = None
+    boxes: list[BoxIO] | None = None
+
+    @classmethod
+    def of(cls, schema: LabelSchema, label: int | None, labels: list[int] | None,
+           boxes: list[Box] | None) -> AnswerOut:
+        names = schema.names
+        return cls(label=None if label is None else names[label],
+                   labels=None if labels is None else [names[i] for i in labels],
+                   boxes=None if boxes is None else [BoxIO(**b.model_dump()) for b in boxes])
+
+
+class ItemOut(BaseModel):
+    id: int
+    data: dict[str, Any]
+    width: int | None
+    height: int | None
+    image_url: str | None
+
+    @classmethod
+    def of(cls, project_id: int, it: ItemRecord) -> ItemOut:
+        image = it.image
+        url = None
+        if image is not None:
+            url = image if image.startswith(("http://", "https://")) else (
+                f"/api/v1/projects/{project_id}/items/{it.id}/image")
+        return cls(id=it.id or 0, data=it.data, width=it.width, height=it.height, image_url=url)
+
+
+class SuggestionOut(AnswerOut):
+    source: str
+    confidence: float | None
+
+
+class TaskOut(BaseModel):
+    item: ItemOut
+    suggestion: SuggestionOut | None
+    previous: AnswerOut | None
+    expires_at: datetime | None
+
+
+class NextOut(BaseModel):
+    task: TaskOut | None
+
+
+class FeedbackOut(BaseModel):
+    correct: bool
+    expected: AnswerOut
+
+
+class SubmitOut(BaseModel):
+    item_id: int
+    answer: AnswerOut
+    seconds: float | None
+    feedback: FeedbackOut | None
+
+
+class UndoOut(BaseModel):
+    item_id: int | None
+
+
+class VoteOut(BaseModel):
+    kind: str
+    source: str
+    answer: AnswerOut
+    confidence: float | None
+    needs_review: bool
+    seconds: float | None
+
+    @classmethod
+    def of(cls, schema: LabelSchema, kind: str, source: str, a: AnnotationRecord) -> VoteOut:
+        return cls(kind=kind, source=source,
+                   answer=AnswerOut.of(schema, a.label, a.labels, a.boxes),
+                   confidence=a.confidence, needs_review=a.needs_review, seconds=a.seconds)
+
+
+class ReviewEntryOut(BaseModel):
+    item: ItemOut
+    reasons: list[str]
+    votes: list[VoteOut]
+
+
+class DecisionIn(AnswerIn):
+    decision: Literal["accept", "correct", "send_back"]
+    note: str = Field(default="", max_length=2000)
+
+
+class ScorecardOut(BaseModel):
+    user_id: int
+    name: str
+    labeled: int
+    median_seconds: float | None
+    honeypots: int
+    honeypot_accuracy: float | None
+    agreement: float | None
+
+
+class DashboardOut(BaseModel):
+    items: int
+    states: dict[str, int]
+    agreement: float | None
+    pairs_compared: int
+    label_model_coverage: float
+    human_labels_saved: int
+    review_queue: int
+    scorecards: list[ScorecardOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    """The one error envelope of the API."""
+
+    error: ErrorBody
