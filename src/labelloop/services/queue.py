@@ -278,20 +278,31 @@ class LabelingQueue:
         self.store.items(self._pid, ids=[item_id])
         claims.finish_claim(self.store, self._pid, user.id, item_id, "skipped")
 
-    def last_answered(self, user: UserRecord) -> int | None:
-        """The item the user answered last that may still be changed (for undo)."""
+    def last_answered(self, user: UserRecord, *, before: int | None = None) -> int | None:
+        """The item the user answered last (or last before item ``before``) that may
+        still be changed (for undo); honeypots are never reopened."""
         with self.store.snapshot() as s:
             gold = (
                 select(AnnotationRow.item_id)
                 .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
                 .where(SourceRow.project_id == self._pid, SourceRow.kind == "gold")
             )
-            return s.scalar(
+            q = (
                 select(AssignmentRow.item_id)
                 .where(AssignmentRow.project_id == self._pid, AssignmentRow.user_id == user.id,
                        AssignmentRow.state == "submitted", AssignmentRow.item_id.not_in(gold))
                 .order_by(AssignmentRow.id.desc()).limit(1)
             )
+            if before is not None:
+                mark = s.scalar(
+                    select(func.max(AssignmentRow.id))
+                    .where(AssignmentRow.project_id == self._pid,
+                           AssignmentRow.user_id == user.id, AssignmentRow.item_id == before,
+                           AssignmentRow.state == "submitted")
+                )
+                if mark is not None:
+                    q = q.where(AssignmentRow.id < mark)
+            return s.scalar(q)
 
     def counts(self, user: UserRecord) -> dict[str, int]:
         """How many items the user has answered and skipped in this project."""
