@@ -1,0 +1,171 @@
+"""The ``QueryStrategy`` protocol and the shared, memory-bounded plumbing behind it.
+
+A strategy picks the next ``n`` items for humans from a pool. Every strategy has the same
+call::
+
+    strategy.select(model_or_proba, pool, n, *, labeled=None, random_state=None) -> indices
+
+``pool`` is the feature matrix of *all* items (labeled and unlabeled), usually the
+embeddings cached by pre-labeling; ``labeled`` lists the rows already labeled, which are
+never returned. ``model_or_proba`` is a fitted classifier with ``predict_proba`` (called on
+the pool chunk by chunk, so a 1M x 384 pool never needs an ``(n, k)`` copy in float64), an
+``(n_pool, k)`` probability array (e.g. a label-model or zero-shot posterior), or ``None``
+when no model exists yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from labelloop.errors import EmptyPoolError, MissingDependencyError, ValidationError
+
+#: Rows scored at once; bounds the temporary memory of scoring to ``CHUNK x max(k, d)``.
+CHUNK = 65_536
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.floating[Any]]
+RandomState = int | np.random.Generator | None
+
+
+@runtime_checkable
+class QueryStrategy(Protocol):
+    """Choose the next items to label."""
+
+    def select(
+        self,
+        model_or_proba: Any,
+        pool: npt.ArrayLike,
+        n: int,
+        *,
+        labeled: Sequence[int] | npt.ArrayLike | None = None,
+        random_state: RandomState = None,
+    ) -> IntArray:
+        """Return ``n`` distinct indices of unlabeled rows of ``pool``, best first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Query:
+    """Validated arguments of one ``select`` call."""
+
+    pool: npt.NDArray[Any]
+    candidates: IntArray
+    labeled: IntArray
+    n: int
+    model_or_proba: Any
+    rng: np.random.Generator
+
+    def seed(self) -> int:
+        """Draw an integer seed for libraries that want one (scikit-learn)."""
+        return int(self.rng.integers(2**31 - 1))
+
+
+def check_query(
+    model_or_proba: Any,
+    pool: npt.ArrayLike,
+    n: int,
+    *,
+    labeled: Sequence[int] | npt.ArrayLike | None,
+    random_state: RandomState,
+) -> Query:
+    """Validate the arguments of ``select`` once, at the public boundary.
+
+    Raises
+    ------
+    ValidationError
+        If ``pool`` is not 2-D, ``n`` is not a positive integer, ``labeled`` holds indices
+        outside the pool, ``n`` exceeds the number of unlabeled items, or the probabilities
+        do not match the pool.
+    EmptyPoolError
+        If every item of the pool is already labeled.
+    """
+    arr = np.asarray(pool)
+    if arr.ndim != 2:
+        raise ValidationError(f"pool must be 2-D (n_items, n_features), got shape {arr.shape}")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValidationError(f"n must be a positive integer, got {n!r}")
+    size = arr.shape[0]
+    lab = np.unique(np.asarray([] if labeled is None else labeled, dtype=np.int64).ravel())
+    if lab.size and (lab[0] < 0 or lab[-1] >= size):
+        raise ValidationError(
+            f"labeled holds index {lab[0] if lab[0] < 0 else lab[-1]}; "
+            f"indices must be in 0..{size - 1} for a pool of {size} items"
+        )
+    mask = np.ones(size, dtype=bool)
+    mask[lab] = False
+    candidates = np.flatnonzero(mask)
+    if candidates.size == 0:
+        raise EmptyPoolError(
+            f"no unlabeled items left: all {size} items of the pool are labeled"
+            if size
+            else "the pool is empty: add items before selecting"
+        )
+    if n > candidates.size:
+        raise ValidationError(
+            f"asked for n={n} items but only {candidates.size} unlabeled items remain; "
+            f"ask for at most {candidates.size}"
+        )
+    if model_or_proba is not None and not hasattr(model_or_proba, "predict_proba"):
+        proba = np.asarray(model_or_proba, dtype=float)
+        if proba.ndim != 2 or proba.shape[0] != size:
+            raise ValidationError(
+                f"probabilities must have shape (n_pool, k) = ({size}, k), got {proba.shape}"
+            )
+        sums = proba.sum(axis=1)
+        if not np.allclose(sums, 1.0, atol=1e-3) or proba.min(initial=0.0) < 0:
+            raise ValidationError(
+                "probability rows must be non-negative and sum to 1; "
+                f"row sums range from {sums.min():.4g} to {sums.max():.4g}"
+            )
+        model_or_proba = proba
+    return Query(arr, candidates, lab, int(n), model_or_proba, np.random.default_rng(random_state))
+
+
+def score_candidates(query: Query, score: Callable[[FloatArray], FloatArray]) -> FloatArray | None:
+    """Apply ``score`` to the class probabilities of every candidate, chunk by chunk.
+
+    Returns ``None`` when there is no model yet. A model is asked for ``predict_proba`` on at
+    most ``CHUNK`` rows at a time, so memory stays ``O(n_pool)`` for the scores.
+    """
+    source = query.model_or_proba
+    if source is None:
+        return None
+    out = np.empty(query.candidates.size, dtype=np.float64)
+    for start in range(0, out.size, CHUNK):
+        rows = query.candidates[start : start + CHUNK]
+        if isinstance(source, np.ndarray):
+            proba = source[rows]
+        else:
+            proba = np.asarray(source.predict_proba(query.pool[rows]), dtype=np.float64)
+        out[start : start + rows.size] = score(proba)
+    return out
+
+
+def top_k(scores: FloatArray, k: int, rng: np.random.Generator) -> IntArray:
+    """Return the positions of the ``k`` highest scores, best first, ties broken at random.
+
+    Runs in ``O(n)`` (partition, not a full sort), so it is cheap on a 1M pool.
+    """
+    part = np.arange(scores.size) if k >= scores.size else np.argpartition(-scores, k - 1)[:k]
+    kth = scores[part].min()
+    above = np.flatnonzero(scores > kth)
+    ties = np.flatnonzero(scores == kth)
+    chosen = np.concatenate([above, rng.choice(ties, k - above.size, replace=False)])
+    jitter = rng.random(chosen.size)
+    return chosen[np.lexsort((jitter, -scores[chosen]))].astype(np.int64)
+
+
+def sklearn_cluster() -> Any:
+    """Import ``sklearn.cluster`` or say which extra installs it."""
+    try:
+        import sklearn.cluster
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            "scikit-learn", "ml", "diversity-based active learning"
+        ) from exc
+    return sklearn.cluster
