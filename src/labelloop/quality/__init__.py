@@ -1,5 +1,13 @@
 """Quality control: agreement metrics, honeypots, aggregation, scorecards, automated checks."""
 
+from labelloop.quality.aggregation import (
+    Aggregation,
+    DawidSkene,
+    HoneypotWeightedVote,
+    MajorityVote,
+    OneCoin,
+    aggregate,
+)
 from labelloop.quality.agreement import (
     ConfidenceInterval,
     bootstrap_ci,
@@ -12,8 +20,14 @@ from labelloop.quality.krippendorff import krippendorff_alpha
 from labelloop.quality.table import LongTable, as_long_table
 
 __all__ = [
+    "Aggregation",
     "ConfidenceInterval",
+    "DawidSkene",
+    "HoneypotWeightedVote",
     "LongTable",
+    "MajorityVote",
+    "OneCoin",
+    "aggregate",
     "as_long_table",
     "bootstrap_ci",
     "cohen_kappa",

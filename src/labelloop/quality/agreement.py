@@ -63,8 +63,7 @@ def cohen_kappa(
     if weights not in (None, "linear", "quadratic"):
         raise ValidationError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
     t = as_long_table(
-        {"item": list(range(len(x))) * 2, "annotator": [0] * len(x) + [1] * len(y),
-         "label": x + y},
+        {"item": list(range(len(x))) * 2, "annotator": [0] * len(x) + [1] * len(y), "label": x + y},
         classes=labels,
     )
     k = t.n_classes
@@ -191,8 +190,12 @@ def bootstrap_ci(
         rows = order[np.concatenate([np.arange(starts[d], starts[d + 1]) for d in drawn])]
         new_item = np.repeat(np.arange(t.n_items), sizes)
         resampled = LongTable(
-            new_item, t.annotator[rows], t.label[rows],
-            list(range(t.n_items)), t.annotators, t.classes,
+            new_item,
+            t.annotator[rows],
+            t.label[rows],
+            list(range(t.n_items)),
+            t.annotators,
+            t.classes,
         )
         values.append(statistic(resampled))
     arr = np.asarray(values, dtype=float)

@@ -34,8 +34,9 @@ def _distance(level: Level, values: npt.NDArray[np.float64], n_c: npt.NDArray[np
     cum = np.cumsum(n_c)
     # sum_{g=c}^{k} n_g - (n_c + n_k)/2 for c <= k, symmetric
     between = cum[None, :] - cum[:, None] + n_c[:, None]
-    between = np.where(np.arange(values.size)[:, None] <= np.arange(values.size)[None, :],
-                       between, between.T)
+    between = np.where(
+        np.arange(values.size)[:, None] <= np.arange(values.size)[None, :], between, between.T
+    )
     return (between - (n_c[:, None] + n_c[None, :]) / 2) ** 2
 
 
@@ -83,7 +84,9 @@ def krippendorff_alpha(
         try:
             domain = np.asarray(t.classes, dtype=float)
         except (TypeError, ValueError):
-            raise ValidationError(f"{level} alpha needs numeric values, got {t.classes[:5]!r}")
+            raise ValidationError(
+                f"{level} alpha needs numeric values, got {t.classes[:5]!r}"
+            ) from None
     else:
         domain = np.arange(t.n_classes, dtype=float)
     delta = _distance(level, domain, n_c)

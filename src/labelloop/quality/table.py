@@ -15,6 +15,7 @@ integer codes into ``items``, ``annotators`` and ``classes``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,8 +83,12 @@ class LongTable:
     def subset(self, rows: npt.NDArray[np.bool_] | npt.NDArray[np.int64]) -> LongTable:
         """The table restricted to some rows (codes and id lists are kept)."""
         return LongTable(
-            self.item[rows], self.annotator[rows], self.label[rows],
-            self.items, self.annotators, self.classes,
+            self.item[rows],
+            self.annotator[rows],
+            self.label[rows],
+            self.items,
+            self.annotators,
+            self.classes,
         )
 
 
@@ -91,26 +96,41 @@ def _mixed(values: Sequence[Hashable]) -> bool:
     return not all(isinstance(v, int | float | np.integer | np.floating) for v in values)
 
 
-def _encode(values: Sequence[Hashable], order: Sequence[Hashable] | None, what: str):
-    arr = np.asarray(values, dtype=object)
-    if order is None:
-        uniq = list(dict.fromkeys(arr.tolist()))
-        try:
-            uniq = sorted(uniq)
-        except TypeError:
-            pass
+def _encode(values: npt.ArrayLike, order: Sequence[Hashable] | None, what: str):
+    """Codes of ``values`` into ``order`` (default: sorted distinct values, else first seen)."""
+    arr = np.asarray(values)
+    mixed = arr.dtype.kind == "U" and not isinstance(values, np.ndarray)
+    if mixed and not all(isinstance(v, str) for v in values):  # keep ids as they are
+        arr = np.asarray(values, dtype=object)
+    if arr.dtype.kind in "iu" and arr.size and arr.min() >= 0 and arr.max() < 4 * arr.size:
+        present = np.zeros(int(arr.max()) + 1, dtype=bool)
+        present[arr] = True
+        uniq_vals = np.flatnonzero(present).tolist()
+        inverse = (np.cumsum(present) - 1)[arr]
+    elif arr.dtype != object:
+        uniq_arr, inverse = np.unique(arr, return_inverse=True)
+        uniq_vals, inverse = uniq_arr.tolist(), inverse.ravel()
     else:
-        uniq = list(order)
-    index = {v: i for i, v in enumerate(uniq)}
-    if len(index) != len(uniq):
-        raise ValidationError(f"{what} must be distinct, got {list(uniq)!r}")
-    try:
-        codes = np.fromiter((index[v] for v in arr.tolist()), dtype=np.int64, count=arr.size)
-    except KeyError as exc:
+        uniq_vals = list(dict.fromkeys(arr.tolist()))
+        first = {v: i for i, v in enumerate(uniq_vals)}
+        inverse = np.fromiter((first[v] for v in arr.tolist()), np.int64, count=arr.size)
+        with contextlib.suppress(TypeError):
+            ranked = sorted(range(len(uniq_vals)), key=uniq_vals.__getitem__)
+            uniq_vals = [uniq_vals[i] for i in ranked]
+            inverse = np.argsort(ranked)[inverse]
+    if order is None:
+        return inverse.astype(np.int64), uniq_vals
+    wanted = list(order)
+    index = {v: i for i, v in enumerate(wanted)}
+    if len(index) != len(wanted):
+        raise ValidationError(f"{what} must be distinct, got {wanted!r}")
+    missing = [v for v in uniq_vals if v not in index]
+    if missing:
         raise ValidationError(
-            f"{what[:-1]} {exc.args[0]!r} is not one of the given {what}: {list(uniq)!r}"
-        ) from None
-    return codes, uniq
+            f"{what[:-1]} {missing[0]!r} is not one of the given {what}: {wanted!r}"
+        )
+    mapping = np.array([index[v] for v in uniq_vals], dtype=np.int64)
+    return mapping[inverse] if mapping.size else inverse.astype(np.int64), wanted
 
 
 def _columns(table: object) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
@@ -124,7 +144,7 @@ def _columns(table: object) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]
                     f"the annotation table needs a {name!r} column (or one of {aliases[1:]}), "
                     f"got columns {keys!r}"
                 )
-            cols.append(list(table[found]))
+            cols.append(np.asarray(table[found]))
         return cols[0], cols[1], cols[2]
     rows = list(table)  # type: ignore[call-overload]
     bad = next((r for r in rows if len(r) < 3), None)
@@ -144,10 +164,14 @@ def _from_matrix(M: npt.NDArray[Any], classes: Sequence[Hashable] | None) -> Lon
     values = M[ii, jj]
     if np.issubdtype(M.dtype, np.integer) and classes is None:
         classes = list(range(int(values.max()) + 1 if values.size else 0))
-    codes, cls = _encode(values.tolist(), classes, "classes")
+    codes, cls = _encode(values, classes, "classes")
     return LongTable(
-        ii.astype(np.int64), jj.astype(np.int64), codes,
-        list(range(M.shape[0])), list(range(M.shape[1])), cls,
+        ii.astype(np.int64),
+        jj.astype(np.int64),
+        codes,
+        list(range(M.shape[0])),
+        list(range(M.shape[1])),
+        cls,
     )
 
 
@@ -171,19 +195,29 @@ def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -
     if isinstance(table, LongTable):
         if classes is None or list(classes) == table.classes:
             return table
-        codes, cls = _encode([table.classes[c] for c in table.label], classes, "classes")
+        old = np.empty(table.n_classes, dtype=object)
+        old[:] = table.classes
+        codes, cls = _encode(old[table.label], classes, "classes")
         return LongTable(table.item, table.annotator, codes, table.items, table.annotators, cls)
     if isinstance(table, LabelMatrix):
         out = _from_matrix(np.asarray(table.L), classes)
         return LongTable(
-            out.item, out.annotator, out.label,
-            list(table.item_ids), list(table.source_ids), out.classes,
+            out.item,
+            out.annotator,
+            out.label,
+            list(table.item_ids),
+            list(table.source_ids),
+            out.classes,
         )
     if isinstance(table, np.ndarray):
         return _from_matrix(table, classes)
     items, annotators, labels = _columns(table)
-    labels = [v.item() if isinstance(v, np.generic) else v for v in labels]
-    if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in labels):
+    labels = np.asarray(labels)
+    if labels.dtype == object:
+        missing = any(v is None or (isinstance(v, float) and np.isnan(v)) for v in labels)
+    else:
+        missing = np.issubdtype(labels.dtype, np.floating) and bool(np.isnan(labels).any())
+    if missing:
         raise ValidationError("labels must not be missing (None/NaN): drop those rows first")
     item_codes, item_ids = _encode(items, None, "items")
     ann_codes, ann_ids = _encode(annotators, None, "annotators")

@@ -1,0 +1,195 @@
+"""Aggregation benchmark: labelloop's aggregators side by side with crowd-kit's, same run.
+
+Every categorical crowd set in ``../shared/data/crowd-spectral-em`` and
+``../shared/data/crowd-zheng2017-truth-inference`` (``f201_Emotion_FULL`` is numeric ratings,
+not classification, and is skipped). Accuracy is on the items that have gold; seconds are
+wall-clock of ``fit`` + prediction, best of ``--repeat`` runs. A crowd-kit aggregator that
+raises is recorded as a crash with its error and the run goes on.
+
+Run in the benchmark environment (see ``benchmarks/requirements-quality.txt``)::
+
+    PYTHONPATH=src /work/benchenv-quality/bin/python benchmarks/aggregation.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labelloop.quality import aggregate
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _spectral(name: str) -> tuple[pd.DataFrame, dict]:
+    d = DATA / "crowd-spectral-em"
+    crowd = pd.read_csv(
+        d / f"{name}_crowd.txt", sep=r"\s+", header=None, names=["task", "worker", "label"]
+    )
+    truth = pd.read_csv(d / f"{name}_truth.txt", sep=r"\s+", header=None, names=["task", "label"])
+    return crowd, dict(truth.drop_duplicates("task").itertuples(index=False))
+
+
+def _zheng(name: str) -> tuple[pd.DataFrame, dict]:
+    d = DATA / "crowd-zheng2017-truth-inference" / name
+    crowd = pd.read_csv(d / "answer.csv").rename(
+        columns={"question": "task", "worker": "worker", "answer": "label"}
+    )
+    truth = pd.read_csv(d / "truth.csv")
+    return crowd, dict(truth.itertuples(index=False))
+
+
+def datasets() -> dict[str, tuple[pd.DataFrame, dict]]:
+    """Every categorical crowd set with gold, by name."""
+    out = {f"spectral/{n}": _spectral(n) for n in ["bluebird", "dog", "rte", "trec", "web"]}
+    for n in [
+        "d_Duck_Identification",
+        "d_jn-product",
+        "s4_Dog_data",
+        "s4_Face_Sentiment_Identification",
+    ]:
+        out[f"zheng/{n}"] = _zheng(n)
+    return out
+
+
+def labelloop_methods() -> dict[str, Callable[[pd.DataFrame], dict]]:
+    """labelloop's unsupervised aggregators (no gold is given to any method)."""
+
+    def run(method: str) -> Callable[[pd.DataFrame], dict]:
+        def f(df: pd.DataFrame) -> dict:
+            table = {
+                "item": df["task"].to_numpy(),
+                "annotator": df["worker"].to_numpy(),
+                "label": df["label"].to_numpy(),
+            }
+            return aggregate(table, method=method).as_dict()
+
+        return f
+
+    return {
+        "ll-default(DS)": run("dawid_skene"),
+        "ll-OneCoin": run("one_coin"),
+        "ll-MV": run("majority"),
+    }
+
+
+def crowdkit_methods() -> dict[str, Callable[[pd.DataFrame], dict]]:
+    """crowd-kit's MajorityVote, DawidSkene, GLAD and MACE with their defaults."""
+    from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote
+
+    def run(cls: type, **kw) -> Callable[[pd.DataFrame], dict]:
+        return lambda df: cls(**kw).fit_predict(df).to_dict()
+
+    return {
+        "ck-MV": run(MajorityVote),
+        "ck-DS": run(DawidSkene, n_iter=100),
+        "ck-GLAD": run(GLAD),
+        "ck-MACE": run(MACE),
+    }
+
+
+def accuracy(pred: dict, truth: dict) -> float:
+    """Share of gold items whose predicted label equals the gold label."""
+    keys = [k for k in truth if k in pred]
+    return float(np.mean([pred[k] == truth[k] for k in keys]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3, help="timing repeats (best is kept)")
+    ap.add_argument("--only", default="", help="substring filter on dataset names")
+    args = ap.parse_args()
+    methods = {**labelloop_methods(), **crowdkit_methods()}
+    rows = []
+    for name, (df, truth) in datasets().items():
+        if args.only not in name:
+            continue
+        for mname, fn in methods.items():
+            repeat = args.repeat if mname.startswith("ll-") else 1
+            try:
+                best = np.inf
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    pred = fn(df)
+                    best = min(best, time.perf_counter() - t0)
+                rows.append(
+                    {
+                        "dataset": name,
+                        "method": mname,
+                        "acc": accuracy(pred, truth),
+                        "seconds": best,
+                        "error": "",
+                    }
+                )
+            except Exception as exc:  # crowd-kit crashes are part of the result
+                err = f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
+                traceback.print_exc(limit=1, file=sys.stderr)
+                rows.append(
+                    {
+                        "dataset": name,
+                        "method": mname,
+                        "acc": np.nan,
+                        "seconds": np.nan,
+                        "error": err,
+                    }
+                )
+            r = rows[-1]
+            print(
+                f"{name:42s} {mname:16s} acc={r['acc']:.4f} s={r['seconds']:.3f} {r['error']}",
+                flush=True,
+            )
+    write(pd.DataFrame(rows), len(df))
+
+
+def write(res: pd.DataFrame, _: int) -> None:
+    """Write the markdown table of accuracy and seconds, and the targets' verdicts."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    res.to_csv(RESULTS / "aggregation.csv", index=False)
+    acc = res.pivot(index="dataset", columns="method", values="acc")
+    sec = res.pivot(index="dataset", columns="method", values="seconds")
+    ck = [c for c in acc.columns if c.startswith("ck-")]
+    lines = [
+        "# Aggregation benchmark",
+        "",
+        "Accuracy on gold items (no gold given to any method); seconds = fit + predict.",
+        "",
+        "## Accuracy",
+        "",
+        acc.to_markdown(floatfmt=".4f"),
+        "",
+        "## Seconds",
+        "",
+        sec.to_markdown(floatfmt=".3f"),
+        "",
+        "## Targets",
+        "",
+    ]
+    for ds in acc.index:
+        best_ck = acc.loc[ds, ck].max()
+        who = acc.loc[ds, ck].idxmax()
+        ll = acc.loc[ds, "ll-default(DS)"]
+        ratio = sec.loc[ds, "ck-DS"] / sec.loc[ds, "ll-default(DS)"]
+        lines.append(
+            f"- {ds}: default {ll:.4f} vs crowd-kit best {best_ck:.4f} ({who}) -> "
+            f"{'OK' if ll >= best_ck - 1e-12 else 'MISSED'}; "
+            f"speed-up vs ck-DS x{ratio:.1f}"
+        )
+    crashes = res[res.error != ""]
+    if len(crashes):
+        lines += ["", "## Crashes", ""]
+        lines += [f"- {r.dataset} {r.method}: `{r.error}`" for r in crashes.itertuples()]
+    (RESULTS / "aggregation.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
