@@ -36,14 +36,13 @@ def _envelope(status: int, code: str, message: str, details: Any = None) -> JSON
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith(API_PREFIX) and "text/html" in request.headers.get(
-        "accept", "")
+    return not request.url.path.startswith((API_PREFIX, "/static/"))
 
 
 def create_app(
     store: Store, *, secret: str | None, media_root: Path | None = None,
     secure_cookies: bool = False, limiter: LoginLimiter | None = None,
-    rng: random.Random | None = None,
+    rng: random.Random | None = None, users: Users | None = None,
 ) -> FastAPI:
     """Build the server for the projects of one store.
 
@@ -61,6 +60,8 @@ def create_app(
         Login rate limiter (the default allows 5 failures per name in 5 minutes).
     rng:
         Random source for mixing in honeypots (seed it in tests).
+    users:
+        The account service (default: ``Users(store)`` with argon2's default cost).
 
     Raises
     ------
@@ -68,8 +69,8 @@ def create_app(
         If the secret is missing or weak.
     """
     ctx = ServerContext(
-        store=store, users=Users(store), secret=check_secret(secret), media_root=media_root,
-        secure_cookies=secure_cookies, limiter=limiter or LoginLimiter(),
+        store=store, users=users or Users(store), secret=check_secret(secret),
+        media_root=media_root, secure_cookies=secure_cookies, limiter=limiter or LoginLimiter(),
         rng=rng or random.Random(),
     )
     app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",

@@ -44,11 +44,14 @@ class Users:
     ----------
     store:
         The store holding the ``users``, ``api_tokens`` and ``sessions`` tables.
+    hasher:
+        An ``argon2.PasswordHasher`` (default parameters unless given; tests pass a
+        cheap one).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, hasher: Any = None) -> None:
         self.store = store
-        self._ph = _hasher()
+        self._ph = hasher or _hasher()
         self._dummy = self._ph.hash(secrets.token_urlsafe(16))
 
     def add(self, name: str, role: str, password: str | None = None) -> tuple[UserRecord, str]:

@@ -7,7 +7,9 @@ while ``taken < overlap + extra_overlap``. Claims are written by one guarded sta
 * on SQLite the whole claim runs in ``BEGIN IMMEDIATE``, so claims are serialised;
 * on PostgreSQL the candidate item row is locked with ``FOR UPDATE SKIP LOCKED`` (two
   claimers never wait on, nor both take, the same row) and the guard re-counts under
-  that lock in a fresh ``READ COMMITTED`` statement.
+  that lock in a fresh ``READ COMMITTED`` statement. When every free row is locked by
+  other claimers at that instant, the claim retries briefly instead of reporting an
+  empty queue.
 
 A partial unique index (migration 0002) also forbids two open claims of one user on one
 item. Claims past ``expires_at`` are marked ``expired`` before every claim, which returns
@@ -16,6 +18,7 @@ their items to the queue.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +30,7 @@ from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, Sour
 from labelloop.storage.server_models import ItemQueueRow
 from labelloop.storage.store import Store
 
-_RETRIES = 8
+_RETRIES = 20
 
 
 @dataclass(frozen=True)
@@ -161,9 +164,13 @@ def claim_next(
             return _claim(s, project_id, row)
         kinds = (True, False) if honeypot else (False,)
         for gold in kinds:
-            for _ in range(_RETRIES):
+            for attempt in range(_RETRIES):
                 item_id = _candidate(s, store.dialect, project_id, user_id, overlap, gold)
                 if item_id is None:
+                    if store.dialect == "postgresql" and _candidate(
+                            s, "", project_id, user_id, overlap, gold) is not None:
+                        time.sleep(0.01 * (attempt + 1))  # all free rows locked right now
+                        continue
                     break
                 claim = _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
                                       capped=not gold)

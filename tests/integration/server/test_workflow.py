@@ -1,0 +1,130 @@
+"""Labeling, undo, skip, review, send-back, dashboards and the Python client end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from server_world import OTHER, World
+
+from labelloop.client import Client
+from labelloop.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+
+
+def _client(app_client: TestClient, world: World, who: str) -> Client:
+    return Client("http://testserver", world.tokens[who], http=app_client)
+
+
+def test_label_undo_skip_and_review(client: TestClient, world: World) -> None:
+    ann, other = _client(client, world, "annotator"), _client(client, world, OTHER)
+    rev = _client(client, world, "reviewer")
+    a = world.a.id
+    t1 = ann.next_task(a)
+    assert t1 is not None and t1["item"]["id"] == world.a_items[0]
+    assert t1["suggestion"] == {"label": "spam", "labels": None, "boxes": None,
+                                "source": "zero-shot", "confidence": 0.83}
+    assert ann.next_task(a)["item"]["id"] == t1["item"]["id"]  # the open claim comes back
+    r = ann.submit(a, t1["item"]["id"], label="ham", seconds=4.5)
+    assert r["answer"]["label"] == "ham" and r["seconds"] == 4.5 and r["feedback"] is None
+    t2 = ann.next_task(a)
+    ann.submit(a, t2["item"]["id"], label="spam")
+    assert ann.request("GET", f"/projects/{a}/undo")["item_id"] == t2["item"]["id"]
+    back = ann.request("GET", f"/projects/{a}/undo", params={"before": t2["item"]["id"]})
+    assert back["item_id"] == t1["item"]["id"]
+    again = ann.request("GET", f"/projects/{a}/items/{t1['item']['id']}/task")
+    assert again["previous"]["label"] == "ham"
+    ann.submit(a, t1["item"]["id"], label="spam")  # change the answer after undo
+    t3 = ann.next_task(a)
+    ann.skip(a, t3["item"]["id"])
+    assert ann.next_task(a)["item"]["id"] != t3["item"]["id"]
+    with pytest.raises(ValidationError):
+        ann.submit(a, t1["item"]["id"], label="eggs")
+
+    o1 = other.next_task(a)  # overlap 2: the other annotator gets item 1 too
+    assert o1["item"]["id"] == t1["item"]["id"]
+    other.submit(a, o1["item"]["id"], label="ham")
+    queue = rev.review_queue(a)
+    flagged = {e["item"]["id"]: e for e in queue}
+    assert flagged[t1["item"]["id"]]["reasons"] == ["disagreement"]
+    with pytest.raises(PermissionDeniedError):
+        ann.review_queue(a)
+    rev.decide(a, t1["item"]["id"], "correct", label="spam", note="links")
+    entry = rev.request("GET", f"/projects/{a}/items/{t1['item']['id']}")
+    assert {(v["kind"], v["source"], v["answer"]["label"]) for v in entry["votes"]} >= {
+        ("gold", "review:reviewer", "spam")}
+    assert t1["item"]["id"] not in {e["item"]["id"] for e in rev.review_queue(a)}
+
+    cards = {c["name"]: c for c in rev.request("GET", f"/projects/{a}/scorecards")}
+    assert cards[OTHER]["honeypots"] == 1 and cards[OTHER]["honeypot_accuracy"] == 0.0
+    assert cards["annotator"]["honeypot_accuracy"] == 1.0
+    mine = ann.scorecard(a)
+    assert mine["name"] == "annotator" and mine["labeled"] == 2
+    dash = rev.dashboard(a)
+    assert dash["items"] == 7 and dash["pairs_compared"] == 1
+
+
+def test_send_back_asks_one_more_annotator(client: TestClient, world: World) -> None:
+    a = world.a.id
+    admin = _client(client, world, "admin")
+    admin.update_settings(a, overlap=1)
+    ann = _client(client, world, "annotator")
+    t = ann.next_task(a)
+    ann.submit(a, t["item"]["id"], label="ham")
+    other = _client(client, world, OTHER)
+    assert other.next_task(a)["item"]["id"] != t["item"]["id"]
+    rev = _client(client, world, "reviewer")
+    rev.decide(a, t["item"]["id"], "send_back", note="unsure")
+    reviewer_task = rev.next_task(a)
+    assert reviewer_task["item"]["id"] == t["item"]["id"]
+
+
+def test_claims_conflict_when_the_item_went_to_others(client: TestClient, world: World) -> None:
+    a = world.a.id
+    _client(client, world, "admin").update_settings(a, overlap=1)
+    ann, other = _client(client, world, "annotator"), _client(client, world, OTHER)
+    t = ann.next_task(a)
+    ann.skip(a, t["item"]["id"])
+    assert other.next_task(a)["item"]["id"] == t["item"]["id"]
+    other.submit(a, t["item"]["id"], label="ham")
+    with pytest.raises(ConflictError):
+        ann.submit(a, t["item"]["id"], label="spam")
+
+
+def test_boxes_are_validated_and_stored(client: TestClient, world: World) -> None:
+    b = world.b.id
+    ann = _client(client, world, "annotator")
+    t = ann.next_task(b)
+    assert t["item"]["image_url"] == f"/api/v1/projects/{b}/items/{t['item']['id']}/image"
+    assert t["suggestion"]["boxes"][0]["label"] == "red"
+    img = client.get(t["item"]["image_url"],
+                     headers={"Authorization": f"Bearer {world.tokens['annotator']}"})
+    assert img.status_code == 200 and img.content[:4] == b"\x89PNG"
+    with pytest.raises(ValidationError, match="leaves the image"):
+        ann.submit(b, t["item"]["id"], boxes=[{"x": 300, "y": 10, "w": 50, "h": 20,
+                                               "label": "red"}])
+    with pytest.raises(ValidationError):
+        ann.submit(b, t["item"]["id"], boxes=[{"x": 1, "y": 1, "w": 5, "h": 5, "label": "pink"}])
+    r = ann.submit(b, t["item"]["id"], boxes=[{"x": 40, "y": 50, "w": 80, "h": 90,
+                                               "label": "red"}])
+    assert r["answer"]["boxes"][0]["w"] == 80
+
+
+def test_admin_manages_users_settings_import_export(client: TestClient, world: World,
+                                                    tmp_path: Path) -> None:
+    admin = _client(client, world, "admin")
+    made = admin.add_user("newbie", "annotator")
+    assert len(made["password"]) >= 12 and made["user"]["role"] == "annotator"
+    with pytest.raises(ConflictError):
+        admin.add_user("newbie", "annotator")
+    assert admin.update_settings(world.a.id, honeypot_rate=0.2)["settings"]["honeypot_rate"] == 0.2
+    r = client.post(f"/api/v1/projects/{world.a.id}/import",
+                    headers={"Authorization": f"Bearer {world.tokens['admin']}"},
+                    files={"file": ("x.csv", b"text\nfresh comment\n", "text/csv")})
+    assert r.json() == {"added": 1, "skipped": 0, "annotations": 0}
+    out = admin.export(world.a.id, tmp_path / "out.jsonl")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 8
+    with pytest.raises(NotFoundError):
+        admin.project(12345)
