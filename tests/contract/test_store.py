@@ -163,3 +163,36 @@ def test_migrations_match_the_models(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     s.close()
     assert diff == []
+
+
+def test_concurrent_writers_lose_nothing(db_url: str) -> None:
+    """Several connections importing and annotating at once: every write lands."""
+    import threading
+
+    setup = Store(db_url)
+    p = setup.create_project("p", SCHEMA)
+    errors: list[BaseException] = []
+
+    def worker(w: int) -> None:
+        s = Store(db_url, migrate=False)
+        try:
+            for batch in range(5):
+                items = [ItemRecord(data={"text": f"w{w} b{batch} i{i}"}) for i in range(20)]
+                ids = s.import_records(p.id, items).item_ids
+                src = s.ensure_source(p.id, "human", f"annotator{w}")
+                s.upsert_annotations(p.id, [AnnotationRecord(item_id=i, source_id=src.id,
+                                                             label=w % 2) for i in ids])
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert setup.count_items(p.id) == 4 * 5 * 20
+    assert len(setup.annotations(p.id)) == 4 * 5 * 20
+    setup.close()
