@@ -12,6 +12,7 @@ from rich.table import Table
 
 from labelloop import __version__
 from labelloop.cli.common import LabelloopGroup, ProjectDir, console, open_project
+from labelloop.cli.server import serve, user_app
 from labelloop.io import EXPORT_FORMATS, IMPORT_FORMATS
 from labelloop.services.project import Project
 
@@ -187,6 +188,10 @@ def quickstart(
                                 label_splits=frozenset({"valid", "test"}))
         console.print(f"imported {res.added} example comment(s) ({res.skipped} already there)")
         _print_status(p.status())
+
+
+app.command()(serve)
+app.add_typer(user_app)
 
 
 def main() -> None:

@@ -52,7 +52,14 @@ class Users:
     def __init__(self, store: Store, *, hasher: Any = None) -> None:
         self.store = store
         self._ph = hasher or _hasher()
-        self._dummy = self._ph.hash(secrets.token_urlsafe(16))
+        self._dummy_hash: str | None = None
+
+    @property
+    def _dummy(self) -> str:
+        """A hash to verify against for unknown names, so they take as long as known ones."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._ph.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
 
     def add(self, name: str, role: str, password: str | None = None) -> tuple[UserRecord, str]:
         """Create a user; return the record and the password (generated when not given).
@@ -141,10 +148,11 @@ class Users:
 
         with self.store.snapshot() as s:
             row = s.scalars(select(UserRow).where(UserRow.name == name.strip())).first()
-        stored = row.password_hash if row is not None and row.password_hash else self._dummy
+        known = row is not None and bool(row.password_hash)
+        stored = row.password_hash if known and row is not None else self._dummy
         try:
             self._ph.verify(stored, password)
-            ok = row is not None and row.active and stored is not self._dummy
+            ok = known and row is not None and row.active
         except VerificationError:
             ok = False
         if not ok or row is None:

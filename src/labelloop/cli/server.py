@@ -1,0 +1,117 @@
+"""``labelloop serve`` and ``labelloop user``: run the annotation server, manage accounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from labelloop.cli.common import LabelloopGroup, ProjectDir, console, open_project
+from labelloop.core.records import ROLES
+from labelloop.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from labelloop.services.project import Project
+    from labelloop.services.users import Users
+
+user_app = typer.Typer(name="user", help="Manage the accounts of the annotation server.",
+                       no_args_is_help=True, cls=LabelloopGroup)
+
+
+def _users(project: Path) -> tuple[Project, Users]:
+    from labelloop.services.users import Users
+
+    p = open_project(project)
+    return p, Users(p.store)
+
+
+def serve(
+    project: Annotated[Path, typer.Argument(help="Project folder (holds labelloop.yaml).")] = Path(
+        "."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    secure_cookies: Annotated[bool, typer.Option(
+        help="Mark cookies Secure (when served behind HTTPS).")] = False,
+) -> None:
+    """Serve the labeling web UI and the REST API (/api/v1) of a project.
+
+    The session secret comes from LABELLOOP_SECRET or a random one kept in the project's
+    .labelloop-secret file. On the first run an [bold]admin[/] account is created and its
+    password printed.
+
+    Example: [bold]labelloop serve labelloop-example[/]
+    """
+    try:
+        import uvicorn
+
+        from labelloop.server import create_app
+        from labelloop.server.security import load_or_create_secret
+    except ImportError:
+        raise MissingDependencyError("fastapi", "server", "labelloop serve") from None
+    p, users = _users(project)
+    secret = load_or_create_secret(project)
+    if not any(u.role == "admin" and u.active for u in users.list()):
+        name = "admin" if not any(u.name == "admin" for u in users.list()) else "admin-1"
+        _, password = users.add(name, "admin")
+        console.print(f"created the first admin account: user [bold]{name}[/], "
+                      f"password [bold]{password}[/] (shown once)", highlight=False)
+    app = create_app(p.store, secret=secret, media_root=project.resolve(),
+                     secure_cookies=secure_cookies, users=users)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(f"serving [bold]{p.name}[/] at http://{shown}:{port}/  (Ctrl+C stops)",
+                  highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@user_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")] = "annotator",
+    password: Annotated[str | None, typer.Option(
+        envvar="LABELLOOP_PASSWORD", help="Password (default: generate and print one).")] = None,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Create an account (signup is off: accounts are made here or by an admin in the UI).
+
+    Example: [bold]labelloop user add alice --role annotator -p my-project[/]
+    """
+    p, users = _users(project)
+    with p:
+        user, pw = users.add(name, role, password)
+    shown = f", password [bold]{pw}[/]" if password is None else ""
+    console.print(f"added {user.role} [bold]{user.name}[/]{shown}", highlight=False)
+
+
+@user_app.command("token")
+def token(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    label: Annotated[str, typer.Option("--name", help="What the token is for.")] = "cli",
+    project: ProjectDir = Path("."),
+) -> None:
+    """Create an API token for a user (for labelloop.Client and scripts); printed once."""
+    p, users = _users(project)
+    with p:
+        user = users.by_name(name)
+        console.print(users.create_token(user.id or 0, label), highlight=False, soft_wrap=True)
+
+
+@user_app.command("list")
+def list_users(project: ProjectDir = Path(".")) -> None:
+    """List the accounts."""
+    p, users = _users(project)
+    with p:
+        for u in users.list():
+            console.print(f"{u.name}\t{u.role}\t{'active' if u.active else 'inactive'}",
+                          highlight=False)
+
+
+@user_app.command("deactivate")
+def deactivate(name: Annotated[str, typer.Argument(help="User name.")],
+               project: ProjectDir = Path(".")) -> None:
+    """Deactivate an account (its sessions end, its tokens stop working)."""
+    p, users = _users(project)
+    with p:
+        user = users.by_name(name)
+        users.set_active(user.id or 0, False)
+        console.print(f"deactivated {name}")
