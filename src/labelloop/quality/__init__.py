@@ -1,4 +1,8 @@
-"""Quality control: agreement metrics, honeypots, aggregation, scorecards, automated checks."""
+"""Quality control: agreement metrics, honeypots, aggregation, scorecards, automated checks.
+
+Everything here reads the long annotation table ``(item, annotator, label)``
+(see :func:`as_long_table`); a label matrix is read as the same table.
+"""
 
 from labelloop.quality.aggregation import (
     Aggregation,
@@ -16,23 +20,52 @@ from labelloop.quality.agreement import (
     per_class_agreement,
     percent_agreement,
 )
+from labelloop.quality.checks import (
+    Flag,
+    find_label_drift,
+    find_label_issues,
+    find_model_disagreements,
+    find_spammers,
+)
+from labelloop.quality.honeypots import (
+    HoneypotAccuracy,
+    PauseDecision,
+    honeypot_accuracy,
+    honeypot_feedback,
+    pause_decision,
+    wilson_interval,
+)
 from labelloop.quality.krippendorff import krippendorff_alpha
+from labelloop.quality.scorecards import Scorecard, scorecards
 from labelloop.quality.table import LongTable, as_long_table
 
 __all__ = [
     "Aggregation",
     "ConfidenceInterval",
     "DawidSkene",
+    "Flag",
+    "HoneypotAccuracy",
     "HoneypotWeightedVote",
     "LongTable",
     "MajorityVote",
     "OneCoin",
+    "PauseDecision",
+    "Scorecard",
     "aggregate",
     "as_long_table",
     "bootstrap_ci",
     "cohen_kappa",
+    "find_label_drift",
+    "find_label_issues",
+    "find_model_disagreements",
+    "find_spammers",
     "fleiss_kappa",
+    "honeypot_accuracy",
+    "honeypot_feedback",
     "krippendorff_alpha",
+    "pause_decision",
     "per_class_agreement",
     "percent_agreement",
+    "scorecards",
+    "wilson_interval",
 ]

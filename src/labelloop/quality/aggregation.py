@@ -188,6 +188,11 @@ class _ConfusionEM(_Aggregator):
         """``(n_annotators, k_true, k_given)`` from soft counts of the same shape."""
         raise NotImplementedError
 
+    def _initial(self, t: LongTable, gold: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Starting posterior: each item's vote shares."""
+        proba = t.counts().astype(float)
+        return proba / proba.sum(1, keepdims=True)
+
     def _log_posterior(self, t: LongTable) -> npt.NDArray[np.float64]:
         return self._unnormalised(_design(t))
 
@@ -200,8 +205,7 @@ class _ConfusionEM(_Aggregator):
         design = _design(t)
         design_t = design.T.tocsr()
         k, n_a = t.n_classes, t.n_annotators
-        proba = t.counts().astype(float)
-        proba /= proba.sum(1, keepdims=True)
+        proba = self._initial(t, gold)
         _clamp(proba, gold)
         self.log_likelihood_ = -np.inf
         self.n_iter_ = 0

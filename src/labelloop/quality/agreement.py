@@ -66,10 +66,19 @@ def cohen_kappa(
         {"item": list(range(len(x))) * 2, "annotator": [0] * len(x) + [1] * len(y), "label": x + y},
         classes=labels,
     )
-    k = t.n_classes
-    n = len(x)
-    confusion = np.zeros((k, k))
-    np.add.at(confusion, (t.label[:n], t.label[n:]), 1)
+    return kappa_from_codes(t.label[: len(x)], t.label[len(x) :], t.n_classes, weights=weights)
+
+
+def kappa_from_codes(
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
+    k: int,
+    *,
+    weights: KappaWeights = None,
+) -> float:
+    """Cohen's kappa of two aligned arrays of class codes ``0..k-1`` (no validation)."""
+    n = a.size
+    confusion = np.bincount(a * k + b, minlength=k * k).reshape(k, k).astype(float)
     expected = np.outer(confusion.sum(1), confusion.sum(0)) / n
     idx = np.arange(k)
     if weights is None:
