@@ -1,0 +1,216 @@
+"""Per-class thresholds that let drafts skip review at a guaranteed precision.
+
+A draft of class ``c`` with score ``s`` is auto-accepted when ``s >= thresholds[c]``.
+Thresholds come from human-checked drafts: for each class, candidate thresholds on a
+geometric grid of "accept the top n" are tested with an exact one-sided binomial test
+(the Clopper-Pearson lower bound of the precision must reach the target). All candidates
+of all classes share one Bonferroni-corrected error budget ``delta``, so with probability
+at least ``1 - delta`` every chosen threshold has precision >= target at once; the
+loosest threshold that passes is kept. A class with too few checked drafts gets an
+infinite threshold: everything of that class needs review.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from labelloop.errors import ValidationError
+
+GRID_RATIO = 1.25
+"""Spacing of the candidate "top n" grid (each candidate accepts 25% more drafts)."""
+
+
+def clopper_pearson_lower(k: int, n: int, alpha: float) -> float:
+    """One-sided ``1 - alpha`` Clopper-Pearson lower bound of a binomial proportion.
+
+    The smallest ``p`` with ``P(X >= k | n, p) >= alpha``: with ``k`` successes out of
+    ``n``, the true proportion is at least this with confidence ``1 - alpha``.
+    """
+    if n <= 0 or k <= 0:
+        return 0.0
+    if k > n:
+        raise ValidationError(f"successes must be <= trials, got k={k} > n={n}")
+    i = np.arange(k, n + 1)
+    log_comb = np.array(
+        [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) for j in i]
+    )
+
+    def upper_tail(p: float) -> float:
+        return float(np.exp(log_comb + i * math.log(p) + (n - i) * math.log1p(-p)).sum())
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if upper_tail(mid) < alpha:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-class auto-accept thresholds and what they were estimated from.
+
+    Attributes
+    ----------
+    thresholds:
+        ``(k,)`` score a draft of each class needs to skip review (``inf``: never).
+    lower_bounds:
+        ``(k,)`` Clopper-Pearson lower bound of the precision at the chosen threshold
+        (``nan`` where no threshold passed).
+    n_checked:
+        ``(k,)`` human-checked drafts predicted as each class.
+    n_accepted:
+        ``(k,)`` of those, how many the threshold auto-accepts.
+    target_precision, delta:
+        The target and the allowed probability that some class misses it.
+    """
+
+    thresholds: np.ndarray
+    lower_bounds: np.ndarray
+    n_checked: np.ndarray
+    n_accepted: np.ndarray
+    target_precision: float
+    delta: float
+
+    @property
+    def coverage(self) -> float:
+        """Share of the checked drafts that would be auto-accepted."""
+        total = int(self.n_checked.sum())
+        return float(self.n_accepted.sum() / total) if total else 0.0
+
+    def accept(self, scores: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+        """Boolean mask of the drafts that may skip review."""
+        scores = np.asarray(scores, dtype=float)
+        predicted = np.asarray(predicted, dtype=int)
+        return scores >= self.thresholds[predicted]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``None`` for an infinite threshold or a missing bound)."""
+
+        def clean(values: np.ndarray) -> list[float | None]:
+            return [None if not np.isfinite(v) else float(v) for v in values]
+
+        return {
+            "thresholds": clean(self.thresholds),
+            "lower_bounds": clean(self.lower_bounds),
+            "n_checked": self.n_checked.tolist(),
+            "n_accepted": self.n_accepted.tolist(),
+            "target_precision": self.target_precision,
+            "delta": self.delta,
+            "coverage": self.coverage,
+        }
+
+
+def uncalibrated(n_classes: int, *, target_precision: float = 0.95) -> Calibration:
+    """The state before any human check: every draft needs review."""
+    return Calibration(
+        thresholds=np.full(n_classes, np.inf),
+        lower_bounds=np.full(n_classes, np.nan),
+        n_checked=np.zeros(n_classes, dtype=int),
+        n_accepted=np.zeros(n_classes, dtype=int),
+        target_precision=target_precision,
+        delta=0.05,
+    )
+
+
+def calibrate_thresholds(
+    scores: np.ndarray,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    target_precision: float = 0.95,
+    delta: float = 0.05,
+) -> Calibration:
+    """Choose per-class thresholds so that auto-accepted drafts reach ``target_precision``.
+
+    Parameters
+    ----------
+    scores:
+        ``(n,)`` confidence of each draft.
+    predicted:
+        ``(n,)`` class index each draft proposes.
+    truth:
+        ``(n,)`` the human's class for each draft; ``-1`` (ABSTAIN) where no human
+        checked it (those rows are ignored).
+    n_classes:
+        Number of classes (default: one more than the largest index seen).
+    target_precision:
+        Precision the auto-accepted drafts of every class must reach.
+    delta:
+        Allowed probability that any class's precision falls below the target.
+
+    Returns
+    -------
+    Calibration
+        Thresholds, bounds, counts and coverage.
+
+    Raises
+    ------
+    ValidationError
+        If the arrays differ in length or an option is out of range.
+    """
+    scores = np.asarray(scores, dtype=float)
+    predicted = np.asarray(predicted, dtype=int)
+    truth = np.asarray(truth, dtype=int)
+    if not scores.shape == predicted.shape == truth.shape or scores.ndim != 1:
+        raise ValidationError(
+            "scores, predicted and truth must be 1-D and of one length, got shapes "
+            f"{scores.shape}, {predicted.shape}, {truth.shape}"
+        )
+    if not 0.0 < target_precision < 1.0:
+        raise ValidationError(f"target_precision must be in (0, 1), got {target_precision}")
+    if not 0.0 < delta < 1.0:
+        raise ValidationError(f"delta must be in (0, 1), got {delta}")
+    seen = max(predicted.max(initial=-1), truth.max(initial=-1)) + 1
+    k = n_classes if n_classes is not None else int(seen)
+    checked = truth >= 0
+    return _compute_calibration(
+        scores[checked], predicted[checked], truth[checked], max(k, 1), target_precision, delta
+    )
+
+
+def _compute_calibration(
+    scores: np.ndarray,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    k: int,
+    target: float,
+    delta: float,
+) -> Calibration:
+    n_min = math.ceil(math.log(delta / k) / math.log(target))
+    grids: list[list[int]] = []
+    for c in range(k):
+        n_c = int((predicted == c).sum())
+        grid: list[int] = []
+        n = float(n_min)
+        while n < n_c:
+            grid.append(round(n))
+            n *= GRID_RATIO
+        if n_c >= n_min:
+            grid.append(n_c)
+        grids.append(sorted(set(grid)))
+    alpha = delta / max(1, sum(len(g) for g in grids))
+
+    result = uncalibrated(k, target_precision=target)
+    thresholds, bounds = result.thresholds.copy(), result.lower_bounds.copy()
+    n_checked = np.bincount(predicted, minlength=k)[:k]
+    n_accepted = np.zeros(k, dtype=int)
+    for c, grid in enumerate(grids):
+        mine = predicted == c
+        order = np.argsort(-scores[mine], kind="stable")
+        s_sorted = scores[mine][order]
+        correct = (truth[mine] == c)[order]
+        for n in grid:  # ascending n: the last one that passes is the loosest
+            t = s_sorted[n - 1]
+            accepted = s_sorted >= t
+            lb = clopper_pearson_lower(int(correct[accepted].sum()), int(accepted.sum()), alpha)
+            if lb >= target:
+                thresholds[c], bounds[c], n_accepted[c] = t, lb, int(accepted.sum())
+    return Calibration(thresholds, bounds, n_checked, n_accepted, target, delta)

@@ -1,0 +1,82 @@
+"""A linear head on embeddings, anchored at the zero-shot class prototypes.
+
+Zero-shot similarity is the head ``softmax(scale * X @ P.T)`` with ``P`` the embedded
+class descriptions. Fitting moves ``W`` away from ``P`` only as far as the labels pull
+it: the loss is weighted cross-entropy plus ``l2 * ||W - P||^2``. With no labels the head
+is exactly zero-shot; with a few it refines the prototypes; with many it becomes an
+ordinary softmax regression. Self-training uses the same fit on confident drafts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class AnchoredHead:
+    """Weights ``W`` (k, d), bias ``b`` (k,) and the fixed logit ``scale``."""
+
+    W: np.ndarray
+    b: np.ndarray
+    scale: float
+
+    @classmethod
+    def zero_shot(cls, prototypes: np.ndarray, *, scale: float) -> AnchoredHead:
+        """The head that scores by cosine similarity to each prototype."""
+        return cls(prototypes.astype(np.float64), np.zeros(len(prototypes)), scale)
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        """``(n, k)`` class probabilities."""
+        return softmax(self.scale * (X @ self.W.T) + self.b)
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        weights: np.ndarray,
+        anchor: np.ndarray,
+        *,
+        l2: float,
+        iters: int = 150,
+        lr: float = 0.05,
+    ) -> AnchoredHead:
+        """Return a new head fitted by Adam: weighted cross-entropy + ``l2`` pull to ``anchor``."""
+        W, b = self.W.copy(), self.b.copy()
+        onehot = np.eye(len(W))[y]
+        w = weights / weights.sum()
+        moments = [[np.zeros_like(W), np.zeros_like(W)], [np.zeros_like(b), np.zeros_like(b)]]
+        for t in range(1, iters + 1):
+            grad = (softmax(self.scale * (X @ W.T) + b) - onehot) * w[:, None]
+            grads = (self.scale * grad.T @ X + 2 * l2 * (W - anchor), grad.sum(axis=0))
+            for param, g, (m, v) in zip((W, b), grads, moments, strict=True):
+                m *= 0.9
+                m += 0.1 * g
+                v *= 0.999
+                v += 0.001 * g * g
+                param -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        return AnchoredHead(W, b, self.scale)
+
+
+def confident_subset(proba: np.ndarray, share: float) -> np.ndarray:
+    """Indices of the ``share`` most confident drafts *within each predicted class*.
+
+    Taking a share per class keeps the predicted class balance, so a rare class is not
+    swamped by a frequent one during self-training.
+    """
+    pred = proba.argmax(axis=1)
+    conf = proba.max(axis=1)
+    picks = []
+    for c in range(proba.shape[1]):
+        idx = np.flatnonzero(pred == c)
+        n = int(np.ceil(share * len(idx)))
+        picks.append(idx[np.argsort(-conf[idx], kind="stable")[:n]])
+    return np.concatenate(picks) if picks else np.zeros(0, dtype=int)
