@@ -36,7 +36,8 @@ class Scorecard:
         the number of shared items as weights (NaN if no such peer).
     median_seconds, slow_items, fast_items:
         Median seconds per item, and items where they took unusually long or short
-        (outside the median -/+ 3 scaled MADs of their own times; empty without times).
+        (beyond their own median -/+ 3 x max(1.4826 MAD, 10% of the median); empty
+        without times).
     confusion:
         ``confusion[i][j]``: items whose reference label is ``classes[i]`` they labelled
         ``classes[j]``; the reference is gold where known, else the consensus.
@@ -78,11 +79,10 @@ def _peer_kappa(labels: npt.NDArray[np.int64], a: int, k: int, min_overlap: int)
 
 
 def _outliers(values: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.bool_], ...]:
+    """Unusually slow and fast values: beyond the median -/+ 3 robust spreads."""
     med = np.median(values)
-    mad = 1.4826 * np.median(np.abs(values - med))
-    if mad == 0:
-        return np.zeros(values.size, bool), np.zeros(values.size, bool)
-    return values > med + 3 * mad, values < med - 3 * mad
+    spread = max(1.4826 * np.median(np.abs(values - med)), 0.1 * med)
+    return values > med + 3 * spread, values < med - 3 * spread
 
 
 def scorecards(

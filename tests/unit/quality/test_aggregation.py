@@ -16,8 +16,14 @@ def _accuracy(labels: dict, gold: dict, skip=()) -> float:
 
 
 def test_majority_vote_by_hand_with_tie_policy():
-    table = [(1, "a", "x"), (1, "b", "x"), (1, "c", "y"), (2, "a", "y"), (2, "b", "x"),
-             (3, "a", "y")]
+    table = [
+        (1, "a", "x"),
+        (1, "b", "x"),
+        (1, "c", "y"),
+        (2, "a", "y"),
+        (2, "b", "x"),
+        (3, "a", "y"),
+    ]
     res = aggregate(table, method="majority")
     # item 2 is tied 1-1: the class with more votes overall ("x": 3 vs 3 -> lower index "x")
     assert res.as_dict() == {1: "x", 2: "x", 3: "y"}
