@@ -74,7 +74,7 @@ def create_app(
         rng=rng or random.Random(),
     )
     app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
-                  docs_url=f"{API_PREFIX}/docs", redoc_url=None)
+                  docs_url=None, redoc_url=None)  # the docs UI would load from a CDN
     app.state.ctx = ctx
     for router in (accounts.router, labeling.router, oversight.router):
         app.include_router(router, prefix=API_PREFIX)

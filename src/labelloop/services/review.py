@@ -24,7 +24,8 @@ from labelloop.storage.store import ProjectInfo, Store, _annotation_record
 
 Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
-REASONS = ("needs_review", "disagreement", "honeypot_miss")
+REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
+SINGLE_LABEL = frozenset({"text-classification", "image-classification"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class ReviewEntry:
     item: ItemRecord
     reasons: list[str]
     votes: list[Vote]
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -64,6 +66,16 @@ class Scorecard:
     def honeypot_accuracy(self) -> float | None:
         """Share of honeypots answered like the gold answer (None before any)."""
         return self.honeypots_correct / self.honeypots if self.honeypots else None
+
+    @property
+    def honeypot_interval(self) -> tuple[float, float] | None:
+        """95% Wilson interval of the honeypot accuracy (None before any honeypot)."""
+        if not self.honeypots:
+            return None
+        from labelloop.quality.honeypots import wilson_interval
+
+        low, high = wilson_interval(self.honeypots_correct, self.honeypots)
+        return float(low), float(high)
 
     @property
     def agreement(self) -> float | None:
@@ -124,31 +136,74 @@ class Review:
             out.append("honeypot_miss")
         return out
 
+    def check_flags(self, votes: dict[int, list[Vote]] | None = None) -> dict[int, list[str]]:
+        """Automated checks of :mod:`labelloop.quality.checks` per item, as reasons.
+
+        Spammer patterns (same label, too fast, chance-level agreement) and human labels
+        that contradict a confident model; single-label tasks only.
+        """
+        from labelloop.quality.checks import find_model_disagreements, find_spammers
+
+        if self.project.schema.task not in SINGLE_LABEL:
+            return {}
+        votes = self._votes() if votes is None else votes
+        rows, secs = [], []
+        model: dict[int, list[float]] = {}
+        names = self.project.schema.names
+        k = len(names)
+        for item_id, item_votes in votes.items():
+            for v in item_votes:
+                a = v.annotation
+                if v.kind == "human" and a.label is not None:
+                    rows.append((item_id, v.source, names[a.label]))
+                    secs.append(a.seconds)
+                elif v.kind in ("model", "label_model") and a.label is not None:
+                    model[item_id] = a.probs if a.probs and len(a.probs) == k else [
+                        (a.confidence or 0.0) if c == a.label
+                        else (1 - (a.confidence or 0.0)) / max(k - 1, 1) for c in range(k)]
+        out: dict[int, list[str]] = defaultdict(list)
+        if not rows:
+            return out
+        seconds = None if any(x is None for x in secs) else [float(x) for x in secs]  # type: ignore[arg-type]
+        flags = find_spammers(rows, seconds=seconds)
+        if model:
+            items = sorted(model)
+            flags += find_model_disagreements(rows, [model[i] for i in items], items=items,
+                                              classes=names)
+        for f in flags:
+            out[int(f.item)].append(f"{f.annotator}: {f.reason}")  # type: ignore[call-overload]
+        return out
+
     def queue(self, *, reason: str | None = None, limit: int = 100) -> list[ReviewEntry]:
         """Items flagged since their last review decision, oldest item first."""
         if reason is not None and reason not in REASONS:
             raise ValidationError(f"unknown reason {reason!r}; expected one of {REASONS}")
         decided = self._decided()
+        all_votes = self._votes()
+        checks = self.check_flags(all_votes)
         flagged: list[tuple[int, list[str], list[Vote]]] = []
-        for item_id, votes in self._votes().items():
-            newest = max(_when(v.annotation.created_at) for v in votes if v.kind != "gold") \
-                if any(v.kind != "gold" for v in votes) else None
+        for item_id, votes in all_votes.items():
+            newest = max((_when(v.annotation.created_at) for v in votes if v.kind != "gold"),
+                         default=None)
             if newest is None or (item_id in decided and decided[item_id] >= newest):
                 continue
-            why = self.reasons(votes)
+            why = self.reasons(votes) + (["check"] if item_id in checks else [])
             if why and (reason is None or reason in why):
                 flagged.append((item_id, why, votes))
             if len(flagged) >= limit:
                 break
         items = {it.id: it for it in self.store.items(self.project.id,
                                                       ids=[f[0] for f in flagged])}
-        return [ReviewEntry(items[i], why, votes) for i, why, votes in flagged]
+        return [ReviewEntry(items[i], why, votes, checks.get(i, []))
+                for i, why, votes in flagged]
 
     def entry(self, item_id: int) -> ReviewEntry:
         """One item with all its votes, flagged or not (raises NotFoundError)."""
         item = self.store.items(self.project.id, ids=[item_id])[0]
-        votes = self._votes([item_id]).get(item_id, [])
-        return ReviewEntry(item, self.reasons(votes), votes)
+        all_votes = self._votes()
+        votes = all_votes.get(item_id, [])
+        notes = self.check_flags(all_votes).get(item_id, [])
+        return ReviewEntry(item, self.reasons(votes) + (["check"] if notes else []), votes, notes)
 
     def decide(self, reviewer: UserRecord, item_id: int, decision: str,
                answer: Answer | None = None, note: str = "") -> AnnotationRecord | None:

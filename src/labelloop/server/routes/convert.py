@@ -49,6 +49,7 @@ def entry_out(p: ProjectInfo, e: ReviewEntry) -> ReviewEntryOut:
     return ReviewEntryOut(
         item=ItemOut.of(p.id, e.item), reasons=e.reasons,
         votes=[VoteOut.of(p.schema, v.kind, v.source, v.annotation) for v in e.votes],
+        notes=e.notes,
     )
 
 
@@ -56,4 +57,5 @@ def scorecard_out(c: Scorecard) -> ScorecardOut:
     """An annotator's scorecard."""
     return ScorecardOut(user_id=c.user_id, name=c.name, labeled=c.labeled,
                         median_seconds=c.median_seconds, honeypots=c.honeypots,
-                        honeypot_accuracy=c.honeypot_accuracy, agreement=c.agreement)
+                        honeypot_accuracy=c.honeypot_accuracy,
+                        honeypot_interval=c.honeypot_interval, agreement=c.agreement)

@@ -83,7 +83,7 @@ def my_scorecard(project: ProjectDep, user: Labeler, ctx: Ctx) -> ScorecardOut:
     if not mine:
         return ScorecardOut(user_id=user.id or 0, name=user.name, labeled=0,
                             median_seconds=None, honeypots=0, honeypot_accuracy=None,
-                            agreement=None)
+                            honeypot_interval=None, agreement=None)
     return scorecard_out(mine[0])
 
 

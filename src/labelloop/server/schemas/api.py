@@ -194,6 +194,7 @@ class ReviewEntryOut(BaseModel):
     item: ItemOut
     reasons: list[str]
     votes: list[VoteOut]
+    notes: list[str]
 
 
 class DecisionIn(AnswerIn):
@@ -208,6 +209,7 @@ class ScorecardOut(BaseModel):
     median_seconds: float | None
     honeypots: int
     honeypot_accuracy: float | None
+    honeypot_interval: tuple[float, float] | None
     agreement: float | None
 
 

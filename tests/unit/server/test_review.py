@@ -1,0 +1,90 @@
+"""Review queue reasons, automated checks and decisions (services, no HTTP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labelloop.core.records import AnnotationRecord, ItemRecord, UserRecord
+from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.services.queue import Answer
+from labelloop.services.review import Review
+from labelloop.storage import Store
+from labelloop.storage.models import UserRow, utcnow
+
+
+def _project(tmp_path: Path, n: int = 30):
+    store = Store(f"sqlite:///{tmp_path / 'x.db'}")
+    p = store.create_project("p", LabelSchema.from_labels("text-classification", ["ham", "spam"]),
+                             ProjectSettings(overlap=2))
+    ids = store.import_records(p.id, [ItemRecord(data={"text": f"t{i}"})
+                                      for i in range(n)]).item_ids
+    return store, p, ids
+
+
+def _label(store: Store, pid: int, kind: str, name: str, pairs: list[tuple[int, int]],
+           **kw: object) -> None:
+    src = store.ensure_source(pid, kind, name)
+    store.upsert_annotations(pid, [AnnotationRecord(item_id=i, source_id=src.id, label=c, **kw)
+                                   for i, c in pairs])
+
+
+def test_checks_flag_spammers_and_model_disagreements(tmp_path: Path) -> None:
+    store, p, ids = _project(tmp_path)
+    _label(store, p.id, "human", "careful", [(i, i % 2) for i in ids])
+    _label(store, p.id, "human", "careful2", [(i, i % 2) for i in ids])
+    _label(store, p.id, "human", "lazy", [(i, 0) for i in ids])
+    _label(store, p.id, "model", "clf", [(ids[0], 1)], confidence=0.97)
+    review = Review(store, p)
+    flags = review.check_flags()
+    assert [n.split(":")[0] for n in flags[ids[2]]] == ["lazy"]
+    assert "answers 'ham' 100% of the time" in flags[ids[2]][0]
+    assert any("the model says 'spam'" in n for n in flags[ids[0]])
+    entries = {e.item.id: e for e in review.queue(reason="check", limit=100)}
+    assert ids[0] in entries and "check" in entries[ids[0]].reasons
+    assert entries[ids[0]].notes
+
+
+def _reviewer(store: Store) -> UserRecord:
+    with store.write() as s:
+        row = UserRow(name="boss", role="reviewer", active=True, created_at=utcnow())
+        s.add(row)
+        s.flush()
+        return UserRecord(id=row.id, name=row.name, role="reviewer")
+
+
+def test_decisions_resolve_flags_until_new_votes(tmp_path: Path) -> None:
+    store, p, ids = _project(tmp_path, n=3)
+    _label(store, p.id, "label_model", "lm", [(ids[0], 1)], confidence=0.4, needs_review=True)
+    review = Review(store, p)
+    assert [e.reasons for e in review.queue()] == [["needs_review"]]
+    boss = _reviewer(store)
+    review.decide(boss, ids[0], "accept", Answer(label=1))
+    assert review.queue() == []
+    gold = store.sources(p.id, kinds=["gold"])
+    assert [g.name for g in gold] == ["review:boss"] and gold[0].user_id == boss.id
+    _label(store, p.id, "human", "a", [(ids[0], 0)])  # a new vote disagrees with the gold
+    assert [e.reasons for e in review.queue()] == [["needs_review", "honeypot_miss"]]
+    review.decide(boss, ids[0], "send_back", note="ask again")
+    assert review.queue() == []
+
+
+def test_scorecards_count_honeypots_and_agreement(tmp_path: Path) -> None:
+    store, p, ids = _project(tmp_path, n=4)
+    _label(store, p.id, "gold", "ref", [(ids[0], 1), (ids[1], 0)])
+    with store.write() as s:
+        rows = [UserRow(name=n, role="annotator", active=True, created_at=utcnow())
+                for n in ("a", "b")]
+        s.add_all(rows)
+        s.flush()
+        users = [UserRecord(id=r.id, name=r.name, role="annotator") for r in rows]
+    for u, labels in zip(users, ([1, 1, 0, 1], [1, 0, 0, 0]), strict=True):
+        src = store.ensure_source(p.id, "human", u.name, user_id=u.id)
+        store.upsert_annotations(p.id, [AnnotationRecord(item_id=i, source_id=src.id, label=c,
+                                                         seconds=2.0)
+                                        for i, c in zip(ids, labels, strict=True)])
+    cards = {c.name: c for c in Review(store, p).scorecards(users)}
+    assert cards["a"].honeypots == 2 and cards["a"].honeypot_accuracy == 0.5
+    assert cards["b"].honeypot_accuracy == 1.0
+    assert cards["a"].agreement == 0.5 and cards["a"].median_seconds == 2.0
+    low, high = cards["b"].honeypot_interval
+    assert 0.3 < low < 1.0 and high == 1.0
