@@ -1,0 +1,119 @@
+"""``labelloop lf apply|analyze`` and ``labelloop label-model fit``: weak supervision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from labelloop.cli.common import ProjectDir, console, open_project
+from labelloop.errors import ValidationError
+from labelloop.services import weak as service
+
+app = typer.Typer()
+lf_app = typer.Typer(help="Labeling functions: apply them to a project, analyze their votes.")
+label_model_app = typer.Typer(help="Combine every source's votes into one posterior per item.")
+app.add_typer(lf_app, name="lf")
+app.add_typer(label_model_app, name="label-model")
+
+MAX_FAILURE_LINES = 10
+
+
+@lf_app.command("apply")
+def apply_command(
+    lfs_file: Annotated[Path, typer.Argument(help="Python file defining @labeling_function()s.")],
+    project: ProjectDir = Path("."),
+    split: Annotated[str | None, typer.Option(help="Only items of this split.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds one LF may spend on one item.")
+    ] = None,
+    processes: Annotated[int, typer.Option(help="Worker processes (0: run in this process).")] = 0,
+    version: Annotated[str, typer.Option(help="Version stored with the LF sources.")] = "",
+) -> None:
+    """Apply labeling functions and store each one's votes as a source.
+
+    Example: [bold]labelloop lf apply lfs.py --timeout 2[/]
+    """
+    if processes < 0:
+        raise ValidationError(f"--processes must be >= 0, got {processes}")
+    lfs = service.load_lfs(lfs_file)
+    with open_project(project) as p:
+        res = service.apply_to_project(
+            p,
+            lfs,
+            split=split,
+            executor="processes" if processes else "local",
+            n_jobs=processes or None,
+            timeout=timeout,
+            version=version,
+        )
+    n, m = res.L.shape
+    console.print(
+        f"applied {m} labeling function(s) to {n} item(s): {int((res.L != -1).sum())} votes, "
+        f"{len(res.failures)} failure(s)",
+        highlight=False,
+    )
+    if res.failures:
+        for line in res.report().splitlines()[: MAX_FAILURE_LINES + 1]:
+            console.print(line, highlight=False, markup=False)
+
+
+@lf_app.command("analyze")
+def analyze_command(project: ProjectDir = Path(".")) -> None:
+    """Per-LF polarity, coverage, overlaps, conflicts and, with gold, accuracy (95% CI).
+
+    Example: [bold]labelloop lf analyze -p spam[/]
+    """
+    with open_project(project) as p:
+        summary = service.analyze_project(p)
+    text = summary.to_string(float_format=lambda v: f"{v:.3f}")
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@label_model_app.command("fit")
+def fit_command(
+    project: ProjectDir = Path("."),
+    model: Annotated[
+        str, typer.Option(help="label-model (default), majority or dawid-skene.")
+    ] = "label-model",
+    review_below: Annotated[
+        float, typer.Option(help="Mark items whose confidence is below this for review.")
+    ] = 0.7,
+    kinds: Annotated[
+        str, typer.Option(help="Source kinds used as columns, comma-separated.")
+    ] = ",".join(service.VOTING_KINDS),
+) -> None:
+    """Fit the label model over stored sources and store its posterior per item.
+
+    Example: [bold]labelloop label-model fit --review-below 0.8[/]
+    """
+    if model not in ("label-model", "majority", "dawid-skene"):
+        raise ValidationError(
+            f"--model must be label-model, majority or dawid-skene, got {model!r}"
+        )
+    with open_project(project) as p:
+        rep = service.fit_label_model(
+            p,
+            model=model,  # type: ignore[arg-type]
+            kinds=tuple(x.strip() for x in kinds.split(",") if x.strip()),
+            review_below=review_below,
+        )
+        classes = p.schema.names
+    balance = ", ".join(f"{c}={v:.2f}" for c, v in zip(classes, rep.class_balance, strict=True))
+    console.print(
+        f"fitted {model} on {rep.n_items} item(s) x {len(rep.sources)} source(s) "
+        f"({rep.n_gold} gold); class balance {balance}; "
+        f"{rep.n_needs_review} item(s) need review",
+        highlight=False,
+    )
+    if rep.guardrail:
+        g = rep.guardrail
+        console.print(
+            f"guardrail on {g['n_labels']} gold item(s): label model {g['label_model']:.3f}, "
+            f"majority vote {g['majority_vote']:.3f}"
+            + (" -> fell back to majority vote" if rep.fallback else ""),
+            highlight=False,
+        )
+    for w in rep.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
