@@ -192,6 +192,7 @@ def quickstart(
 
 app.command()(serve)
 app.add_typer(user_app)
+app.add_typer(__import__("labelloop.cli.weak", fromlist=["app"]).app)
 
 
 def main() -> None:
