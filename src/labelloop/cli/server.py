@@ -12,8 +12,10 @@ from labelloop.core.records import ROLES
 from labelloop.errors import MissingDependencyError
 
 if TYPE_CHECKING:
+    from labelloop.server.requeue import Requeuer
     from labelloop.services.project import Project
     from labelloop.services.users import Users
+    from labelloop.storage.store import ProjectInfo
 
 user_app = typer.Typer(name="user", help="Manage the accounts of the annotation server.",
                        no_args_is_help=True, cls=LabelloopGroup)
@@ -33,6 +35,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     secure_cookies: Annotated[bool, typer.Option(
         help="Mark cookies Secure (when served behind HTTPS).")] = False,
+    embedding_model: Annotated[str | None, typer.Option(
+        help="Refresh active-learning priorities every requeue_every answers, from the "
+             "embeddings pre-labeling cached under this model name.")] = None,
 ) -> None:
     """Serve the labeling web UI and the REST API (/api/v1) of a project.
 
@@ -56,12 +61,28 @@ def serve(
         _, password = users.add(name, "admin")
         console.print(f"created the first admin account: user [bold]{name}[/], "
                       f"password [bold]{password}[/] (shown once)", highlight=False)
+    requeuer = None
+    if embedding_model:
+        requeuer = _requeuer(p, embedding_model)
     app = create_app(p.store, secret=secret, media_root=project.resolve(),
-                     secure_cookies=secure_cookies, users=users)
+                     secure_cookies=secure_cookies, users=users, requeuer=requeuer)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{p.name}[/] at http://{shown}:{port}/  (Ctrl+C stops)",
                   highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _requeuer(p: Project, embedding_model: str) -> Requeuer:
+    """Refresh priorities with :func:`labelloop.services.active.refresh_priorities`."""
+    from labelloop.server.requeue import Requeuer
+    from labelloop.services.active import refresh_priorities
+    from labelloop.services.project import Project
+
+    def refresh(info: ProjectInfo) -> object:
+        return refresh_priorities(Project(p.store, info, p.folder),
+                                  embedding_model=embedding_model)
+
+    return Requeuer(refresh)
 
 
 @user_app.command("add")

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from labelloop import __version__
 from labelloop.errors import AuthenticationError, LabelloopError
 from labelloop.server.deps import ServerContext
+from labelloop.server.requeue import Requeuer
 from labelloop.server.routes import accounts, labeling, oversight, pages
 from labelloop.server.security import LoginLimiter, check_secret
 from labelloop.services.users import Users
@@ -43,6 +44,7 @@ def create_app(
     store: Store, *, secret: str | None, media_root: Path | None = None,
     secure_cookies: bool = False, limiter: LoginLimiter | None = None,
     rng: random.Random | None = None, users: Users | None = None,
+    requeuer: Requeuer | None = None,
 ) -> FastAPI:
     """Build the server for the projects of one store.
 
@@ -62,6 +64,9 @@ def create_app(
         Random source for mixing in honeypots (seed it in tests).
     users:
         The account service (default: ``Users(store)`` with argon2's default cost).
+    requeuer:
+        Refreshes active-learning priorities as answers arrive (default: none; the queue
+        keeps the stored priorities).
 
     Raises
     ------
@@ -71,7 +76,7 @@ def create_app(
     ctx = ServerContext(
         store=store, users=users or Users(store), secret=check_secret(secret),
         media_root=media_root, secure_cookies=secure_cookies, limiter=limiter or LoginLimiter(),
-        rng=rng or random.Random(),
+        rng=rng or random.Random(), requeuer=requeuer,
     )
     app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None)  # the docs UI would load from a CDN

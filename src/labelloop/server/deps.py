@@ -14,6 +14,7 @@ from labelloop.core.records import UserRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from labelloop.server.policies import Action, require
+from labelloop.server.requeue import Requeuer
 from labelloop.server.security import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -41,6 +42,7 @@ class ServerContext:
     secure_cookies: bool = False
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     rng: random.Random = field(default_factory=random.Random)
+    requeuer: Requeuer | None = None
 
     def project(self, project_id: int) -> ProjectInfo:
         """The project with this id (raises NotFoundError)."""

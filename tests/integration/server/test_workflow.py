@@ -128,3 +128,26 @@ def test_admin_manages_users_settings_import_export(client: TestClient, world: W
     assert len(rows) == 8
     with pytest.raises(NotFoundError):
         admin.project(12345)
+
+
+def test_answers_trigger_priority_refresh(world: World) -> None:
+    import random
+
+    from server_world import SECRET
+
+    from labelloop.server import create_app
+    from labelloop.server.requeue import Requeuer
+
+    last = world.a_items[-1]
+    requeuer = Requeuer(lambda p: world.store.set_priorities(p.id, {last: 9.0}))
+    world.store.update_settings(world.a.id, world.a.settings.model_copy(
+        update={"requeue_every": 1, "overlap": 1}))
+    app = create_app(world.store, secret=SECRET, users=world.users, rng=random.Random(0),
+                     requeuer=requeuer)
+    ann = _client(TestClient(app), world, "annotator")
+    t = ann.next_task(world.a.id)
+    assert t["item"]["id"] != last
+    ann.submit(world.a.id, t["item"]["id"], label="ham")
+    for thread in requeuer.threads:
+        thread.join(5)
+    assert ann.next_task(world.a.id)["item"]["id"] == last

@@ -60,6 +60,8 @@ def submit(project: ProjectDep, item_id: int, body: AnswerIn, user: Labeler,
     item = ctx.store.items(project.id, ids=[item_id])[0]
     answer = parse_answer(project.schema, body.raw(), (item.width, item.height))
     result = ctx.queue(project).submit(user, item_id, answer, body.seconds)
+    if ctx.requeuer is not None:
+        ctx.requeuer.labeled(project)
     return submit_out(project, result)
 
 
