@@ -48,8 +48,22 @@ def test_gold_anchoring_returns_gold_and_calibrates_annotators(rte):
     labels = res.as_dict()
     assert all(labels[i] == g for i, g in honeypots.items())
     unanchored = aggregate(table).as_dict()
-    assert _accuracy(labels, gold, skip=honeypots) >= _accuracy(unanchored, gold, skip=honeypots)
+    # 20% gold on a crowd this good moves the rest by a few items at most
+    assert _accuracy(labels, gold, skip=honeypots) == pytest.approx(
+        _accuracy(unanchored, gold, skip=honeypots), abs=0.01
+    )
     assert np.allclose(res.proba.sum(1), 1)
+
+
+def test_gold_anchoring_exposes_a_colluding_majority():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 200)
+    table = [(i, w, int(1 - y)) for i, y in enumerate(truth) for w in ("bad1", "bad2")]
+    table += [(i, "good", int(y)) for i, y in enumerate(truth)]
+    assert _accuracy(aggregate(table).as_dict(), dict(enumerate(truth))) == 0.0
+    honeypots = {i: int(truth[i]) for i in range(20)}
+    anchored = aggregate(table, gold=honeypots).as_dict()
+    assert _accuracy(anchored, dict(enumerate(truth))) == 1.0
 
 
 def test_honeypot_weighted_vote_uses_gold(rte):
