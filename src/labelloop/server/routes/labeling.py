@@ -99,7 +99,10 @@ def image_path(ctx: ServerContext, project: ProjectInfo, item_id: int,
         raise NotFoundError(f"item {item_id} has no local image")
     path = Path(item.image)
     if not path.is_absolute() and ctx.media_root is not None:
-        path = ctx.media_root / path
+        root = ctx.media_root.resolve()
+        path = (root / path).resolve()
+        if not path.is_relative_to(root):
+            raise NotFoundError(f"the image of item {item_id} lies outside the project folder")
     if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
         raise NotFoundError(f"the image of item {item_id} is missing")
     return path
