@@ -108,24 +108,32 @@ def apply_to_project(
             f"but the project has classes 0..{k - 1} ({', '.join(project.schema.names)})"
         )
     sources = [project.source("labeling_function", name, version) for name in res.lf_names]
+    source_ids = [_source_id(s) for s in sources]
+    item_ids = [int(it.id) if it.id is not None else -1 for it in items]
     rows, cols = np.nonzero(res.L != ABSTAIN)
     project.add_annotations(
         [
-            AnnotationRecord(item_id=items[i].id, source_id=sources[j].id, label=int(res.L[i, j]))
+            AnnotationRecord(item_id=item_ids[i], source_id=source_ids[j], label=int(res.L[i, j]))
             for i, j in zip(rows.tolist(), cols.tolist(), strict=True)
         ]
     )
-    by_name = {s.name: s.id for s in sources}
+    by_name = dict(zip(res.lf_names, source_ids, strict=True))
     if res.failures:
         project.record_failures(
             [
                 Failure(
-                    items[f.item].id, by_name[f.lf], "labeling_function", f"{f.kind}: {f.error}"
+                    item_ids[f.item], by_name[f.lf], "labeling_function", f"{f.kind}: {f.error}"
                 )
                 for f in res.failures
             ]
         )
     return res
+
+
+def _source_id(source: Any) -> int:
+    if source.id is None:  # stored sources always have an id
+        raise ValidationError(f"source {source.name!r} has no id; was it stored?")
+    return int(source.id)
 
 
 def gold_labels(project: Project, item_ids: list[Any]) -> npt.NDArray[np.int64] | None:
@@ -135,7 +143,7 @@ def gold_labels(project: Project, item_ids: list[Any]) -> npt.NDArray[np.int64] 
         return None
     y = np.full(gold.L.shape[0], ABSTAIN, dtype=np.int64)
     for col in gold.L.T[::-1]:  # the first gold source wins
-        y = np.where(col != ABSTAIN, col, y)
+        y[col != ABSTAIN] = col[col != ABSTAIN]
     return y
 
 
@@ -144,7 +152,8 @@ def analyze_project(project: Project) -> Any:
     lm = project.label_matrix(kinds=["labeling_function"])
     if lm.L.shape[1] == 0:
         raise ValidationError("no labeling-function votes stored: run `labelloop lf apply` first")
-    names = {s.id: s.name for s in project.sources(kinds=["labeling_function"])}
+    sources = project.sources(kinds=["labeling_function"])
+    names: dict[Any, str] = {s.id: s.name for s in sources}
     analysis = LFAnalysis(lm.L, [names[s] for s in lm.source_ids])
     return analysis.summary(gold_labels(project, lm.item_ids))
 
@@ -207,11 +216,12 @@ def fit_label_model(
     conf = P[np.arange(len(pred)), np.maximum(pred, 0)]
     source = project.source("label_model", name, model)
     review = (conf < review_below) | (pred == ABSTAIN)
+    source_id = _source_id(source)
     project.add_annotations(
         [
             AnnotationRecord(
-                item_id=item_id,
-                source_id=source.id,
+                item_id=int(item_id),  # type: ignore[call-overload]
+                source_id=source_id,
                 label=int(pred[i]) if pred[i] != ABSTAIN else None,
                 confidence=float(np.clip(conf[i], 0.0, 1.0)),
                 probs=[float(v) for v in P[i]],
@@ -220,7 +230,7 @@ def fit_label_model(
             for i, item_id in enumerate(lm.item_ids)
         ]
     )
-    names = {s.id: s.name for s in project.sources(kinds=list(kinds))}
+    names: dict[Any, str] = {s.id: s.name for s in project.sources(kinds=list(kinds))}
     return FitReport(
         n_items=len(lm.item_ids),
         sources=[names[s] for s in lm.source_ids],

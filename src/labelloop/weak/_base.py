@@ -96,7 +96,8 @@ def check_targets(y: object, n_items: int, k: int, *, partial: bool) -> npt.NDAr
 def softmax_rows(S: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Row-wise softmax of log-scores."""
     E = np.exp(S - S.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+    out: npt.NDArray[np.float64] = E / E.sum(axis=1, keepdims=True)
+    return out
 
 
 def break_ties(probs: npt.NDArray[np.float64], policy: TieBreak) -> npt.NDArray[np.int64]:
@@ -110,7 +111,7 @@ def break_ties(probs: npt.NDArray[np.float64], policy: TieBreak) -> npt.NDArray[
     if probs.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     tied = np.abs(probs - probs.max(axis=1, keepdims=True)) < _TIE_TOL
-    preds = tied.argmax(axis=1).astype(np.int64)
+    preds: npt.NDArray[np.int64] = tied.argmax(axis=1).astype(np.int64)
     multi = np.nonzero(tied.sum(axis=1) > 1)[0]
     for i in multi:
         classes = np.nonzero(tied[i])[0]

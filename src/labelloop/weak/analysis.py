@@ -185,7 +185,6 @@ class LFAnalysis:
         return mask.mean(axis=0) if self.L.shape[0] else np.zeros(self.L.shape[1])
 
     def _gold(self, Y: object) -> npt.NDArray[np.int64]:
-        k = max(
-            int(self.L.max()) + 1 if self.L.size else 0, int(np.max(Y)) + 1 if np.size(Y) else 0
-        )
-        return check_targets(Y, self.L.shape[0], max(k, 1), partial=True)
+        yy = np.asarray(Y)
+        k = max(int(self.L.max()) + 1 if self.L.size else 0, int(yy.max()) + 1 if yy.size else 0)
+        return check_targets(yy, self.L.shape[0], max(k, 1), partial=True)

@@ -134,6 +134,7 @@ def _run_chunk(task: _Task, start: int, stop: int) -> tuple[npt.NDArray[np.int64
     split = [isinstance(task.lfs[j], LabelingFunction) and bool(task.lfs[j].pre) for j in single]
     timeouts = [0] * m
     alarm = task.timeout is not None
+    seconds = task.timeout or 0.0
     for r, x in enumerate(rows):
         i = start + r
         prepared: dict[tuple[int, ...], Any] = {}
@@ -143,7 +144,7 @@ def _run_chunk(task: _Task, start: int, stop: int) -> tuple[npt.NDArray[np.int64
                 continue
             try:
                 if alarm:
-                    signal.setitimer(signal.ITIMER_REAL, task.timeout)
+                    signal.setitimer(signal.ITIMER_REAL, seconds)
                 if has_pre:
                     key = tuple(id(p) for p in lf.pre)
                     if key not in prepared:

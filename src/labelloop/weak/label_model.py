@@ -184,7 +184,7 @@ class LabelModel(BaseLabelModel):
         self.weights_ = W
         self.accuracy_ = self._accuracy(M, W, pi)
         self.fallback_ = False
-        self.guardrail_ = None
+        self.guardrail_: dict[str, float] | None = None
         n_labels = 0 if yy is None else int(np.sum(yy != ABSTAIN))
         if self.guardrail and yy is not None and n_labels >= self.guardrail_min_labels:
             self._run_guardrail(M, yy, k, known, keep)
@@ -281,7 +281,8 @@ class LabelModel(BaseLabelModel):
         rho /= rho.sum(axis=2, keepdims=True)
         share = np.stack([np.equal(M, o).sum(axis=0) for o in range(k)], axis=1).astype(float)
         share /= np.maximum(share.sum(axis=1, keepdims=True), 1.0)
-        return np.einsum("mo,mo->m", share, rho[:, np.arange(k), np.arange(k)])
+        acc: FloatArray = np.einsum("mo,mo->m", share, rho[:, np.arange(k), np.arange(k)])
+        return acc
 
     def _run_guardrail(
         self,
