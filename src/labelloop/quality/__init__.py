@@ -20,6 +20,7 @@ from labelloop.quality.agreement import (
     per_class_agreement,
     percent_agreement,
 )
+from labelloop.quality.boxes import BoxAgreement, box_agreement, box_iou
 from labelloop.quality.checks import (
     Flag,
     find_label_drift,
@@ -41,6 +42,7 @@ from labelloop.quality.table import LongTable, as_long_table
 
 __all__ = [
     "Aggregation",
+    "BoxAgreement",
     "ConfidenceInterval",
     "DawidSkene",
     "Flag",
@@ -54,6 +56,8 @@ __all__ = [
     "aggregate",
     "as_long_table",
     "bootstrap_ci",
+    "box_agreement",
+    "box_iou",
     "cohen_kappa",
     "find_label_drift",
     "find_label_issues",
