@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 from pathlib import Path
@@ -40,3 +41,20 @@ def hub_load_error(name: str, exc: BaseException, *, builtins: tuple[str, ...]) 
     return ModelLoadError(
         f"could not load model {name!r}: {why}; built-in models: {', '.join(builtins)}"
     )
+
+
+def model_version(name: str, config: object) -> str:
+    """Version of a hub or local ``transformers`` model.
+
+    The hub commit when the model came from the hub; for a local directory, a hash of
+    its files' names, sizes and modification times (retrained weights change it).
+    """
+    commit = getattr(config, "_commit_hash", None)
+    if commit:
+        return str(commit)
+    path = Path(name)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    stamp = "".join(
+        f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in files
+    )
+    return "local-" + hashlib.sha256(stamp.encode()).hexdigest()[:12]

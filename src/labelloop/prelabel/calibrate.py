@@ -1,13 +1,17 @@
 """Per-class thresholds that let drafts skip review at a guaranteed precision.
 
 A draft of class ``c`` with score ``s`` is auto-accepted when ``s >= thresholds[c]``.
-Thresholds come from human-checked drafts: for each class, candidate thresholds on a
-geometric grid of "accept the top n" are tested with an exact one-sided binomial test
-(the Clopper-Pearson lower bound of the precision must reach the target). All candidates
-of all classes share one Bonferroni-corrected error budget ``delta``, so with probability
-at least ``1 - delta`` every chosen threshold has precision >= target at once; the
-loosest threshold that passes is kept. A class with too few checked drafts gets an
-infinite threshold: everything of that class needs review.
+Thresholds come from human-checked drafts. For each class, candidate thresholds "accept
+the top n" on a geometric grid of n (strictest first) are tested with an exact one-sided
+binomial test: the Clopper-Pearson lower bound of their precision must reach the target.
+Testing stops at the first candidate that fails (fixed-sequence testing, as in
+Angelopoulos et al., "Learn then Test"), so no correction is needed within a class; the
+classes split the error budget ``delta`` (Bonferroni). With probability at least
+``1 - delta`` every chosen threshold has precision >= target at once.
+
+The grid starts at the smallest n where drafts erring a quarter as often as the target
+allows would pass (a choice that looks at no label, so the guarantee holds); a class with
+fewer checked drafts gets an infinite threshold: everything of that class needs review.
 """
 
 from __future__ import annotations
@@ -184,19 +188,19 @@ def _compute_calibration(
     target: float,
     delta: float,
 ) -> Calibration:
-    n_min = math.ceil(math.log(delta / k) / math.log(target))
+    alpha = delta / k
+    n_start = _first_testable_n(target, alpha)
     grids: list[list[int]] = []
     for c in range(k):
         n_c = int((predicted == c).sum())
         grid: list[int] = []
-        n = float(n_min)
+        n = float(n_start)
         while n < n_c:
             grid.append(round(n))
             n *= GRID_RATIO
-        if n_c >= n_min:
+        if n_c >= n_start:
             grid.append(n_c)
         grids.append(sorted(set(grid)))
-    alpha = delta / max(1, sum(len(g) for g in grids))
 
     result = uncalibrated(k, target_precision=target)
     thresholds, bounds = result.thresholds.copy(), result.lower_bounds.copy()
@@ -207,10 +211,20 @@ def _compute_calibration(
         order = np.argsort(-scores[mine], kind="stable")
         s_sorted = scores[mine][order]
         correct = (truth[mine] == c)[order]
-        for n in grid:  # ascending n: the last one that passes is the loosest
+        for n in grid:  # strictest first; stop at the first failure
             t = s_sorted[n - 1]
             accepted = s_sorted >= t
             lb = clopper_pearson_lower(int(correct[accepted].sum()), int(accepted.sum()), alpha)
-            if lb >= target:
-                thresholds[c], bounds[c], n_accepted[c] = t, lb, int(accepted.sum())
+            if lb < target:
+                break
+            thresholds[c], bounds[c], n_accepted[c] = t, lb, int(accepted.sum())
     return Calibration(thresholds, bounds, n_checked, n_accepted, target, delta)
+
+
+def _first_testable_n(target: float, alpha: float) -> int:
+    """Smallest n where drafts erring a quarter as often as the target allows pass."""
+    good = 1 - (1 - target) / 4
+    n = 1
+    while clopper_pearson_lower(math.floor(good * n), n, alpha) < target:
+        n = max(n + 1, round(n * 1.05))
+    return n

@@ -12,12 +12,12 @@ import hashlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from labelloop.errors import ModelLoadError
-from labelloop.prelabel._deps import hub_load_error, require
+from labelloop.prelabel._deps import hub_load_error, model_version, require
 
 RawBox = tuple[float, float, float, float, str, float]
 
@@ -193,8 +193,7 @@ class _HubDetector:
         except Exception as exc:
             raise hub_load_error(model, exc, builtins=BUILTIN_DETECTORS) from exc
         self._min_score = min_score
-        commit = getattr(self._model.config, "_commit_hash", None)
-        self.version = commit or _config_fingerprint(self._model.config.to_dict())
+        self.version = model_version(model, self._model.config)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[RawBox]]:
         inputs = self._processor(images=list(images), return_tensors="pt")
@@ -222,7 +221,3 @@ def _fingerprint(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()[:12]
-
-
-def _config_fingerprint(config: dict[str, Any]) -> str:
-    return "cfg-" + hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()[:12]

@@ -74,7 +74,8 @@ class TextEmbedder:
             self.dim = 384
         else:
             self._load_sentence_transformer(model)
-            self.dim = int(self._st.get_sentence_embedding_dimension())
+            dim_of = getattr(self._st, "get_embedding_dimension", None)
+            self.dim = int(dim_of() if dim_of else self._st.get_sentence_embedding_dimension())
             base = "all-MiniLM-L6-v2-fp32" if model == "minilm-torch" else model
             self.version = f"{base}-len{max_length}"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from labelloop.prelabel._deps import hub_load_error, require
+from labelloop.prelabel._deps import hub_load_error, model_version, require
 from labelloop.prelabel.embeddings import EMBEDDING_MODELS
 
 
@@ -44,8 +44,7 @@ class NLIZeroShot:
         self._labels = list(labels)
         self._template = hypothesis_template
         self._batch_size = batch_size
-        config = self._pipe.model.config
-        self.version = getattr(config, "_commit_hash", None) or f"{config.model_type}-local"
+        self.version = model_version(model, self._pipe.model.config)
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         """``(n, k)`` probabilities over the labels (softmax of entailment scores)."""

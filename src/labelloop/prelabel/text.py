@@ -112,8 +112,9 @@ class ZeroShotTextClassifier:
             self._nli = NLIZeroShot(
                 model, labels, hypothesis_template=hypothesis_template, batch_size=batch_size
             )
-            base = f"{self._nli.version}-{hypothesis_template}"
+            base = self._nli.version
         self._base_version = base
+        self._template = hypothesis_template
         self._corpus: np.ndarray | None = None
         self._corpus_proba: np.ndarray | None = None
         self.version = self._fingerprint()
@@ -271,7 +272,7 @@ class ZeroShotTextClassifier:
         return self.embed(list(X))
 
     def _fingerprint(self) -> str:
-        digest = hashlib.sha256(self._base_version.encode())
+        digest = hashlib.sha256(f"{self._base_version}\x00{self._template}".encode())
         for c in self.classes:
             digest.update(f"{c.name}\x00{c.description}\x00".encode())
         if self._nli is None:

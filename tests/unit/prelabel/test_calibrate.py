@@ -1,0 +1,92 @@
+"""calibrate_thresholds: exact bounds, per-class thresholds, coverage, resampled guarantee."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from labelloop.errors import ValidationError
+from labelloop.prelabel import calibrate_thresholds, clopper_pearson_lower
+
+
+def test_clopper_pearson_matches_closed_forms() -> None:
+    # all successes: the bound solves p**n = alpha
+    assert clopper_pearson_lower(59, 59, 0.05) == pytest.approx(0.05 ** (1 / 59), abs=1e-9)
+    assert clopper_pearson_lower(0, 10, 0.05) == 0.0
+    # one success out of one: p = alpha
+    assert clopper_pearson_lower(1, 1, 0.1) == pytest.approx(0.1, abs=1e-9)
+
+
+def test_clopper_pearson_matches_beta_quantile() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    for k, n in [(90, 100), (480, 500), (3, 7)]:
+        expected = stats.beta.ppf(0.05, k, n - k + 1)
+        assert clopper_pearson_lower(k, n, 0.05) == pytest.approx(expected, abs=1e-7)
+
+
+def _simulate(rng: np.random.Generator, n: int, k: int = 3) -> tuple[np.ndarray, ...]:
+    """Drafts whose chance of being right equals their score."""
+    scores = rng.uniform(0.4, 1.0, n)
+    predicted = rng.integers(0, k, n)
+    right = rng.random(n) < scores
+    truth = np.where(right, predicted, (predicted + 1) % k)
+    return scores, predicted, truth
+
+
+def test_too_few_checked_drafts_means_everything_needs_review() -> None:
+    scores, predicted, truth = _simulate(np.random.default_rng(0), 30)
+    cal = calibrate_thresholds(scores, predicted, truth, n_classes=3)
+    assert np.isinf(cal.thresholds).all() and cal.coverage == 0.0
+    assert not cal.accept(np.array([1.0]), np.array([0])).any()
+
+
+def test_unchecked_rows_are_ignored() -> None:
+    scores, predicted, truth = _simulate(np.random.default_rng(1), 2000)
+    masked = truth.copy()
+    masked[1000:] = -1
+    a = calibrate_thresholds(scores, predicted, masked, n_classes=3)
+    b = calibrate_thresholds(scores[:1000], predicted[:1000], truth[:1000], n_classes=3)
+    np.testing.assert_array_equal(a.thresholds, b.thresholds)
+    assert a.n_checked.sum() == 1000
+
+
+def test_thresholds_reach_the_target_in_most_resamples() -> None:
+    rng = np.random.default_rng(2)
+    target, misses, coverages = 0.9, 0, []
+    for _ in range(100):
+        cal = calibrate_thresholds(*_simulate(rng, 1500), target_precision=target, delta=0.05)
+        scores, predicted, truth = _simulate(rng, 20000)
+        accepted = cal.accept(scores, predicted)
+        coverages.append(accepted.mean())
+        if accepted.any():
+            misses += (truth[accepted] == predicted[accepted]).mean() < target
+    assert misses <= 5
+    # with P(right) = score, an oracle threshold near 0.8 would accept a third
+    assert 0.03 < np.mean(coverages) < 0.4
+
+
+def test_calibration_reports_bounds_and_serialises() -> None:
+    scores, predicted, truth = _simulate(np.random.default_rng(3), 3000)
+    cal = calibrate_thresholds(scores, predicted, truth, target_precision=0.9)
+    finite = np.isfinite(cal.thresholds)
+    assert finite.any() and (cal.lower_bounds[finite] >= 0.9).all()
+    d = cal.to_dict()
+    assert d["coverage"] == pytest.approx(cal.n_accepted.sum() / 3000)
+    assert all(t is None or isinstance(t, float) for t in d["thresholds"])
+    assert not math.isnan(d["coverage"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"target_precision": 1.0}, "target_precision"), ({"delta": 0.0}, "delta")],
+)
+def test_bad_options_are_rejected(kwargs: dict[str, float], match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        calibrate_thresholds(np.ones(3), np.zeros(3, int), np.zeros(3, int), **kwargs)
+
+
+def test_mismatched_lengths_are_rejected() -> None:
+    with pytest.raises(ValidationError, match="one length"):
+        calibrate_thresholds(np.ones(3), np.zeros(2, int), np.zeros(3, int))
