@@ -9,36 +9,20 @@ so), so a hanging LF costs at most ``max_timeouts * timeout`` seconds per chunk.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import signal
-import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from labelloop.core.matrix import ABSTAIN
 from labelloop.errors import ValidationError
+from labelloop.weak._runner import LFFailure, Task
+from labelloop.weak.executors import Executor, LocalExecutor, ProcessExecutor
 from labelloop.weak.items import as_rows
-from labelloop.weak.lf import LabelingFunction
-
-FailureKind = Literal["error", "invalid", "timeout", "disabled", "crashed"]
-
-
-@dataclass(frozen=True)
-class LFFailure:
-    """One LF that failed on one item (``kind="disabled"``: on the rest of a chunk)."""
-
-    item: int
-    lf: str
-    kind: FailureKind
-    error: str
 
 
 @dataclass
@@ -75,212 +59,8 @@ class ApplyResult:
         return sparse.csr_matrix(self.L + 1)
 
 
-class _Timeout(BaseException):
-    """Raised inside an LF call by the alarm; BaseException so LFs' ``except Exception`` miss it."""
-
-
-def _on_alarm(signum: int, frame: Any) -> None:
-    raise _Timeout
-
-
 def _lf_name(lf: Any, j: int) -> str:
     return str(getattr(lf, "name", None) or getattr(lf, "__name__", None) or f"lf_{j}")
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-@dataclass
-class _Task:
-    lfs: list[Any]
-    names: list[str]
-    rows: Sequence[Any]
-    fault_tolerant: bool
-    timeout: float | None
-    max_timeouts: int
-
-
-def _vote_or_fail(
-    value: Any, i: int, name: str, failures: list[LFFailure], fault_tolerant: bool
-) -> int:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= ABSTAIN:
-        return int(value)
-    message = f"returned {value!r}; an LF returns a class index >= 0 or -1 (ABSTAIN)"
-    if not fault_tolerant:
-        raise ValidationError(f"labeling function {name!r} {message}")
-    failures.append(LFFailure(i, name, "invalid", message))
-    return ABSTAIN
-
-
-def _run_chunk(task: _Task, start: int, stop: int) -> tuple[npt.NDArray[np.int64], list[LFFailure]]:
-    """Apply every LF to rows ``start:stop``; the core loop of every executor."""
-    m = len(task.lfs)
-    out = np.full((stop - start, m), ABSTAIN, dtype=np.int64)
-    failures: list[LFFailure] = []
-    rows = task.rows[start:stop]
-    batch = [j for j, lf in enumerate(task.lfs) if hasattr(lf, "apply_batch")]
-    for j in batch:
-        try:
-            out[:, j] = task.lfs[j].apply_batch(rows)
-        except Exception as exc:
-            if not task.fault_tolerant:
-                raise
-            failures.extend(
-                LFFailure(start + i, task.names[j], "error", _describe(exc))
-                for i in range(len(rows))
-            )
-    single = sorted(set(range(m)) - set(batch))
-    split = [isinstance(task.lfs[j], LabelingFunction) and bool(task.lfs[j].pre) for j in single]
-    timeouts = [0] * m
-    alarm = task.timeout is not None
-    seconds = task.timeout or 0.0
-    for r, x in enumerate(rows):
-        i = start + r
-        prepared: dict[tuple[int, ...], Any] = {}
-        for j, has_pre in zip(single, split, strict=True):
-            lf = task.lfs[j]
-            if timeouts[j] >= task.max_timeouts:
-                continue
-            try:
-                if alarm:
-                    signal.setitimer(signal.ITIMER_REAL, seconds)
-                if has_pre:
-                    key = tuple(id(p) for p in lf.pre)
-                    if key not in prepared:
-                        prepared[key] = lf.prepare(x)
-                    value = lf.label(prepared[key])
-                else:
-                    value = lf(x)
-                if alarm:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-            except _Timeout:
-                if not task.fault_tolerant:
-                    raise TimeoutError(
-                        f"labeling function {task.names[j]!r} timed out on item {i}"
-                    ) from None
-                timeouts[j] += 1
-                failures.append(
-                    LFFailure(i, task.names[j], "timeout", f"no answer in {task.timeout} s")
-                )
-                if timeouts[j] == task.max_timeouts and r + 1 < len(rows):
-                    failures.append(
-                        LFFailure(
-                            i + 1,
-                            task.names[j],
-                            "disabled",
-                            f"disabled after {task.max_timeouts} timeouts "
-                            f"on items {i + 1}..{stop - 1}",
-                        )
-                    )
-                continue
-            except Exception as exc:
-                if alarm:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-                if not task.fault_tolerant:
-                    raise
-                failures.append(LFFailure(i, task.names[j], "error", _describe(exc)))
-                continue
-            out[r, j] = _vote_or_fail(value, i, task.names[j], failures, task.fault_tolerant)
-    return out, failures
-
-
-class _AlarmHandler:
-    """Installs the SIGALRM handler for the duration of a run (main thread only)."""
-
-    def __init__(self, needed: bool) -> None:
-        self.needed = needed
-        self.previous: Any = None
-
-    def __enter__(self) -> None:
-        if self.needed:
-            if threading.current_thread() is not threading.main_thread() or not hasattr(
-                signal, "setitimer"
-            ):
-                raise ValidationError(
-                    "timeout needs the main thread of a Unix process: "
-                    "use executor='processes' or timeout=None"
-                )
-            self.previous = signal.signal(signal.SIGALRM, _on_alarm)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.needed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
-
-
-class Executor(Protocol):
-    """Runs the chunks of an LF application; results come back in chunk order."""
-
-    def run(self, task: _Task, bounds: list[tuple[int, int]]) -> list[tuple[Any, list[LFFailure]]]:
-        """Apply ``task`` to each ``(start, stop)`` chunk."""
-        ...
-
-
-class LocalExecutor:
-    """Runs every chunk in this process, one after the other."""
-
-    def run(self, task: _Task, bounds: list[tuple[int, int]]) -> list[tuple[Any, list[LFFailure]]]:
-        """Apply ``task`` to each chunk here."""
-        with _AlarmHandler(task.timeout is not None):
-            return [_run_chunk(task, a, b) for a, b in bounds]
-
-
-_WORKER_TASK: _Task | None = None
-
-
-def _init_worker(task: _Task) -> None:
-    global _WORKER_TASK
-    _WORKER_TASK = task
-    if task.timeout is not None:
-        signal.signal(signal.SIGALRM, _on_alarm)
-
-
-def _work(bounds: tuple[int, int]) -> tuple[Any, list[LFFailure]]:
-    assert _WORKER_TASK is not None  # set by _init_worker in every worker
-    return _run_chunk(_WORKER_TASK, *bounds)
-
-
-class ProcessExecutor:
-    """Runs chunks in worker processes (``fork`` where available, so LFs need not pickle).
-
-    A worker that dies (a segfault, ``os._exit``) does not take the batch down: the
-    chunks it left unfinished are recorded as ``crashed`` failures for every LF.
-
-    Parameters
-    ----------
-    n_jobs:
-        Worker processes; default: the number of CPUs.
-    """
-
-    def __init__(self, n_jobs: int | None = None) -> None:
-        self.n_jobs = n_jobs
-
-    def run(self, task: _Task, bounds: list[tuple[int, int]]) -> list[tuple[Any, list[LFFailure]]]:
-        """Apply ``task`` to the chunks in parallel."""
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        workers = self.n_jobs or os.cpu_count() or 1
-        results: list[tuple[Any, list[LFFailure]] | None] = [None] * len(bounds)
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=mp.get_context(method),
-            initializer=_init_worker,
-            initargs=(task,),
-        ) as pool:
-            futures = [pool.submit(_work, b) for b in bounds]
-            for c, fut in enumerate(futures):
-                try:
-                    results[c] = fut.result()
-                except BrokenProcessPool as exc:
-                    a, b = bounds[c]
-                    empty = np.full((b - a, len(task.lfs)), ABSTAIN, dtype=np.int64)
-                    lost = [
-                        LFFailure(i, name, "crashed", _describe(exc) or "worker process died")
-                        for i in range(a, b)
-                        for name in task.names
-                    ]
-                    results[c] = (empty, lost)
-        return [r for r in results if r is not None]
 
 
 def _executor(executor: str | Executor, n_jobs: int | None) -> Executor:
@@ -360,7 +140,7 @@ def apply_lfs(
     if chunk_size < 1:
         raise ValidationError(f"chunk_size must be >= 1, got {chunk_size}")
     bounds = [(a, min(a + chunk_size, n)) for a in range(0, n, chunk_size)]
-    task = _Task(lf_list, names, rows, fault_tolerant, timeout, max_timeouts)
+    task = Task(lf_list, names, rows, fault_tolerant, timeout, max_timeouts)
     results = runner.run(task, bounds) if bounds else []
     L = (
         np.concatenate([r[0] for r in results])
