@@ -47,12 +47,18 @@
 
     // -- active time on the item -----------------------------------------------------
     const timerEl = document.getElementById("timer");
-    let seconds = 0;
+    let seconds = 0;   // active seconds: time while the tab is visible
+    let since = document.hidden ? null : performance.now();
     const saved = JSON.parse(localStorage.getItem(draftKey) || "null");
     if (saved && typeof saved.seconds === "number") seconds = saved.seconds;
-    setInterval(function () {
-      if (!document.hidden) { seconds += 1; timerEl.textContent = String(Math.round(seconds)); }
-    }, 1000);
+    function activeSeconds() {
+      return seconds + (since === null ? 0 : (performance.now() - since) / 1000);
+    }
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) { seconds = activeSeconds(); since = null; }
+      else since = performance.now();
+    });
+    setInterval(function () { timerEl.textContent = String(Math.floor(activeSeconds())); }, 1000);
 
     // -- choosing classes ----------------------------------------------------------
     function render() {
@@ -131,7 +137,7 @@
       if (busy) return;
       const a = answer();
       if (!detection && !multi && !a.label) { status("Choose a class first (1-9).", "bad"); return; }
-      const draft = { item: itemId, answer: a, seconds: seconds };
+      const draft = { item: itemId, answer: a, seconds: Math.round(activeSeconds() * 100) / 100 };
       localStorage.setItem(draftKey, JSON.stringify(draft));
       busy = true;
       status("Saving…");
