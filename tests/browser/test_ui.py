@@ -185,3 +185,48 @@ def test_admin_dashboard_and_users(live: LiveServer, page: Any) -> None:
     page.wait_for_selector("#new-password")
     shot(page, "12-admin-users")
     assert w.users.by_name("carol").role == "annotator"
+
+
+def test_honeypot_feedback_comes_right_after_the_answer(live: LiveServer, page: Any) -> None:
+    w = live.world
+    w.store.update_settings(w.a.id, w.a.settings.model_copy(update={"honeypot_rate": 0.5}))
+    log_in(page, live.url, "annotator", PASSWORD)
+    page.goto(f"{live.url}/p/{w.a.id}/label")  # the seeded draw mixes in the honeypot first
+    assert _item_on_page(page) == w.honeypot
+    assert "check item" not in page.inner_text("main").lower()  # nothing gives it away
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#status.bad")
+    assert "reference answer is spam" in page.inner_text("#status")
+    shot(page, "13-honeypot-feedback")
+    _wait_past(page, w.honeypot)
+
+
+def test_reviewer_corrects_boxes(live: LiveServer, page: Any) -> None:
+    w = live.world
+    item = w.b_items[1]
+    w.store.update_settings(w.b.id, w.b.settings.model_copy(update={"overlap": 2}))
+    for name, x in (("annotator", 40), (OTHER, 150)):
+        user = w.users.by_name(name)
+        q = LabelingQueue(w.store, w.store.get_project("cells"))
+        w.store.set_priorities(w.b.id, {item: 5.0})
+        assert q.next(user).item.id == item  # type: ignore[union-attr]
+        q.submit(user, item, parse_answer(w.b.schema, {"boxes": [
+            {"x": x, "y": 50, "w": 80, "h": 90, "label": "red"}]}, (320, 240)))
+    log_in(page, live.url, "reviewer", PASSWORD)
+    page.goto(f"{live.url}/p/{w.b.id}/review/{item}")
+    page.wait_for_selector("#box-canvas[data-ready='1']")
+    assert page.get_attribute("#box-canvas", "data-boxes") == "1"
+    r = _canvas_box(page)
+    k = r["w"] / 320
+    page.click(".class-btn[data-name='blue']")
+    page.mouse.move(r["x"] + 185 * k, r["y"] + 95 * k)
+    page.mouse.down()
+    page.mouse.move(r["x"] + 290 * k, r["y"] + 200 * k, steps=5)
+    page.mouse.up()
+    shot(page, "14-review-boxes")
+    page.click("#save-correction")
+    page.wait_for_url(f"{live.url}/p/{w.b.id}/review")
+    gold = [s for s in w.store.sources(w.b.id, kinds=["gold"]) if s.name == "review:reviewer"]
+    boxes = w.store.annotations(w.b.id, source_ids=[gold[0].id])[0].boxes or []
+    assert sorted(b.label for b in boxes) == ["blue", "red"]
