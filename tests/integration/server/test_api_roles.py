@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from server_world import World
+from server_world import World, login
 
 ANY, REVIEWER, ADMIN = "annotator", "reviewer", "admin"
 RANK = {"annotator": 0, "reviewer": 1, "admin": 2}
@@ -152,4 +152,17 @@ def test_annotator_cannot_read_items_outside_their_queue(client: TestClient,
     r = client.get(f"/api/v1/projects/{world.b.id}/items/{world.b_items[1]}/image", headers=h)
     assert r.status_code == 404
     r = client.get(f"/api/v1/projects/{world.a.id}/items/{world.a_items[3]}/task", headers=h)
+    assert r.status_code == 404
+
+
+def test_other_projects_ids_are_not_found_in_pages(client: TestClient, world: World) -> None:
+    csrf = login(client, "admin")
+    foreign = world.b_items[0]
+    for path in (f"/p/{world.a.id}/review/{foreign}", f"/p/{world.a.id}/label?item={foreign}",
+                 "/p/999/dashboard", "/p/999/label"):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "img0.png" not in r.text
+    r = client.post(f"/p/{world.a.id}/review/{foreign}",
+                    data={"csrf_token": csrf, "decision": "send_back"})
     assert r.status_code == 404
