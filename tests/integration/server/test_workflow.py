@@ -151,3 +151,21 @@ def test_answers_trigger_priority_refresh(world: World) -> None:
     for thread in requeuer.threads:
         thread.join(5)
     assert ann.next_task(world.a.id)["item"]["id"] == last
+
+
+def test_dashboard_import_form_reports_results_and_errors(client: TestClient,
+                                                          world: World) -> None:
+    from server_world import login
+
+    csrf = login(client, "admin")
+    url = f"/p/{world.a.id}/import"
+    ok = client.post(url, data={"csrf_token": csrf},
+                     files={"file": ("new.csv", b"text\nanother comment\n", "text/csv")})
+    assert "Imported 1 item(s)" in ok.text
+    bad = client.post(url, data={"csrf_token": csrf, "label_column": "label"},
+                      files={"file": ("bad.csv", b"text,label\n<b>x</b>,eggs\n", "text/csv")})
+    assert 'class="alert bad"' in bad.text and "<b>x</b>" not in bad.text
+    assert client.post(url, files={"file": ("n.csv", b"text\nz\n", "text/csv")}
+                       ).status_code == 403
+    page = client.get(f"/p/{world.a.id}/dashboard")
+    assert "Settings" in page.text and "Import" in page.text

@@ -17,7 +17,16 @@ from fastapi.templating import Jinja2Templates
 
 from labelloop.core.records import UserRecord
 from labelloop.errors import LabelloopError, ValidationError
-from labelloop.server.deps import Admin, Ctx, Labeler, ProjectDep, QualityViewer, Reviewer, User
+from labelloop.server.deps import (
+    Admin,
+    Ctx,
+    Labeler,
+    ProjectDep,
+    QualityViewer,
+    Reviewer,
+    ServerContext,
+    User,
+)
 from labelloop.server.policies import allowed
 from labelloop.server.routes.accounts import login
 from labelloop.server.routes.convert import entry_out, scorecard_out, task_out
@@ -181,7 +190,7 @@ def review_submit(
     return RedirectResponse(target, status_code=303)
 
 
-def _dashboard(project: ProjectInfo, ctx: Any) -> dict[str, Any]:
+def _dashboard(project: ProjectInfo, ctx: ServerContext) -> dict[str, Any]:
     d = ctx.review(project).dashboard(ctx.users.list())
     d["scorecards"] = [scorecard_out(c) for c in d["scorecards"]]
     return d
