@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -85,7 +85,6 @@ def apply_lfs(
     max_timeouts: int = 3,
     chunk_size: int | None = None,
     n_jobs: int | None = None,
-    item_ids: Sequence[Hashable] | None = None,
 ) -> ApplyResult:
     """Apply labeling functions to items and return the label matrix with a failure report.
 
@@ -111,9 +110,6 @@ def apply_lfs(
         Items per chunk (default: all in one chunk locally, ~4 chunks per worker).
     n_jobs:
         Workers for ``executor="processes"``.
-    item_ids:
-        Not used in the matrix; checked to have one id per item, for callers that keep
-        ids beside ``L``.
     """
     lf_list = list(lfs)
     if not lf_list:
@@ -131,8 +127,6 @@ def apply_lfs(
         raise ValidationError(f"max_timeouts must be >= 1, got {max_timeouts}")
     rows = as_rows(items)
     n = len(rows)
-    if item_ids is not None and len(item_ids) != n:
-        raise ValidationError(f"item_ids has {len(item_ids)} entries for {n} items")
     runner = _executor(executor, n_jobs)
     if chunk_size is None:
         parts = 1 if isinstance(runner, LocalExecutor) else 4 * (n_jobs or os.cpu_count() or 1)

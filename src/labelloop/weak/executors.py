@@ -98,16 +98,23 @@ class ProcessExecutor:
             initializer=_init_worker,
             initargs=(task,),
         ) as pool:
-            futures = [pool.submit(_work, b) for b in bounds]
+            futures: list[Any] = []
+            for chunk in bounds:
+                try:
+                    futures.append(pool.submit(_work, chunk))
+                except BrokenProcessPool as exc:  # a worker died while we were submitting
+                    futures.append(exc)
             for c, fut in enumerate(futures):
                 try:
+                    if isinstance(fut, BrokenProcessPool):
+                        raise fut
                     results[c] = fut.result()
                 except BrokenProcessPool as exc:
-                    a, b = bounds[c]
-                    empty = np.full((b - a, len(task.lfs)), ABSTAIN, dtype=np.int64)
+                    lo, hi = bounds[c]
+                    empty = np.full((hi - lo, len(task.lfs)), ABSTAIN, dtype=np.int64)
                     lost = [
                         LFFailure(i, name, "crashed", describe(exc) or "worker process died")
-                        for i in range(a, b)
+                        for i in range(lo, hi)
                         for name in task.names
                     ]
                     results[c] = (empty, lost)

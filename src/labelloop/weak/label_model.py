@@ -178,6 +178,8 @@ class LabelModel(BaseLabelModel):
         self.n_classes_ = k
         self.n_sources_ = M.shape[1]
         self.duplicate_of_ = unique_columns(M) if M.shape[1] else np.zeros(0, dtype=np.int64)
+        for col in known:  # a column of known accuracy speaks for its identical copies
+            self.duplicate_of_[self.duplicate_of_ == self.duplicate_of_[col]] = col
         keep = self.duplicate_of_ == np.arange(M.shape[1])
         pi, W, self.n_iter_ = self._em(M, yy, k, known, keep)
         self.class_balance_ = pi

@@ -84,9 +84,8 @@ def test_not_fault_tolerant_raises():
 
 def test_hanging_lf_times_out_and_batch_goes_on():
     rows = items(40)
-    start = time.monotonic()
-    res = apply_lfs([is_long, hangs_on_3, flaky], rows, timeout=0.2)
-    assert time.monotonic() - start < 20  # far below the 30 s the LF would hang
+    res = apply_lfs([is_long, hangs_on_3, flaky], rows, timeout=1.0)
+    # had the 30 s sleep not been interrupted, hangs_on_3 would have voted 1 on item 3
     assert [(f.item, f.lf, f.kind) for f in res.failures] == [
         (3, "hangs_on_3", "timeout"),
         (7, "fails_on_7s", "error"),
@@ -102,7 +101,7 @@ def test_always_hanging_lf_is_disabled_after_max_timeouts():
         time.sleep(30)
         return 0
 
-    res = apply_lfs([is_long, stuck], items(50), timeout=0.05, max_timeouts=2)
+    res = apply_lfs([is_long, stuck], items(50), timeout=0.3, max_timeouts=2)
     kinds = [f.kind for f in res.failures]
     assert kinds == ["timeout", "timeout", "disabled"]
     assert (res.L[:, 1] == -1).all()
@@ -123,9 +122,9 @@ def test_invalid_return_is_a_failure():
 @pytest.mark.skipif(os.name != "posix", reason="fork-based worker processes")
 def test_process_executor_matches_local_and_records_failures():
     rows = items(400)
-    local = apply_lfs([is_long, flaky, hangs_on_3], rows, timeout=0.2)
+    local = apply_lfs([is_long, flaky, hangs_on_3], rows, timeout=1.0)
     procs = apply_lfs(
-        [is_long, flaky, hangs_on_3], rows, timeout=0.2, executor="processes", n_jobs=2
+        [is_long, flaky, hangs_on_3], rows, timeout=1.0, executor="processes", n_jobs=2
     )
     np.testing.assert_array_equal(local.L, procs.L)
     assert local.failures == procs.failures

@@ -91,7 +91,7 @@ def test_load_lfs_finds_decorated_functions_and_builders(tmp_path: Path) -> None
 
 def test_apply_analyze_fit_end_to_end(project: Path) -> None:
     lfs = project.parent / "lfs.py"
-    code, out = run("lf", "apply", str(lfs), "-p", str(project), "--timeout", "0.2")
+    code, out = run("lf", "apply", str(lfs), "-p", str(project), "--timeout", "0.5")
     assert code == 0, out
     assert "applied 5 labeling function(s) to 30 item(s)" in out
     assert "flaky: 5 error" in out and "slow: 3 timeout, 1 disabled" in out

@@ -173,3 +173,12 @@ def test_dawid_skene_models_abstains_on_unipolar_lfs():
     assert ds.confusion_.shape == (L.shape[1], 2, 3)
     np.testing.assert_allclose(ds.confusion_.sum(axis=2), 1.0)
     assert ds.score(L, y) > MajorityVoter(tie_break="lowest").fit(L).score(L, y) - 0.05
+
+
+def test_known_accuracy_column_wins_over_an_identical_copy():
+    L, _ = synthetic(seed=9)
+    dup = np.concatenate([L, L[:, :1]], axis=1)
+    lm = LabelModel().fit(dup, known_accuracy={dup.shape[1] - 1: 0.95})
+    assert lm.duplicate_of_[0] == dup.shape[1] - 1
+    assert np.all(lm.weights_[0] == 0)
+    assert lm.accuracy_[-1] == pytest.approx(0.95, abs=1e-6)
