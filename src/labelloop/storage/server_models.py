@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from labelloop.storage.models import Base, utcnow
+from labelloop.storage.models import AssignmentRow, Base, utcnow
 
 
 class SessionRow(Base):
@@ -52,3 +52,10 @@ class ItemQueueRow(Base):
         ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
     )
     extra_overlap: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# At most one open claim per (item, user): a row-level backstop of the claiming code.
+Index(
+    "uq_assignments_open_claim", AssignmentRow.item_id, AssignmentRow.user_id, unique=True,
+    sqlite_where=text("state = 'claimed'"), postgresql_where=text("state = 'claimed'"),
+)
