@@ -60,15 +60,22 @@ def apply_command(
 
 
 @lf_app.command("analyze")
-def analyze_command(project: ProjectDir = Path(".")) -> None:
+def analyze_command(
+    project: ProjectDir = Path("."),
+    plot: Annotated[
+        Path | None, typer.Option(help="Also save a coverage-vs-accuracy PNG here.")
+    ] = None,
+) -> None:
     """Per-LF polarity, coverage, overlaps, conflicts and, with gold, accuracy (95% CI).
 
     Example: [bold]labelloop lf analyze -p spam[/]
     """
     with open_project(project) as p:
-        summary = service.analyze_project(p)
+        summary = service.analyze_project(p, plot=plot)
     text = summary.to_string(float_format=lambda v: f"{v:.3f}")
     console.print(text, highlight=False, markup=False, soft_wrap=True)
+    if plot is not None:
+        console.print(f"wrote {plot}", highlight=False)
 
 
 @label_model_app.command("fit")

@@ -147,15 +147,21 @@ def gold_labels(project: Project, item_ids: list[Any]) -> npt.NDArray[np.int64] 
     return y
 
 
-def analyze_project(project: Project) -> Any:
-    """``LFAnalysis.summary`` of the stored LF votes (with gold accuracy where gold exists)."""
+def analyze_project(project: Project, *, plot: str | Path | None = None) -> Any:
+    """``LFAnalysis.summary`` of the stored LF votes (with gold accuracy where gold exists).
+
+    With ``plot``, also saves the coverage-vs-accuracy PNG there.
+    """
     lm = project.label_matrix(kinds=["labeling_function"])
     if lm.L.shape[1] == 0:
         raise ValidationError("no labeling-function votes stored: run `labelloop lf apply` first")
     sources = project.sources(kinds=["labeling_function"])
     names: dict[Any, str] = {s.id: s.name for s in sources}
     analysis = LFAnalysis(lm.L, [names[s] for s in lm.source_ids])
-    return analysis.summary(gold_labels(project, lm.item_ids))
+    y = gold_labels(project, lm.item_ids)
+    if plot is not None:
+        analysis.plot(plot, Y=y)
+    return analysis.summary(y)
 
 
 @dataclass

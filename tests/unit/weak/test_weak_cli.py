@@ -102,9 +102,11 @@ def test_apply_analyze_fit_end_to_end(project: Path) -> None:
         assert (lm.L != -1).sum() > 0
         assert any(f.stage == "labeling_function" for f in p.failures())
 
-    code, out = run("lf", "analyze", "-p", str(project))
+    png = project.parent / "lfs.png"
+    code, out = run("lf", "analyze", "-p", str(project), "--plot", str(png))
     assert code == 0, out
     assert "has_link" in out and "emp_accuracy" in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
     code, out = run("label-model", "fit", "-p", str(project), "--review-below", "0.9")
     assert code == 0, out
