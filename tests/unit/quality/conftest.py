@@ -33,3 +33,9 @@ def snow(request):
 def rte():
     """Snow RTE: 800 items x 10 labels, binary, with gold for every item."""
     return load_snow("rte")
+
+
+@pytest.fixture(scope="session")
+def snow_loader():
+    """:func:`load_snow`, for tests that need another task."""
+    return load_snow
