@@ -15,6 +15,7 @@ Run in the benchmark environment (see ``benchmarks/requirements-quality.txt``)::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 import traceback
@@ -29,7 +30,7 @@ from labelloop.quality import aggregate
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
-DEFAULT = "ll-DS (default)"
+DEFAULT = "ll-default(DS)"
 
 
 def _spectral(name: str) -> tuple[pd.DataFrame, dict]:
@@ -78,7 +79,7 @@ def labelloop_methods() -> dict[str, Callable[[pd.DataFrame], dict]]:
         return f
 
     return {
-        "ll-default(DS)": run("dawid_skene"),
+        DEFAULT: run("dawid_skene"),
         "ll-OneCoin": run("one_coin"),
         "ll-MV": run("majority"),
     }
@@ -109,7 +110,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats (best is kept)")
     ap.add_argument("--only", default="", help="substring filter on dataset names")
+    ap.add_argument("--from-log", type=Path, help="only render the tables from a run's stdout")
     args = ap.parse_args()
+    if args.from_log:
+        write(read_log(args.from_log))
+        return
     methods = {**labelloop_methods(), **crowdkit_methods()}
     rows = []
     for name, (df, truth) in datasets().items():
@@ -150,6 +155,27 @@ def main() -> None:
                 flush=True,
             )
     write(pd.DataFrame(rows))
+
+
+LOG_LINE = re.compile(r"^(\S+)\s+(\S+)\s+acc=(\S+) s=(\S+) ?(.*)$")
+
+
+def read_log(path: Path) -> pd.DataFrame:
+    """The result rows printed by a run (its stdout), for re-rendering the tables."""
+    rows = []
+    for line in path.read_text().splitlines():
+        m = LOG_LINE.match(line)
+        if m:
+            rows.append(
+                {
+                    "dataset": m[1],
+                    "method": m[2],
+                    "acc": float(m[3]),
+                    "seconds": float(m[4]),
+                    "error": m[5],
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def write(res: pd.DataFrame) -> None:
