@@ -36,7 +36,8 @@ class TextEmbedder:
     max_length:
         Texts are truncated to this many tokens.
     batch_size:
-        Texts per forward pass; texts are sorted by length first so batches pad little.
+        Texts per forward pass; texts are sorted by length first so batches pad little
+        (small batches of similar length beat large ones on CPU).
     threads:
         CPU threads for onnxruntime (default: all cores).
 
@@ -60,7 +61,7 @@ class TextEmbedder:
         model: str = "minilm",
         *,
         max_length: int = 128,
-        batch_size: int = 32,
+        batch_size: int = 16,
         threads: int | None = None,
     ) -> None:
         self.name = model
@@ -90,6 +91,8 @@ class TextEmbedder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
         opts.inter_op_num_threads = 1
+        # idle threads sleep instead of spinning: on a shared CPU spinning steals the cores
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._tokenizer = tok
         self._onnx_version = int8.__version__
         self._session = ort.InferenceSession(
