@@ -76,25 +76,6 @@ class LongTable:
         out = np.bincount(flat, minlength=self.n_items * self.n_classes)
         return out.reshape(self.n_items, self.n_classes)
 
-    def values(self) -> npt.NDArray[Any]:
-        """The label of each row as its original value (numeric where the classes are)."""
-        return np.asarray(self.classes, dtype=object if _mixed(self.classes) else None)[self.label]
-
-    def subset(self, rows: npt.NDArray[np.bool_] | npt.NDArray[np.int64]) -> LongTable:
-        """The table restricted to some rows (codes and id lists are kept)."""
-        return LongTable(
-            self.item[rows],
-            self.annotator[rows],
-            self.label[rows],
-            self.items,
-            self.annotators,
-            self.classes,
-        )
-
-
-def _mixed(values: Sequence[Hashable]) -> bool:
-    return not all(isinstance(v, int | float | np.integer | np.floating) for v in values)
-
 
 def _encode(values: npt.ArrayLike, order: Sequence[Hashable] | None, what: str):
     """Codes of ``values`` into ``order`` (default: sorted distinct values, else first seen)."""
