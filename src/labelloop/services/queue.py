@@ -305,7 +305,7 @@ class LabelingQueue:
             return s.scalar(q)
 
     def counts(self, user: UserRecord) -> dict[str, int]:
-        """How many items the user has answered and skipped in this project."""
+        """How many items the user answered and skipped, and how many wait for them."""
         with self.store.snapshot() as s:
             rows = s.execute(
                 select(AssignmentRow.state, func.count(func.distinct(AssignmentRow.item_id)))
@@ -313,4 +313,7 @@ class LabelingQueue:
                 .group_by(AssignmentRow.state)
             ).all()
         got = dict(rows)
-        return {"submitted": int(got.get("submitted", 0)), "skipped": int(got.get("skipped", 0))}
+        waiting = claims.available(self.store, self._pid, user.id or 0,
+                                   overlap=self.project.settings.overlap)
+        return {"submitted": int(got.get("submitted", 0)), "skipped": int(got.get("skipped", 0)),
+                "waiting": waiting}

@@ -246,6 +246,18 @@ def _insert_claim(
     return Claim(int(new_id), item_id, user_id, now, expires, not capped)
 
 
+def available(store: Store, project_id: int, user_id: int, *, overlap: int) -> int:
+    """How many regular items the queue could still give this user right now."""
+    q = select(func.count(ItemRow.id)).where(
+        ItemRow.project_id == project_id,
+        ItemRow.id.not_in(_touched_by(project_id, user_id)),
+        ItemRow.id.not_in(_gold_items(project_id)),
+        _taken(ItemRow.id) < _cap(ItemRow.id, overlap),
+    )
+    with store.snapshot() as s:
+        return int(s.scalar(q) or 0)
+
+
 def finish_claim(
     store: Store, project_id: int, user_id: int, item_id: int, state: str,
     *, now: datetime | None = None,

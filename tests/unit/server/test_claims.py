@@ -39,6 +39,8 @@ def test_overlap_caps_claims_and_users_never_repeat(tmp_path: Path) -> None:
         got[uid] = None if c is None else c.item_id
     assert got[uids[0]] == got[uids[1]] == items[0]
     assert got[uids[2]] == items[1]
+    assert claims.available(store, p.id, uids[2], overlap=2) == 0  # item 0 is full
+    assert claims.available(store, p.id, uids[2], overlap=3) == 1
     assert max(_open_claims(store).values()) <= 2
     again = claims.claim_next(store, p.id, uids[0], overlap=2, minutes=5)
     assert again is not None and again.item_id == items[0]  # the open claim comes back
