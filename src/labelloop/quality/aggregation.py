@@ -94,6 +94,9 @@ def aggregate(
     """
     if method not in _METHODS:
         raise ValidationError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
-    model = _METHODS[method](classes=classes, **params)
+    try:
+        model = _METHODS[method](classes=classes, **params)
+    except TypeError as exc:
+        raise ValidationError(f"bad parameter for method {method!r}: {exc}") from None
     model.fit(table, gold=gold)
     return Aggregation(model.items_, model.labels_, model.proba_, model.classes_, method, model)

@@ -106,6 +106,8 @@ def test_posteriors_are_distributions(rte, model):
 def test_bad_input():
     with pytest.raises(ValidationError, match="method"):
         aggregate([(1, "a", 0)], method="glad")
+    with pytest.raises(ValidationError, match="bad parameter"):
+        aggregate([(1, "a", 0)], method="majority", n_iter=3)
     with pytest.raises(ValidationError, match="empty"):
         aggregate([])
     with pytest.raises(ValidationError, match="not a class"):
