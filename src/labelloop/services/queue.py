@@ -158,9 +158,23 @@ class LabelingQueue:
         return self.project.id
 
     def human_source(self, user: UserRecord) -> int:
-        """The id of the user's human source in this project (created on first use)."""
+        """The id of the user's human source in this project (created on first use).
+
+        It is named after the user, or ``name#id`` when an imported source already has
+        that name.
+        """
         assert user.id is not None
-        return int(self.store.ensure_source(self._pid, "human", user.name, user_id=user.id).id)  # type: ignore[arg-type]
+        with self.store.snapshot() as s:
+            found = s.scalar(select(SourceRow.id).where(
+                SourceRow.project_id == self._pid, SourceRow.kind == "human",
+                SourceRow.user_id == user.id).order_by(SourceRow.id).limit(1))
+        if found is not None:
+            return int(found)
+        src = self.store.ensure_source(self._pid, "human", user.name, user_id=user.id)
+        if src.user_id != user.id:
+            src = self.store.ensure_source(self._pid, "human", f"{user.name}#{user.id}",
+                                           user_id=user.id)
+        return int(src.id)  # type: ignore[arg-type]
 
     def next(self, user: UserRecord) -> Task | None:
         """The user's open task, or a newly claimed one; None when nothing is left."""

@@ -169,3 +169,14 @@ def test_dashboard_import_form_reports_results_and_errors(client: TestClient,
                        ).status_code == 403
     page = client.get(f"/p/{world.a.id}/dashboard")
     assert "Settings" in page.text and "Import" in page.text
+
+
+def test_an_imported_source_with_a_users_name_is_not_taken_over(client: TestClient,
+                                                                world: World) -> None:
+    world.store.ensure_source(world.a.id, "human", "annotator")  # e.g. from a Label Studio file
+    ann = _client(client, world, "annotator")
+    t = ann.next_task(world.a.id)
+    assert ann.submit(world.a.id, t["item"]["id"], label="ham")["answer"]["label"] == "ham"
+    names = {s.name: s.user_id for s in world.store.sources(world.a.id, kinds=["human"])}
+    assert names == {"annotator": None, f"annotator#{world.ids['annotator']}":
+                     world.ids["annotator"]}
