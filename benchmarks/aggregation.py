@@ -178,6 +178,18 @@ def read_log(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for pkg in ("crowd-kit", "scikit-learn", "pandas", "numpy", "scipy"):
+        try:
+            out.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            out.append(f"{pkg} missing")
+    return ", ".join(out)
+
+
 def write(res: pd.DataFrame) -> None:
     """Write the markdown table of accuracy and seconds, and the targets' verdicts."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -189,6 +201,7 @@ def write(res: pd.DataFrame) -> None:
         "# Aggregation benchmark",
         "",
         "Accuracy on gold items (no gold given to any method); seconds = fit + predict.",
+        f"Environment: {_versions()}; 2 shared CPU cores (other jobs running).",
         "",
         "## Accuracy",
         "",
