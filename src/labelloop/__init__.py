@@ -4,6 +4,7 @@ The curated public API; engines live in ``labelloop.weak``, ``labelloop.active``
 ``labelloop.quality`` and ``labelloop.prelabel``.
 """
 
+from labelloop.client import Client
 from labelloop.core.matrix import ABSTAIN
 from labelloop.core.schema import LabelClass, LabelSchema, ProjectSettings
 from labelloop.errors import LabelloopError
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ABSTAIN",
+    "Client",
     "LabelClass",
     "LabelSchema",
     "LabelloopError",

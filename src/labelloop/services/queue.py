@@ -17,7 +17,7 @@ from labelloop.core.schema import LabelSchema
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
 from labelloop.storage import queue as claims
 from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow, utcnow
-from labelloop.storage.store import ProjectInfo, Store, _annotation_record
+from labelloop.storage.store import ProjectInfo, Store, annotation_record
 
 MAX_SECONDS = 4 * 3600.0
 SUGGESTION_KINDS = ("model", "label_model")
@@ -210,7 +210,7 @@ class LabelingQueue:
                 .where(AnnotationRow.item_id == item_id, SourceRow.user_id == user.id,
                        SourceRow.kind == "human", SourceRow.project_id == self._pid)
             ).first()
-            return None if row is None else _annotation_record(row)
+            return None if row is None else annotation_record(row)
 
     def _kind_annotations(self, item_id: int, kinds: tuple[str, ...]
                           ) -> list[tuple[str, str, AnnotationRecord]]:
@@ -222,7 +222,7 @@ class LabelingQueue:
                        SourceRow.kind.in_(kinds))
                 .order_by(SourceRow.id)
             ).all()
-            return [(k, n, _annotation_record(a)) for k, n, a in rows]
+            return [(k, n, annotation_record(a)) for k, n, a in rows]
 
     def _suggestion(self, item_id: int) -> Suggestion | None:
         found = self._kind_annotations(item_id, (*SUGGESTION_KINDS, "human"))

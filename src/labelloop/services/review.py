@@ -20,7 +20,7 @@ from labelloop.errors import ValidationError
 from labelloop.services.queue import Answer, answers_match
 from labelloop.storage.models import AnnotationRow, SourceRow, utcnow
 from labelloop.storage.server_models import ItemQueueRow, ReviewDecisionRow
-from labelloop.storage.store import ProjectInfo, Store, _annotation_record
+from labelloop.storage.store import ProjectInfo, Store, annotation_record
 
 Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
@@ -108,7 +108,7 @@ class Review:
         out: dict[int, list[Vote]] = defaultdict(list)
         with self.store.snapshot() as s:
             for kind, name, uid, row in s.execute(q).all():
-                out[row.item_id].append(Vote(kind, name, uid, _annotation_record(row)))
+                out[row.item_id].append(Vote(kind, name, uid, annotation_record(row)))
         return out
 
     def _decided(self) -> dict[int, datetime]:

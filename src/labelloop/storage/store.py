@@ -73,7 +73,8 @@ class Failure:
     error: str
 
 
-def _item_record(row: ItemRow) -> ItemRecord:
+def item_record(row: ItemRow) -> ItemRecord:
+    """Turn an items row into an ItemRecord."""
     return ItemRecord(
         id=row.id,
         data=row.data,
@@ -86,14 +87,16 @@ def _item_record(row: ItemRow) -> ItemRecord:
     )
 
 
-def _source_record(row: SourceRow) -> SourceRecord:
+def source_record(row: SourceRow) -> SourceRecord:
+    """Turn a sources row into a SourceRecord."""
     return SourceRecord(
         id=row.id, kind=row.kind, name=row.name, version=row.version,  # type: ignore[arg-type]
         user_id=row.user_id,
     )
 
 
-def _annotation_record(row: AnnotationRow) -> AnnotationRecord:
+def annotation_record(row: AnnotationRow) -> AnnotationRecord:
+    """Turn an annotations row into an AnnotationRecord."""
     value = row.value or {}
     return AnnotationRecord(
         id=row.id,
@@ -324,10 +327,10 @@ class Store:
         if split is not None:
             q = q.where(ItemRow.split == split)
         if ids is None:
-            return [_item_record(r) for r in s.scalars(q.order_by(ItemRow.id))]
+            return [item_record(r) for r in s.scalars(q.order_by(ItemRow.id))]
         found: dict[int, ItemRecord] = {}
         for chunk in _chunks(list(ids)):
-            found.update({r.id: _item_record(r) for r in s.scalars(q.where(ItemRow.id.in_(chunk)))})
+            found.update({r.id: item_record(r) for r in s.scalars(q.where(ItemRow.id.in_(chunk)))})
         missing = [i for i in ids if i not in found]
         if missing:
             raise NotFoundError(f"item(s) {missing[:5]} not found in this project")
@@ -379,7 +382,7 @@ class Store:
         SourceRecord(kind=kind, name=name, version=version)  # type: ignore[arg-type]
         with self.write() as s:
             sid = self._ensure_source(s, project_id, kind, name, version, user_id)
-            return _source_record(s.get_one(SourceRow, sid))
+            return source_record(s.get_one(SourceRow, sid))
 
     def sources(self, project_id: int, *, kinds: Iterable[str] | None = None) -> list[SourceRecord]:
         """Sources of a project in id order, optionally only some kinds."""
@@ -387,7 +390,7 @@ class Store:
         if kinds is not None:
             q = q.where(SourceRow.kind.in_(list(kinds)))
         with self.snapshot() as s:
-            return [_source_record(r) for r in s.scalars(q.order_by(SourceRow.id))]
+            return [source_record(r) for r in s.scalars(q.order_by(SourceRow.id))]
 
     def _upsert_annotation_rows(self, s: Session, rows: list[dict[str, Any]]) -> None:
         for chunk in _chunks(rows):
@@ -473,7 +476,7 @@ class Store:
         if source_ids is not None:
             q = q.where(SourceRow.id.in_(list(source_ids)))
         q = q.order_by(AnnotationRow.item_id, AnnotationRow.source_id)
-        return [_annotation_record(r) for r in s.scalars(q)]
+        return [annotation_record(r) for r in s.scalars(q)]
 
     def delete_annotations(self, project_id: int, source_id: int) -> int:
         """Remove every annotation of one source (e.g. before refitting a label model)."""
@@ -588,7 +591,7 @@ class Store:
         with self.snapshot() as s:
             items = self._items(s, project_id)
             sources = [
-                _source_record(r)
+                source_record(r)
                 for r in s.scalars(
                     select(SourceRow).where(SourceRow.project_id == project_id)
                     .order_by(SourceRow.id)
