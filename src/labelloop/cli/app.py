@@ -193,6 +193,7 @@ def quickstart(
 app.command()(serve)
 app.add_typer(user_app)
 app.add_typer(__import__("labelloop.cli.weak", fromlist=["app"]).app)
+app.add_typer(__import__("labelloop.cli.prelabel", fromlist=["app"]).app)
 app.add_typer(__import__("labelloop.cli.quality", fromlist=["app"]).app, name="quality")
 
 

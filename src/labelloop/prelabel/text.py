@@ -121,6 +121,11 @@ class ZeroShotTextClassifier:
 
     # -- embeddings -------------------------------------------------------------------
     @property
+    def uses_embeddings(self) -> bool:
+        """Whether the model works on embeddings (and so supports ``embed`` and ``fit``)."""
+        return self._embedder is not None
+
+    @property
     def embedder(self) -> TextEmbedder:
         """The embedding model (raises for NLI models, which have none)."""
         if self._embedder is None:

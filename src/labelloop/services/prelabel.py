@@ -1,0 +1,235 @@
+"""Pre-label a project: draft every item with a model, stored as a ``model`` source.
+
+Text projects: item embeddings are cached in the store under the embedding model's name
+(active learning reads them from there), the classifier adapts to the whole pool
+(:meth:`ZeroShotTextClassifier.fit`, human labels included), and per-class auto-accept
+thresholds are calibrated on the human-labelled items from *cross-fitted* scores (each
+half of the labelled items is scored by a model fitted on the other half), so the
+bound is not fooled by the model having seen those labels. Until the calibration passes,
+every draft needs review.
+
+Detection projects: boxes from :class:`ObjectDetector`; a draft needs review when a box
+scores below ``settings.review_threshold`` or nothing was found.
+
+Items already drafted by the same model name and version are skipped; one item that
+fails is recorded (stage ``prelabel``) and the rest go on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
+from labelloop.core.schema import TEXT_TASKS
+from labelloop.errors import ValidationError
+from labelloop.prelabel import (
+    Calibration,
+    ObjectDetector,
+    PrelabelResult,
+    ZeroShotTextClassifier,
+    calibrate_thresholds,
+)
+from labelloop.services.project import Project
+from labelloop.storage.store import Failure
+
+STAGE = "prelabel"
+
+
+@dataclass(frozen=True)
+class PrelabelReport:
+    """What one pre-labeling run did."""
+
+    model: str
+    version: str
+    n_items: int
+    n_skipped: int
+    n_drafted: int
+    n_failed: int
+    n_needs_review: int
+    n_human_checked: int
+    coverage: float
+    calibration: dict[str, Any] | None
+
+    @property
+    def n_auto_accepted(self) -> int:
+        """Drafts stored without the needs_review flag."""
+        return self.n_drafted - self.n_needs_review
+
+
+def prelabel_project(
+    project: Project,
+    *,
+    model: str = "minilm",
+    target_precision: float | None = None,
+    progress: bool = False,
+) -> PrelabelReport:
+    """Draft every item of ``project`` not yet drafted by this model version.
+
+    Parameters
+    ----------
+    project:
+        An open project.
+    model:
+        A built-in model name (``labelloop models``), a hub name or a local path.
+    target_precision:
+        Precision auto-accepted text drafts must reach (default: the project setting).
+    progress:
+        Draw progress bars.
+
+    Raises
+    ------
+    ValidationError
+        For a task pre-labeling does not support (image classification).
+    ModelLoadError, MissingDependencyError
+        When the model cannot be loaded.
+    """
+    task = project.schema.task
+    items = project.items()
+    if task in TEXT_TASKS:
+        target = target_precision or project.settings.target_precision
+        return _prelabel_text(project, items, model, target, progress)
+    if task == "object-detection":
+        return _prelabel_boxes(project, items, model, progress)
+    raise ValidationError(
+        f"pre-labeling supports text-classification and object-detection, not {task}"
+    )
+
+
+def _prelabel_text(
+    project: Project, items: list[ItemRecord], model: str, target: float, progress: bool
+) -> PrelabelReport:
+    clf = ZeroShotTextClassifier(project.schema, model=model)
+    human = _human_labels(project)
+    with_text = [it for it in items if it.text is not None]
+    calibration = None
+    embeddings = None
+    if clf.uses_embeddings and with_text:
+        embeddings = _embeddings(project, clf, with_text, progress)
+        y = np.array([human.get(it.id, -1) for it in with_text])  # type: ignore[arg-type]
+        calibration = _cross_fitted_calibration(clf, embeddings, y, target)
+        clf.fit(embeddings, y)
+        clf.calibration = calibration
+    source = project.source("model", clf.name, clf.version)
+    todo = _not_yet_drafted(project, source, items)
+    rows = {it.id: r for r, it in enumerate(with_text)}
+    if embeddings is not None and all(it.id in rows for it in todo):
+        vectors = embeddings[[rows[it.id] for it in todo]] if todo else None
+        result = clf.predict(todo, embeddings=vectors, progress=progress)
+    else:
+        result = clf.predict(todo, progress=progress)
+    return _store(project, source, items, todo, result, len(human), calibration)
+
+
+def _prelabel_boxes(
+    project: Project, items: list[ItemRecord], model: str, progress: bool
+) -> PrelabelReport:
+    detector = ObjectDetector(
+        model, root=project.folder, review_threshold=project.settings.review_threshold
+    )
+    source = project.source("model", detector.name, detector.version)
+    todo = _not_yet_drafted(project, source, items)
+    result = detector.predict(todo, progress=progress)
+    return _store(project, source, items, todo, result, 0, None)
+
+
+def _embeddings(
+    project: Project, clf: ZeroShotTextClassifier, items: list[ItemRecord], progress: bool
+) -> np.ndarray:
+    """Embeddings of ``items`` from the store's cache, computing and caching the missing."""
+    ids = [int(it.id) for it in items]  # type: ignore[arg-type]
+    found, cached = project.cached_embeddings(clf.embedder.name, ids)
+    have = {i: r for r, i in enumerate(found)}
+    missing = [it for it in items if it.id not in have]
+    out = np.zeros((len(items), clf.embedder.dim), dtype=np.float32)
+    if missing:
+        vectors = clf.embed(missing, progress=progress)
+        project.cache_embeddings(clf.embedder.name, [int(it.id) for it in missing], vectors)  # type: ignore[arg-type]
+        have_new = {it.id: r for r, it in enumerate(missing)}
+        for row, it in enumerate(items):
+            if it.id in have_new:
+                out[row] = vectors[have_new[it.id]]
+    for row, it in enumerate(items):
+        if it.id in have:
+            out[row] = cached[have[it.id]]
+    return out
+
+
+def _cross_fitted_calibration(
+    clf: ZeroShotTextClassifier, X: np.ndarray, y: np.ndarray, target: float
+) -> Calibration:
+    """Thresholds from out-of-sample scores of the human-labelled items (2-fold)."""
+    labelled = np.flatnonzero(y >= 0)
+    fold = np.zeros(len(y), dtype=bool)
+    fold[labelled[::2]] = True
+    scores, predicted = np.zeros(len(y)), np.zeros(len(y), dtype=int)
+    for held_out in (fold, ~fold):
+        part = np.where(held_out, -1, y)
+        proba = clf.fit(X, part).predict_proba(X[held_out & (y >= 0)])
+        rows = np.flatnonzero(held_out & (y >= 0))
+        scores[rows], predicted[rows] = proba.max(axis=1), proba.argmax(axis=1)
+    truth = np.full(len(y), -1)
+    truth[labelled] = y[labelled]
+    return calibrate_thresholds(
+        scores, predicted, truth, n_classes=len(clf.classes), target_precision=target
+    )
+
+
+def _human_labels(project: Project) -> dict[int, int]:
+    """Majority label per item from humans and gold answers (ties to the lower class)."""
+    votes: dict[int, Counter[int]] = defaultdict(Counter)
+    for a in project.annotations(kinds=("human", "gold")):
+        if a.label is not None:
+            votes[a.item_id][a.label] += 1
+    return {i: min(c, key=lambda lab: (-c[lab], lab)) for i, c in votes.items()}
+
+
+def _not_yet_drafted(
+    project: Project, source: SourceRecord, items: list[ItemRecord]
+) -> list[ItemRecord]:
+    done = {a.item_id for a in project.annotations(source_ids=[int(source.id)])}  # type: ignore[arg-type]
+    return [it for it in items if it.id not in done]
+
+
+def _store(
+    project: Project,
+    source: SourceRecord,
+    items: list[ItemRecord],
+    todo: list[ItemRecord],
+    result: PrelabelResult,
+    n_checked: int,
+    calibration: Calibration | None,
+) -> PrelabelReport:
+    annotations = [
+        AnnotationRecord(
+            item_id=int(todo[d.index].id),  # type: ignore[arg-type]
+            source_id=int(source.id),  # type: ignore[arg-type]
+            label=d.label,
+            boxes=list(d.boxes) if d.boxes is not None else None,
+            confidence=min(max(d.score, 0.0), 1.0),
+            probs=list(d.probs) if d.probs is not None else None,
+            needs_review=d.needs_review,
+        )
+        for d in result.ok()
+    ]
+    if annotations:
+        project.add_annotations(annotations)
+    if result.errors:
+        project.record_failures(
+            [Failure(e.item_id, source.id, STAGE, e.error) for e in result.errors]
+        )
+    return PrelabelReport(
+        model=result.model,
+        version=result.version,
+        n_items=len(items),
+        n_skipped=len(items) - len(todo),
+        n_drafted=len(annotations),
+        n_failed=len(result.errors),
+        n_needs_review=sum(a.needs_review for a in annotations),
+        n_human_checked=n_checked,
+        coverage=calibration.coverage if calibration is not None else 0.0,
+        calibration=calibration.to_dict() if calibration is not None else None,
+    )

