@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +184,26 @@ def test_known_accuracy_column_wins_over_an_identical_copy():
     assert lm.duplicate_of_[0] == dup.shape[1] - 1
     assert np.all(lm.weights_[0] == 0)
     assert lm.accuracy_[-1] == pytest.approx(0.95, abs=1e-6)
+
+
+WRENCH = Path(__file__).parents[3] / ".." / "shared" / "data"
+
+
+def _wrench(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = json.loads((WRENCH / f"wrench-{name}" / f"{split}.json").read_text())
+    keys = sorted(rows, key=int)
+    return (
+        np.array([rows[k]["weak_labels"] for k in keys]),
+        np.array([rows[k]["label"] for k in keys]),
+    )
+
+
+@pytest.mark.skipif(not (WRENCH / "wrench-trec").exists(), reason="shared data not beside the repo")
+@pytest.mark.parametrize("name", ["youtube", "trec"])
+def test_label_model_beats_majority_vote_on_wrench(name):
+    L_train, _ = _wrench(name, "train")
+    L_test, y_test = _wrench(name, "test")
+    lm = LabelModel().fit(L_train)
+    mv = MajorityVoter().fit(L_train)
+    assert lm.score(L_test, y_test) > mv.score(L_test, y_test)
+    assert lm.n_iter_ < lm.n_iter  # converged
