@@ -10,14 +10,18 @@ from labelloop.errors import ValidationError
 
 
 class Row(SimpleNamespace):
-    """One item: fields by attribute (``x.text``) and by key (``x["text"]``); mutable, so
-    preprocessors may add fields."""
+    """One item: fields by attribute (``x.text``), by key (``x["text"]``) and ``x.get``, as
+    on the pandas rows Snorkel passes; mutable, so preprocessors may add fields."""
 
     def __getitem__(self, key: str) -> Any:
         try:
             return getattr(self, key)
         except AttributeError:
             raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The field ``key``, or ``default`` when the item has no such field."""
+        return self.__dict__.get(key, default)
 
 
 def _rows_of_columns(columns: list[str], values: list[list[Any]]) -> list[Row]:

@@ -61,6 +61,17 @@ def test_items_of_every_shape_give_the_same_matrix():
     assert a[:, 0].tolist() == [1, -1] * 10
 
 
+def test_rows_read_like_pandas_rows():
+    @labeling_function()
+    def reads_every_way(x):
+        assert x.text == x["text"] == x.get("text")
+        return 1 if x.get("missing", "absent") == "absent" else 0
+
+    pd = pytest.importorskip("pandas")
+    res = apply_lfs([reads_every_way], pd.DataFrame({"text": ["a", "b"], "n": [1, 2]}))
+    assert res.failures == [] and res.L[:, 0].tolist() == [1, 1]
+
+
 def test_failing_lf_is_recorded_and_other_votes_kept():
     rows = items()
     res = apply_lfs([is_long, flaky], rows)
