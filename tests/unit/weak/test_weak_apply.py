@@ -231,3 +231,24 @@ def test_snorkel_style_youtube_lfs_run_unchanged_and_beat_chance():
     assert covered.mean() > 0.6
     pred = MajorityVoter(tie_break="lowest").fit(res.L).predict(res.L)
     assert np.mean(pred[covered] == y[covered]) > 0.75
+
+
+def test_snorkel_lf_objects_run_unchanged():
+    """Runs where Snorkel is installed (the benchmark environment); skipped elsewhere."""
+    snorkel = pytest.importorskip("snorkel.labeling")
+    preprocess = pytest.importorskip("snorkel.preprocess")
+    pd = pytest.importorskip("pandas")
+
+    @preprocess.preprocessor(memoize=True)
+    def lower(x):
+        x.low = x.text.lower()
+        return x
+
+    @snorkel.labeling_function(pre=[lower], resources={"kw": "subscribe"})
+    def sub(x, kw):
+        return 1 if kw in x.low else -1
+
+    df = pd.DataFrame({"text": ["Please SUBSCRIBE now", "hi", "nice song here"]})
+    res = apply_lfs([sub], df)
+    expected = snorkel.PandasLFApplier([sub]).apply(df, progress_bar=False)
+    np.testing.assert_array_equal(res.L, expected)
