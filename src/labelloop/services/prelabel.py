@@ -8,8 +8,10 @@ half of the labelled items is scored by a model fitted on the other half), so th
 bound is not fooled by the model having seen those labels. Until the calibration passes,
 every draft needs review.
 
-Detection projects: boxes from :class:`ObjectDetector`; a draft needs review when a box
-scores below ``settings.review_threshold`` or nothing was found.
+Detection projects: boxes from :class:`ObjectDetector` whose label is a class of the
+schema (compared case-insensitively; other boxes are dropped); a draft needs review when a
+box scores below ``settings.review_threshold`` or nothing was found. Models that never see
+labels (NLI) are calibrated directly on their scores of the human-labelled items.
 
 Items already drafted by the same model name and version are skipped; one item that
 fails is recorded (stage ``prelabel``) and the rest go on.
@@ -113,6 +115,9 @@ def _prelabel_text(
         calibration = _cross_fitted_calibration(clf, embeddings, y, target)
         clf.fit(embeddings, y)
         clf.calibration = calibration
+    elif human:
+        calibration = _calibration_from_labels(clf, with_text, human, target)
+        clf.calibration = calibration
     source = project.source("model", clf.name, clf.version)
     todo = _not_yet_drafted(project, source, items)
     rows = {it.id: r for r, it in enumerate(with_text)}
@@ -127,8 +132,11 @@ def _prelabel_text(
 def _prelabel_boxes(
     project: Project, items: list[ItemRecord], model: str, progress: bool
 ) -> PrelabelReport:
+    names = project.schema.names
+    keep = {n: n for n in names} | {n.lower(): n for n in names}  # detector labels -> classes
     detector = ObjectDetector(
-        model, root=project.folder, review_threshold=project.settings.review_threshold
+        model, labels=keep, root=project.folder,
+        review_threshold=project.settings.review_threshold,
     )
     source = project.source("model", detector.name, detector.version)
     todo = _not_yet_drafted(project, source, items)
@@ -175,6 +183,19 @@ def _cross_fitted_calibration(
     truth[labelled] = y[labelled]
     return calibrate_thresholds(
         scores, predicted, truth, n_classes=len(clf.classes), target_precision=target
+    )
+
+
+def _calibration_from_labels(
+    clf: ZeroShotTextClassifier, items: list[ItemRecord], human: dict[int, int], target: float
+) -> Calibration:
+    """Thresholds for a model that never sees labels (NLI): score the labelled items."""
+    checked = [it for it in items if it.id in human]
+    proba = clf.predict_proba(checked)
+    truth = np.array([human[it.id] for it in checked])  # type: ignore[index]
+    return calibrate_thresholds(
+        proba.max(axis=1), proba.argmax(axis=1), truth, n_classes=len(clf.classes),
+        target_precision=target,
     )
 
 

@@ -133,3 +133,27 @@ def test_models_lists_builtins() -> None:
     assert code == 0
     for name in ("minilm", "faces", "haar-face", "text"):
         assert name in out
+
+
+def test_nli_model_is_calibrated_on_human_labels(text_project: Path, tiny_nli: Path) -> None:
+    with Project.open(text_project) as p:
+        alice = p.source("human", "alice")
+        items = p.items()
+        p.add_annotations([AnnotationRecord(item_id=it.id, source_id=alice.id, label=i // 4)
+                           for i, it in enumerate(items) if i % 2 == 0])
+        rep = prelabel_project(p, model=str(tiny_nli))
+    assert rep.n_drafted == 8 and rep.n_human_checked == 4
+    assert rep.calibration is not None and sum(rep.calibration["n_checked"]) == 4
+    assert rep.n_needs_review == 8  # four checked items are far too few to auto-accept
+
+
+def test_detector_labels_map_to_schema_classes(tmp_path: Path, tiny_yolo: Path) -> None:
+    pil = pytest.importorskip("PIL.Image")
+    pil.new("RGB", (64, 32), "gray").save(tmp_path / "a.png")
+    with Project.create(tmp_path / "cells", task="object-detection", labels=["Cell"]) as p:
+        p.import_file(_write_csv(tmp_path / "img.csv", "image", [str(tmp_path / "a.png")]),
+                      image_column="image")
+        rep = prelabel_project(p, model=str(tiny_yolo))
+        [draft] = p.annotations(kinds=("model",))
+    assert rep.n_drafted == 1
+    assert [b.label for b in draft.boxes or []] == ["Cell"]  # "cell" from the model
