@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from weak_youtube_lfs import EXAMPLE, LFS
 
+from labelloop.data.youtube_spam_lfs import EXAMPLE, LFS
 from labelloop.errors import ValidationError
 from labelloop.weak import (
     LabelingFunction,
