@@ -97,11 +97,12 @@ class _ConfusionEM(_Aggregator):
         _clamp(proba, gold)
         self.log_likelihood_ = -np.inf
         self.n_iter_ = 0
+        ones = np.ones(t.n_items)
         for _ in range(self.n_iter):
             counts = (design_t @ proba).reshape(n_a, k, k).transpose(0, 2, 1)
             if self.n_iter_ == 0 and gold.size:
                 counts = self._gold_start(design_t, gold, counts)
-            prior = proba.sum(0) + self.smoothing
+            prior = ones @ proba + self.smoothing  # column sums; much faster than sum(0)
             self.priors_ = prior / prior.sum()
             self.confusions_ = self._confusions(counts)
             log_p = self._unnormalised(design)
@@ -175,13 +176,13 @@ class DawidSkene(_ConfusionEM):
         k = counts.shape[1]
         if self.shrinkage:
             right = np.diagonal(counts, axis1=1, axis2=2) + self.smoothing
-            accuracy = right / (counts.sum(2) + 2 * self.smoothing)
+            accuracy = right / (counts @ np.ones(k) + 2 * self.smoothing)
             eye = np.eye(k)[None]
             classwise = accuracy[:, :, None] * eye
             classwise += ((1 - accuracy) / max(k - 1, 1))[:, :, None] * (1 - eye)
             counts = counts + self.shrinkage * classwise
         counts = counts + self.smoothing
-        return counts / counts.sum(2, keepdims=True)
+        return counts / (counts @ np.ones(k))[:, :, None]
 
 
 def _one_coin(accuracy: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
