@@ -6,6 +6,7 @@ See :mod:`labelloop.quality.aggregation` for the conventions (tie policy, gold a
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +14,7 @@ import numpy.typing as npt
 from labelloop.errors import NotFittedError, ValidationError
 from labelloop.quality.table import LongTable, as_long_table, encode_gold
 
-Gold = Mapping[Hashable, Hashable] | None
+Gold = Mapping[Any, Any] | None
 
 
 def _row_reduce(ufunc: np.ufunc, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -60,7 +60,7 @@ class HoneypotAccuracy:
 
 def honeypot_accuracy(
     table: object,
-    gold: Mapping[Hashable, Hashable],
+    gold: Mapping[Any, Any],
     *,
     times: Sequence[Any] | None = None,
     confidence: float = 0.95,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +114,7 @@ def _accuracy_plot(plt: Any, records: list[Any], limit: int) -> str:
 def build_report(
     table: object,
     *,
-    gold: Mapping[Hashable, Hashable] | None = None,
+    gold: Mapping[Any, Any] | None = None,
     seconds: Sequence[float] | None = None,
     times: Sequence[Any] | None = None,
     title: str = "Quality report",

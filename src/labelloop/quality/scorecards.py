@@ -88,7 +88,7 @@ def _outliers(values: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.bool_], .
 def scorecards(
     table: object,
     *,
-    gold: Mapping[Hashable, Hashable] | None = None,
+    gold: Mapping[Any, Any] | None = None,
     seconds: Sequence[float] | None = None,
     times: Sequence[Any] | None = None,
     min_overlap: int = 5,

@@ -206,9 +206,7 @@ def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -
     return LongTable(item_codes, ann_codes, lab_codes, item_ids, ann_ids, cls)
 
 
-def encode_gold(
-    gold: Mapping[Hashable, Hashable] | None, table: LongTable
-) -> npt.NDArray[np.int64]:
+def encode_gold(gold: Mapping[Any, Any] | None, table: LongTable) -> npt.NDArray[np.int64]:
     """Gold labels as class codes per item of ``table`` (``-1`` where an item has no gold).
 
     Gold for items not in the table is ignored; a gold value that is not a class raises.

@@ -30,18 +30,18 @@ def human_annotations(project: Project) -> HumanAnnotations:
     """Collect the human labels (and gold answers: imported or reviewed) of a project."""
     names = project.schema.names
     humans = {s.id: s.name for s in project.sources(kinds=("human",))}
-    records = [a for a in project.annotations(kinds=("human",)) if a.label is not None]
+    rows, seconds, times = [], [], []
+    for a in project.annotations(kinds=("human",)):
+        if a.label is not None:
+            rows.append((a.item_id, humans[a.source_id], names[a.label]))
+            seconds.append(a.seconds)
+            times.append(a.created_at)
     gold = {
         a.item_id: names[a.label]
         for a in project.annotations(kinds=("gold",))
         if a.label is not None
     }
-    return HumanAnnotations(
-        rows=[(a.item_id, humans[a.source_id], names[a.label]) for a in records],
-        seconds=[a.seconds for a in records],
-        times=[a.created_at for a in records],
-        gold=gold,
-    )
+    return HumanAnnotations(rows, seconds, times, gold)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ def write_quality_report(
             f"project {project.name!r} has no human labels yet: label some items "
             "(labelloop serve) or import annotations first"
         )
-    seconds = data.seconds if all(s is not None for s in data.seconds) else None
+    known = [s for s in data.seconds if s is not None]
+    seconds = known if len(known) == len(data.seconds) else None
     times = data.times if all(t is not None for t in data.times) else None
     report = build_report(
         data.rows,
