@@ -160,6 +160,7 @@ def simulate(
     budget: int | None = None,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     target: float = 0.99,
+    stop_at_target: bool = False,
 ) -> SimulationResult:
     """Replay active learning with ``y`` as the oracle and return the learning curves.
 
@@ -182,6 +183,9 @@ def simulate(
         One run per seed and strategy.
     target : float, default=0.99
         Fraction of the full-pool model's accuracy that counts as "reached".
+    stop_at_target : bool, default=False
+        End each run as soon as it reaches the target (faster when only the labels to reach
+        it matter; the curves then end at different lengths).
 
     Returns
     -------
@@ -231,5 +235,7 @@ def simulate(
                 points.append(CurvePoint(name, int(seed), int(labeled.size), acc, f1))
                 if first is None and acc >= target * full_acc:
                     first = int(labeled.size)
+                    if stop_at_target:
+                        break
             reach[name].append(first)
     return SimulationResult(points, tuple(int(s) for s in seeds), full_acc, target, reach)

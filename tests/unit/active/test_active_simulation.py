@@ -65,6 +65,17 @@ def test_labels_to_reach_is_the_first_curve_point_at_the_target(threshold_data) 
         assert res.labels_to_reach["m"][i] == (hits[0] if hits else None)
 
 
+def test_stop_at_target_ends_each_run_where_it_reaches(threshold_data) -> None:
+    X, y = threshold_data
+    kwargs = {"strategies": ["margin"], "batch_size": 5, "budget": 60, "seeds": [0, 1]}
+    full = simulate(X, y, **kwargs)
+    short = simulate(X, y, stop_at_target=True, **kwargs)
+    assert short.labels_to_reach == full.labels_to_reach
+    for seed, reached in zip(short.seeds, short.labels_to_reach["margin"], strict=True):
+        last = max(p.n_labels for p in short.points if p.seed == seed)
+        assert last == (60 if reached is None else reached)
+
+
 def test_markdown_table_and_plot(tmp_path, threshold_data) -> None:
     X, y = threshold_data
     res = simulate(
