@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from labelloop import __version__
+from labelloop.cli.active import app as active_app
 from labelloop.cli.common import LabelloopGroup, ProjectDir, console, open_project
 from labelloop.cli.server import serve, user_app
 from labelloop.io import EXPORT_FORMATS, IMPORT_FORMATS
@@ -193,6 +194,7 @@ def quickstart(
 app.command()(serve)
 app.add_typer(user_app)
 app.add_typer(__import__("labelloop.cli.weak", fromlist=["app"]).app)
+app.add_typer(active_app)
 app.add_typer(__import__("labelloop.cli.prelabel", fromlist=["app"]).app)
 app.add_typer(__import__("labelloop.cli.quality", fromlist=["app"]).app, name="quality")
 

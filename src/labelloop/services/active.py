@@ -1,0 +1,161 @@
+"""Active-learning priorities for the annotation queue.
+
+The queue serves unlabeled items by descending ``priority``. :func:`refresh_priorities`
+recomputes those numbers: it trains a classifier on the project's cached embeddings from
+human labels (majority per item) and, for items no human has labeled, the label model's
+posterior (weighted by its confidence), then asks a query strategy for the next batch.
+
+Priorities of unlabeled items:
+
+- the batch the strategy picks gets ``1 + (batch - rank) / batch``, in ``(1, 2]``, best first;
+- every other item gets its margin uncertainty, in ``[0, 1]`` (0 while no model exists).
+
+Call it after every ``settings.requeue_every`` new human labels (:func:`needs_refresh`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from labelloop.active import margin
+from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
+from labelloop.errors import MissingDependencyError, ValidationError
+from labelloop.services.project import Project
+
+
+@dataclass(frozen=True)
+class PriorityReport:
+    """What one refresh did."""
+
+    strategy: str
+    n_items: int
+    n_scored: int
+    n_human_labeled: int
+    n_weak_labeled: int
+    missing_embeddings: int
+    model_fitted: bool
+    n_human_labels: int
+
+
+def human_label_count(project: Project) -> int:
+    """Number of human annotations carrying a single label."""
+    return sum(a.label is not None for a in project.annotations(kinds=("human",)))
+
+
+def needs_refresh(project: Project, *, labels_at_last_refresh: int) -> bool:
+    """True once ``settings.requeue_every`` human labels arrived since the last refresh."""
+    new = human_label_count(project) - labels_at_last_refresh
+    return new >= project.settings.requeue_every
+
+
+def training_labels(
+    project: Project, *, weak_weight: float = 0.5
+) -> tuple[dict[int, int], dict[int, tuple[int, float]]]:
+    """Human labels (majority per item, ties to the lower class) and label-model labels.
+
+    Returns ``(human, weak)``: ``human[item] = label``; ``weak[item] = (label, weight)`` for
+    items without a human label, ``weight = weak_weight * confidence``.
+    """
+    votes: dict[int, Counter[int]] = defaultdict(Counter)
+    for a in project.annotations(kinds=("human",)):
+        if a.label is not None:
+            votes[a.item_id][a.label] += 1
+    human = {i: min(c, key=lambda lab: (-c[lab], lab)) for i, c in votes.items()}
+    weak: dict[int, tuple[int, float]] = {}
+    for a in project.annotations(kinds=("label_model",)):
+        if a.label is None or a.item_id in human:
+            continue
+        conf = a.confidence if a.confidence is not None else (max(a.probs) if a.probs else 1.0)
+        weak[a.item_id] = (a.label, weak_weight * conf)
+    return human, weak
+
+
+def refresh_priorities(
+    project: Project,
+    *,
+    embedding_model: str,
+    strategy: str = DEFAULT_STRATEGY,
+    batch_size: int | None = None,
+    weak_weight: float = 0.5,
+    estimator: Any = None,
+    random_state: int | None = 0,
+) -> PriorityReport:
+    """Retrain on the embeddings and store a priority for every unlabeled item.
+
+    Parameters
+    ----------
+    project : Project
+    embedding_model : str
+        Name under which pre-labeling cached the item embeddings; items without a cached
+        vector are left unscored (counted in ``missing_embeddings``).
+    strategy : str, default="hybrid"
+        A name in ``labelloop.active.STRATEGIES``.
+    batch_size : int, optional
+        Items the strategy ranks on top; default ``settings.requeue_every``.
+    weak_weight : float, default=0.5
+        Sample weight of a label-model label relative to a human one (times its confidence);
+        0 trains on human labels only.
+    estimator : scikit-learn classifier, optional
+        Default ``LogisticRegression(max_iter=1000)``.
+    random_state : int or None, default=0
+
+    Returns
+    -------
+    PriorityReport
+    """
+    if not 0 <= weak_weight <= 1:
+        raise ValidationError(f"weak_weight must be in [0, 1], got {weak_weight}")
+    chooser = get_strategy(strategy)
+    items = [it.id for it in project.items()]
+    found, X = project.cached_embeddings(embedding_model, items)
+    human, weak = training_labels(project, weak_weight=weak_weight)
+    ids = np.asarray(found, dtype=np.int64)
+    pos = {int(i): r for r, i in enumerate(ids)}
+    train = [(pos[i], lab, 1.0) for i, lab in human.items() if i in pos]
+    train += [(pos[i], lab, w) for i, (lab, w) in weak.items() if i in pos and w > 0]
+    model = _fit(estimator, X, train)
+    labeled = np.asarray(sorted(pos[i] for i in human if i in pos), dtype=np.int64)
+    unlabeled = np.setdiff1d(np.arange(ids.size), labeled)
+    priorities: dict[int, float] = {}
+    if unlabeled.size:
+        base = _margin_scores(model, X, unlabeled)
+        priorities = {int(ids[r]): float(s) for r, s in zip(unlabeled, base, strict=True)}
+        n = min(batch_size or project.settings.requeue_every, unlabeled.size)
+        picked = chooser.select(model, X, n, labeled=labeled, random_state=random_state)
+        for rank, r in enumerate(picked):
+            priorities[int(ids[r])] = 1.0 + (n - rank) / n
+        project.set_priorities(priorities)
+    return PriorityReport(
+        strategy=strategy,
+        n_items=len(items),
+        n_scored=len(priorities),
+        n_human_labeled=len(human),
+        n_weak_labeled=len(weak),
+        missing_embeddings=len(items) - len(found),
+        model_fitted=model is not None,
+        n_human_labels=human_label_count(project),
+    )
+
+
+def _fit(estimator: Any, X: np.ndarray, train: list[tuple[int, int, float]]) -> Any:
+    """Fit a classifier on weighted rows, or return ``None`` with fewer than two classes."""
+    if len({lab for _, lab, _ in train}) < 2:
+        return None
+    try:
+        from sklearn.base import clone
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("scikit-learn", "ml", "active-learning priorities") from exc
+    rows, labels, weights = (np.asarray(v) for v in zip(*train, strict=True))
+    model = clone(estimator) if estimator is not None else LogisticRegression(max_iter=1000)
+    return model.fit(X[rows], labels, sample_weight=weights)
+
+
+def _margin_scores(model: Any, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    if model is None:
+        return np.zeros(rows.size)
+    return margin(model.predict_proba(X[rows]))
