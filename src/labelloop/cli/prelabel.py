@@ -21,6 +21,10 @@ def prelabel(
     target_precision: Annotated[float | None, typer.Option(
         min=0.5, max=0.999,
         help="Precision auto-accepted drafts must reach (default: the project setting).")] = None,
+    per_class: Annotated[bool, typer.Option(
+        "--per-class/--one-threshold",
+        help="One auto-accept threshold per class (each class reaches the target) or one "
+             "for all classes (more auto-accepted; the target holds overall).")] = True,
 ) -> None:
     """Draft a label (or boxes) with a confidence for every item not yet drafted by this model.
 
@@ -29,7 +33,8 @@ def prelabel(
     from labelloop.services.prelabel import prelabel_project
 
     with open_project(project) as p:
-        rep = prelabel_project(p, model=model, target_precision=target_precision, progress=True)
+        rep = prelabel_project(p, model=model, target_precision=target_precision,
+                               per_class=per_class, progress=True)
     console.print(
         f"{rep.model} ({rep.version}): drafted {rep.n_drafted} of {rep.n_items} item(s), "
         f"{rep.n_skipped} already drafted, {rep.n_failed} failed; "

@@ -66,13 +66,16 @@ class Calibration:
         ``(k,)`` score a draft of each class needs to skip review (``inf``: never).
     lower_bounds:
         ``(k,)`` Clopper-Pearson lower bound of the precision at the chosen threshold
-        (``nan`` where no threshold passed).
+        (``nan`` where no threshold passed; with one threshold for all classes, the
+        bound of all accepted drafts together).
     n_checked:
         ``(k,)`` human-checked drafts predicted as each class.
     n_accepted:
         ``(k,)`` of those, how many the threshold auto-accepts.
     target_precision, delta:
         The target and the allowed probability that some class misses it.
+    per_class:
+        Whether each class has its own threshold (else one threshold for all).
     """
 
     thresholds: np.ndarray
@@ -81,6 +84,7 @@ class Calibration:
     n_accepted: np.ndarray
     target_precision: float
     delta: float
+    per_class: bool = True
 
     @property
     def coverage(self) -> float:
@@ -107,6 +111,7 @@ class Calibration:
             "n_accepted": self.n_accepted.tolist(),
             "target_precision": self.target_precision,
             "delta": self.delta,
+            "per_class": self.per_class,
             "coverage": self.coverage,
         }
 
@@ -131,6 +136,7 @@ def calibrate_thresholds(
     n_classes: int | None = None,
     target_precision: float = 0.95,
     delta: float = 0.05,
+    per_class: bool = True,
 ) -> Calibration:
     """Choose per-class thresholds so that auto-accepted drafts reach ``target_precision``.
 
@@ -149,6 +155,12 @@ def calibrate_thresholds(
         Precision the auto-accepted drafts of every class must reach.
     delta:
         Allowed probability that any class's precision falls below the target.
+    per_class:
+        ``True``: one threshold per class, each class's auto-accepted drafts reach the
+        target. ``False``: one threshold for all classes, tested on all checked drafts
+        at once; more drafts are auto-accepted with few checks, but the guarantee covers
+        only the precision of all auto-accepted drafts together (a rare class may fall
+        below the target).
 
     Returns
     -------
@@ -175,8 +187,23 @@ def calibrate_thresholds(
     seen = max(predicted.max(initial=-1), truth.max(initial=-1)) + 1
     k = n_classes if n_classes is not None else int(seen)
     checked = truth >= 0
-    return _compute_calibration(
-        scores[checked], predicted[checked], truth[checked], max(k, 1), target_precision, delta
+    scores, predicted, truth = scores[checked], predicted[checked], truth[checked]
+    k = max(k, 1)
+    if per_class:
+        return _compute_calibration(scores, predicted, truth, k, target_precision, delta)
+    right = np.where(truth == predicted, 0, 1)
+    pooled = _compute_calibration(
+        scores, np.zeros_like(predicted), right, 1, target_precision, delta
+    )
+    threshold = pooled.thresholds[0]
+    return Calibration(
+        thresholds=np.full(k, threshold),
+        lower_bounds=np.full(k, pooled.lower_bounds[0]),
+        n_checked=np.bincount(predicted, minlength=k)[:k],
+        n_accepted=np.bincount(predicted[scores >= threshold], minlength=k)[:k],
+        target_precision=target_precision,
+        delta=delta,
+        per_class=False,
     )
 
 

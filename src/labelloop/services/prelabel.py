@@ -67,6 +67,7 @@ def prelabel_project(
     *,
     model: str = "minilm",
     target_precision: float | None = None,
+    per_class: bool = True,
     progress: bool = False,
 ) -> PrelabelReport:
     """Draft every item of ``project`` not yet drafted by this model version.
@@ -79,6 +80,9 @@ def prelabel_project(
         A built-in model name (``labelloop models``), a hub name or a local path.
     target_precision:
         Precision auto-accepted text drafts must reach (default: the project setting).
+    per_class:
+        One auto-accept threshold per class (each class reaches the target), or one for
+        all classes (more auto-accepted with few checks; the target holds overall).
     progress:
         Draw progress bars.
 
@@ -93,7 +97,7 @@ def prelabel_project(
     items = project.items()
     if task in TEXT_TASKS:
         target = target_precision or project.settings.target_precision
-        return _prelabel_text(project, items, model, target, progress)
+        return _prelabel_text(project, items, model, target, per_class, progress)
     if task == "object-detection":
         return _prelabel_boxes(project, items, model, progress)
     raise ValidationError(
@@ -102,7 +106,12 @@ def prelabel_project(
 
 
 def _prelabel_text(
-    project: Project, items: list[ItemRecord], model: str, target: float, progress: bool
+    project: Project,
+    items: list[ItemRecord],
+    model: str,
+    target: float,
+    per_class: bool,
+    progress: bool,
 ) -> PrelabelReport:
     clf = ZeroShotTextClassifier(project.schema, model=model)
     human = _human_labels(project)
@@ -112,11 +121,11 @@ def _prelabel_text(
     if clf.uses_embeddings and with_text:
         embeddings = _embeddings(project, clf, with_text, progress)
         y = np.array([human.get(it.id, -1) for it in with_text])  # type: ignore[arg-type]
-        calibration = _cross_fitted_calibration(clf, embeddings, y, target)
+        calibration = _cross_fitted_calibration(clf, embeddings, y, target, per_class)
         clf.fit(embeddings, y)
         clf.calibration = calibration
     elif human:
-        calibration = _calibration_from_labels(clf, with_text, human, target)
+        calibration = _calibration_from_labels(clf, with_text, human, target, per_class)
         clf.calibration = calibration
     source = project.source("model", clf.name, clf.version)
     todo = _not_yet_drafted(project, source, items)
@@ -167,7 +176,7 @@ def _embeddings(
 
 
 def _cross_fitted_calibration(
-    clf: ZeroShotTextClassifier, X: np.ndarray, y: np.ndarray, target: float
+    clf: ZeroShotTextClassifier, X: np.ndarray, y: np.ndarray, target: float, per_class: bool
 ) -> Calibration:
     """Thresholds from out-of-sample scores of the human-labelled items (2-fold)."""
     labelled = np.flatnonzero(y >= 0)
@@ -182,12 +191,17 @@ def _cross_fitted_calibration(
     truth = np.full(len(y), -1)
     truth[labelled] = y[labelled]
     return calibrate_thresholds(
-        scores, predicted, truth, n_classes=len(clf.classes), target_precision=target
+        scores, predicted, truth, n_classes=len(clf.classes), target_precision=target,
+        per_class=per_class,
     )
 
 
 def _calibration_from_labels(
-    clf: ZeroShotTextClassifier, items: list[ItemRecord], human: dict[int, int], target: float
+    clf: ZeroShotTextClassifier,
+    items: list[ItemRecord],
+    human: dict[int, int],
+    target: float,
+    per_class: bool,
 ) -> Calibration:
     """Thresholds for a model that never sees labels (NLI): score the labelled items."""
     checked = [it for it in items if it.id in human]
@@ -195,7 +209,7 @@ def _calibration_from_labels(
     truth = np.array([human[it.id] for it in checked])  # type: ignore[index]
     return calibrate_thresholds(
         proba.max(axis=1), proba.argmax(axis=1), truth, n_classes=len(clf.classes),
-        target_precision=target,
+        target_precision=target, per_class=per_class,
     )
 
 

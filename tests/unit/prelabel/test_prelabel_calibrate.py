@@ -90,3 +90,20 @@ def test_bad_options_are_rejected(kwargs: dict[str, float], match: str) -> None:
 def test_mismatched_lengths_are_rejected() -> None:
     with pytest.raises(ValidationError, match="one length"):
         calibrate_thresholds(np.ones(3), np.zeros(2, int), np.zeros(3, int))
+
+
+def test_one_threshold_for_all_classes_accepts_more_at_the_same_target() -> None:
+    rng = np.random.default_rng(4)
+    checked = _simulate(rng, 1500)
+    per = calibrate_thresholds(*checked, target_precision=0.9)
+    pooled = calibrate_thresholds(*checked, target_precision=0.9, per_class=False)
+    assert not pooled.per_class and len(set(pooled.thresholds.tolist())) == 1
+    assert pooled.coverage >= per.coverage
+    assert pooled.to_dict()["per_class"] is False
+    misses = 0
+    for _ in range(100):
+        cal = calibrate_thresholds(*_simulate(rng, 1500), target_precision=0.9, per_class=False)
+        scores, predicted, truth = _simulate(rng, 20000)
+        accepted = cal.accept(scores, predicted)
+        misses += accepted.any() and (truth[accepted] == predicted[accepted]).mean() < 0.9
+    assert misses <= 5

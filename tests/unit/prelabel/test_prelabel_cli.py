@@ -71,11 +71,12 @@ def test_prelabel_stores_drafts_then_skips_them(text_project: Path) -> None:
         assert all(a.confidence is not None and a.probs is not None for a in drafts)
         found, vectors = p.cached_embeddings("minilm", [it.id for it in p.items()])
         assert len(found) == 8 and vectors.shape == (8, 384)
-    code, out = run("prelabel", "-p", str(text_project))
+    code, out = run("prelabel", "-p", str(text_project), "--one-threshold")
     assert code == 0 and "drafted 0 of 8 item(s), 8 already drafted" in out
 
 
-def test_calibrated_drafts_are_auto_accepted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("per_class", [True, False])
+def test_calibrated_drafts_are_auto_accepted(tmp_path: Path, per_class: bool) -> None:
     """Cached (synthetic) embeddings near each class prototype; gold labels on most items."""
     rng = np.random.default_rng(0)
     n = 600
@@ -90,7 +91,7 @@ def test_calibrated_drafts_are_auto_accepted(tmp_path: Path) -> None:
         gold = p.source("gold", "truth")
         p.add_annotations([AnnotationRecord(item_id=i, source_id=gold.id, label=int(t))
                            for i, t in zip(ids[:500], truth[:500], strict=True)])
-        rep = prelabel_project(p, target_precision=0.9)
+        rep = prelabel_project(p, target_precision=0.9, per_class=per_class)
         assert rep.n_drafted == n and rep.n_human_checked == 500 and rep.coverage > 0.5
         assert rep.n_auto_accepted > 0
         source = next(s for s in p.sources(kinds=("model",)))
