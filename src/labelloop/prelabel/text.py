@@ -178,7 +178,7 @@ class ZeroShotTextClassifier:
         def corpus_proba(head: AnchoredHead) -> np.ndarray:
             p = head.proba(Z)
             p[known] = onehot
-            if nn is not None:
+            if nn is not None and nn.shape[1]:
                 p = (1 - self.smoothing) * p + self.smoothing * p[nn].mean(axis=1)
                 p[known] = onehot
             return p
@@ -206,7 +206,8 @@ class ZeroShotTextClassifier:
         p = self.head_.proba(Z.astype(np.float64))
         if self._corpus is not None and self._corpus_proba is not None and self.neighbors:
             nn = nearest_neighbors(Z, self._corpus, self.neighbors, exclude_self=True)
-            p = (1 - self.smoothing) * p + self.smoothing * self._corpus_proba[nn].mean(axis=1)
+            if nn.shape[1]:
+                p = (1 - self.smoothing) * p + self.smoothing * self._corpus_proba[nn].mean(axis=1)
         return p
 
     def predict(

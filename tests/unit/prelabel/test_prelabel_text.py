@@ -117,6 +117,13 @@ def test_fit_is_deterministic_and_versioned(embeddings: np.ndarray) -> None:
     np.testing.assert_allclose(a.predict_proba(embeddings), b.predict_proba(embeddings), atol=1e-5)
 
 
+def test_fit_on_a_single_text_gives_finite_probabilities(embeddings: np.ndarray) -> None:
+    clf = ZeroShotTextClassifier(CLASSES).fit(embeddings[:1])
+    proba = clf.predict_proba(embeddings)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
 def test_fit_validates_labels(clf: ZeroShotTextClassifier, embeddings: np.ndarray) -> None:
     with pytest.raises(ValidationError, match="one label per text"):
         clf.fit(embeddings, [0, 1])
