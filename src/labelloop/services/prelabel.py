@@ -35,6 +35,7 @@ from labelloop.prelabel import (
     ZeroShotTextClassifier,
     calibrate_thresholds,
 )
+from labelloop.prelabel.calibrate import uncalibrated
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
 
@@ -180,6 +181,8 @@ def _cross_fitted_calibration(
 ) -> Calibration:
     """Thresholds from out-of-sample scores of the human-labelled items (2-fold)."""
     labelled = np.flatnonzero(y >= 0)
+    if not labelled.size:
+        return uncalibrated(len(clf.classes), target_precision=target)
     fold = np.zeros(len(y), dtype=bool)
     fold[labelled[::2]] = True
     scores, predicted = np.zeros(len(y)), np.zeros(len(y), dtype=int)
