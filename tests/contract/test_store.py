@@ -196,3 +196,18 @@ def test_concurrent_writers_lose_nothing(db_url: str) -> None:
     assert setup.count_items(p.id) == 4 * 5 * 20
     assert len(setup.annotations(p.id)) == 4 * 5 * 20
     setup.close()
+
+
+def test_label_model_verdict_decides_the_state(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(2)).item_ids
+    model = store.ensure_source(p.id, "model", "zs", "1")
+    lm = store.ensure_source(p.id, "label_model", "lm")
+    store.upsert_annotations(p.id, [
+        AnnotationRecord(item_id=ids[0], source_id=model.id, label=0, needs_review=True),
+        AnnotationRecord(item_id=ids[0], source_id=lm.id, label=0, confidence=0.97),
+        AnnotationRecord(item_id=ids[1], source_id=model.id, label=1, confidence=0.99),
+        AnnotationRecord(item_id=ids[1], source_id=lm.id, label=1, needs_review=True),
+    ])
+    states = store.status(p.id)["states"]
+    assert (states["auto"], states["needs_review"]) == (1, 1)

