@@ -12,7 +12,10 @@ from rich.table import Table
 from labelloop import __version__
 from labelloop.cli.active import app as active_app
 from labelloop.cli.common import LabelloopGroup, ProjectDir, console, open_project
+from labelloop.cli.prelabel import app as prelabel_app
+from labelloop.cli.quality import app as quality_app
 from labelloop.cli.server import serve, user_app
+from labelloop.cli.weak import app as weak_app
 from labelloop.io import EXPORT_FORMATS, IMPORT_FORMATS
 from labelloop.services.project import Project
 
@@ -162,8 +165,9 @@ def quickstart(
         help="Draft with the zero-shot MiniLM model and rank the queue by active learning "
              "(needs labelloop[models,ml]).")] = True,
 ) -> None:
-    """Run the whole loop on the example shipped in the package (YouTube spam comments):
-    import, labeling functions, zero-shot drafts, label model, active-learning queue.
+    """Run the whole loop on the shipped example (YouTube spam comments).
+
+    Import, labeling functions, zero-shot drafts, label model, active-learning queue.
     Reference labels of the valid and test splits are stored as gold.
 
     Example: [bold]labelloop quickstart my-project && labelloop serve my-project[/]
@@ -178,10 +182,10 @@ def quickstart(
 
 app.command()(serve)
 app.add_typer(user_app)
-app.add_typer(__import__("labelloop.cli.weak", fromlist=["app"]).app)
+app.add_typer(weak_app)
 app.add_typer(active_app)
-app.add_typer(__import__("labelloop.cli.prelabel", fromlist=["app"]).app)
-app.add_typer(__import__("labelloop.cli.quality", fromlist=["app"]).app, name="quality")
+app.add_typer(prelabel_app)
+app.add_typer(quality_app, name="quality")
 
 
 def main() -> None:
