@@ -129,21 +129,27 @@ def check_query(
 def score_candidates(query: Query, score: Callable[[FloatArray], FloatArray]) -> FloatArray | None:
     """Apply ``score`` to the class probabilities of every candidate, chunk by chunk.
 
-    Returns ``None`` when there is no model yet. A model is asked for ``predict_proba`` on at
-    most ``CHUNK`` rows at a time, so memory stays ``O(n_pool)`` for the scores.
+    Returns ``None`` when there is no model yet, else one score per candidate (in the order of
+    ``query.candidates``). A model is asked for ``predict_proba`` on at most ``CHUNK``
+    contiguous rows at a time (labeled rows included, then dropped), so memory stays
+    ``O(n_pool)`` for the scores.
     """
     source = query.model_or_proba
     if source is None:
         return None
-    out = np.empty(query.candidates.size, dtype=np.float64)
-    for start in range(0, out.size, CHUNK):
-        rows = query.candidates[start : start + CHUNK]
+    size = query.pool.shape[0]
+    keep = np.zeros(size, dtype=bool)
+    keep[query.candidates] = True
+    parts = []
+    for start in range(0, size, CHUNK):
+        # contiguous slices are views of the pool: no copy of the rows, even on 1M x 384
+        block = slice(start, start + CHUNK)
         if isinstance(source, np.ndarray):
-            proba = source[rows]
+            proba = source[block]
         else:
-            proba = np.asarray(source.predict_proba(query.pool[rows]), dtype=np.float64)
-        out[start : start + rows.size] = score(proba)
-    return out
+            proba = np.asarray(source.predict_proba(query.pool[block]), dtype=np.float64)
+        parts.append(score(proba)[keep[block]])
+    return np.concatenate(parts)
 
 
 def top_k(scores: FloatArray, k: int, rng: np.random.Generator) -> IntArray:
