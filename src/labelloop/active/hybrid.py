@@ -20,7 +20,12 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop.active.base import IntArray, Query, RandomState, check_query, score_candidates, top_k
-from labelloop.active.diversity import closest_to_centers, fit_centers, representatives
+from labelloop.active.diversity import (
+    closest_to_centers,
+    fit_centers,
+    nearest_center,
+    representatives,
+)
 from labelloop.active.uncertainty import entropy, least_confidence, margin
 from labelloop.errors import ValidationError
 
@@ -98,6 +103,9 @@ class HybridSampling:
     candidates : int, default=10
         The shortlist holds ``candidates * n`` items; ``1`` is plain uncertainty sampling,
         larger values trade uncertainty for diversity.
+    pick : {"centroid", "uncertain"}, default="centroid"
+        Which member of each cluster to label: the one closest to the centroid (Zhdanov) or
+        the most uncertain one (as in Cluster-Margin).
     max_fit_samples : int, default=100_000
         Rows sampled for k-means when there is no model yet (cold start).
 
@@ -113,10 +121,12 @@ class HybridSampling:
         *,
         uncertainty: Literal["margin", "entropy", "least_confidence"] = "margin",
         candidates: int = 10,
+        pick: Literal["centroid", "uncertain"] = "centroid",
         max_fit_samples: int = 100_000,
     ) -> None:
         self.uncertainty = uncertainty
         self.candidates = candidates
+        self.pick = pick
         self.max_fit_samples = max_fit_samples
 
     def select(
@@ -139,6 +149,8 @@ class HybridSampling:
             or (self.candidates < 1)
         ):
             raise ValidationError(f"candidates must be an integer >= 1, got {self.candidates!r}")
+        if self.pick not in ("centroid", "uncertain"):
+            raise ValidationError(f"pick must be 'centroid' or 'uncertain', got {self.pick!r}")
         q = check_query(model_or_proba, pool, n, labeled=labeled, random_state=random_state)
         scores = score_candidates(q, _SCORES[self.uncertainty])
         if scores is None:
@@ -151,4 +163,26 @@ class HybridSampling:
         centers = fit_centers(
             np.asarray(q.pool[rows], dtype=np.float64), q.n, seed=q.seed(), sample_weight=weights
         )
-        return closest_to_centers(q.pool, rows, centers, q.rng)
+        if self.pick == "centroid":
+            return closest_to_centers(q.pool, rows, centers, q.rng)
+        return rows[
+            _most_uncertain_per_cluster(
+                nearest_center(q.pool, rows, centers)[0], scores[short], q.n
+            )
+        ]
+
+
+def _most_uncertain_per_cluster(
+    cluster: npt.NDArray[np.int64], scores: npt.NDArray[np.float64], n: int
+) -> IntArray:
+    """Positions of the most uncertain member of each cluster, topped up to ``n`` by score.
+
+    ``scores`` are sorted best first (a shortlist), so the first member seen per cluster is
+    its most uncertain one; clusters left empty are filled with the next most uncertain rows.
+    """
+    _, first = np.unique(cluster, return_index=True)
+    chosen = np.sort(first)
+    if chosen.size < n:
+        rest = np.setdiff1d(np.arange(scores.size), chosen)
+        chosen = np.concatenate([chosen, rest[: n - chosen.size]])
+    return chosen.astype(np.int64)

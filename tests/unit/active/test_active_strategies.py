@@ -98,7 +98,18 @@ def test_hybrid_spreads_the_batch_over_uncertain_clusters() -> None:
     assert set(select(proba, X, 2, strategy="margin", random_state=0) // 10) == {0}
 
 
-@pytest.mark.parametrize("kwargs", [{"candidates": 0}, {"uncertainty": "variance"}])
+def test_hybrid_pick_uncertain_takes_the_most_uncertain_member_of_each_cluster() -> None:
+    X = np.vstack([np.zeros((5, 2)), np.full((5, 2), 8.0)])
+    X += np.random.default_rng(5).normal(scale=0.1, size=X.shape)
+    p1 = np.array([0.9, 0.8, 0.7, 0.55, 0.6, 0.95, 0.85, 0.51, 0.75, 0.65])
+    proba = np.column_stack([p1, 1 - p1])
+    idx = HybridSampling(candidates=5, pick="uncertain").select(proba, X, 2, random_state=0)
+    assert sorted(idx) == [3, 7]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"candidates": 0}, {"uncertainty": "variance"}, {"pick": "first"}]
+)
 def test_hybrid_rejects_bad_hyperparameters(kwargs) -> None:
     with pytest.raises(ValidationError):
         HybridSampling(**kwargs).select(None, np.zeros((5, 2)), 1)
