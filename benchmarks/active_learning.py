@@ -120,6 +120,7 @@ def strategies() -> dict[str, Any]:
     from labelloop.active import STRATEGIES
 
     out: dict[str, Any] = {"hybrid (default)": "hybrid"}
+    out["hybrid x20 uncertain"] = "hybrid:margin:20:uncertain"
     out |= {name: name for name in STRATEGIES if name not in ("hybrid", "cold_start")}
     for kind in ("uncertainty", "margin", "entropy"):
         out[f"modAL {kind}"] = f"modal:{kind}"
@@ -127,11 +128,12 @@ def strategies() -> dict[str, Any]:
 
 
 def variants() -> dict[str, Any]:
-    """Hybrid hyperparameters tried on the dev splits (``tune``)."""
+    """Hybrid hyperparameters tried on the dev splits (``tune``); see results/active_learning.md
+    for the first round (uncertainty score and shortlist size)."""
     out: dict[str, Any] = {"random": "random", "margin": "margin"}
-    for unc in ("margin", "entropy"):
-        for c in (3, 5, 10, 20):
-            out[f"hybrid {unc} x{c}"] = f"hybrid:{unc}:{c}"
+    out["hybrid margin x10 centroid"] = "hybrid:margin:10:centroid"
+    for c in (5, 10, 20):
+        out[f"hybrid margin x{c} uncertain"] = f"hybrid:margin:{c}:uncertain"
     return out
 
 
@@ -143,12 +145,13 @@ def _make(spec: str) -> Any:
     if kind == "modal":
         return ModalSampling(rest)
     if kind == "hybrid" and rest:
-        unc, c = rest.split(":")
-        return HybridSampling(uncertainty=unc, candidates=int(c))
+        unc, c, pick = rest.split(":")
+        return HybridSampling(uncertainty=unc, candidates=int(c), pick=pick)
     return spec
 
 
 BUDGETS = {"ag-news": 1600, "wrench-trec": 3000, "wrench-sms": 1500}
+TUNE_BUDGET = 800
 RAW = CACHE / "raw"
 
 
@@ -166,9 +169,8 @@ def _job(job: tuple[str, str, str, str, int]) -> str:
             y_test=data["test"][1],
             strategies={label: _make(spec)},
             batch_size=20,
-            budget=BUDGETS[name],
+            budget=TUNE_BUDGET if mode == "tune" else BUDGETS[name],
             seeds=range(100, 100 + seeds) if mode == "tune" else range(seeds),
-            stop_at_target=mode == "tune",
         )
     secs = time.perf_counter() - t0
     out = RAW / mode / name / f"{label.replace(' ', '_')}.json"
@@ -229,9 +231,11 @@ def report(mode: str, names: list[str]) -> None:
         if mode == "tune":
             print(f"## {name} (dev), full-pool accuracy {res.full_accuracy:.4f}")
             for r in res.summary():
+                _, mean, _ = res.curve(r["strategy"])
                 print(
+                    f"mean accuracy over the curve {mean.mean():.4f}",
                     f"{r['strategy']:24s} {r['labels_mean']:7.0f} ± {r['labels_std']:4.0f} "
-                    f"x{r['ratio']:.2f} reached {r['reached']}/{r['runs']}"
+                    f"x{r['ratio']:.2f} reached {r['reached']}/{r['runs']}",
                 )
             continue
         data = load(name)

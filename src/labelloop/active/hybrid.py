@@ -1,8 +1,9 @@
 """Uncertainty and diversity together: the default strategy, and cold start.
 
-``HybridSampling`` is diverse mini-batch active learning (Zhdanov, 2019): shortlist the
-``candidates * n`` most uncertain items, cluster the shortlist into ``n`` groups with
-k-means weighted by uncertainty, and label the item closest to each centroid. A batch of
+``HybridSampling`` mixes diverse mini-batch active learning (Zhdanov, 2019) and
+Cluster-Margin: shortlist the ``candidates * n`` most uncertain items, cluster the shortlist
+into ``n`` groups with k-means weighted by uncertainty, and label the item closest to each
+centroid (or, with ``pick="uncertain"``, the most uncertain item of each cluster). A batch of
 pure top-uncertainty items is redundant (near-duplicates sit on the same stretch of the
 decision boundary); the clustering spends the batch on different stretches.
 
