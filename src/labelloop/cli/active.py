@@ -41,8 +41,9 @@ def _column(rows: list[dict[str, str]], name: str, what: str) -> list[str]:
     return [str(r[name]) for r in rows]
 
 
-def _features(rows: list[dict[str, str]], text_column: str, embeddings: Path | None,
-              embedding_model: str) -> np.ndarray:
+def _features(
+    rows: list[dict[str, str]], text_column: str, embeddings: Path | None, embedding_model: str
+) -> np.ndarray:
     if embeddings is not None:
         if not embeddings.is_file():
             raise NotFoundError(f"embeddings file {str(embeddings)!r} does not exist")
@@ -62,21 +63,28 @@ def _features(rows: list[dict[str, str]], text_column: str, embeddings: Path | N
 def simulate_command(
     data: Annotated[Path, typer.Option(help="CSV or JSONL file with texts and gold labels.")],
     gold_column: Annotated[str, typer.Option(help="Column with the gold label (the oracle).")],
-    strategy: Annotated[list[str] | None, typer.Option(
-        help=f"Strategy to compare (repeat the option): {', '.join(STRATEGIES)}.")] = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Strategy to compare (repeat the option): {', '.join(STRATEGIES)}."),
+    ] = None,
     text_column: Annotated[str, typer.Option(help="Column with the text to embed.")] = "text",
-    embeddings: Annotated[Path | None, typer.Option(
-        help="A .npy matrix with one row per data row, instead of embedding the texts.")] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .npy matrix with one row per data row, instead of embedding the texts."
+        ),
+    ] = None,
     embedding_model: Annotated[str, typer.Option(help="Embedding model for the texts.")] = "minilm",
     test_size: Annotated[float, typer.Option(help="Share of rows held out for testing.")] = 0.2,
     batch_size: Annotated[int, typer.Option(help="Labels per round.")] = 20,
-    budget: Annotated[int | None, typer.Option(help="Labels per run (default: whole pool).")
-                      ] = None,
+    budget: Annotated[
+        int | None, typer.Option(help="Labels per run (default: whole pool).")
+    ] = None,
     seeds: Annotated[int, typer.Option(help="Runs per strategy.")] = 3,
-    target: Annotated[float, typer.Option(help="Fraction of full-pool accuracy to reach.")
-                      ] = 0.99,
-    out: Annotated[Path | None, typer.Option(
-        help="Folder for learning_curve.md and learning_curve.png.")] = None,
+    target: Annotated[float, typer.Option(help="Fraction of full-pool accuracy to reach.")] = 0.99,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for learning_curve.md and learning_curve.png.")
+    ] = None,
 ) -> None:
     """Replay labeling with the gold column as the oracle human and compare strategies.
 
@@ -100,10 +108,21 @@ def simulate_command(
     order = np.random.default_rng(0).permutation(len(rows))
     n_test = max(1, round(test_size * len(rows)))
     test, pool = order[:n_test], order[n_test:]
-    res = simulate(X[pool], y[pool], X_test=X[test], y_test=y[test], strategies=names,
-                   batch_size=batch_size, budget=budget, seeds=range(seeds), target=target)
-    summary = (f"{len(pool)} pool / {len(test)} test rows, {classes.size} classes; "
-               f"full-pool accuracy {res.full_accuracy:.4f}, target {res.target_accuracy:.4f}")
+    res = simulate(
+        X[pool],
+        y[pool],
+        X_test=X[test],
+        y_test=y[test],
+        strategies=names,
+        batch_size=batch_size,
+        budget=budget,
+        seeds=range(seeds),
+        target=target,
+    )
+    summary = (
+        f"{len(pool)} pool / {len(test)} test rows, {classes.size} classes; "
+        f"full-pool accuracy {res.full_accuracy:.4f}, target {res.target_accuracy:.4f}"
+    )
     table = res.to_markdown()
     console.print(summary, highlight=False)
     console.print(table, highlight=False, markup=False)
@@ -117,11 +136,13 @@ def simulate_command(
 @app.command()
 def prioritize(
     project: ProjectDir = Path("."),
-    embedding_model: Annotated[str, typer.Option(
-        help="Name the item embeddings were cached under by pre-labeling.")] = "minilm",
+    embedding_model: Annotated[
+        str, typer.Option(help="Name the item embeddings were cached under by pre-labeling.")
+    ] = "minilm",
     strategy: Annotated[str, typer.Option(help="Query strategy.")] = "hybrid",
-    batch_size: Annotated[int | None, typer.Option(
-        help="Items ranked on top (default: the project's requeue_every).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Items ranked on top (default: the project's requeue_every).")
+    ] = None,
 ) -> None:
     """Retrain on the embeddings and reorder the annotation queue by priority.
 
@@ -130,8 +151,9 @@ def prioritize(
     from labelloop.services.active import refresh_priorities
 
     with open_project(project) as p:
-        rep = refresh_priorities(p, embedding_model=embedding_model, strategy=strategy,
-                                 batch_size=batch_size)
+        rep = refresh_priorities(
+            p, embedding_model=embedding_model, strategy=strategy, batch_size=batch_size
+        )
     console.print(
         f"scored {rep.n_scored} of {rep.n_items} item(s) with {rep.strategy} "
         f"({rep.n_human_labeled} human-labeled, {rep.n_weak_labeled} label-model-labeled"

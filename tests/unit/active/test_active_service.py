@@ -33,8 +33,12 @@ def project(tmp_path: Path) -> Project:
         w = csv.writer(f)
         w.writerow(["text"])
         w.writerows([[f"item number {i}"] for i in range(N)])
-    p = Project.create(tmp_path / "proj", task="text-classification", labels=["a", "b"],
-                       settings={"requeue_every": 4})
+    p = Project.create(
+        tmp_path / "proj",
+        task="text-classification",
+        labels=["a", "b"],
+        settings={"requeue_every": 4},
+    )
     p.import_file(data, label_column="")
     X, _ = _blobs()
     p.cache_embeddings("fake", [it.id for it in p.items()], X)
@@ -44,8 +48,12 @@ def project(tmp_path: Path) -> Project:
 
 def _label(p: Project, kind: str, name: str, pairs, confidence=None) -> None:
     src = p.source(kind, name)
-    p.add_annotations([AnnotationRecord(item_id=i, source_id=src.id, label=lab,
-                                        confidence=confidence) for i, lab in pairs])
+    p.add_annotations(
+        [
+            AnnotationRecord(item_id=i, source_id=src.id, label=lab, confidence=confidence)
+            for i, lab in pairs
+        ]
+    )
 
 
 def _priorities(p: Project) -> dict[int, float | None]:
@@ -94,8 +102,10 @@ def test_needs_refresh_after_requeue_every_labels(project: Project) -> None:
 
 
 def test_prioritize_command(project: Project) -> None:
-    res = CliRunner().invoke(app, ["prioritize", "-p", str(project.folder),
-                                   "--embedding-model", "fake", "--batch-size", "3"])
+    res = CliRunner().invoke(
+        app,
+        ["prioritize", "-p", str(project.folder), "--embedding-model", "fake", "--batch-size", "3"],
+    )
     assert res.exit_code == 0, res.output
     assert f"scored {N} of {N} item(s) with hybrid" in res.output
 
@@ -115,10 +125,30 @@ def sim_data(tmp_path: Path) -> tuple[Path, Path]:
 def test_simulate_command_writes_table_and_plot(sim_data, tmp_path: Path) -> None:
     data, emb = sim_data
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, [
-        "simulate", "--data", str(data), "--gold-column", "topic", "--embeddings", str(emb),
-        "--strategy", "random", "--strategy", "margin", "--batch-size", "10",
-        "--budget", "30", "--seeds", "2", "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--data",
+            str(data),
+            "--gold-column",
+            "topic",
+            "--embeddings",
+            str(emb),
+            "--strategy",
+            "random",
+            "--strategy",
+            "margin",
+            "--batch-size",
+            "10",
+            "--budget",
+            "30",
+            "--seeds",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "96 pool / 24 test rows, 2 classes" in res.output
     table = (out / "learning_curve.md").read_text()
@@ -126,15 +156,19 @@ def test_simulate_command_writes_table_and_plot(sim_data, tmp_path: Path) -> Non
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--gold-column", "label"], "no gold column 'label'; the columns are text, topic"),
-    (["--gold-column", "topic", "--strategy", "badge"], "unknown strategy 'badge'"),
-    (["--gold-column", "topic", "--test-size", "1.5"], "--test-size must be between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gold-column", "label"], "no gold column 'label'; the columns are text, topic"),
+        (["--gold-column", "topic", "--strategy", "badge"], "unknown strategy 'badge'"),
+        (["--gold-column", "topic", "--test-size", "1.5"], "--test-size must be between 0 and 1"),
+    ],
+)
 def test_simulate_command_bad_input_is_one_line_and_exit_2(sim_data, args, message) -> None:
     data, emb = sim_data
-    res = CliRunner().invoke(app, ["simulate", "--data", str(data), "--embeddings", str(emb),
-                                   *args])
+    res = CliRunner().invoke(
+        app, ["simulate", "--data", str(data), "--embeddings", str(emb), *args]
+    )
     assert res.exit_code == 2
     assert message in res.output
     assert "Traceback" not in res.output
