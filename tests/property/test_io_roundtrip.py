@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labelloop import Project
-from labelloop.core import AnnotationRecord, Box
+from labelloop.core import AnnotationRecord
 
 CLASSES = ["ham", "spam", "other"]
 KINDS = ["human", "gold", "model", "label_model"]
