@@ -42,7 +42,7 @@ def test_fleiss_kappa_matches_statsmodels(snow):
 @pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
 def test_krippendorff_matches_package_with_missing_data(snow, level):
     kd = pytest.importorskip("krippendorff")
-    name, table, _ = snow
+    _, table, _ = snow
     if level == "ratio" and table["label"].min() < 0:
         # a ratio scale has a true zero: shift the scores onto one (valence runs -100..100)
         table = table.assign(label=table["label"] - table["label"].min())
