@@ -65,6 +65,34 @@ class Query:
         return int(self.rng.integers(2**31 - 1))
 
 
+class Strategy:
+    """Base of the built-in strategies: ``select`` validates the call, ``_select`` chooses.
+
+    Subclasses implement ``_select(query)`` on a validated :class:`Query` and may override
+    ``_check_params`` to validate their own constructor arguments first.
+    """
+
+    def select(
+        self,
+        model_or_proba: Any,
+        pool: npt.ArrayLike,
+        n: int,
+        *,
+        labeled: Sequence[int] | npt.ArrayLike | None = None,
+        random_state: RandomState = None,
+    ) -> IntArray:
+        """Return ``n`` distinct indices of unlabeled rows of ``pool``, best first."""
+        self._check_params()
+        query = check_query(model_or_proba, pool, n, labeled=labeled, random_state=random_state)
+        return self._select(query)
+
+    def _check_params(self) -> None:
+        """Raise ``ValidationError`` for bad constructor arguments (none by default)."""
+
+    def _select(self, query: Query) -> IntArray:
+        raise NotImplementedError
+
+
 def check_query(
     model_or_proba: Any,
     pool: npt.ArrayLike,

@@ -6,7 +6,6 @@ the pool itself: no ``n x n`` distance matrix is ever built.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,8 +15,8 @@ from labelloop.active.base import (
     CHUNK,
     FloatArray,
     IntArray,
-    RandomState,
-    check_query,
+    Query,
+    Strategy,
     sklearn_cluster,
 )
 
@@ -101,8 +100,10 @@ def fit_centers(
     return np.asarray(km.cluster_centers_, dtype=np.float64)
 
 
-class KMeansDiversity:
+class KMeansDiversity(Strategy):
     """Cluster the unlabeled pool into ``n`` groups and pick the item closest to each centroid.
+
+    The model is ignored.
 
     Parameters
     ----------
@@ -115,17 +116,7 @@ class KMeansDiversity:
     def __init__(self, *, max_fit_samples: int = 100_000) -> None:
         self.max_fit_samples = max_fit_samples
 
-    def select(
-        self,
-        model_or_proba: Any,
-        pool: npt.ArrayLike,
-        n: int,
-        *,
-        labeled: Sequence[int] | npt.ArrayLike | None = None,
-        random_state: RandomState = None,
-    ) -> IntArray:
-        """Return one representative per cluster of the unlabeled pool; the model is ignored."""
-        q = check_query(model_or_proba, pool, n, labeled=labeled, random_state=random_state)
+    def _select(self, q: Query) -> IntArray:
         return representatives(q.pool, q.candidates, q.n, q.rng, self.max_fit_samples)
 
 
@@ -148,25 +139,15 @@ def representatives(
     return closest_to_centers(pool, rows, centers, rng)
 
 
-class CoreSet:
+class CoreSet(Strategy):
     """Core-set selection by k-center greedy (Sener & Savarese, 2018).
 
     Each pick is the unlabeled item farthest from every labeled and already-picked item, so
     the batch covers the embedding space. Costs ``O(n_pool * (n_labeled + n) * d)`` time and
-    ``O(n_pool)`` memory. With nothing labeled the first pick is random.
+    ``O(n_pool)`` memory. With nothing labeled the first pick is random. The model is ignored.
     """
 
-    def select(
-        self,
-        model_or_proba: Any,
-        pool: npt.ArrayLike,
-        n: int,
-        *,
-        labeled: Sequence[int] | npt.ArrayLike | None = None,
-        random_state: RandomState = None,
-    ) -> IntArray:
-        """Return ``n`` unlabeled indices chosen by k-center greedy; the model is ignored."""
-        q = check_query(model_or_proba, pool, n, labeled=labeled, random_state=random_state)
+    def _select(self, q: Query) -> IntArray:
         rows = q.candidates
         picked: list[int] = []
         if q.labeled.size:

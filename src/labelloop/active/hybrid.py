@@ -14,13 +14,12 @@ classes and, within each, over k-means clusters of the embeddings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.active.base import IntArray, Query, RandomState, check_query, score_candidates, top_k
+from labelloop.active.base import IntArray, Query, Strategy, score_candidates, top_k
 from labelloop.active.diversity import (
     closest_to_centers,
     fit_centers,
@@ -33,7 +32,7 @@ from labelloop.errors import ValidationError
 _SCORES = {"margin": margin, "entropy": entropy, "least_confidence": least_confidence}
 
 
-class ColdStart:
+class ColdStart(Strategy):
     """First batch without labels: class-balanced (by the prior posterior) k-means representatives.
 
     ``model_or_proba`` is the prior: an ``(n_pool, k)`` posterior from zero-shot pre-labeling
@@ -49,17 +48,7 @@ class ColdStart:
     def __init__(self, *, max_fit_samples: int = 100_000) -> None:
         self.max_fit_samples = max_fit_samples
 
-    def select(
-        self,
-        model_or_proba: Any,
-        pool: npt.ArrayLike,
-        n: int,
-        *,
-        labeled: Sequence[int] | npt.ArrayLike | None = None,
-        random_state: RandomState = None,
-    ) -> IntArray:
-        """Return ``n`` unlabeled indices spread over predicted classes and clusters."""
-        q = check_query(model_or_proba, pool, n, labeled=labeled, random_state=random_state)
+    def _select(self, q: Query) -> IntArray:
         return cold_start(q, self.max_fit_samples)
 
 
@@ -94,7 +83,7 @@ def _balanced_quota(sizes: npt.NDArray[np.int64], n: int) -> npt.NDArray[np.int6
     return quota
 
 
-class HybridSampling:
+class HybridSampling(Strategy):
     """Uncertainty-weighted k-means over the most uncertain items (the default strategy).
 
     Parameters
@@ -130,16 +119,7 @@ class HybridSampling:
         self.pick = pick
         self.max_fit_samples = max_fit_samples
 
-    def select(
-        self,
-        model_or_proba: Any,
-        pool: npt.ArrayLike,
-        n: int,
-        *,
-        labeled: Sequence[int] | npt.ArrayLike | None = None,
-        random_state: RandomState = None,
-    ) -> IntArray:
-        """Return ``n`` uncertain and mutually diverse unlabeled indices."""
+    def _check_params(self) -> None:
         if self.uncertainty not in _SCORES:
             raise ValidationError(
                 f"uncertainty must be one of {sorted(_SCORES)}, got {self.uncertainty!r}"
@@ -152,7 +132,8 @@ class HybridSampling:
             raise ValidationError(f"candidates must be an integer >= 1, got {self.candidates!r}")
         if self.pick not in ("centroid", "uncertain"):
             raise ValidationError(f"pick must be 'centroid' or 'uncertain', got {self.pick!r}")
-        q = check_query(model_or_proba, pool, n, labeled=labeled, random_state=random_state)
+
+    def _select(self, q: Query) -> IntArray:
         scores = score_candidates(q, _SCORES[self.uncertainty])
         if scores is None:
             return cold_start(q, self.max_fit_samples)

@@ -7,17 +7,15 @@ strategy then samples at random (under the given seed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import numpy.typing as npt
 
 from labelloop.active.base import (
     FloatArray,
     IntArray,
-    RandomState,
-    check_query,
+    Query,
+    Strategy,
     score_candidates,
     top_k,
 )
@@ -45,39 +43,25 @@ def entropy(proba: FloatArray) -> FloatArray:
     return -np.sum(proba * logs, axis=1)
 
 
-class RandomSampling:
-    """Pick unlabeled items uniformly at random: the baseline every strategy must beat."""
+class RandomSampling(Strategy):
+    """Pick unlabeled items uniformly at random: the baseline every strategy must beat.
 
-    def select(
-        self,
-        model_or_proba: Any,
-        pool: npt.ArrayLike,
-        n: int,
-        *,
-        labeled: Sequence[int] | npt.ArrayLike | None = None,
-        random_state: RandomState = None,
-    ) -> IntArray:
-        """Return ``n`` distinct unlabeled indices drawn uniformly; the model is ignored."""
-        q = check_query(model_or_proba, pool, n, labeled=labeled, random_state=random_state)
+    The model is ignored.
+    """
+
+    def _select(self, q: Query) -> IntArray:
         return q.rng.choice(q.candidates, q.n, replace=False).astype(np.int64)
 
 
-class _UncertaintySampling:
-    """Pick the unlabeled items whose predicted class distribution is most uncertain."""
+class _UncertaintySampling(Strategy):
+    """Pick the unlabeled items whose predicted class distribution is most uncertain.
+
+    The ``n`` most uncertain come first; with no model the pick is at random.
+    """
 
     score: ClassVar[Any]
 
-    def select(
-        self,
-        model_or_proba: Any,
-        pool: npt.ArrayLike,
-        n: int,
-        *,
-        labeled: Sequence[int] | npt.ArrayLike | None = None,
-        random_state: RandomState = None,
-    ) -> IntArray:
-        """Return the ``n`` most uncertain unlabeled indices, most uncertain first."""
-        q = check_query(model_or_proba, pool, n, labeled=labeled, random_state=random_state)
+    def _select(self, q: Query) -> IntArray:
         scores = score_candidates(q, type(self).score)
         if scores is None:
             scores = np.zeros(q.candidates.size)
