@@ -15,7 +15,7 @@ def load_snow(task: str):
     pd = pytest.importorskip("pandas")
     path = SNOW / f"{task}.standardized.tsv"
     if not path.exists():
-        pytest.skip(f"crowd data not found at {path}")
+        pytest.fail(f"crowd data not found at {path}: the shared datasets belong beside the repository")
     df = pd.read_csv(path, sep="\t")
     df.columns = ["annotation", "annotator", "item", "label", "gold"]
     gold = dict(df.groupby("item")["gold"].first())
