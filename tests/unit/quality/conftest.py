@@ -15,7 +15,7 @@ def load_snow(task: str):
     pd = pytest.importorskip("pandas")
     path = SNOW / f"{task}.standardized.tsv"
     if not path.exists():
-        pytest.fail(f"crowd data not found at {path}: the shared datasets belong beside the repository")
+        pytest.fail(f"crowd data not found at {path} (../shared/data beside the repo)")
     df = pd.read_csv(path, sep="\t")
     df.columns = ["annotation", "annotator", "item", "label", "gold"]
     gold = dict(df.groupby("item")["gold"].first())

@@ -18,7 +18,7 @@ DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 def bccd_image():
     path = DATA / "bccd-detection" / "BCCD" / "coco_val.json"
     if not path.exists():
-        pytest.fail(f"BCCD not found at {path}: the shared datasets belong beside the repository")
+        pytest.fail(f"BCCD not found at {path} (../shared/data beside the repo)")
     coco = json.loads(path.read_text())
     names = {c["id"]: c["name"] for c in coco["categories"]}
     image = coco["annotations"][0]["image_id"]
