@@ -7,7 +7,7 @@ import pytest
 
 from labelloop.core import AnnotationRecord, Box, ItemRecord, LabelSchema
 from labelloop.core.records import PendingAnnotation
-from labelloop.errors import ConflictError, NotFoundError
+from labelloop.errors import ConflictError, NotFoundError, ValidationError
 from labelloop.storage import Failure, Store
 
 SCHEMA = LabelSchema.from_labels("text-classification", ["ham", "spam"])
@@ -73,6 +73,41 @@ def test_annotations_upsert_and_label_matrix(store: Store) -> None:
     assert only_lf.L.shape == (4, 1)
     human = store.annotations(p.id, kinds=["human"])
     assert [(h.item_id, h.label, h.seconds) for h in human] == [(ids[1], 1, 3.5)]
+
+
+def test_replace_annotations_drops_stale_votes_only_where_asked(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(3)).item_ids
+    lf = store.ensure_source(p.id, "labeling_function", "lf")
+    other = store.ensure_source(p.id, "labeling_function", "other")
+    store.upsert_annotations(p.id, [
+        AnnotationRecord(item_id=i, source_id=s.id, label=1) for i in ids for s in (lf, other)
+    ])
+    # lf now votes 0 on item 0 and abstains on item 1; item 2 was not part of this run
+    store.replace_annotations(p.id, [lf.id], ids[:2],
+                              [AnnotationRecord(item_id=ids[0], source_id=lf.id, label=0)])
+    np.testing.assert_array_equal(store.label_matrix(p.id).L, [[0, 1], [-1, 1], [1, 1]])
+    with pytest.raises(ValidationError):  # outside what is replaced: nothing changes
+        store.replace_annotations(p.id, [lf.id], ids[:1],
+                                  [AnnotationRecord(item_id=ids[2], source_id=lf.id, label=0)])
+    np.testing.assert_array_equal(store.label_matrix(p.id).L[:, 0], [0, -1, 1])
+
+
+def test_label_matrix_keeps_the_newest_version_of_a_source(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(2)).item_ids
+    old = store.ensure_source(p.id, "model", "minilm", "v1")
+    new = store.ensure_source(p.id, "model", "minilm", "v2")
+    nli = store.ensure_source(p.id, "model", "nli", "v1")
+    store.upsert_annotations(p.id, [
+        AnnotationRecord(item_id=ids[0], source_id=old.id, label=1),
+        AnnotationRecord(item_id=ids[0], source_id=new.id, label=0),
+        AnnotationRecord(item_id=ids[1], source_id=nli.id, label=1),
+    ])
+    lm = store.label_matrix(p.id)
+    assert lm.source_ids == [new.id, nli.id]
+    np.testing.assert_array_equal(lm.L, [[0, -1], [-1, 1]])
+    assert store.label_matrix(p.id, all_versions=True).source_ids == [old.id, new.id, nli.id]
 
 
 def test_annotations_of_another_project_are_refused(store: Store) -> None:

@@ -200,7 +200,11 @@ def final_labels(
     items: list[ItemRecord], sources: list[SourceRecord], annotations: list[AnnotationRecord]
 ) -> dict[int, tuple[AnnotationRecord, SourceRecord]]:
     """The label an export reports per item: gold, else the human majority, else the label
-    model, else a model draft (ties broken by the earliest source)."""
+    model, else a model draft.
+
+    Among several gold sources the earliest wins; among label models or model drafts the
+    newest source (a model drafted again after new labels) wins.
+    """
     by_id = {s.id: s for s in sources}
     order = {"gold": 0, "human": 1, "label_model": 2, "model": 3}
     best: dict[int, list[tuple[AnnotationRecord, SourceRecord]]] = {}
@@ -215,8 +219,12 @@ def final_labels(
             cur.append((a, src))
     out: dict[int, tuple[AnnotationRecord, SourceRecord]] = {}
     for item_id, cands in best.items():
-        if len(cands) == 1 or cands[0][1].kind != "human":
+        kind = cands[0][1].kind
+        if len(cands) == 1 or kind == "gold":
             out[item_id] = cands[0]
+            continue
+        if kind != "human":
+            out[item_id] = max(cands, key=lambda c: c[1].id or 0)
             continue
         votes = Counter(
             a.label if a.label is not None else tuple(a.labels or ()) for a, _ in cands

@@ -287,12 +287,27 @@ class Project:
 
     def add_annotations(self, annotations: Sequence[AnnotationRecord]) -> int:
         """Store annotations (one per item and source; a newer one replaces the older)."""
+        self._check_labels(annotations)
+        return self.store.upsert_annotations(self.id, annotations)
+
+    def replace_annotations(
+        self, source_ids: Sequence[int], item_ids: Sequence[int],
+        annotations: Sequence[AnnotationRecord],
+    ) -> int:
+        """Make ``annotations`` the whole answer of these sources on these items, atomically.
+
+        Earlier annotations of ``source_ids`` on ``item_ids`` that ``annotations`` does not
+        repeat are removed (a labeling function that now abstains loses its old vote).
+        """
+        self._check_labels(annotations)
+        return self.store.replace_annotations(self.id, source_ids, item_ids, annotations)
+
+    def _check_labels(self, annotations: Sequence[AnnotationRecord]) -> None:
         for a in annotations:
             if a.label is not None and not 0 <= a.label < self.schema.k:
                 raise ValidationError(
                     f"label {a.label} is out of range for classes {self.schema.names}"
                 )
-        return self.store.upsert_annotations(self.id, annotations)
 
     def annotations(self, *, kinds: Iterable[str] | None = None,
                     source_ids: Iterable[int] | None = None) -> list[AnnotationRecord]:
@@ -300,9 +315,15 @@ class Project:
         return self.store.annotations(self.id, kinds=kinds, source_ids=source_ids)
 
     def label_matrix(self, *, kinds: Iterable[str] | None = None,
-                     item_ids: Sequence[int] | None = None) -> LabelMatrix:
-        """Label matrix over items (rows, id order) and sources (columns)."""
-        return self.store.label_matrix(self.id, kinds=kinds, item_ids=item_ids)
+                     item_ids: Sequence[int] | None = None,
+                     all_versions: bool = False) -> LabelMatrix:
+        """Label matrix over items (rows, id order) and sources (columns).
+
+        One column per source, its newest version only unless ``all_versions``.
+        """
+        return self.store.label_matrix(
+            self.id, kinds=kinds, item_ids=item_ids, all_versions=all_versions
+        )
 
     def annotation_table(self, *, kinds: Iterable[str] = ("human",)
                          ) -> list[tuple[int, str, int]]:

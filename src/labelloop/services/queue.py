@@ -228,7 +228,8 @@ class LabelingQueue:
         found = self._kind_annotations(item_id, (*SUGGESTION_KINDS, "human"))
         if any(k == "human" for k, _, _ in found):  # a label model would echo other people
             found = [f for f in found if f[0] == "model"]
-        found = [f for f in found if f[0] != "human"]
+        # one suggestion per model: its newest version (rows come in source order)
+        found = list({(k, n): (k, n, a) for k, n, a in found if k != "human"}.values())
         if not found:
             return None
         kind_rank = {"model": 0, "label_model": 1}

@@ -111,11 +111,15 @@ def apply_to_project(
     source_ids = [_source_id(s) for s in sources]
     item_ids = [int(it.id) if it.id is not None else -1 for it in items]
     rows, cols = np.nonzero(res.L != ABSTAIN)
-    project.add_annotations(
+    # an LF applied again replaces its votes on these items: where it now abstains, the old
+    # vote goes
+    project.replace_annotations(
+        source_ids,
+        item_ids,
         [
             AnnotationRecord(item_id=item_ids[i], source_id=source_ids[j], label=int(res.L[i, j]))
             for i, j in zip(rows.tolist(), cols.tolist(), strict=True)
-        ]
+        ],
     )
     by_name = dict(zip(res.lf_names, source_ids, strict=True))
     if res.failures:

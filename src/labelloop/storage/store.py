@@ -113,6 +113,29 @@ def annotation_record(row: AnnotationRow) -> AnnotationRecord:
     )
 
 
+def _annotation_rows(annotations: Sequence[AnnotationRecord]) -> list[dict[str, Any]]:
+    """Table rows for annotation records (extras such as boxes and probs go in ``value``)."""
+    now = utcnow()
+    rows = []
+    for a in annotations:
+        value: dict[str, Any] = {}
+        if a.labels is not None:
+            value["labels"] = a.labels
+        if a.boxes is not None:
+            value["boxes"] = [b.model_dump() for b in a.boxes]
+        if a.probs is not None:
+            value["probs"] = a.probs
+        rows.append(
+            {
+                "item_id": a.item_id, "source_id": a.source_id, "label": a.label,
+                "value": value, "confidence": a.confidence,
+                "needs_review": a.needs_review, "seconds": a.seconds,
+                "created_at": a.created_at or now,
+            }
+        )
+    return rows
+
+
 def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
@@ -409,29 +432,46 @@ class Store:
         """Store annotations; a source's earlier answer for the same item is replaced."""
         if not annotations:
             return 0
-        now = utcnow()
         with self.write() as s:
             item_ids = sorted({a.item_id for a in annotations})
             source_ids = sorted({a.source_id for a in annotations})
             self._check_owned(s, project_id, item_ids, source_ids)
-            rows = []
-            for a in annotations:
-                value: dict[str, Any] = {}
-                if a.labels is not None:
-                    value["labels"] = a.labels
-                if a.boxes is not None:
-                    value["boxes"] = [b.model_dump() for b in a.boxes]
-                if a.probs is not None:
-                    value["probs"] = a.probs
-                rows.append(
-                    {
-                        "item_id": a.item_id, "source_id": a.source_id, "label": a.label,
-                        "value": value, "confidence": a.confidence,
-                        "needs_review": a.needs_review, "seconds": a.seconds,
-                        "created_at": a.created_at or now,
-                    }
+            self._upsert_annotation_rows(s, _annotation_rows(annotations))
+        return len(annotations)
+
+    def replace_annotations(
+        self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
+        annotations: Sequence[AnnotationRecord],
+    ) -> int:
+        """Make ``annotations`` the whole answer of ``source_ids`` on ``item_ids``, atomically.
+
+        Earlier annotations of those sources on those items are removed first, so an item
+        where a source now abstains loses its stale vote (e.g. an edited labeling function
+        applied again). Other items and sources are untouched.
+
+        Raises
+        ------
+        ValidationError
+            If an annotation lies outside the given sources or items.
+        NotFoundError
+            If a source or item is not in this project.
+        """
+        srcs, items = set(source_ids), set(item_ids)
+        outside = [a for a in annotations if a.source_id not in srcs or a.item_id not in items]
+        if outside:
+            raise ValidationError(
+                f"annotation of item {outside[0].item_id} by source {outside[0].source_id} is "
+                "outside the sources and items being replaced"
+            )
+        with self.write() as s:
+            self._check_owned(s, project_id, sorted(items), sorted(srcs))
+            for chunk in _chunks(sorted(items)):
+                s.execute(
+                    delete(AnnotationRow).where(
+                        AnnotationRow.source_id.in_(sorted(srcs)), AnnotationRow.item_id.in_(chunk)
+                    )
                 )
-            self._upsert_annotation_rows(s, rows)
+            self._upsert_annotation_rows(s, _annotation_rows(annotations))
         return len(annotations)
 
     def _check_owned(
@@ -493,9 +533,15 @@ class Store:
 
     def label_matrix(
         self, project_id: int, *, kinds: Iterable[str] | None = None,
-        item_ids: Sequence[int] | None = None,
+        item_ids: Sequence[int] | None = None, all_versions: bool = False,
     ) -> LabelMatrix:
-        """Label matrix of single-label annotations: rows are items, columns sources."""
+        """Label matrix of single-label annotations: rows are items, columns sources.
+
+        Only the newest version of each source (same kind and name) is a column unless
+        ``all_versions``: a model drafted again after new human labels, or a labeling
+        function applied under a new version, replaces its earlier column instead of voting
+        twice.
+        """
         with self.snapshot() as s:
             if item_ids is None:
                 item_ids = list(
@@ -509,6 +555,9 @@ class Store:
             if kinds is not None:
                 srcs = srcs.where(SourceRow.kind.in_(list(kinds)))
             sources = list(s.scalars(srcs.order_by(SourceRow.id)))
+            if not all_versions:
+                newest = {(r.kind, r.name): r.id for r in sources}  # id order: the last wins
+                sources = [r for r in sources if newest[(r.kind, r.name)] == r.id]
             anns = s.execute(
                 select(AnnotationRow.item_id, AnnotationRow.source_id, AnnotationRow.label)
                 .where(AnnotationRow.source_id.in_([r.id for r in sources]))

@@ -65,6 +65,18 @@ def test_label_undo_skip_and_review(client: TestClient, world: World) -> None:
     assert dash["items"] == 7 and dash["pairs_compared"] == 1
 
 
+def test_suggestion_comes_from_the_newest_model_version(client: TestClient,
+                                                        world: World) -> None:
+    from labelloop.core.records import AnnotationRecord
+
+    newer = world.store.ensure_source(world.a.id, "model", "zero-shot", "2")
+    world.store.upsert_annotations(world.a.id, [AnnotationRecord(
+        item_id=world.a_items[0], source_id=newer.id, label=0, confidence=0.61)])
+    t = _client(client, world, "annotator").next_task(world.a.id)
+    assert t["item"]["id"] == world.a_items[0]
+    assert (t["suggestion"]["label"], t["suggestion"]["confidence"]) == ("ham", 0.61)
+
+
 def test_send_back_asks_one_more_annotator(client: TestClient, world: World) -> None:
     a = world.a.id
     admin = _client(client, world, "admin")

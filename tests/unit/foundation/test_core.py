@@ -89,3 +89,30 @@ def test_error_envelope_and_statuses() -> None:
     assert len(env["error"]["details"]) == 2
     assert err.http_status == 422 and err.exit_code == 2
     assert NotFoundError("x").http_status == 404
+
+
+def test_final_labels_precedence_and_newest_model_version() -> None:
+    from labelloop.core import AnnotationRecord, SourceRecord
+    from labelloop.io.common import final_labels
+
+    items = [ItemRecord(id=i, data={"text": str(i)}) for i in (1, 2, 3)]
+    srcs = [
+        SourceRecord(id=1, kind="model", name="minilm", version="a"),
+        SourceRecord(id=2, kind="model", name="minilm", version="b"),
+        SourceRecord(id=3, kind="human", name="ann1"),
+        SourceRecord(id=4, kind="human", name="ann2"),
+        SourceRecord(id=5, kind="human", name="ann3"),
+        SourceRecord(id=6, kind="gold", name="gold"),
+    ]
+    anns = [
+        AnnotationRecord(item_id=1, source_id=1, label=0),
+        AnnotationRecord(item_id=1, source_id=2, label=1),  # newer draft wins
+        AnnotationRecord(item_id=2, source_id=1, label=0),
+        AnnotationRecord(item_id=2, source_id=3, label=1),
+        AnnotationRecord(item_id=2, source_id=4, label=0),
+        AnnotationRecord(item_id=2, source_id=5, label=1),  # human majority beats drafts
+        AnnotationRecord(item_id=3, source_id=3, label=1),
+        AnnotationRecord(item_id=3, source_id=6, label=0),  # gold beats everyone
+    ]
+    got = {i: (a.label, s.kind) for i, (a, s) in final_labels(items, srcs, anns).items()}
+    assert got == {1: (1, "model"), 2: (1, "human"), 3: (0, "gold")}

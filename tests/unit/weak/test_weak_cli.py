@@ -144,3 +144,25 @@ def test_lf_voting_an_unknown_class_is_rejected(project: Path, tmp_path: Path) -
     )
     code, out = run("lf", "apply", str(f), "-p", str(project))
     assert code == 2 and "voted class 2" in out
+
+
+def test_applying_an_edited_lf_again_replaces_its_votes(project: Path, tmp_path: Path) -> None:
+    f = tmp_path / "edit.py"
+    f.write_text(
+        "from labelloop.weak import labeling_function\n"
+        "@labeling_function()\ndef link(x):\n    return 1 if 'http' in x.text else -1\n",
+        encoding="utf-8",
+    )
+    assert run("lf", "apply", str(f), "-p", str(project))[0] == 0
+    # the edit narrows the LF: items it voted on before and abstains on now lose the vote
+    f.write_text(
+        "from labelloop.weak import labeling_function\n"
+        "@labeling_function()\ndef link(x):\n    return 1 if 'http://x.' in x.text else -1\n",
+        encoding="utf-8",
+    )
+    assert run("lf", "apply", str(f), "-p", str(project))[0] == 0
+    with Project.open(project) as p:
+        lm = p.label_matrix(kinds=["labeling_function"])
+        texts = {it.id: it.data["text"] for it in p.items()}
+        voted = {texts[i] for i, v in zip(lm.item_ids, lm.L[:, 0], strict=True) if v != -1}
+    assert voted and all("http://x." in t for t in voted)
