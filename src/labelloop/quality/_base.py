@@ -34,12 +34,17 @@ def _softmax_rows(log_p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return p
 
 
-def _argmax_with_ties(proba: npt.NDArray[np.float64], votes: npt.NDArray[np.float64]):
+def _argmax_with_ties(
+    proba: npt.NDArray[np.float64], votes: npt.NDArray[np.float64]
+) -> npt.NDArray[np.intp]:
     """Argmax per row; exact ties go to the class with more votes overall, then lower index."""
     rank = np.argsort(np.argsort(-votes, kind="stable"), kind="stable")
     tie_break = (votes.size - rank) * 1e-12
     top = proba.max(1, keepdims=True)
-    return np.argmax(np.where(np.isclose(proba, top, rtol=0, atol=1e-12), 1 + tie_break, 0), 1)
+    best: npt.NDArray[np.intp] = np.argmax(
+        np.where(np.isclose(proba, top, rtol=0, atol=1e-12), 1 + tie_break, 0), 1
+    )
+    return best
 
 
 class _Aggregator:
@@ -122,6 +127,6 @@ class MajorityVote(_Aggregator):
         counts = t.counts().astype(float)
         empty = counts.sum(1) == 0
         counts[empty] = self.class_votes_
-        share = counts / counts.sum(1, keepdims=True)
+        share: npt.NDArray[np.float64] = counts / counts.sum(1, keepdims=True)
         with np.errstate(divide="ignore"):
             return np.log(share) if log else share

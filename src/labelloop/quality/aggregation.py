@@ -57,7 +57,8 @@ class Aggregation:
     @property
     def confidence(self) -> npt.NDArray[np.float64]:
         """Posterior probability of the chosen label, per item."""
-        return self.proba.max(1)
+        top: npt.NDArray[np.float64] = self.proba.max(1)
+        return top
 
 
 _METHODS = {

@@ -68,7 +68,7 @@ class BoxAgreement:
     label_agreement: float
 
 
-def _assign(score: npt.NDArray[np.float64], ok: npt.NDArray[np.bool_]):
+def _assign(score: npt.NDArray[np.float64], ok: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     if not ok.any():
         return []
     try:
@@ -105,13 +105,17 @@ def box_agreement(
         raise ValidationError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
     A, B = _as_boxes(boxes_a, "boxes_a"), _as_boxes(boxes_b, "boxes_b")
     labelled = labels_a is not None and labels_b is not None
-    if labelled and (len(labels_a) != len(A) or len(labels_b) != len(B)):
+    if (
+        labels_a is not None
+        and labels_b is not None
+        and (len(labels_a) != len(A) or len(labels_b) != len(B))
+    ):
         raise ValidationError("labels_a/labels_b need one label per box")
     iou = box_iou(A, B)
     ok = iou >= iou_threshold
     same = np.zeros_like(ok)
-    if labelled:
-        same = np.array([[x == y for y in labels_b] for x in labels_a], dtype=bool).reshape(
+    if labels_a is not None and labels_b is not None:
+        same = np.array([[x == y for y in labels_b] for x in labels_a], dtype=np.bool_).reshape(
             ok.shape
         )
     pairs = _assign(iou, ok & same if labelled and match_labels else ok)

@@ -49,7 +49,8 @@ def confident_thresholds(
     out = np.full(k, 2.0)
     for c in np.unique(labels):
         out[c] = pred_probs[labels == c, c].mean()
-    return np.maximum(out, 2 * _EPS)
+    floored: npt.NDArray[np.float64] = np.maximum(out, 2 * _EPS)
+    return floored
 
 
 def confident_joint(
@@ -72,7 +73,9 @@ def confident_joint(
     return joint, off
 
 
-def _calibrate(joint: npt.NDArray[np.int64], label_counts: npt.NDArray[np.int64]):
+def _calibrate(
+    joint: npt.NDArray[np.int64], label_counts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
     rows = joint / np.maximum(joint.sum(1, keepdims=True), 1e-100) * label_counts[:, None]
     rows = rows / max(rows.sum(), 1e-100) * label_counts.sum()
     return _round_rows(rows)

@@ -7,6 +7,7 @@ matrix, so one EM iteration costs two passes over the answers.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +15,9 @@ import numpy.typing as npt
 from labelloop.errors import ValidationError
 from labelloop.quality._base import _Aggregator, _row_reduce, _softmax_rows
 from labelloop.quality.table import LongTable
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 
 def _clamp(proba: npt.NDArray[np.float64], gold: npt.NDArray[np.int64]) -> None:
@@ -23,7 +27,7 @@ def _clamp(proba: npt.NDArray[np.float64], gold: npt.NDArray[np.int64]) -> None:
         proba[anchored] = np.eye(proba.shape[1])[gold[anchored]]
 
 
-def _design(t: LongTable):
+def _design(t: LongTable) -> csr_matrix:
     """Sparse counts ``(n_items, n_annotators * k)`` of (annotator, label) per item."""
     from scipy.sparse import csr_matrix
 
@@ -62,10 +66,13 @@ class _ConfusionEM(_Aggregator):
     def _initial(self, t: LongTable, gold: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """Starting posterior: each item's vote shares."""
         proba = t.counts().astype(float)
-        return proba / proba.sum(1, keepdims=True)
+        share: npt.NDArray[np.float64] = proba / proba.sum(1, keepdims=True)
+        return share
 
     @staticmethod
-    def _gold_start(design_t, gold: npt.NDArray[np.int64], counts: npt.NDArray[np.float64]):
+    def _gold_start(
+        design_t: csr_matrix, gold: npt.NDArray[np.int64], counts: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
         """First M-step counts: gold answers only, for annotators who answered gold.
 
         Starting from what honeypots say about an annotator keeps EM from settling on a
@@ -82,10 +89,11 @@ class _ConfusionEM(_Aggregator):
     def _log_posterior(self, t: LongTable) -> npt.NDArray[np.float64]:
         return self._unnormalised(_design(t))
 
-    def _unnormalised(self, design) -> npt.NDArray[np.float64]:
+    def _unnormalised(self, design: csr_matrix) -> npt.NDArray[np.float64]:
         n_a, k = self.confusions_.shape[:2]
         log_conf = np.log(self.confusions_).transpose(0, 2, 1).reshape(n_a * k, k)
-        return design @ log_conf + np.log(self.priors_)
+        out: npt.NDArray[np.float64] = design @ log_conf + np.log(self.priors_)
+        return out
 
     def _fit(self, t: LongTable, gold: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         design = _design(t)

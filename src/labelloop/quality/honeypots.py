@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -88,7 +88,9 @@ def honeypot_accuracy(
     g = encode_gold(gold, t)
     order_key = np.arange(len(t)) if times is None else np.asarray(times)
     if len(order_key) != len(t):
-        raise ValidationError(f"times needs one value per table row: {len(t)}, got {len(times)}")
+        raise ValidationError(
+            f"times needs one value per table row: {len(t)}, got {len(order_key)}"
+        )
     out = []
     for a in range(t.n_annotators):
         rows = np.flatnonzero((t.annotator == a) & (g[t.item] >= 0))
@@ -119,7 +121,8 @@ def honeypot_accuracy(
 
 def _sorted_if_possible(values: list[Hashable]) -> list[Hashable]:
     try:
-        return sorted(values)
+        # ids of any type: unorderable ones raise TypeError, handled below
+        return sorted(cast(list[Any], values))
     except TypeError:
         return values
 

@@ -20,7 +20,9 @@ from labelloop.quality.table import as_long_table
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 
 
-def _distance(level: Level, values: npt.NDArray[np.float64], n_c: npt.NDArray[np.float64]):
+def _distance(
+    level: Level, values: npt.NDArray[np.float64], n_c: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """Squared distance ``delta(c, k)`` between value positions, shape ``(V, V)``."""
     if level == "nominal":
         return 1.0 - np.eye(values.size)
@@ -79,7 +81,7 @@ def krippendorff_alpha(
     coincidence = (counts / (m - 1)[:, None]).T @ counts
     coincidence -= np.diag((counts / (m - 1)[:, None]).sum(0))
     n_c = coincidence.sum(1)
-    n = n_c.sum()
+    n: float = n_c.sum()
     if level in ("interval", "ratio"):
         try:
             domain = np.asarray(t.classes, dtype=float)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -169,6 +169,7 @@ def scorecards(
 def _sorted_union(a: list[Hashable], b: list[Hashable]) -> list[Hashable]:
     merged = list(dict.fromkeys([*a, *b]))
     try:
-        return sorted(merged)
+        # ids of any type: unorderable ones raise TypeError, handled below
+        return sorted(cast(list[Any], merged))
     except TypeError:
         return merged

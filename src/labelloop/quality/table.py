@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -77,7 +77,12 @@ class LongTable:
         return out.reshape(self.n_items, self.n_classes)
 
 
-def _encode(values: npt.ArrayLike, order: Sequence[Hashable] | None, what: str):
+Column = Sequence[Any] | npt.NDArray[Any]
+
+
+def _encode(
+    values: Column, order: Sequence[Hashable] | None, what: str
+) -> tuple[npt.NDArray[np.int64], list[Hashable]]:
     """Codes of ``values`` into ``order`` (default: sorted distinct values, else first seen)."""
     arr = np.asarray(values)
     mixed = arr.dtype.kind == "U" and not isinstance(values, np.ndarray)
@@ -114,10 +119,12 @@ def _encode(values: npt.ArrayLike, order: Sequence[Hashable] | None, what: str):
     return mapping[inverse] if mapping.size else inverse.astype(np.int64), wanted
 
 
-def _columns(table: object) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
+def _columns(table: object) -> tuple[Column, Column, Column]:
     if isinstance(table, Mapping) or hasattr(table, "columns"):
-        keys = list(table.columns) if hasattr(table, "columns") else list(table.keys())
-        cols = []
+        # a DataFrame or a mapping of columns: both look columns up by name
+        frame = cast(Any, table)
+        keys = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
+        cols: list[npt.NDArray[Any]] = []
         for name, aliases in _ALIASES.items():
             found = next((a for a in aliases if a in keys), None)
             if found is None:
@@ -125,7 +132,7 @@ def _columns(table: object) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]
                     f"the annotation table needs a {name!r} column (or one of {aliases[1:]}), "
                     f"got columns {keys!r}"
                 )
-            cols.append(np.asarray(table[found]))
+            cols.append(np.asarray(frame[found]))
         return cols[0], cols[1], cols[2]
     rows = list(table)  # type: ignore[call-overload]
     bad = next((r for r in rows if len(r) < 3), None)
@@ -192,8 +199,8 @@ def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -
         )
     if isinstance(table, np.ndarray):
         return _from_matrix(table, classes)
-    items, annotators, labels = _columns(table)
-    labels = np.asarray(labels)
+    items, annotators, label_column = _columns(table)
+    labels = np.asarray(label_column)
     if labels.dtype == object:
         missing = any(v is None or (isinstance(v, float) and np.isnan(v)) for v in labels)
     else:
