@@ -168,7 +168,7 @@ def score_candidates(query: Query, score: Callable[[FloatArray], FloatArray]) ->
     size = query.pool.shape[0]
     keep = np.zeros(size, dtype=bool)
     keep[query.candidates] = True
-    parts = []
+    parts: list[FloatArray] = []
     for start in range(0, size, CHUNK):
         # contiguous slices are views of the pool: no copy of the rows, even on 1M x 384
         block = slice(start, start + CHUNK)
@@ -177,7 +177,8 @@ def score_candidates(query: Query, score: Callable[[FloatArray], FloatArray]) ->
         else:
             proba = np.asarray(source.predict_proba(query.pool[block]), dtype=np.float64)
         parts.append(score(proba)[keep[block]])
-    return np.concatenate(parts)
+    scores: FloatArray = np.concatenate(parts)
+    return scores
 
 
 def top_k(scores: FloatArray, k: int, rng: np.random.Generator) -> IntArray:
@@ -191,7 +192,8 @@ def top_k(scores: FloatArray, k: int, rng: np.random.Generator) -> IntArray:
     ties = np.flatnonzero(scores == kth)
     chosen = np.concatenate([above, rng.choice(ties, k - above.size, replace=False)])
     jitter = rng.random(chosen.size)
-    return chosen[np.lexsort((jitter, -scores[chosen]))].astype(np.int64)
+    best_first: IntArray = chosen[np.lexsort((jitter, -scores[chosen]))].astype(np.int64)
+    return best_first
 
 
 def sklearn_cluster() -> Any:

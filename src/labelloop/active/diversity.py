@@ -74,7 +74,8 @@ def closest_to_centers(
     if missing:
         rest = np.setdiff1d(rows, picked, assume_unique=True)
         picked = np.concatenate([picked, rng.choice(rest, missing, replace=False)])
-    return picked.astype(np.int64)
+    out: IntArray = picked.astype(np.int64)
+    return out
 
 
 def fit_centers(

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.active.base import IntArray, Query, Strategy, score_candidates, top_k
+from labelloop.active.base import FloatArray, IntArray, Query, Strategy, score_candidates, top_k
 from labelloop.active.diversity import (
     closest_to_centers,
     fit_centers,
@@ -155,7 +155,7 @@ class HybridSampling(Strategy):
 
 
 def _most_uncertain_per_cluster(
-    cluster: npt.NDArray[np.int64], scores: npt.NDArray[np.float64], n: int
+    cluster: npt.NDArray[np.int64], scores: FloatArray, n: int
 ) -> IntArray:
     """Positions of the most uncertain member of each cluster, topped up to ``n`` by score.
 

@@ -70,7 +70,7 @@ class SimulationResult:
         budget = {
             s: max(p.n_labels for p in self.points if p.strategy == s) for s in self.labels_to_reach
         }
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name, runs in self.labels_to_reach.items():
             vals = np.array([budget[name] if r is None else r for r in runs], dtype=float)
             rows.append(
@@ -218,7 +218,7 @@ def simulate(
     for name, strategy in runners.items():
         for seed in seeds:
             rng = np.random.default_rng(seed)
-            labeled = np.empty(0, dtype=np.int64)
+            labeled: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
             model = None
             first: int | None = None
             while labeled.size < budget:

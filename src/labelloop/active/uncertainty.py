@@ -23,7 +23,8 @@ from labelloop.active.base import (
 
 def least_confidence(proba: FloatArray) -> FloatArray:
     """Return ``1 - max_c p_c`` per row."""
-    return 1.0 - np.max(proba, axis=1)
+    out: FloatArray = 1.0 - np.max(proba, axis=1)
+    return out
 
 
 def margin(proba: FloatArray) -> FloatArray:
@@ -40,7 +41,8 @@ def margin(proba: FloatArray) -> FloatArray:
 def entropy(proba: FloatArray) -> FloatArray:
     """Return the Shannon entropy ``-sum_c p_c log p_c`` per row (natural log, ``0 log 0 = 0``)."""
     logs = np.log(np.where(proba > 0, proba, 1.0))
-    return -np.sum(proba * logs, axis=1)
+    out: FloatArray = -np.sum(proba * logs, axis=1)
+    return out
 
 
 class RandomSampling(Strategy):
