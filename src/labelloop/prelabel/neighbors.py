@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 BLOCK = 2048
 SAME = 1.0 - 1e-5
@@ -10,8 +13,12 @@ SAME = 1.0 - 1e-5
 
 
 def nearest_neighbors(
-    queries: np.ndarray, reference: np.ndarray, k: int, *, exclude_self: bool
-) -> np.ndarray:
+    queries: npt.NDArray[np.floating[Any]],
+    reference: npt.NDArray[np.floating[Any]],
+    k: int,
+    *,
+    exclude_self: bool,
+) -> npt.NDArray[np.int_]:
     """Indices ``(n_queries, k)`` of the ``k`` most similar reference rows.
 
     Rows must be unit length, so a dot product is the cosine similarity. With

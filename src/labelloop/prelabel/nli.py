@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.prelabel._deps import hub_load_error, model_version, require
 from labelloop.prelabel.embeddings import EMBEDDING_MODELS
@@ -46,7 +47,7 @@ class NLIZeroShot:
         self._batch_size = batch_size
         self.version = model_version(model, self._pipe.model.config)
 
-    def proba(self, texts: Sequence[str]) -> np.ndarray:
+    def proba(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         """``(n, k)`` probabilities over the labels (softmax of entailment scores)."""
         outputs: Any = self._pipe(
             list(texts),
@@ -61,4 +62,5 @@ class NLIZeroShot:
         for row, out in enumerate(outputs):
             for label, score in zip(out["labels"], out["scores"], strict=True):
                 probs[row, self._labels.index(label)] = score
-        return probs / probs.sum(axis=1, keepdims=True)
+        total: npt.NDArray[np.float64] = probs.sum(axis=1, keepdims=True)
+        return probs / total

@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.core.schema import LabelClass, LabelSchema
 from labelloop.errors import UserInputError, ValidationError
@@ -33,7 +35,8 @@ from labelloop.prelabel.neighbors import nearest_neighbors
 from labelloop.prelabel.nli import NLIZeroShot
 
 ClassesLike = LabelSchema | Sequence[LabelClass | str] | Mapping[str, str]
-TextsLike = Sequence[ItemLike] | np.ndarray
+TextsLike = Sequence[ItemLike] | npt.NDArray[Any]
+"""Texts or items, or an array: float embeddings ``(n, dim)`` or an array of texts."""
 
 
 class ZeroShotTextClassifier:
@@ -115,8 +118,8 @@ class ZeroShotTextClassifier:
             base = self._nli.version
         self._base_version = base
         self._template = hypothesis_template
-        self._corpus: np.ndarray | None = None
-        self._corpus_proba: np.ndarray | None = None
+        self._corpus: npt.NDArray[np.float32] | None = None
+        self._corpus_proba: npt.NDArray[np.float64] | None = None
         self.version = self._fingerprint()
 
     # -- embeddings -------------------------------------------------------------------
@@ -135,13 +138,15 @@ class ZeroShotTextClassifier:
             )
         return self._embedder
 
-    def embed(self, texts: Sequence[ItemLike], *, progress: bool = False) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[ItemLike], *, progress: bool = False
+    ) -> npt.NDArray[np.float32]:
         """Unit-length ``(n, dim)`` float32 embeddings (cache them under ``embedder.version``)."""
         return self.embedder.embed([item_text(t) for t in texts], progress=progress)
 
     # -- fitting ----------------------------------------------------------------------
     def fit(
-        self, X: TextsLike, y: Sequence[int] | np.ndarray | None = None
+        self, X: TextsLike, y: Sequence[int] | npt.NDArray[np.integer[Any]] | None = None
     ) -> ZeroShotTextClassifier:
         """Adapt to a corpus: neighbour smoothing and self-training, plus any human labels.
 
@@ -168,14 +173,14 @@ class ZeroShotTextClassifier:
         self.version = self._fingerprint()
         return self
 
-    def _compute_fit(self, Z: np.ndarray, labels: np.ndarray) -> None:
+    def _compute_fit(self, Z: npt.NDArray[np.float64], labels: npt.NDArray[np.int_]) -> None:
         k = len(self.classes)
         known = labels >= 0
         onehot = np.eye(k)[labels[known]]
         nn = nearest_neighbors(Z, Z, self.neighbors, exclude_self=True) if self.neighbors else None
         zero_shot = AnchoredHead.zero_shot(self.prototypes_, scale=self.scale)
 
-        def corpus_proba(head: AnchoredHead) -> np.ndarray:
+        def corpus_proba(head: AnchoredHead) -> npt.NDArray[np.float64]:
             p = head.proba(Z)
             p[known] = onehot
             if nn is not None and nn.shape[1]:
@@ -196,7 +201,7 @@ class ZeroShotTextClassifier:
         self._corpus_proba = proba
 
     # -- prediction ---------------------------------------------------------------------
-    def predict_proba(self, X: TextsLike) -> np.ndarray:
+    def predict_proba(self, X: TextsLike) -> npt.NDArray[np.float64]:
         """``(n, k)`` class probabilities of texts, items or embeddings."""
         if self._nli is not None:
             if isinstance(X, np.ndarray):
@@ -214,7 +219,7 @@ class ZeroShotTextClassifier:
         self,
         items: Sequence[ItemLike],
         *,
-        embeddings: np.ndarray | None = None,
+        embeddings: npt.NDArray[np.floating[Any]] | None = None,
         progress: bool = False,
     ) -> PrelabelResult:
         """Draft a class for every item; an item without text is a recorded error.
@@ -251,7 +256,7 @@ class ZeroShotTextClassifier:
             progress=progress,
         )
 
-    def _draft(self, proba: np.ndarray) -> Draft:
+    def _draft(self, proba: npt.NDArray[np.float64]) -> Draft:
         label = int(proba.argmax())
         score = float(proba[label])
         accepted = bool(self.calibration.accept(np.array([score]), np.array([label]))[0])
@@ -268,7 +273,7 @@ class ZeroShotTextClassifier:
         )
 
     # -- helpers ------------------------------------------------------------------------
-    def _as_embeddings(self, X: TextsLike) -> np.ndarray:
+    def _as_embeddings(self, X: TextsLike) -> npt.NDArray[np.floating[Any]]:
         if isinstance(X, np.ndarray) and X.dtype.kind == "f":
             if X.ndim != 2 or X.shape[1] != self.embedder.dim:
                 raise ValidationError(
