@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from labelloop.core.records import ItemRecord, PendingAnnotation, Snapshot
+from labelloop.core.records import ItemRecord, PendingAnnotation, Snapshot, Split
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 from labelloop.io.common import ImportOptions, ParsedImport, final_labels
@@ -70,8 +70,10 @@ def read_coco(
                        "each image needs id, file_name, width, height")
             continue
         image = str((image_root / name).resolve()) if image_root else name
+        # ImportOptions checks that split is one of SPLITS
+        split = cast(Split, options.split or "unassigned")
         item = ItemRecord(data={"image": image}, width=width, height=height,
-                          external_id=str(img.get("id")), split=options.split or "unassigned")
+                          external_id=str(img.get("id")), split=split)
         out.items.append(item)
         if int(img["id"]) in boxes:
             out.annotations.append(PendingAnnotation(
@@ -87,7 +89,8 @@ def write_coco(path: Path, snap: Snapshot, schema: LabelSchema) -> int:
     """Write a COCO detection file: images, categories (ids from 1), final boxes."""
     finals = final_labels(snap.items, snap.sources, snap.annotations)
     cat_id = {name: n + 1 for n, name in enumerate(schema.names)}
-    images, anns = [], []
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
     for n, it in enumerate(snap.items, start=1):
         assert it.id is not None
         if not it.width or not it.height:
