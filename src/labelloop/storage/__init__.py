@@ -1,12 +1,11 @@
 """Storage: the Store over SQLite (embedded default) and PostgreSQL, with Alembic migrations."""
 
+from labelloop.core.records import PendingAnnotation, Snapshot
 from labelloop.storage.engine import make_engine, sqlite_url
 from labelloop.storage.store import (
     Failure,
     ImportResult,
-    PendingAnnotation,
     ProjectInfo,
-    Snapshot,
     Store,
 )
 

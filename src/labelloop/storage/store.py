@@ -15,7 +15,8 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, cast, delete, func, select, update
+import numpy.typing as npt
+from sqlalchemy import Engine, Integer, cast, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -157,6 +158,7 @@ class Store:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._read_engine: Engine
         if self.dialect == "postgresql":
             self._read_engine = self.engine.execution_options(isolation_level="REPEATABLE READ")
         else:
@@ -568,6 +570,7 @@ class Store:
         L = np.full((len(item_ids), len(sources)), ABSTAIN, dtype=np.int64)
         for item_id, source_id, label in anns:
             if item_id in rows:
+                assert label is not None  # the query keeps labelled rows only
                 L[rows[item_id], cols[source_id]] = label
         return LabelMatrix(L, list(item_ids), [r.id for r in sources])
 
@@ -598,7 +601,9 @@ class Store:
                 for r in s.scalars(q.order_by(FailureRow.id))
             ]
 
-    def put_embeddings(self, model: str, item_ids: Sequence[int], vectors: np.ndarray) -> None:
+    def put_embeddings(
+        self, model: str, item_ids: Sequence[int], vectors: npt.NDArray[Any]
+    ) -> None:
         """Cache float32 embeddings of items under a model name (replacing old ones)."""
         arr = np.asarray(vectors, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[0] != len(item_ids):
@@ -620,9 +625,9 @@ class Store:
 
     def get_embeddings(
         self, model: str, item_ids: Sequence[int]
-    ) -> tuple[list[int], np.ndarray]:
+    ) -> tuple[list[int], npt.NDArray[np.float32]]:
         """Cached embeddings: the ids found (in the order asked) and their vectors."""
-        found: dict[int, np.ndarray] = {}
+        found: dict[int, npt.NDArray[np.float32]] = {}
         with self.snapshot() as s:
             for chunk in _chunks(list(item_ids)):
                 q = select(EmbeddingRow).where(
