@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.active import margin
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
@@ -110,7 +111,10 @@ def refresh_priorities(
     if not 0 <= weak_weight <= 1:
         raise ValidationError(f"weak_weight must be in [0, 1], got {weak_weight}")
     chooser = get_strategy(strategy)
-    items = [it.id for it in project.items()]
+    items: list[int] = []
+    for it in project.items():
+        assert it.id is not None  # items read from the store have ids
+        items.append(it.id)
     found, X = project.cached_embeddings(embedding_model, items)
     human, weak = training_labels(project, weak_weight=weak_weight)
     ids = np.asarray(found, dtype=np.int64)
@@ -141,7 +145,9 @@ def refresh_priorities(
     )
 
 
-def _fit(estimator: Any, X: np.ndarray, train: list[tuple[int, int, float]]) -> Any:
+def _fit(
+    estimator: Any, X: npt.NDArray[np.float32], train: list[tuple[int, int, float]]
+) -> Any:
     """Fit a classifier on weighted rows, or return ``None`` with fewer than two classes."""
     if len({lab for _, lab, _ in train}) < 2:
         return None
@@ -155,7 +161,9 @@ def _fit(estimator: Any, X: np.ndarray, train: list[tuple[int, int, float]]) -> 
     return model.fit(X[rows], labels, sample_weight=weights)
 
 
-def _margin_scores(model: Any, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _margin_scores(
+    model: Any, X: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]
+) -> npt.NDArray[np.floating[Any]]:
     if model is None:
         return np.zeros(rows.size)
     return margin(model.predict_proba(X[rows]))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
 from labelloop.core.schema import TEXT_TASKS
@@ -156,7 +157,7 @@ def _prelabel_boxes(
 
 def _embeddings(
     project: Project, clf: ZeroShotTextClassifier, items: list[ItemRecord], progress: bool
-) -> np.ndarray:
+) -> npt.NDArray[np.float32]:
     """Embeddings of ``items`` from the store's cache, computing and caching the missing."""
     ids = [int(it.id) for it in items]  # type: ignore[arg-type]
     found, cached = project.cached_embeddings(clf.embedder.name, ids)
@@ -177,7 +178,11 @@ def _embeddings(
 
 
 def _cross_fitted_calibration(
-    clf: ZeroShotTextClassifier, X: np.ndarray, y: np.ndarray, target: float, per_class: bool
+    clf: ZeroShotTextClassifier,
+    X: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int64],
+    target: float,
+    per_class: bool,
 ) -> Calibration:
     """Thresholds from out-of-sample scores of the human-labelled items (2-fold)."""
     labelled = np.flatnonzero(y >= 0)

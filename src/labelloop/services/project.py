@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import yaml
 
 from labelloop.core.matrix import LabelMatrix
@@ -342,12 +343,12 @@ class Project:
 
     # -- embeddings and priorities ------------------------------------------------------
     def cached_embeddings(self, model: str, item_ids: Sequence[int]
-                          ) -> tuple[list[int], np.ndarray]:
+                          ) -> tuple[list[int], npt.NDArray[np.float32]]:
         """Embeddings cached for ``model``: the ids found and their vectors."""
         return self.store.get_embeddings(model, item_ids)
 
-    def cache_embeddings(self, model: str, item_ids: Sequence[int], vectors: np.ndarray
-                         ) -> None:
+    def cache_embeddings(self, model: str, item_ids: Sequence[int],
+                         vectors: npt.NDArray[Any]) -> None:
         """Cache embeddings of items under a model name."""
         self.store.put_embeddings(model, item_ids, vectors)
 
