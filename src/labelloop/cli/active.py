@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
+import numpy.typing as npt
 import typer
 
 from labelloop.active import STRATEGIES, simulate
@@ -43,11 +44,11 @@ def _column(rows: list[dict[str, str]], name: str, what: str) -> list[str]:
 
 def _features(
     rows: list[dict[str, str]], text_column: str, embeddings: Path | None, embedding_model: str
-) -> np.ndarray:
+) -> npt.NDArray[Any]:
     if embeddings is not None:
         if not embeddings.is_file():
             raise NotFoundError(f"embeddings file {str(embeddings)!r} does not exist")
-        X = np.load(embeddings)
+        X: npt.NDArray[Any] = np.load(embeddings)
         if X.ndim != 2 or X.shape[0] != len(rows):
             raise ValidationError(
                 f"embeddings must be ({len(rows)}, d), one row per data row; got {X.shape}"

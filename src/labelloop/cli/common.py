@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,6 +11,10 @@ from typer.core import TyperGroup
 
 from labelloop.errors import ImportValidationError, LabelloopError
 from labelloop.services.project import Project
+
+if TYPE_CHECKING:
+    # TyperGroup.invoke takes the click Context that typer vendors (typer.Context subclasses it)
+    from typer._click import Context
 
 console = Console()
 err_console = Console(stderr=True)
@@ -29,7 +33,7 @@ MAX_REPORTED_PROBLEMS = 20
 class LabelloopGroup(TyperGroup):
     """Command group that turns labelloop's errors into one line and an exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
         except LabelloopError as exc:
