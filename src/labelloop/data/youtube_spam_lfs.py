@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from types import SimpleNamespace
+from typing import Any
 
 from labelloop.weak import labeling_function
 
@@ -16,50 +17,50 @@ HAM = 0
 SPAM = 1
 
 
-def add_words(x):
+def add_words(x: Any) -> Any:
     """Preprocessor: lower-cased word list as ``x.words``."""
     x.words = re.findall(r"[a-z']+", x.text.lower())
     return x
 
 
 @labeling_function()
-def check_out(x):
+def check_out(x: Any) -> int:
     return SPAM if "check" in x.text.lower() and "out" in x.text.lower() else ABSTAIN
 
 
 @labeling_function()
-def has_link(x):
+def has_link(x: Any) -> int:
     return SPAM if re.search(r"https?://|www\.|\.com\b", x.text, flags=re.I) else ABSTAIN
 
 
 @labeling_function(resources=dict(keywords={"subscribe", "subscribers", "sub"}), pre=[add_words])
-def subscribe(x, keywords):
+def subscribe(x: Any, keywords: set[str]) -> int:
     return SPAM if keywords & set(x.words) else ABSTAIN
 
 
 @labeling_function(pre=[add_words])
-def my_channel(x):
+def my_channel(x: Any) -> int:
     return SPAM if "my" in x.words and ("channel" in x.words or "video" in x.words) else ABSTAIN
 
 
 @labeling_function()
-def please(x):
+def please(x: Any) -> int:
     return SPAM if re.search(r"\b(please|plz|pls)\b", x.text, flags=re.I) else ABSTAIN
 
 
 @labeling_function(pre=[add_words])
-def song_talk(x):
+def song_talk(x: Any) -> int:
     song_words = {"song", "love", "best", "beautiful", "voice", "lyrics"}
     return HAM if song_words & set(x.words) and len(x.words) < 20 else ABSTAIN
 
 
 @labeling_function()
-def short_comment(x):
+def short_comment(x: Any) -> int:
     return HAM if len(x.text.split()) < 5 else ABSTAIN
 
 
 @labeling_function()
-def views_and_years(x):
+def views_and_years(x: Any) -> int:
     return HAM if re.search(r"\b(20\d\d|billion|views)\b", x.text, flags=re.I) else ABSTAIN
 
 
