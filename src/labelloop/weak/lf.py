@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -72,13 +72,33 @@ class LabelingFunction:
         return f"{type(self).__name__}({self.name!r}{pre})"
 
 
+@overload
+def labeling_function(
+    f: Callable[..., int],
+    *,
+    name: str | None = None,
+    resources: Mapping[str, Any] | None = None,
+    pre: Sequence[Preprocessor] | None = None,
+) -> LabelingFunction: ...
+
+
+@overload
+def labeling_function(
+    f: None = None,
+    *,
+    name: str | None = None,
+    resources: Mapping[str, Any] | None = None,
+    pre: Sequence[Preprocessor] | None = None,
+) -> Callable[[Callable[..., int]], LabelingFunction]: ...
+
+
 def labeling_function(
     f: Callable[..., int] | None = None,
     *,
     name: str | None = None,
     resources: Mapping[str, Any] | None = None,
     pre: Sequence[Preprocessor] | None = None,
-) -> Any:
+) -> LabelingFunction | Callable[[Callable[..., int]], LabelingFunction]:
     """Decorator turning ``f(x, **resources) -> int`` into a ``LabelingFunction``.
 
     Works with and without parentheses (``@labeling_function`` and
