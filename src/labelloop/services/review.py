@@ -7,6 +7,7 @@ Send-back asks one more annotator to label the item.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +61,8 @@ class Scorecard:
     honeypots_correct: int = 0
     compared: int = 0
     agreed: int = 0
+    peer_kappa: float | None = None
+    trend: list[float] = field(default_factory=list)
     _seconds: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -248,7 +251,8 @@ class Review:
         """Per-annotator counts, speed, honeypot accuracy and agreement with others."""
         names = {u.id: u.name for u in users}
         cards: dict[int, Scorecard] = {}
-        for votes in self._votes().values():
+        votes_by_item = self._votes()
+        for votes in votes_by_item.values():
             humans = [v for v in votes if v.kind == "human" and v.user_id is not None]
             golds = [v.annotation for v in votes if v.kind == "gold"]
             for v in humans:
@@ -266,7 +270,40 @@ class Review:
                         card.agreed += answers_match(v.annotation, other.annotation)
         for card in cards.values():
             card.median_seconds = median(card._seconds) if card._seconds else None
+        if self.project.schema.task in SINGLE_LABEL:
+            self._add_quality_engine_numbers(cards, votes_by_item)
         return sorted(cards.values(), key=lambda c: c.name)
+
+    def _add_quality_engine_numbers(
+        self, cards: dict[int, Scorecard], votes_by_item: dict[int, list[Vote]]
+    ) -> None:
+        """Peer kappa and accuracy trend from :func:`labelloop.quality.scorecards`.
+
+        The reference for the trend is the gold answer where one exists, else the consensus
+        of every annotator (Dawid-Skene anchored on gold), so a card shows numbers about the
+        annotator, never another person's label.
+        """
+        from labelloop.quality import scorecards as quality_scorecards
+
+        rows: list[tuple[int, int, int]] = []
+        times: list[datetime] = []
+        gold: dict[int, int] = {}
+        for item_id, votes in votes_by_item.items():
+            for v in votes:
+                label = v.annotation.label
+                if label is None:
+                    continue
+                if v.kind == "gold":
+                    gold[item_id] = label
+                elif v.kind == "human" and v.user_id is not None and v.user_id in cards:
+                    rows.append((item_id, v.user_id, label))
+                    times.append(_when(v.annotation.created_at))
+        if not rows:
+            return
+        for q in quality_scorecards(rows, gold=gold or None, times=times):
+            card = cards[int(q.annotator)]  # type: ignore[call-overload]
+            card.peer_kappa = None if math.isnan(q.peer_kappa) else q.peer_kappa
+            card.trend = [round(x, 4) for x in q.trend]
 
     def dashboard(self, users: list[UserRecord]) -> dict[str, Any]:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""

@@ -88,3 +88,30 @@ def test_scorecards_count_honeypots_and_agreement(tmp_path: Path) -> None:
     assert cards["a"].agreement == 0.5 and cards["a"].median_seconds == 2.0
     low, high = cards["b"].honeypot_interval
     assert 0.3 < low < 1.0 and high == 1.0
+
+
+def test_scorecards_carry_peer_kappa_and_trend_from_the_quality_engine(tmp_path: Path) -> None:
+    from labelloop.quality import cohen_kappa
+
+    store, p, ids = _project(tmp_path, n=40)
+    _label(store, p.id, "gold", "ref", [(i, n % 2) for n, i in enumerate(ids[:20])])
+    with store.write() as s:
+        rows = [UserRow(name=n, role="annotator", active=True, created_at=utcnow())
+                for n in ("good", "good2", "drifts")]
+        s.add_all(rows)
+        s.flush()
+        users = [UserRecord(id=r.id, name=r.name, role="annotator") for r in rows]
+    good = [n % 2 for n in range(40)]
+    drifts = [n % 2 if n < 20 else 0 for n in range(40)]  # right at first, then only 'ham'
+    for u, labels in zip(users, (good, good, drifts), strict=True):
+        src = store.ensure_source(p.id, "human", u.name, user_id=u.id)
+        store.upsert_annotations(p.id, [AnnotationRecord(item_id=i, source_id=src.id, label=c)
+                                        for i, c in zip(ids, labels, strict=True)])
+    cards = {c.name: c for c in Review(store, p).scorecards(users)}
+    kappa = cohen_kappa(good, drifts)
+    assert 0 < kappa < 1
+    assert abs(cards["drifts"].peer_kappa - kappa) < 1e-9
+    assert abs(cards["good"].peer_kappa - (1 + kappa) / 2) < 1e-9  # equal overlap weights
+    # blocks of 20 labels against gold, then against the consensus of all three
+    assert cards["good"].trend == [1.0, 1.0]
+    assert cards["drifts"].trend == [1.0, 0.5]

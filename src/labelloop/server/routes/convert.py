@@ -58,4 +58,5 @@ def scorecard_out(c: Scorecard) -> ScorecardOut:
     return ScorecardOut(user_id=c.user_id, name=c.name, labeled=c.labeled,
                         median_seconds=c.median_seconds, honeypots=c.honeypots,
                         honeypot_accuracy=c.honeypot_accuracy,
-                        honeypot_interval=c.honeypot_interval, agreement=c.agreement)
+                        honeypot_interval=c.honeypot_interval, agreement=c.agreement,
+                        peer_kappa=c.peer_kappa, trend=c.trend)

@@ -211,6 +211,8 @@ class ScorecardOut(BaseModel):
     honeypot_accuracy: float | None
     honeypot_interval: tuple[float, float] | None
     agreement: float | None
+    peer_kappa: float | None = None
+    trend: list[float] = []
 
 
 class DashboardOut(BaseModel):
