@@ -4,7 +4,8 @@
   MiniLM (or a hub NLI model), adapted to the corpus and to human labels by ``fit``.
 - :class:`ObjectDetector`: boxes from offline face/Haar/text detectors, DETR or YOLO-ONNX.
 - :func:`calibrate_thresholds`: per-class thresholds so auto-accepted drafts reach a
-  target precision with a Clopper-Pearson bound.
+  target precision with a Clopper-Pearson bound; :func:`calibrate_box_threshold` does the
+  same for detection drafts (an image is right when its boxes match the human's).
 - :class:`TextEmbedder`: the embeddings the store caches and active learning reuses.
 - :func:`list_models`: built-in models and whether they are installed.
 
@@ -13,7 +14,12 @@ imported only when a model is loaded.
 """
 
 from labelloop.prelabel.base import Draft, ItemError, Prelabeler, PrelabelResult
-from labelloop.prelabel.calibrate import Calibration, calibrate_thresholds, clopper_pearson_lower
+from labelloop.prelabel.calibrate import (
+    Calibration,
+    calibrate_box_threshold,
+    calibrate_thresholds,
+    clopper_pearson_lower,
+)
 from labelloop.prelabel.detect import ObjectDetector
 from labelloop.prelabel.embeddings import TextEmbedder
 from labelloop.prelabel.fake import FakePrelabeler
@@ -30,6 +36,7 @@ __all__ = [
     "Prelabeler",
     "TextEmbedder",
     "ZeroShotTextClassifier",
+    "calibrate_box_threshold",
     "calibrate_thresholds",
     "clopper_pearson_lower",
     "list_models",

@@ -17,12 +17,14 @@ fewer checked drafts gets an infinite threshold: everything of that class needs 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from labelloop.core.records import Box
 from labelloop.errors import ValidationError
 
 GRID_RATIO = 1.25
@@ -257,3 +259,71 @@ def _first_testable_n(target: float, alpha: float) -> int:
     while clopper_pearson_lower(math.floor(good * n), n, alpha) < target:
         n = max(n + 1, round(n * 1.05))
     return n
+
+
+def calibrate_box_threshold(
+    drafts: Sequence[Sequence[Box]],
+    checked: Sequence[Sequence[Box]],
+    *,
+    target_precision: float = 0.95,
+    delta: float = 0.05,
+    iou_threshold: float = 0.5,
+) -> Calibration:
+    """One score threshold for detection drafts, from images a human has checked.
+
+    A draft image counts as right when its boxes and the human's match one to one (same
+    label, IoU at least ``iou_threshold``: :func:`labelloop.quality.box_agreement` with F1
+    1). Its score is its least confident box; an image with no detection is never
+    auto-accepted. The threshold is chosen as in :func:`calibrate_thresholds` with one
+    class, so with probability ``1 - delta`` the auto-accepted draft images are right at
+    least ``target_precision`` of the time.
+
+    Parameters
+    ----------
+    drafts:
+        The detector's boxes per checked image.
+    checked:
+        The human's boxes for the same images, in the same order.
+    target_precision, delta:
+        The target share of right images among the auto-accepted, and the error budget.
+    iou_threshold:
+        Overlap for a draft box to match a human box.
+
+    Returns
+    -------
+    Calibration
+        ``thresholds[0]`` is the score an image's least confident box needs (``inf``: not
+        enough checked images yet, everything needs review).
+
+    Raises
+    ------
+    ValidationError
+        If the two sequences differ in length.
+    """
+    from labelloop.quality.boxes import box_agreement
+
+    if len(drafts) != len(checked):
+        raise ValidationError(
+            f"drafts and checked must list the same images: {len(drafts)} vs {len(checked)}"
+        )
+    scores = np.full(len(drafts), -np.inf)
+    wrong = np.zeros(len(drafts), dtype=int)
+    for i, (mine, theirs) in enumerate(zip(drafts, checked, strict=True)):
+        if mine:
+            scores[i] = min(b.score if b.score is not None else 0.0 for b in mine)
+        agreement = box_agreement(
+            [[b.x, b.y, b.w, b.h] for b in mine],
+            [[b.x, b.y, b.w, b.h] for b in theirs],
+            labels_a=[b.label for b in mine],
+            labels_b=[b.label for b in theirs],
+            iou_threshold=iou_threshold,
+        )
+        wrong[i] = int(agreement.f1 < 1.0)
+    return calibrate_thresholds(
+        scores,
+        np.zeros(len(drafts), dtype=int),
+        wrong,
+        n_classes=1,
+        target_precision=target_precision,
+        delta=delta,
+    )

@@ -8,10 +8,13 @@ half of the labelled items is scored by a model fitted on the other half), so th
 bound is not fooled by the model having seen those labels. Until the calibration passes,
 every draft needs review.
 
+Models that never see labels (NLI) are calibrated directly on their scores of the
+human-labelled items.
+
 Detection projects: boxes from :class:`ObjectDetector` whose label is a class of the
-schema (compared case-insensitively; other boxes are dropped); a draft needs review when a
-box scores below ``settings.review_threshold`` or nothing was found. Models that never see
-labels (NLI) are calibrated directly on their scores of the human-labelled items.
+schema (compared case-insensitively; other boxes are dropped); a draft needs review when
+nothing was found or a box scores below the threshold: ``settings.review_threshold`` until
+people have boxed some images, then the calibrated one (:func:`calibrate_box_threshold`).
 
 Items already drafted by the same model name and version are skipped; one item that
 fails is recorded (stage ``prelabel``) and the rest go on.
@@ -20,13 +23,15 @@ fails is recorded (stage ``prelabel``) and the rest go on.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
+from labelloop.core.records import AnnotationRecord, Box, ItemRecord, SourceRecord
 from labelloop.core.schema import TEXT_TASKS
 from labelloop.errors import ValidationError
 from labelloop.prelabel import (
@@ -34,6 +39,7 @@ from labelloop.prelabel import (
     ObjectDetector,
     PrelabelResult,
     ZeroShotTextClassifier,
+    calibrate_box_threshold,
     calibrate_thresholds,
 )
 from labelloop.prelabel.calibrate import uncalibrated
@@ -101,7 +107,8 @@ def prelabel_project(
         target = target_precision or project.settings.target_precision
         return _prelabel_text(project, items, model, target, per_class, progress)
     if task == "object-detection":
-        return _prelabel_boxes(project, items, model, progress)
+        target = target_precision or project.settings.target_precision
+        return _prelabel_boxes(project, items, model, target, progress)
     raise ValidationError(
         f"pre-labeling supports text-classification and object-detection, not {task}"
     )
@@ -141,8 +148,15 @@ def _prelabel_text(
 
 
 def _prelabel_boxes(
-    project: Project, items: list[ItemRecord], model: str, progress: bool
+    project: Project, items: list[ItemRecord], model: str, target: float, progress: bool
 ) -> PrelabelReport:
+    """Draft boxes; once people have boxed some images, calibrate the review threshold.
+
+    Without checked images an image needs review when a box scores below the project's
+    ``review_threshold``. With them, the threshold comes from
+    :func:`calibrate_box_threshold` on the checked images this detector version drafted,
+    and every draft of the version (earlier runs too) is flagged again by it.
+    """
     names = project.schema.names
     keep = {n: n for n in names} | {n.lower(): n for n in names}  # detector labels -> classes
     detector = ObjectDetector(
@@ -152,7 +166,44 @@ def _prelabel_boxes(
     source = project.source("model", detector.name, detector.version)
     todo = _not_yet_drafted(project, source, items)
     result = detector.predict(todo, progress=progress)
-    return _store(project, source, items, todo, result, 0, None)
+    checked = _checked_boxes(project)
+    if not checked:
+        return _store(project, source, items, todo, result, 0, None)
+    earlier = project.annotations(source_ids=[int(source.id)])  # type: ignore[arg-type]
+    drafted = {a.item_id: list(a.boxes or []) for a in earlier}
+    for d in result.ok():
+        drafted[int(todo[d.index].id)] = list(d.boxes or [])  # type: ignore[arg-type]
+    both = [i for i in checked if i in drafted]
+    calibration = calibrate_box_threshold(
+        [drafted[i] for i in both], [checked[i] for i in both], target_precision=target
+    )
+    threshold = float(calibration.thresholds[0])
+
+    def review(boxes: Sequence[Box] | None, score: float | None) -> bool:
+        return not boxes or (score if score is not None else 0.0) < threshold
+
+    result.drafts = [
+        None if d is None else dc_replace(d, needs_review=review(d.boxes, d.score))
+        for d in result.drafts
+    ]
+    reflagged = [
+        a.model_copy(update={"needs_review": review(a.boxes, a.confidence)})
+        for a in earlier
+        if a.needs_review != review(a.boxes, a.confidence)
+    ]
+    if reflagged:
+        project.add_annotations(reflagged)
+    return _store(project, source, items, todo, result, len(both), calibration)
+
+
+def _checked_boxes(project: Project) -> dict[int, list[Box]]:
+    """Boxes a person drew or confirmed per image: gold (a review) first, else a human's."""
+    out: dict[int, list[Box]] = {}
+    for kind in ("human", "gold"):  # gold last, so it wins
+        for a in project.annotations(kinds=(kind,)):
+            if a.boxes is not None:
+                out[a.item_id] = list(a.boxes)
+    return out
 
 
 def _embeddings(

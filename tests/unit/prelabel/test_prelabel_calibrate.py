@@ -107,3 +107,51 @@ def test_one_threshold_for_all_classes_accepts_more_at_the_same_target() -> None
         accepted = cal.accept(scores, predicted)
         misses += accepted.any() and (truth[accepted] == predicted[accepted]).mean() < 0.9
     assert misses <= 5
+
+
+def _image(rng: np.random.Generator, score: float, right: bool) -> tuple[list, list]:
+    """One image: a draft box with ``score`` and the human's box (moved when wrong)."""
+    from labelloop.core import Box
+
+    x, y = rng.uniform(0, 50, 2)
+    draft = [Box(x=x, y=y, w=20, h=20, label="cell", score=score)]
+    human = [Box(x=x if right else x + 15, y=y, w=20, h=20, label="cell")]
+    return draft, human
+
+
+def test_box_threshold_holds_the_target_on_new_images() -> None:
+    from labelloop.prelabel import calibrate_box_threshold
+
+    rng = np.random.default_rng(0)
+
+    def sample(n: int) -> tuple[list, list, np.ndarray, np.ndarray]:
+        scores = rng.uniform(0.3, 1.0, n)
+        right = rng.random(n) < 2 * scores - 0.8  # right from 0.4 up, always from 0.9
+        pairs = [_image(rng, s, r) for s, r in zip(scores, right, strict=True)]
+        return [d for d, _ in pairs], [h for _, h in pairs], scores, right
+
+    met = []
+    for _ in range(20):
+        drafts, humans, _, _ = sample(400)
+        cal = calibrate_box_threshold(drafts, humans, target_precision=0.9)
+        t = cal.thresholds[0]
+        assert np.isfinite(t) and 0 < cal.coverage < 1
+        _, _, scores, right = sample(4000)
+        met.append(right[scores >= t].mean() >= 0.9)
+    assert np.mean(met) >= 0.95
+
+
+def test_box_threshold_counts_labels_and_missing_boxes() -> None:
+    from labelloop.core import Box
+    from labelloop.prelabel import calibrate_box_threshold
+
+    box = Box(x=0, y=0, w=10, h=10, label="cell", score=0.99)
+    other = box.model_copy(update={"label": "blob", "score": None})
+    # right geometry, wrong label: every draft is wrong, so nothing is auto-accepted
+    cal = calibrate_box_threshold([[box]] * 200, [[other]] * 200, target_precision=0.9)
+    assert math.isinf(cal.thresholds[0]) and cal.coverage == 0
+    # a draft that missed the only object is never accepted, whatever its score
+    cal = calibrate_box_threshold([[]] * 200, [[other]] * 200, target_precision=0.9)
+    assert math.isinf(cal.thresholds[0])
+    with pytest.raises(ValidationError, match="same images"):
+        calibrate_box_threshold([[box]], [], target_precision=0.9)

@@ -158,3 +158,38 @@ def test_detector_labels_map_to_schema_classes(tmp_path: Path, tiny_yolo: Path) 
         [draft] = p.annotations(kinds=("model",))
     assert rep.n_drafted == 1
     assert [b.label for b in draft.boxes or []] == ["Cell"]  # "cell" from the model
+
+
+def test_detection_review_threshold_is_calibrated_on_boxed_images(
+    tmp_path: Path, tiny_yolo: Path
+) -> None:
+    """Drafts flagged by the fixed threshold at first; once people box images, by the
+    calibrated one, on earlier drafts too: right drafts are auto-accepted, wrong ones not."""
+    pil = pytest.importorskip("PIL.Image")
+    paths = []
+    for i in range(40):
+        pil.new("RGB", (64, 32), (100 + i, 100, 100)).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    csv_path = _write_csv(tmp_path / "img.csv", "image", paths)
+    for case, moved in (("right", 0), ("wrong", 40)):
+        with Project.create(tmp_path / case, task="object-detection", labels=["Cell"],
+                            settings={"target_precision": 0.8}) as p:
+            p.import_file(csv_path, image_column="image")
+            first = prelabel_project(p, model=str(tiny_yolo))
+            assert first.calibration is None and first.n_needs_review == 0  # 0.9 >= 0.8
+            person = p.source("human", "alice")
+            drafts = sorted(p.annotations(kinds=("model",)), key=lambda a: a.item_id)
+            p.add_annotations([
+                AnnotationRecord(item_id=a.item_id, source_id=person.id, boxes=[
+                    b.model_copy(update={"x": b.x + moved, "score": None}) for b in a.boxes
+                ])
+                for a in drafts[:35]
+            ])
+            again = prelabel_project(p, model=str(tiny_yolo))
+            flags = [a.needs_review for a in p.annotations(kinds=("model",))]
+        assert again.n_drafted == 0 and again.n_human_checked == 35
+        threshold = again.calibration["thresholds"][0]
+        if case == "right":
+            assert threshold is not None and threshold <= 0.9 and not any(flags)
+        else:  # every checked draft was wrong: nothing may skip review
+            assert threshold is None and all(flags)
