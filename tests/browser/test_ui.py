@@ -167,6 +167,12 @@ def test_reviewer_resolves_a_disagreement(live: LiveServer, page: Any) -> None:
     assert [(a.item_id, a.label) for a in anns] == [(item, 1)]
     page.goto(f"{live.url}/p/{w.a.id}/dashboard")
     assert "Annotators" in page.inner_text("main")
+    row = page.locator("tr", has_text="annotator").filter(has=page.locator("details")).first
+    row.locator("summary").click()
+    matrix = row.locator("table.confusion")
+    assert matrix.is_visible()
+    # the annotator answered ham where the reviewer's gold answer is spam
+    assert matrix.locator("tbody tr").nth(1).inner_text().split() == ["spam", "1", "0"]
     shot(page, "10-dashboard-reviewer")
 
 

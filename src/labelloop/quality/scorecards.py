@@ -93,6 +93,7 @@ def scorecards(
     times: Sequence[Any] | None = None,
     min_overlap: int = 5,
     trend_window: int = 20,
+    classes: Sequence[Hashable] | None = None,
 ) -> list[Scorecard]:
     """A scorecard per annotator.
 
@@ -110,9 +111,12 @@ def scorecards(
         Shared items needed before a peer counts towards ``peer_kappa``.
     trend_window:
         Labels per block of the trend.
+    classes:
+        Class order of the confusion matrices (default: the sorted labels seen in the
+        table and in ``gold``); give it to get every class, seen or not.
     """
-    t = as_long_table(table)
-    if gold:
+    t = as_long_table(table, classes=classes)
+    if gold and classes is None:
         extra = [v for v in gold.values() if v not in t.classes]
         if extra:
             t = as_long_table(t, classes=_sorted_union(t.classes, extra))

@@ -62,7 +62,11 @@ class Scorecard:
     compared: int = 0
     agreed: int = 0
     peer_kappa: float | None = None
+    consensus_accuracy: float | None = None
     trend: list[float] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)
+    slow_items: int = 0
+    fast_items: int = 0
     _seconds: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -277,16 +281,19 @@ class Review:
     def _add_quality_engine_numbers(
         self, cards: dict[int, Scorecard], votes_by_item: dict[int, list[Vote]]
     ) -> None:
-        """Peer kappa and accuracy trend from :func:`labelloop.quality.scorecards`.
+        """Peer kappa, consensus accuracy, confusion, speed outliers and trend from
+        :func:`labelloop.quality.scorecards`.
 
-        The reference for the trend is the gold answer where one exists, else the consensus
-        of every annotator (Dawid-Skene anchored on gold), so a card shows numbers about the
+        The reference for the trend and the confusion matrix (rows: reference class,
+        columns: the annotator's) is the gold answer where one exists, else the consensus of
+        every annotator (Dawid-Skene anchored on gold), so a card shows numbers about the
         annotator, never another person's label.
         """
         from labelloop.quality import scorecards as quality_scorecards
 
         rows: list[tuple[int, int, int]] = []
         times: list[datetime] = []
+        seconds: list[float] = []
         gold: dict[int, int] = {}
         for item_id, votes in votes_by_item.items():
             for v in votes:
@@ -298,12 +305,21 @@ class Review:
                 elif v.kind == "human" and v.user_id is not None and v.user_id in cards:
                     rows.append((item_id, v.user_id, label))
                     times.append(_when(v.annotation.created_at))
+                    sec = v.annotation.seconds
+                    seconds.append(float("nan") if sec is None else sec)
         if not rows:
             return
-        for q in quality_scorecards(rows, gold=gold or None, times=times):
+        timed = not any(math.isnan(x) for x in seconds)
+        k = len(self.project.schema.names)
+        for q in quality_scorecards(rows, gold=gold or None, times=times,
+                                    seconds=seconds if timed else None,
+                                    classes=list(range(k))):
             card = cards[int(q.annotator)]  # type: ignore[call-overload]
             card.peer_kappa = None if math.isnan(q.peer_kappa) else q.peer_kappa
+            card.consensus_accuracy = q.consensus_accuracy
             card.trend = [round(x, 4) for x in q.trend]
+            card.confusion = q.confusion
+            card.slow_items, card.fast_items = len(q.slow_items), len(q.fast_items)
 
     def dashboard(self, users: list[UserRecord]) -> dict[str, Any]:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""

@@ -115,3 +115,6 @@ def test_scorecards_carry_peer_kappa_and_trend_from_the_quality_engine(tmp_path:
     # blocks of 20 labels against gold, then against the consensus of all three
     assert cards["good"].trend == [1.0, 1.0]
     assert cards["drifts"].trend == [1.0, 0.5]
+    assert cards["good"].consensus_accuracy == 1.0 and cards["drifts"].consensus_accuracy == 0.75
+    # rows: reference ham/spam; the drifter answered 'ham' on 10 spam items
+    assert cards["drifts"].confusion == [[20, 0], [10, 10]]

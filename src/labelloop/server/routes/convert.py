@@ -59,4 +59,6 @@ def scorecard_out(c: Scorecard) -> ScorecardOut:
                         median_seconds=c.median_seconds, honeypots=c.honeypots,
                         honeypot_accuracy=c.honeypot_accuracy,
                         honeypot_interval=c.honeypot_interval, agreement=c.agreement,
-                        peer_kappa=c.peer_kappa, trend=c.trend)
+                        peer_kappa=c.peer_kappa, consensus_accuracy=c.consensus_accuracy,
+                        trend=c.trend, confusion=c.confusion, slow_items=c.slow_items,
+                        fast_items=c.fast_items)

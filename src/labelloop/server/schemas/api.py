@@ -212,7 +212,11 @@ class ScorecardOut(BaseModel):
     honeypot_interval: tuple[float, float] | None
     agreement: float | None
     peer_kappa: float | None = None
+    consensus_accuracy: float | None = None
     trend: list[float] = []
+    confusion: list[list[int]] = []
+    slow_items: int = 0
+    fast_items: int = 0
 
 
 class DashboardOut(BaseModel):
