@@ -184,7 +184,18 @@ def test_admin_dashboard_and_users(live: LiveServer, page: Any) -> None:
     page.click("form[hx-post$='/settings'] button[type=submit]")
     page.wait_for_selector("#settings-result .alert")
     assert w.store.get_project("comments").settings.honeypot_rate == 0.1
+    assert "Open to every user" in page.inner_text("#members")
+    page.select_option("#members select[name=user_id]", label=f"{OTHER} (annotator)")
+    page.click("#members form button[type=submit]")
+    page.wait_for_selector("#members li")
+    assert OTHER in page.inner_text("#members li")
+    from labelloop.services.members import Members
+
+    assert Members(w.store).user_ids(w.a.id) == [w.users.by_name(OTHER).id]
     shot(page, "11-admin-dashboard")
+    page.click("#members li button")
+    page.wait_for_selector("#members li", state="detached")
+    assert Members(w.store).user_ids(w.a.id) == []
     page.goto(f"{live.url}/admin/users")
     page.fill("input[name=name]", "carol")
     page.click("form[action='/admin/users'] button[type=submit]")

@@ -9,7 +9,7 @@ import typer
 
 from labelloop.cli.common import LabelloopGroup, ProjectDir, console, open_project
 from labelloop.core.records import ROLES
-from labelloop.errors import MissingDependencyError
+from labelloop.errors import MissingDependencyError, NotFoundError
 
 if TYPE_CHECKING:
     from labelloop.server.requeue import Requeuer
@@ -136,3 +136,43 @@ def deactivate(name: Annotated[str, typer.Argument(help="User name.")],
         user = users.by_name(name)
         users.set_active(user.id or 0, False)
         console.print(f"deactivated {name}")
+
+
+@user_app.command("grant")
+def grant(name: Annotated[str, typer.Argument(help="User name.")],
+          project: ProjectDir = Path(".")) -> None:
+    """Admit a user to the project. A project without members is open to every user; from
+    the first member on, only members (and admins) see it.
+
+    Example: [bold]labelloop user grant alice -p my-project[/]
+    """
+    from labelloop.services.members import Members
+
+    p, users = _users(project)
+    with p:
+        user = users.by_name(name)
+        members = Members(p.store)
+        members.grant(p.id, user.id or 0)
+        n = len(members.user_ids(p.id))
+    console.print(f"{name} is a member of {p.name} ({n} member(s); others cannot see it)",
+                  highlight=False)
+
+
+@user_app.command("revoke")
+def revoke(name: Annotated[str, typer.Argument(help="User name.")],
+           project: ProjectDir = Path(".")) -> None:
+    """Remove a user from the project; with no members left it is open to every user again.
+
+    Example: [bold]labelloop user revoke alice -p my-project[/]
+    """
+    from labelloop.services.members import Members
+
+    p, users = _users(project)
+    with p:
+        user = users.by_name(name)
+        members = Members(p.store)
+        if not members.revoke(p.id, user.id or 0):
+            raise NotFoundError(f"{name} is not a member of {p.name}")
+        left = len(members.user_ids(p.id))
+    console.print(f"{name} removed from {p.name}"
+                  + ("; it is open to every user again" if not left else ""), highlight=False)

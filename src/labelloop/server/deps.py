@@ -22,6 +22,7 @@ from labelloop.server.security import (
     LoginLimiter,
     csrf_ok,
 )
+from labelloop.services.members import Members
 from labelloop.services.queue import LabelingQueue
 from labelloop.services.review import Review
 from labelloop.services.users import Users
@@ -53,11 +54,16 @@ class ServerContext:
             return ProjectInfo(row.id, row.name, LabelSchema.model_validate(row.label_schema),
                                ProjectSettings.model_validate(row.settings))
 
-    def projects(self) -> list[ProjectInfo]:
-        """Every project of the database, in id order."""
+    def projects(self, user: UserRecord) -> list[ProjectInfo]:
+        """The projects the user may see (members only where a project has members)."""
         with self.store.snapshot() as s:
             ids = list(s.scalars(select(ProjectRow.id).order_by(ProjectRow.id)))
-        return [self.project(i) for i in ids]
+        return [self.project(i) for i in self.members.visible(user, ids)]
+
+    @property
+    def members(self) -> Members:
+        """Project membership."""
+        return Members(self.store)
 
     def queue(self, project: ProjectInfo) -> LabelingQueue:
         """The labeling queue of a project."""
@@ -121,8 +127,9 @@ QualityViewer = Annotated[UserRecord, _needs("view_quality")]
 Admin = Annotated[UserRecord, _needs("manage")]
 
 
-def project_dep(project_id: int, ctx: Ctx) -> ProjectInfo:
-    """The project named in the path (404 for an unknown id)."""
+def project_dep(project_id: int, ctx: Ctx, user: User) -> ProjectInfo:
+    """The project named in the path (404 for an unknown id, or one the user may not see)."""
+    ctx.members.check(user, project_id)
     return ctx.project(project_id)
 
 

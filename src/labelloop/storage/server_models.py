@@ -1,7 +1,8 @@
-"""Tables of the annotation server: login sessions, review decisions, per-item queue state.
+"""Tables of the annotation server: login sessions, review decisions, per-item queue state,
+project members.
 
-They share the declarative ``Base`` of :mod:`labelloop.storage.models`; migration 0002
-creates them.
+They share the declarative ``Base`` of :mod:`labelloop.storage.models`; migrations 0002 and
+0003 create them.
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ class ItemQueueRow(Base):
         ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
     )
     extra_overlap: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProjectMemberRow(Base):
+    """A user admitted to a project; a project without members is open to every user."""
+
+    __tablename__ = "project_members"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # At most one open claim per (item, user): a row-level backstop of the claiming code.

@@ -66,6 +66,10 @@ ROUTES = [
     Route("PATCH", "/projects/{a}/settings", ADMIN, lambda w, c: {"json": {"overlap": 2}}),
     Route("POST", "/projects/{a}/import", ADMIN, _upload),
     Route("GET", "/projects/{a}/export", ADMIN),
+    # last: admitting someone restricts project A; removing them opens it again
+    Route("GET", "/projects/{a}/members", ADMIN),
+    Route("PUT", "/projects/{a}/members/{other}", ADMIN),
+    Route("DELETE", "/projects/{a}/members/{other}", ADMIN),
 ]
 
 

@@ -56,3 +56,27 @@ def test_serve_creates_secret_and_first_admin(project_dir: Path,
     monkeypatch.setenv("LABELLOOP_SECRET", "changeme")
     r = runner.invoke(app, ["serve", str(project_dir)])
     assert r.exit_code == 2 and "LABELLOOP_SECRET" in r.output
+
+
+def test_user_grant_and_revoke(project_dir: Path) -> None:
+    from labelloop.services.members import Members
+
+    runner = CliRunner()
+    for name in ("alice", "bob"):
+        assert runner.invoke(app, ["user", "add", name, "-p", str(project_dir)]).exit_code == 0
+    r = runner.invoke(app, ["user", "grant", "alice", "-p", str(project_dir)])
+    assert r.exit_code == 0 and "alice is a member of" in r.output
+    with Project.open(project_dir) as p:
+        from labelloop.services.users import Users
+
+        users = Users(p.store)
+        alice, bob = users.by_name("alice"), users.by_name("bob")
+        members = Members(p.store)
+        assert members.visible(alice, [p.id]) == [p.id]
+        assert members.visible(bob, [p.id]) == []
+    r = runner.invoke(app, ["user", "revoke", "bob", "-p", str(project_dir)])
+    assert r.exit_code == 2 and "bob is not a member" in r.output
+    r = runner.invoke(app, ["user", "revoke", "alice", "-p", str(project_dir)])
+    assert r.exit_code == 0 and "open to every user again" in r.output
+    r = runner.invoke(app, ["user", "grant", "nobody", "-p", str(project_dir)])
+    assert r.exit_code == 2 and "not found" in r.output

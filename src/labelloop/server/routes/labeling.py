@@ -29,9 +29,10 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".
 
 
 @router.get("/projects", response_model=list[ProjectOut])
-def list_projects(ctx: Ctx, _: Viewer) -> list[ProjectOut]:
-    """Projects of this server."""
-    return [ProjectOut.of(p) for p in ctx.projects()]
+def list_projects(ctx: Ctx, user: Viewer) -> list[ProjectOut]:
+    """Projects you may see: all of them for admins; for others the projects without
+    members and those you are a member of."""
+    return [ProjectOut.of(p) for p in ctx.projects(user)]
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)

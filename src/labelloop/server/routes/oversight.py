@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from fastapi.responses import FileResponse
 
-from labelloop.errors import ValidationError
+from labelloop.errors import NotFoundError, ValidationError
 from labelloop.server.deps import Admin, Ctx, ProjectDep, QualityViewer, Reviewer, ServerContext
 from labelloop.server.routes.convert import entry_out, scorecard_out
 from labelloop.server.schemas.api import (
@@ -21,6 +21,7 @@ from labelloop.server.schemas.api import (
     ReviewEntryOut,
     ScorecardOut,
     SettingsPatch,
+    UserOut,
 )
 from labelloop.services.queue import parse_answer
 from labelloop.storage.store import ProjectInfo
@@ -129,3 +130,24 @@ def export(project: ProjectDep, _: Admin, ctx: Ctx, background: BackgroundTasks,
     path = Project(ctx.store, project, ctx.media_root).export(tmp / name, format=format)
     background.add_task(shutil.rmtree, tmp, ignore_errors=True)
     return FileResponse(path, filename=name)
+
+
+@router.get("/projects/{project_id}/members", response_model=list[UserOut])
+def list_members(project: ProjectDep, _: Admin, ctx: Ctx) -> list[UserOut]:
+    """Users admitted to the project (admin); empty: the project is open to every user."""
+    return [UserOut.of(ctx.users.get(uid)) for uid in ctx.members.user_ids(project.id)]
+
+
+@router.put("/projects/{project_id}/members/{user_id}", response_model=list[UserOut])
+def add_member(project: ProjectDep, user_id: int, _: Admin, ctx: Ctx) -> list[UserOut]:
+    """Admit a user (admin). From the first member on, only members and admins see the
+    project; to others it answers 404."""
+    ctx.members.grant(project.id, user_id)
+    return list_members(project, _, ctx)
+
+
+@router.delete("/projects/{project_id}/members/{user_id}", status_code=204)
+def remove_member(project: ProjectDep, user_id: int, _: Admin, ctx: Ctx) -> None:
+    """Remove a user from the project (admin); without members it is open to all again."""
+    if not ctx.members.revoke(project.id, user_id):
+        raise NotFoundError(f"user {user_id} is not a member of project {project.id}")

@@ -112,7 +112,7 @@ def logout(request: Request, user: User, ctx: Ctx) -> Response:
 def home(request: Request, user: Labeler, ctx: Ctx) -> Response:
     """Annotator home: projects, own scorecard and feedback, links by role."""
     rows = []
-    for p in ctx.projects():
+    for p in ctx.projects(user):
         review = ctx.review(p)
         card = next((c for c in review.scorecards([user]) if c.user_id == user.id), None)
         rows.append({
@@ -202,7 +202,37 @@ def dashboard(request: Request, project: ProjectDep, user: QualityViewer, ctx: C
     """Admin dashboard: progress, agreement, honeypots, coverage, settings, import/export."""
     name = "dashboard_stats.html" if partial else "dashboard.html"
     return _page(request, name, user, project=ProjectOut.of(project),
-                 d=_dashboard(project, ctx))
+                 d=_dashboard(project, ctx),
+                 **(_members(project, ctx) if allowed(user, "manage") else {}))
+
+
+def _members(project: ProjectInfo, ctx: ServerContext) -> dict[str, Any]:
+    """Members of a project and the active non-admin users who could be admitted."""
+    ids = set(ctx.members.user_ids(project.id))
+    everyone = ctx.users.list()
+    return {
+        "members": [u for u in everyone if u.id in ids],
+        "candidates": [u for u in everyone
+                       if u.id not in ids and u.active and u.role != "admin"],
+    }
+
+
+@router.post("/p/{project_id}/members")
+def members_add(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
+                user_id: Annotated[int, Form()]) -> Response:
+    """Admit a user to the project (htmx swaps in the member list)."""
+    ctx.members.grant(project.id, user_id)
+    return _page(request, "members.html", user, project=ProjectOut.of(project),
+                 **_members(project, ctx))
+
+
+@router.post("/p/{project_id}/members/{user_id}/remove")
+def members_remove(request: Request, project: ProjectDep, user_id: int, user: Admin,
+                   ctx: Ctx) -> Response:
+    """Remove a user from the project (htmx swaps in the member list)."""
+    ctx.members.revoke(project.id, user_id)
+    return _page(request, "members.html", user, project=ProjectOut.of(project),
+                 **_members(project, ctx))
 
 
 @router.post("/p/{project_id}/settings")
