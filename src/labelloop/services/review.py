@@ -251,11 +251,13 @@ class Review:
                     row.extra_overlap += 1
         return record
 
-    def scorecards(self, users: list[UserRecord]) -> list[Scorecard]:
-        """Per-annotator counts, speed, honeypot accuracy and agreement with others."""
+    def scorecards(self, users: list[UserRecord],
+                   all_votes: dict[int, list[Vote]] | None = None) -> list[Scorecard]:
+        """Per-annotator counts, speed, honeypot accuracy and agreement with others
+        (``all_votes``: the project's votes when the caller has read them already)."""
         names = {u.id: u.name for u in users}
         cards: dict[int, Scorecard] = {}
-        votes_by_item = self._votes()
+        votes_by_item = self._votes() if all_votes is None else all_votes
         for votes in votes_by_item.values():
             humans = [v for v in votes if v.kind == "human" and v.user_id is not None]
             golds = [v.annotation for v in votes if v.kind == "gold"]
@@ -349,5 +351,5 @@ class Review:
             "label_model_coverage": lm_items / n_items if n_items else 0.0,
             "human_labels_saved": saved,
             "review_queue": len(self.queue(limit=10_000)),
-            "scorecards": self.scorecards(users),
+            "scorecards": self.scorecards(users, votes),
         }
