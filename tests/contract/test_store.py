@@ -148,11 +148,14 @@ def test_status_counts_by_state_and_source(store: Store) -> None:
         AnnotationRecord(item_id=ids[3], source_id=model.id, label=1, needs_review=True),
     ])
     st = store.status(p.id)
-    assert st["items"] == 5
-    assert st["states"] == {"gold": 1, "human": 1, "needs_review": 1, "auto": 1,
-                            "unlabeled": 1}
-    by_name = {s["name"]: s for s in st["sources"]}
-    assert by_name["zs"]["annotations"] == 3 and by_name["zs"]["needs_review"] == 2
+    assert st.items == 5
+    assert st.states == {"gold": 1, "human": 1, "needs_review": 1, "auto": 1, "unlabeled": 1}
+    by_name = {s.name: s for s in st.sources}
+    assert by_name["zs"].annotations == 3 and by_name["zs"].needs_review == 2
+    as_json = st.to_dict()  # what `labelloop status --json` prints
+    assert as_json["splits"] == {"train": 5} and as_json["states"] == st.states
+    assert as_json["sources"][1] == {"kind": "model", "name": "zs", "version": "1",
+                                     "annotations": 3, "needs_review": 2}
 
 
 def test_embeddings_and_failures(store: Store) -> None:
@@ -244,5 +247,5 @@ def test_label_model_verdict_decides_the_state(store: Store) -> None:
         AnnotationRecord(item_id=ids[1], source_id=model.id, label=1, confidence=0.99),
         AnnotationRecord(item_id=ids[1], source_id=lm.id, label=1, needs_review=True),
     ])
-    states = store.status(p.id)["states"]
+    states = store.status(p.id).states
     assert (states["auto"], states["needs_review"]) == (1, 1)

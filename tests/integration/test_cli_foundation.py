@@ -43,7 +43,7 @@ def test_import_youtube_is_complete_and_idempotent(project_dir: Path, youtube_cs
         assert code == 0, out
     with Project.open(project_dir) as p:
         assert len(p.items()) == 1956
-        assert p.status()["states"]["gold"] == 1956
+        assert p.status().states["gold"] == 1956
     for f in youtube_csvs:
         code, out = run("import", str(f), "-p", str(project_dir), "--text-column", "CONTENT",
                         "--label-column", "CLASS")
@@ -130,12 +130,12 @@ def test_quickstart_ships_the_example(tmp_path: Path) -> None:
     with Project.open(tmp_path / "demo") as p:
         st = p.status()
         assert p.settings.honeypot_rate > 0
-    assert st["items"] == 1956
-    assert st["states"]["gold"] == 370  # the valid and test splits
-    assert st["splits"] == {"train": 1586, "valid": 120, "test": 250}
-    kinds = {s["kind"] for s in st["sources"]}
+    assert st.items == 1956
+    assert st.states["gold"] == 370  # the valid and test splits
+    assert st.splits == {"train": 1586, "valid": 120, "test": 250}
+    kinds = {s.kind for s in st.sources}
     assert kinds == {"gold", "labeling_function", "label_model"}
-    assert st["states"]["auto"] + st["states"]["needs_review"] == 1586
+    assert st.states["auto"] + st.states["needs_review"] == 1586
     code, out = run("quickstart", str(tmp_path / "demo"), "--no-models")
     assert code == 0 and "(1956 already there)" in out
 

@@ -17,7 +17,7 @@ from labelloop.cli.quality import app as quality_app
 from labelloop.cli.server import serve, user_app
 from labelloop.cli.weak import app as weak_app
 from labelloop.io import EXPORT_FORMATS, IMPORT_FORMATS
-from labelloop.services.project import Project
+from labelloop.services.project import Project, ProjectStatus
 
 app = typer.Typer(
     name="labelloop",
@@ -135,25 +135,24 @@ def status(
     with open_project(project) as p:
         st = p.status()
     if as_json:
-        console.print_json(json.dumps(st))
+        console.print_json(json.dumps(st.to_dict()))
         return
     _print_status(st)
 
 
-def _print_status(st: dict[str, Any]) -> None:
-    console.print(f"[bold]{st['project']}[/] · {st['task']} · classes: "
-                  f"{', '.join(st['classes'])} · {st['items']} items")
+def _print_status(st: ProjectStatus) -> None:
+    console.print(f"[bold]{st.project}[/] · {st.task} · classes: "
+                  f"{', '.join(st.classes)} · {st.items} items")
     states = Table("state", "items", title="Items by state")
-    for k, v in st["states"].items():
+    for k, v in st.states.items():
         states.add_row(k, str(v))
     splits = Table("split", "items", title="Items by split")
-    for k, v in sorted(st["splits"].items()):
+    for k, v in sorted(st.splits.items()):
         splits.add_row(k, str(v))
     sources = Table("kind", "name", "version", "annotations", "needs review",
                     title="Annotations by source")
-    for s in st["sources"]:
-        sources.add_row(s["kind"], s["name"], s["version"], str(s["annotations"]),
-                        str(s["needs_review"]))
+    for s in st.sources:
+        sources.add_row(s.kind, s.name, s.version, str(s.annotations), str(s.needs_review))
     console.print(states, splits, sources)
 
 

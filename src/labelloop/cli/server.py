@@ -13,9 +13,8 @@ from labelloop.errors import MissingDependencyError, NotFoundError
 
 if TYPE_CHECKING:
     from labelloop.server.requeue import Requeuer
-    from labelloop.services.project import Project
+    from labelloop.services.project import Project, ProjectInfo
     from labelloop.services.users import Users
-    from labelloop.storage.store import ProjectInfo
 
 user_app = typer.Typer(name="user", help="Manage the accounts of the annotation server.",
                        no_args_is_help=True, cls=LabelloopGroup)
@@ -56,10 +55,10 @@ def serve(
         raise MissingDependencyError("fastapi", "server", "labelloop serve") from None
     p, users = _users(project)
     secret = load_or_create_secret(project)
-    if not any(u.role == "admin" and u.active for u in users.list()):
-        name = "admin" if not any(u.name == "admin" for u in users.list()) else "admin-1"
-        _, password = users.add(name, "admin")
-        console.print(f"created the first admin account: user [bold]{name}[/], "
+    first = users.ensure_admin()
+    if first is not None:
+        admin, password = first
+        console.print(f"created the first admin account: user [bold]{admin.name}[/], "
                       f"password [bold]{password}[/] (shown once)", highlight=False)
     requeuer = None
     if embedding_model:

@@ -19,8 +19,8 @@ from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
 from labelloop.server.routes import accounts, labeling, oversight, pages
 from labelloop.server.security import LoginLimiter, check_secret
+from labelloop.services.project import StoreProtocol
 from labelloop.services.users import Users
-from labelloop.storage.store import Store
 
 API_PREFIX = "/api/v1"
 CSP = ("default-src 'self'; img-src 'self' data: blob: http: https:; style-src 'self'; "
@@ -41,7 +41,7 @@ def _wants_html(request: Request) -> bool:
 
 
 def create_app(
-    store: Store, *, secret: str | None, media_root: Path | None = None,
+    store: StoreProtocol, *, secret: str | None, media_root: Path | None = None,
     secure_cookies: bool = False, limiter: LoginLimiter | None = None,
     rng: random.Random | None = None, users: Users | None = None,
     requeuer: Requeuer | None = None,

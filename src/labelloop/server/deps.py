@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 
 from labelloop.core.records import UserRecord
-from labelloop.core.schema import LabelSchema, ProjectSettings
-from labelloop.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from labelloop.errors import AuthenticationError, PermissionDeniedError
 from labelloop.server.policies import Action, require
 from labelloop.server.requeue import Requeuer
 from labelloop.server.security import (
@@ -23,11 +21,10 @@ from labelloop.server.security import (
     csrf_ok,
 )
 from labelloop.services.members import Members
+from labelloop.services.project import Project, ProjectInfo, StoreProtocol
 from labelloop.services.queue import LabelingQueue
 from labelloop.services.review import Review
 from labelloop.services.users import Users
-from labelloop.storage.models import ProjectRow
-from labelloop.storage.store import ProjectInfo, Store
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -36,7 +33,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class ServerContext:
     """What every request needs: the store, accounts, the secret and options."""
 
-    store: Store
+    store: StoreProtocol
     users: Users
     secret: str
     media_root: Path | None = None
@@ -45,25 +42,18 @@ class ServerContext:
     rng: random.Random = field(default_factory=random.Random)
     requeuer: Requeuer | None = None
 
-    def project(self, project_id: int) -> ProjectInfo:
-        """The project with this id (raises NotFoundError)."""
-        with self.store.snapshot() as s:
-            row = s.get(ProjectRow, project_id)
-            if row is None:
-                raise NotFoundError(f"project {project_id} not found")
-            return ProjectInfo(row.id, row.name, LabelSchema.model_validate(row.label_schema),
-                               ProjectSettings.model_validate(row.settings))
-
     def projects(self, user: UserRecord) -> list[ProjectInfo]:
         """The projects the user may see (members only where a project has members)."""
-        with self.store.snapshot() as s:
-            ids = list(s.scalars(select(ProjectRow.id).order_by(ProjectRow.id)))
-        return [self.project(i) for i in self.members.visible(user, ids)]
+        return self.members.projects(user)
 
     @property
     def members(self) -> Members:
         """Project membership."""
         return Members(self.store)
+
+    def project_service(self, project: ProjectInfo) -> Project:
+        """A project's items, settings, import and export (images resolve in media_root)."""
+        return Project(self.store, project, self.media_root)
 
     def queue(self, project: ProjectInfo) -> LabelingQueue:
         """The labeling queue of a project."""
@@ -129,8 +119,7 @@ Admin = Annotated[UserRecord, _needs("manage")]
 
 def project_dep(project_id: int, ctx: Ctx, user: User) -> ProjectInfo:
     """The project named in the path (404 for an unknown id, or one the user may not see)."""
-    ctx.members.check(user, project_id)
-    return ctx.project(project_id)
+    return ctx.members.project(user, project_id)
 
 
 ProjectDep = Annotated[ProjectInfo, Depends(project_dep)]

@@ -12,7 +12,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 
-from labelloop.storage.store import ProjectInfo
+from labelloop.services.project import ProjectInfo
 
 log = logging.getLogger("labelloop.server")
 

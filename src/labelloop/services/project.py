@@ -8,6 +8,7 @@ through this class.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,29 @@ from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, UserInputError, ValidationError
 from labelloop.io import EXPORT_FORMATS, ImportOptions, ParsedImport, detect_format
-from labelloop.storage.engine import sqlite_url
-from labelloop.storage.store import Failure, ImportResult, ProjectInfo, Store
+from labelloop.storage import (
+    Failure,
+    ImportResult,
+    ProjectInfo,
+    Store,
+    StoreProtocol,
+    StoreStatus,
+    sqlite_url,
+)
+
+__all__ = ["CONFIG_FILE", "Project", "ProjectInfo", "ProjectStatus", "StoreProtocol",
+           "load_schema_file"]
 
 CONFIG_FILE = "labelloop.yaml"
+
+
+@dataclass(frozen=True)
+class ProjectStatus(StoreStatus):
+    """A project's name, task and classes, with its item and annotation counts."""
+
+    project: str
+    task: str
+    classes: list[str]
 
 
 def load_schema_file(path: str | Path) -> LabelSchema:
@@ -50,7 +70,8 @@ class Project:
     >>> p.export("labels.jsonl")  # doctest: +SKIP
     """
 
-    def __init__(self, store: Store, info: ProjectInfo, folder: Path | None = None) -> None:
+    def __init__(self, store: StoreProtocol, info: ProjectInfo,
+                 folder: Path | None = None) -> None:
         self.store = store
         self.info = info
         self.folder = folder
@@ -161,7 +182,15 @@ class Project:
         return self.info.settings
 
     def update_settings(self, **changes: Any) -> ProjectSettings:
-        """Change some settings, validated; returns the new settings."""
+        """Change some settings, validated; returns the new settings.
+
+        The one path for settings changes: the CLI, the API and the dashboard form.
+
+        Raises
+        ------
+        ValidationError
+            If the merged settings are invalid.
+        """
         merged = {**self.settings.model_dump(), **changes}
         try:
             new = ProjectSettings.model_validate(merged)
@@ -263,18 +292,17 @@ class Project:
         return p
 
     # -- reading ----------------------------------------------------------------------
-    def items(self, *, split: str | None = None, ids: Sequence[int] | None = None
-              ) -> list[ItemRecord]:
-        """Items in id order, optionally one split or the given ids."""
-        return self.store.items(self.id, split=split, ids=ids)
+    def items(self, *, split: str | None = None, ids: Sequence[int] | None = None,
+              offset: int = 0, limit: int | None = None) -> list[ItemRecord]:
+        """Items in id order, optionally one split, a page, or the given ids (in order)."""
+        return self.store.items(self.id, split=split, ids=ids, offset=offset, limit=limit)
 
-    def status(self) -> dict[str, Any]:
-        """Counts of items by state and split and of annotations per source."""
-        out = self.store.status(self.id)
-        out["project"] = self.name
-        out["task"] = self.schema.task
-        out["classes"] = self.schema.names
-        return out
+    def status(self) -> ProjectStatus:
+        """Counts of items by state and split and of annotations per source
+        (``.to_dict()`` gives the JSON of ``labelloop status --json``)."""
+        st = self.store.status(self.id)
+        return ProjectStatus(st.items, st.splits, st.states, st.sources, self.name,
+                             self.schema.task, self.schema.names)
 
     # -- sources and annotations --------------------------------------------------------
     def source(self, kind: str, name: str, version: str = "", *,

@@ -7,17 +7,15 @@ pre-label (never another person's label, never a gold answer) and their own earl
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
-
-from sqlalchemy import func, select
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, UserRecord
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
-from labelloop.storage import queue as claims
-from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow, utcnow
-from labelloop.storage.store import ProjectInfo, Store, annotation_record
+from labelloop.storage import ProjectInfo, StoreProtocol
 
 MAX_SECONDS = 4 * 3600.0
 SUGGESTION_KINDS = ("model", "label_model")
@@ -54,6 +52,15 @@ class Task:
 
 
 @dataclass(frozen=True)
+class QueueCounts:
+    """How many items a user answered and skipped, and how many wait for them."""
+
+    submitted: int
+    skipped: int
+    waiting: int
+
+
+@dataclass(frozen=True)
 class Feedback:
     """Immediate feedback after answering a honeypot."""
 
@@ -69,7 +76,7 @@ class SubmitResult:
     feedback: Feedback | None
 
 
-def parse_answer(schema: LabelSchema, raw: dict[str, Any],
+def parse_answer(schema: LabelSchema, raw: Mapping[str, Any],
                  size: tuple[int | None, int | None] = (None, None)) -> Answer:
     """Validate a submitted answer against the label schema.
 
@@ -109,27 +116,28 @@ def parse_answer(schema: LabelSchema, raw: dict[str, Any],
     return Answer(label=schema.index_of(raw["label"]))
 
 
-def _iou(a: Box, b: Box) -> float:
-    ax1, ay1, ax2, ay2 = a.xyxy()
-    bx1, by1, bx2, by2 = b.xyxy()
-    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
-    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
-    inter = iw * ih
-    return inter / (a.w * a.h + b.w * b.h - inter)
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def answers_match(a: AnnotationRecord, b: AnnotationRecord, *, iou: float = 0.5) -> bool:
-    """Whether two annotations agree (same class, same set, or boxes matched at IoU)."""
+    """Whether two annotations agree (same class, same set, or boxes matched at IoU).
+
+    Boxes agree when every box of one answer matches a box of the same class in the other,
+    one to one, at IoU >= ``iou`` (the Hungarian matching of
+    :func:`labelloop.quality.box_agreement`, as in the quality report).
+    """
     if a.boxes is not None or b.boxes is not None:
+        from labelloop.quality import box_agreement
+
         left, right = list(a.boxes or []), list(b.boxes or [])
         if len(left) != len(right):
             return False
-        for box in left:
-            hit = next((r for r in right if r.label == box.label and _iou(box, r) >= iou), None)
-            if hit is None:
-                return False
-            right.remove(hit)
-        return True
+        found = box_agreement([[x.x, x.y, x.w, x.h] for x in left],
+                              [[x.x, x.y, x.w, x.h] for x in right],
+                              labels_a=[x.label for x in left],
+                              labels_b=[x.label for x in right], iou_threshold=iou)
+        return len(found.matches) == len(left)
     if a.labels is not None or b.labels is not None:
         return sorted(a.labels or []) == sorted(b.labels or [])
     return a.label == b.label
@@ -148,7 +156,8 @@ class LabelingQueue:
         Random source deciding when a honeypot is mixed in (seed it in tests).
     """
 
-    def __init__(self, store: Store, project: ProjectInfo, rng: random.Random | None = None):
+    def __init__(self, store: StoreProtocol, project: ProjectInfo,
+                 rng: random.Random | None = None):
         self.store = store
         self.project = project
         self.rng = rng or random.Random()
@@ -164,12 +173,9 @@ class LabelingQueue:
         that name.
         """
         assert user.id is not None
-        with self.store.snapshot() as s:
-            found = s.scalar(select(SourceRow.id).where(
-                SourceRow.project_id == self._pid, SourceRow.kind == "human",
-                SourceRow.user_id == user.id).order_by(SourceRow.id).limit(1))
+        found = self.store.user_source_id(self._pid, user.id)
         if found is not None:
-            return int(found)
+            return found
         src = self.store.ensure_source(self._pid, "human", user.name, user_id=user.id)
         if src.user_id != user.id:
             src = self.store.ensure_source(self._pid, "human", f"{user.name}#{user.id}",
@@ -181,9 +187,8 @@ class LabelingQueue:
         assert user.id is not None
         st = self.project.settings
         honeypot = st.honeypot_rate > 0 and self.rng.random() < st.honeypot_rate
-        claim = claims.claim_next(
-            self.store, self._pid, user.id, overlap=st.overlap, minutes=st.claim_minutes,
-            honeypot=honeypot,
+        claim = self.store.claim_next(
+            self._pid, user.id, overlap=st.overlap, minutes=st.claim_minutes, honeypot=honeypot,
         )
         if claim is None:
             return None
@@ -192,7 +197,7 @@ class LabelingQueue:
     def task(self, user: UserRecord, item_id: int) -> Task:
         """An item the user holds a claim on or has answered before (to change the answer)."""
         assert user.id is not None
-        claim = claims.open_claim(self.store, self._pid, user.id)
+        claim = self.store.open_claim(self._pid, user.id)
         if claim is not None and claim.item_id == item_id:
             return self._task(user, item_id, claim.expires_at)
         if self._own(user, item_id) is None:
@@ -204,25 +209,13 @@ class LabelingQueue:
         return Task(item, self._suggestion(item_id), self._own(user, item_id), expires_at)
 
     def _own(self, user: UserRecord, item_id: int) -> AnnotationRecord | None:
-        with self.store.snapshot() as s:
-            row = s.scalars(
-                select(AnnotationRow).join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-                .where(AnnotationRow.item_id == item_id, SourceRow.user_id == user.id,
-                       SourceRow.kind == "human", SourceRow.project_id == self._pid)
-            ).first()
-            return None if row is None else annotation_record(row)
+        assert user.id is not None
+        return self.store.user_annotation(self._pid, user.id, item_id)
 
     def _kind_annotations(self, item_id: int, kinds: tuple[str, ...]
                           ) -> list[tuple[str, str, AnnotationRecord]]:
-        with self.store.snapshot() as s:
-            rows = s.execute(
-                select(SourceRow.kind, SourceRow.name, AnnotationRow)
-                .join(AnnotationRow, AnnotationRow.source_id == SourceRow.id)
-                .where(AnnotationRow.item_id == item_id, SourceRow.project_id == self._pid,
-                       SourceRow.kind.in_(kinds))
-                .order_by(SourceRow.id)
-            ).all()
-            return [(k, n, annotation_record(a)) for k, n, a in rows]
+        votes = self.store.votes(self._pid, item_ids=[item_id], kinds=kinds)
+        return [(v.kind, v.source, v.annotation) for v in votes]
 
     def _suggestion(self, item_id: int) -> Suggestion | None:
         found = self._kind_annotations(item_id, (*SUGGESTION_KINDS, "human"))
@@ -240,28 +233,35 @@ class LabelingQueue:
         golds = self._kind_annotations(item_id, ("gold",))
         return golds[-1][2] if golds else None
 
-    def submit(self, user: UserRecord, item_id: int, answer: Answer,
+    def submit(self, user: UserRecord, item_id: int, answer: Answer | Mapping[str, Any],
                seconds: float | None = None) -> SubmitResult:
         """Store the user's answer durably and close their claim.
+
+        ``answer`` is an :class:`Answer`, or the raw answer (class names, boxes in pixels)
+        that :func:`parse_answer` checks against the schema and the item's image size.
 
         Raises
         ------
         NotFoundError
             If the item is not in this project.
+        ValidationError
+            If a raw answer does not fit the task or the image.
         ConflictError
             If the claim expired and the item went to others, or a honeypot is answered twice.
         """
         assert user.id is not None
         item = self.store.items(self._pid, ids=[item_id])[0]
+        if not isinstance(answer, Answer):
+            answer = parse_answer(self.project.schema, answer, (item.width, item.height))
         st = self.project.settings
-        claim = claims.open_claim(self.store, self._pid, user.id)
+        claim = self.store.open_claim(self._pid, user.id)
         own = self._own(user, item_id)
         gold = self._gold(item_id)
         if gold is not None and own is not None:
             raise ConflictError("this answer was already scored and cannot be changed")
         if own is None and (claim is None or claim.item_id != item_id):
-            claim = claims.claim_item(self.store, self._pid, user.id, item_id,
-                                      overlap=st.overlap, minutes=st.claim_minutes)
+            claim = self.store.claim_item(self._pid, user.id, item_id,
+                                          overlap=st.overlap, minutes=st.claim_minutes)
             if claim is None:
                 raise ConflictError(
                     "your claim on this item expired and it went to other annotators; "
@@ -270,15 +270,15 @@ class LabelingQueue:
         if seconds is None and claim is not None and claim.item_id == item_id:
             claimed = claim.claimed_at
             if claimed.tzinfo is None:
-                claimed = claimed.replace(tzinfo=utcnow().tzinfo)
-            seconds = (utcnow() - claimed).total_seconds()
+                claimed = claimed.replace(tzinfo=UTC)
+            seconds = (_now() - claimed).total_seconds()
         record = AnnotationRecord(
             item_id=item.id, source_id=self.human_source(user), label=answer.label,  # type: ignore[arg-type]
             labels=answer.labels, boxes=answer.boxes,
             seconds=None if seconds is None else min(max(float(seconds), 0.0), MAX_SECONDS),
         )
         self.store.upsert_annotations(self._pid, [record])
-        claims.finish_claim(self.store, self._pid, user.id, item_id, "submitted")
+        self.store.finish_claim(self._pid, user.id, item_id, "submitted")
         stored = self._own(user, item_id)
         assert stored is not None
         feedback = None
@@ -291,44 +291,18 @@ class LabelingQueue:
         """Skip an item: it returns to the queue for others, never to this user."""
         assert user.id is not None
         self.store.items(self._pid, ids=[item_id])
-        claims.finish_claim(self.store, self._pid, user.id, item_id, "skipped")
+        self.store.finish_claim(self._pid, user.id, item_id, "skipped")
 
     def last_answered(self, user: UserRecord, *, before: int | None = None) -> int | None:
         """The item the user answered last (or last before item ``before``) that may
         still be changed (for undo); honeypots are never reopened."""
-        with self.store.snapshot() as s:
-            gold = (
-                select(AnnotationRow.item_id)
-                .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-                .where(SourceRow.project_id == self._pid, SourceRow.kind == "gold")
-            )
-            q = (
-                select(AssignmentRow.item_id)
-                .where(AssignmentRow.project_id == self._pid, AssignmentRow.user_id == user.id,
-                       AssignmentRow.state == "submitted", AssignmentRow.item_id.not_in(gold))
-                .order_by(AssignmentRow.id.desc()).limit(1)
-            )
-            if before is not None:
-                mark = s.scalar(
-                    select(func.max(AssignmentRow.id))
-                    .where(AssignmentRow.project_id == self._pid,
-                           AssignmentRow.user_id == user.id, AssignmentRow.item_id == before,
-                           AssignmentRow.state == "submitted")
-                )
-                if mark is not None:
-                    q = q.where(AssignmentRow.id < mark)
-            return s.scalar(q)
+        assert user.id is not None
+        return self.store.last_submitted(self._pid, user.id, before=before)
 
-    def counts(self, user: UserRecord) -> dict[str, int]:
+    def counts(self, user: UserRecord) -> QueueCounts:
         """How many items the user answered and skipped, and how many wait for them."""
-        with self.store.snapshot() as s:
-            rows = s.execute(
-                select(AssignmentRow.state, func.count(func.distinct(AssignmentRow.item_id)))
-                .where(AssignmentRow.project_id == self._pid, AssignmentRow.user_id == user.id)
-                .group_by(AssignmentRow.state)
-            ).all()
-        got = dict(rows)
-        waiting = claims.available(self.store, self._pid, user.id or 0,
-                                   overlap=self.project.settings.overlap)
-        return {"submitted": int(got.get("submitted", 0)), "skipped": int(got.get("skipped", 0)),
-                "waiting": waiting}
+        assert user.id is not None
+        got = self.store.assignment_counts(self._pid, user.id)
+        waiting = self.store.available_items(self._pid, user.id,
+                                             overlap=self.project.settings.overlap)
+        return QueueCounts(got.get("submitted", 0), got.get("skipped", 0), waiting)

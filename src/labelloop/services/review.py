@@ -7,36 +7,24 @@ Send-back asks one more annotator to label the item.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from statistics import median
+from datetime import UTC, datetime
 from typing import Any, Literal
-
-from sqlalchemy import select
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, UserRecord
 from labelloop.errors import ValidationError
-from labelloop.services.queue import Answer, answers_match
-from labelloop.storage.models import AnnotationRow, SourceRow, utcnow
-from labelloop.storage.server_models import ItemQueueRow, ReviewDecisionRow
-from labelloop.storage.store import ProjectInfo, Store, annotation_record
+from labelloop.services.queue import Answer, answers_match, parse_answer
+from labelloop.services.scorecards import SINGLE_LABEL, Scorecard, build_scorecards, when
+from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
+
+__all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
+           "Scorecard", "Vote"]
 
 Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
-SINGLE_LABEL = frozenset({"text-classification", "image-classification"})
-
-
-@dataclass(frozen=True)
-class Vote:
-    """One source's annotation of an item, named for the reviewer."""
-
-    kind: str
-    source: str
-    user_id: int | None
-    annotation: AnnotationRecord
 
 
 @dataclass
@@ -49,84 +37,49 @@ class ReviewEntry:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
-class Scorecard:
-    """One annotator's numbers in one project."""
+@dataclass(frozen=True)
+class Dashboard:
+    """A project's progress and quality at a glance.
 
-    user_id: int
-    name: str
-    labeled: int = 0
-    median_seconds: float | None = None
-    honeypots: int = 0
-    honeypots_correct: int = 0
-    compared: int = 0
-    agreed: int = 0
-    peer_kappa: float | None = None
-    consensus_accuracy: float | None = None
-    trend: list[float] = field(default_factory=list)
-    confusion: list[list[int]] = field(default_factory=list)
-    slow_items: int = 0
-    fast_items: int = 0
-    _seconds: list[float] = field(default_factory=list, repr=False)
+    Attributes
+    ----------
+    status:
+        Items by split and state, annotations per source.
+    items:
+        Items in the project.
+    agreement, pairs_compared:
+        Share of agreeing pairs of human answers on the same item, and how many pairs.
+    label_model_coverage:
+        Share of items that a label model or labeling function voted on.
+    human_labels_saved:
+        Items no person labeled that a confident model or label model answered (estimate).
+    review_queue:
+        Items waiting for a reviewer.
+    scorecards:
+        One card per annotator.
+    """
 
-    @property
-    def honeypot_accuracy(self) -> float | None:
-        """Share of honeypots answered like the gold answer (None before any)."""
-        return self.honeypots_correct / self.honeypots if self.honeypots else None
-
-    @property
-    def honeypot_interval(self) -> tuple[float, float] | None:
-        """95% Wilson interval of the honeypot accuracy (None before any honeypot)."""
-        if not self.honeypots:
-            return None
-        from labelloop.quality.honeypots import wilson_interval
-
-        low, high = wilson_interval(self.honeypots_correct, self.honeypots)
-        return float(low), float(high)
-
-    @property
-    def agreement(self) -> float | None:
-        """Share of pairwise comparisons with other annotators that agree."""
-        return self.agreed / self.compared if self.compared else None
-
-
-def _when(ts: datetime | None) -> datetime:
-    if ts is None:
-        return datetime.min.replace(tzinfo=utcnow().tzinfo)
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=utcnow().tzinfo)
+    status: StoreStatus
+    items: int
+    agreement: float | None
+    pairs_compared: int
+    label_model_coverage: float
+    human_labels_saved: int
+    review_queue: int
+    scorecards: list[Scorecard]
 
 
 class Review:
     """Review queue, decisions and quality numbers of one project."""
 
-    def __init__(self, store: Store, project: ProjectInfo) -> None:
+    def __init__(self, store: StoreProtocol, project: ProjectInfo) -> None:
         self.store = store
         self.project = project
 
     def _votes(self, item_ids: list[int] | None = None) -> dict[int, list[Vote]]:
-        q = (
-            select(SourceRow.kind, SourceRow.name, SourceRow.user_id, AnnotationRow)
-            .join(AnnotationRow, AnnotationRow.source_id == SourceRow.id)
-            .where(SourceRow.project_id == self.project.id)
-            .order_by(AnnotationRow.item_id, SourceRow.id)
-        )
-        if item_ids is not None:
-            q = q.where(AnnotationRow.item_id.in_(item_ids))
         out: dict[int, list[Vote]] = defaultdict(list)
-        with self.store.snapshot() as s:
-            for kind, name, uid, row in s.execute(q).all():
-                out[row.item_id].append(Vote(kind, name, uid, annotation_record(row)))
-        return out
-
-    def _decided(self) -> dict[int, datetime]:
-        with self.store.snapshot() as s:
-            rows = s.execute(
-                select(ReviewDecisionRow.item_id, ReviewDecisionRow.created_at)
-                .where(ReviewDecisionRow.project_id == self.project.id)
-            ).all()
-        out: dict[int, datetime] = {}
-        for item_id, ts in rows:
-            out[item_id] = max(out.get(item_id, _when(None)), _when(ts))
+        for v in self.store.votes(self.project.id, item_ids=item_ids):
+            out[v.annotation.item_id].append(v)
         return out
 
     @staticmethod
@@ -185,12 +138,12 @@ class Review:
         """Items flagged since their last review decision, oldest item first."""
         if reason is not None and reason not in REASONS:
             raise ValidationError(f"unknown reason {reason!r}; expected one of {REASONS}")
-        decided = self._decided()
+        decided = self.store.decision_times(self.project.id)
         all_votes = self._votes()
         checks = self.check_flags(all_votes)
         flagged: list[tuple[int, list[str], list[Vote]]] = []
         for item_id, votes in all_votes.items():
-            newest = max((_when(v.annotation.created_at) for v in votes if v.kind != "gold"),
+            newest = max((when(v.annotation.created_at) for v in votes if v.kind != "gold"),
                          default=None)
             if newest is None or (item_id in decided and decided[item_id] >= newest):
                 continue
@@ -213,25 +166,41 @@ class Review:
         return ReviewEntry(item, self.reasons(votes) + (["check"] if notes else []), votes, notes)
 
     def decide(self, reviewer: UserRecord, item_id: int, decision: str,
-               answer: Answer | None = None, note: str = "") -> AnnotationRecord | None:
-        """Record a decision; accept/correct store ``answer`` as the reviewer's gold vote.
+               answer: Answer | Mapping[str, Any] | None = None, note: str = "", *,
+               vote: str | None = None) -> AnnotationRecord | None:
+        """Record a decision; accept/correct store the answer as the reviewer's gold vote.
+
+        The answer to keep is an :class:`Answer`, a raw answer (class names, boxes in pixels,
+        checked like an annotator's against the schema and the image), or ``vote``: the name
+        of the source whose answer the reviewer accepts. ``send_back`` keeps no answer.
 
         Raises
         ------
         ValidationError
-            If the decision is unknown, or accept/correct comes without an answer.
+            If the decision is unknown, accept/correct comes without an answer, the answer
+            does not fit the task, or ``vote`` names no vote on the item.
         NotFoundError
             If the item is not in this project.
         """
         if decision not in DECISIONS:
             raise ValidationError(f"unknown decision {decision!r}; expected one of {DECISIONS}")
-        if decision != "send_back" and answer is None:
+        item = self.store.items(self.project.id, ids=[item_id])[0]
+        if decision == "send_back":
+            answer = None
+        elif vote is not None:
+            chosen = [v for v in self._votes([item_id]).get(item_id, []) if v.source == vote]
+            if not chosen:
+                raise ValidationError(f"no vote from {vote!r} on item {item_id} to accept")
+            a = chosen[0].annotation
+            answer = Answer(a.label, a.labels, a.boxes)
+        elif answer is None:
             raise ValidationError(f"'{decision}' needs the answer to keep")
-        self.store.items(self.project.id, ids=[item_id])
-        now = utcnow()
+        elif not isinstance(answer, Answer):
+            answer = parse_answer(self.project.schema, answer, (item.width, item.height))
+        now = _now()
         value: dict[str, Any] = {}
         record = None
-        if answer is not None and decision != "send_back":
+        if answer is not None:
             source = self.store.ensure_source(self.project.id, "gold", f"review:{reviewer.name}",
                                               user_id=reviewer.id)
             record = AnnotationRecord(item_id=item_id, source_id=source.id,  # type: ignore[arg-type]
@@ -239,91 +208,19 @@ class Review:
                                       boxes=answer.boxes, confidence=1.0, created_at=now)
             self.store.upsert_annotations(self.project.id, [record])
             value = record.model_dump(mode="json", include={"label", "labels", "boxes"})
-        with self.store.write() as s:
-            s.add(ReviewDecisionRow(project_id=self.project.id, item_id=item_id,
-                                    reviewer_id=reviewer.id, decision=decision, value=value,
-                                    note=note[:2000], created_at=now))
-            if decision == "send_back":
-                row = s.get(ItemQueueRow, item_id)
-                if row is None:
-                    s.add(ItemQueueRow(item_id=item_id, extra_overlap=1))
-                else:
-                    row.extra_overlap += 1
+        assert reviewer.id is not None
+        self.store.record_decision(self.project.id, item_id, reviewer.id, decision, value,
+                                   note[:2000], now)
         return record
 
     def scorecards(self, users: list[UserRecord],
                    all_votes: dict[int, list[Vote]] | None = None) -> list[Scorecard]:
         """Per-annotator counts, speed, honeypot accuracy and agreement with others
         (``all_votes``: the project's votes when the caller has read them already)."""
-        names = {u.id: u.name for u in users}
-        cards: dict[int, Scorecard] = {}
-        votes_by_item = self._votes() if all_votes is None else all_votes
-        for votes in votes_by_item.values():
-            humans = [v for v in votes if v.kind == "human" and v.user_id is not None]
-            golds = [v.annotation for v in votes if v.kind == "gold"]
-            for v in humans:
-                uid = int(v.user_id)  # type: ignore[arg-type]
-                card = cards.setdefault(uid, Scorecard(uid, names.get(uid, v.source)))
-                card.labeled += 1
-                if v.annotation.seconds is not None:
-                    card._seconds.append(v.annotation.seconds)
-                if golds:
-                    card.honeypots += 1
-                    card.honeypots_correct += answers_match(v.annotation, golds[-1])
-                for other in humans:
-                    if other is not v:
-                        card.compared += 1
-                        card.agreed += answers_match(v.annotation, other.annotation)
-        for card in cards.values():
-            card.median_seconds = median(card._seconds) if card._seconds else None
-        if self.project.schema.task in SINGLE_LABEL:
-            self._add_quality_engine_numbers(cards, votes_by_item)
-        return sorted(cards.values(), key=lambda c: c.name)
+        votes = self._votes() if all_votes is None else all_votes
+        return build_scorecards(self.project.schema, votes, users)
 
-    def _add_quality_engine_numbers(
-        self, cards: dict[int, Scorecard], votes_by_item: dict[int, list[Vote]]
-    ) -> None:
-        """Peer kappa, consensus accuracy, confusion, speed outliers and trend from
-        :func:`labelloop.quality.scorecards`.
-
-        The reference for the trend and the confusion matrix (rows: reference class,
-        columns: the annotator's) is the gold answer where one exists, else the consensus of
-        every annotator (Dawid-Skene anchored on gold), so a card shows numbers about the
-        annotator, never another person's label.
-        """
-        from labelloop.quality import scorecards as quality_scorecards
-
-        rows: list[tuple[int, int, int]] = []
-        times: list[datetime] = []
-        seconds: list[float] = []
-        gold: dict[int, int] = {}
-        for item_id, votes in votes_by_item.items():
-            for v in votes:
-                label = v.annotation.label
-                if label is None:
-                    continue
-                if v.kind == "gold":
-                    gold[item_id] = label
-                elif v.kind == "human" and v.user_id is not None and v.user_id in cards:
-                    rows.append((item_id, v.user_id, label))
-                    times.append(_when(v.annotation.created_at))
-                    sec = v.annotation.seconds
-                    seconds.append(float("nan") if sec is None else sec)
-        if not rows:
-            return
-        timed = not any(math.isnan(x) for x in seconds)
-        k = len(self.project.schema.names)
-        for q in quality_scorecards(rows, gold=gold or None, times=times,
-                                    seconds=seconds if timed else None,
-                                    classes=list(range(k))):
-            card = cards[int(q.annotator)]  # type: ignore[call-overload]
-            card.peer_kappa = None if math.isnan(q.peer_kappa) else q.peer_kappa
-            card.consensus_accuracy = q.consensus_accuracy
-            card.trend = [round(x, 4) for x in q.trend]
-            card.confusion = q.confusion
-            card.slow_items, card.fast_items = len(q.slow_items), len(q.fast_items)
-
-    def dashboard(self, users: list[UserRecord]) -> dict[str, Any]:
+    def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
         votes = self._votes()
         n_items = self.store.count_items(self.project.id)
@@ -343,13 +240,17 @@ class Review:
                 for b in humans[i + 1:]:
                     compared += 1
                     agreed += answers_match(a, b)
-        return {
-            "status": self.store.status(self.project.id),
-            "items": n_items,
-            "agreement": agreed / compared if compared else None,
-            "pairs_compared": compared,
-            "label_model_coverage": lm_items / n_items if n_items else 0.0,
-            "human_labels_saved": saved,
-            "review_queue": len(self.queue(limit=10_000)),
-            "scorecards": self.scorecards(users, votes),
-        }
+        return Dashboard(
+            status=self.store.status(self.project.id),
+            items=n_items,
+            agreement=agreed / compared if compared else None,
+            pairs_compared=compared,
+            label_model_coverage=lm_items / n_items if n_items else 0.0,
+            human_labels_saved=saved,
+            review_queue=len(self.queue(limit=10_000)),
+            scorecards=self.scorecards(users, votes),
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

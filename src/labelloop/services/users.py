@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-
 from labelloop.core.records import ROLES, UserRecord
-from labelloop.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
-from labelloop.storage.models import ApiTokenRow, UserRow, utcnow
-from labelloop.storage.server_models import SessionRow
-from labelloop.storage.store import Store
+from labelloop.errors import AuthenticationError, NotFoundError, ValidationError
+from labelloop.storage import StoreProtocol
 
 TOKEN_PREFIX = "ll_"
 MIN_PASSWORD = 8
@@ -33,8 +29,15 @@ def _sha256(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def _record(row: UserRow) -> UserRecord:
-    return UserRecord(id=row.id, name=row.name, role=row.role, active=row.active)  # type: ignore[arg-type]
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(
+            f"password too short: {len(password)} characters, need {MIN_PASSWORD}"
+        )
 
 
 class Users:
@@ -49,7 +52,7 @@ class Users:
         cheap one).
     """
 
-    def __init__(self, store: Store, *, hasher: Any = None) -> None:
+    def __init__(self, store: StoreProtocol, *, hasher: Any = None) -> None:
         self.store = store
         self._ph = hasher or _hasher()
         self._dummy_hash: str | None = None
@@ -76,65 +79,50 @@ class Users:
         name = name.strip()
         UserRecord(name=name, role=role)  # type: ignore[arg-type]
         password = password or secrets.token_urlsafe(12)
-        if len(password) < MIN_PASSWORD:
-            raise ValidationError(
-                f"password too short: {len(password)} characters, need {MIN_PASSWORD}"
-            )
-        with self.store.write() as s:
-            if s.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
-                raise ConflictError(f"a user named {name!r} already exists")
-            row = UserRow(name=name, role=role, password_hash=self._ph.hash(password),
-                          active=True, created_at=utcnow())
-            s.add(row)
-            s.flush()
-            return _record(row), password
+        _check_password(password)
+        return self.store.create_user(name, role, self._ph.hash(password)), password
+
+    def ensure_admin(self) -> tuple[UserRecord, str] | None:
+        """Create the first admin when no active admin exists (first server start).
+
+        Returns
+        -------
+        The new admin and their generated password (show it once), or None when an active
+        admin exists already. The account is called ``admin`` (``admin-1`` when a
+        non-admin has that name).
+        """
+        everyone = self.list()
+        if any(u.role == "admin" and u.active for u in everyone):
+            return None
+        name = "admin" if not any(u.name == "admin" for u in everyone) else "admin-1"
+        return self.add(name, "admin")
 
     def get(self, user_id: int) -> UserRecord:
         """The user with this id (raises NotFoundError)."""
-        with self.store.snapshot() as s:
-            row = s.get(UserRow, user_id)
-            if row is None:
-                raise NotFoundError(f"user {user_id} not found")
-            return _record(row)
+        user = self.store.get_user(user_id)
+        if user is None:
+            raise NotFoundError(f"user {user_id} not found")
+        return user
 
     def by_name(self, name: str) -> UserRecord:
         """The user with this name (raises NotFoundError)."""
-        with self.store.snapshot() as s:
-            row = s.scalars(select(UserRow).where(UserRow.name == name)).first()
-            if row is None:
-                raise NotFoundError(f"user {name!r} not found; add one with labelloop user add")
-            return _record(row)
+        user = self.store.user_by_name(name)
+        if user is None:
+            raise NotFoundError(f"user {name!r} not found; add one with labelloop user add")
+        return user
 
     def list(self) -> list[UserRecord]:
         """Every user, in creation order."""
-        with self.store.snapshot() as s:
-            return [_record(r) for r in s.scalars(select(UserRow).order_by(UserRow.id))]
+        return self.store.users()
 
     def set_active(self, user_id: int, active: bool) -> UserRecord:
         """Activate or deactivate a user; deactivation ends their sessions."""
-        with self.store.write() as s:
-            row = s.get(UserRow, user_id)
-            if row is None:
-                raise NotFoundError(f"user {user_id} not found")
-            row.active = active
-            if not active:
-                s.execute(delete(SessionRow).where(SessionRow.user_id == user_id))
-            return _record(row)
+        return self.store.set_user_active(user_id, active)
 
     def set_password(self, user_id: int, password: str) -> None:
         """Replace a user's password and end their sessions."""
-        if len(password) < MIN_PASSWORD:
-            raise ValidationError(
-                f"password too short: {len(password)} characters, need {MIN_PASSWORD}"
-            )
-        with self.store.write() as s:
-            res = s.execute(
-                update(UserRow).where(UserRow.id == user_id)
-                .values(password_hash=self._ph.hash(password))
-            )
-            if not res.rowcount:  # type: ignore[attr-defined]
-                raise NotFoundError(f"user {user_id} not found")
-            s.execute(delete(SessionRow).where(SessionRow.user_id == user_id))
+        _check_password(password)
+        self.store.set_password_hash(user_id, self._ph.hash(password))
 
     def authenticate(self, name: str, password: str) -> UserRecord:
         """Check a name and password; the same work is done for unknown names.
@@ -146,71 +134,48 @@ class Users:
         """
         from argon2.exceptions import VerificationError
 
-        with self.store.snapshot() as s:
-            row = s.scalars(select(UserRow).where(UserRow.name == name.strip())).first()
-        known = row is not None and bool(row.password_hash)
-        stored = row.password_hash if known and row is not None else self._dummy
+        found = self.store.user_credentials(name.strip())
+        user, stored = found if found is not None else (None, None)
         try:
-            self._ph.verify(stored, password)
-            ok = known and row is not None and row.active
+            self._ph.verify(stored or self._dummy, password)
+            ok = user is not None and bool(stored) and user.active
         except VerificationError:
             ok = False
-        if not ok or row is None:
+        if not ok or user is None:
             raise AuthenticationError("wrong user name or password")
-        return _record(row)
+        return user
 
     # -- API tokens -------------------------------------------------------------------
     def create_token(self, user_id: int, name: str = "") -> str:
         """Create an API token for a user; only its SHA-256 is stored."""
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with self.store.write() as s:
-            if s.get(UserRow, user_id) is None:
-                raise NotFoundError(f"user {user_id} not found")
-            s.add(ApiTokenRow(user_id=user_id, token_hash=_sha256(raw), name=name,
-                              created_at=utcnow()))
+        self.store.add_token(user_id, _sha256(raw), name)
         return raw
 
     def token_user(self, raw: str) -> UserRecord:
         """The active user an API token belongs to (raises AuthenticationError)."""
-        with self.store.snapshot() as s:
-            row = s.scalars(
-                select(UserRow).join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
-                .where(ApiTokenRow.token_hash == _sha256(raw))
-            ).first()
-        if row is None or not row.active:
+        user = self.store.token_user(_sha256(raw))
+        if user is None or not user.active:
             raise AuthenticationError("invalid API token")
-        return _record(row)
+        return user
 
     # -- sessions ---------------------------------------------------------------------
     def create_session(self, user_id: int, *, hours: float = 12) -> str:
         """Open a login session; return the random token the cookie carries."""
         raw = secrets.token_urlsafe(32)
-        now = utcnow()
-        with self.store.write() as s:
-            s.execute(delete(SessionRow).where(SessionRow.expires_at < now))
-            s.add(SessionRow(token_hash=_sha256(raw), user_id=user_id, created_at=now,
-                             expires_at=now + timedelta(hours=hours)))
+        self.store.add_session(user_id, _sha256(raw), _now() + timedelta(hours=hours))
         return raw
 
     def session_user(self, raw: str) -> UserRecord | None:
         """The active user of an unexpired session, or None."""
-        now = utcnow()
-        with self.store.snapshot() as s:
-            found = s.execute(
-                select(UserRow, SessionRow.expires_at)
-                .join(SessionRow, SessionRow.user_id == UserRow.id)
-                .where(SessionRow.token_hash == _sha256(raw))
-            ).first()
+        found = self.store.session_user(_sha256(raw))
         if found is None:
             return None
-        row, expires = found
-        if expires.tzinfo is None:  # SQLite drops the zone
-            expires = expires.replace(tzinfo=now.tzinfo)
-        if expires < now or not row.active:
+        user, expires = found
+        if expires < _now() or not user.active:
             return None
-        return _record(row)
+        return user
 
     def end_session(self, raw: str) -> None:
         """Log out: forget the session."""
-        with self.store.write() as s:
-            s.execute(delete(SessionRow).where(SessionRow.token_hash == _sha256(raw)))
+        self.store.delete_session(_sha256(raw))

@@ -1,4 +1,4 @@
-"""Race-free task claiming for the annotation queue.
+"""Queue repository: race-free task claiming, and what each user did with the queue.
 
 An item is *taken* by its human annotations plus its open claims; it may be claimed only
 while ``taken < overlap + extra_overlap``. Claims are written by one guarded statement
@@ -19,30 +19,19 @@ their items to the queue.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, literal, select, update
 from sqlalchemy.orm import Session
 
+from labelloop.storage.base import SqlBase
 from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, SourceRow, utcnow
+from labelloop.storage.records import Claim
 from labelloop.storage.server_models import ItemQueueRow
-from labelloop.storage.store import Store
 
 _RETRIES = 20
 
-
-@dataclass(frozen=True)
-class Claim:
-    """An open claim of one item by one user (``honeypot`` is never shown to annotators)."""
-
-    assignment_id: int
-    item_id: int
-    user_id: int
-    claimed_at: datetime
-    expires_at: datetime
-    honeypot: bool
 
 
 def _gold_items(project_id: int) -> Select[Any]:
@@ -91,7 +80,7 @@ def _cap(item_id: Any, overlap: int) -> Any:
     return overlap + func.coalesce(extra, 0)
 
 
-def expire_claims(s: Session, project_id: int, now: datetime) -> int:
+def _expire_claims(s: Session, project_id: int, now: datetime) -> int:
     """Mark claims past their expiry as ``expired``; return how many."""
     res = s.execute(
         update(AssignmentRow)
@@ -102,99 +91,10 @@ def expire_claims(s: Session, project_id: int, now: datetime) -> int:
     return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def open_claim(store: Store, project_id: int, user_id: int, *, now: datetime | None = None
-               ) -> Claim | None:
-    """The user's newest unexpired claim in the project, if any."""
-    now = now or utcnow()
-    with store.snapshot() as s:
-        row = s.scalars(
-            select(AssignmentRow)
-            .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                   AssignmentRow.state == "claimed", AssignmentRow.expires_at >= now)
-            .order_by(AssignmentRow.id.desc()).limit(1)
-        ).first()
-        if row is None:
-            return None
-        return _claim(s, project_id, row)
-
-
 def _claim(s: Session, project_id: int, row: AssignmentRow) -> Claim:
     gold = s.scalar(_gold_items(project_id).where(AnnotationRow.item_id == row.item_id).limit(1))
     return Claim(row.id, row.item_id, row.user_id, row.claimed_at, row.expires_at,
                  gold is not None)
-
-
-def claim_next(
-    store: Store, project_id: int, user_id: int, *, overlap: int, minutes: int,
-    honeypot: bool = False, now: datetime | None = None,
-) -> Claim | None:
-    """Claim the next item for a user, or return their open claim.
-
-    Parameters
-    ----------
-    store:
-        The store of the project.
-    project_id, user_id:
-        Who claims in which project.
-    overlap:
-        How many annotators label each regular item.
-    minutes:
-        How long the claim lasts before the item returns to the queue.
-    honeypot:
-        Draw from gold items the user has not seen (falls back to the regular queue
-        when there is none).
-    now:
-        The current time (tests pass a fixed one).
-
-    Returns
-    -------
-    Claim or None
-        None when the queue holds nothing more for this user.
-    """
-    now = now or utcnow()
-    with store.write() as s:
-        expire_claims(s, project_id, now)
-        row = s.scalars(
-            select(AssignmentRow)
-            .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                   AssignmentRow.state == "claimed")
-            .order_by(AssignmentRow.id.desc()).limit(1)
-        ).first()
-        if row is not None:
-            return _claim(s, project_id, row)
-        kinds = (True, False) if honeypot else (False,)
-        for gold in kinds:
-            for attempt in range(_RETRIES):
-                item_id = _candidate(s, store.dialect, project_id, user_id, overlap, gold)
-                if item_id is None:
-                    if store.dialect == "postgresql" and _candidate(
-                            s, "", project_id, user_id, overlap, gold) is not None:
-                        time.sleep(0.01 * (attempt + 1))  # all free rows locked right now
-                        continue
-                    break
-                claim = _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
-                                      capped=not gold)
-                if claim is not None:
-                    return claim
-    return None
-
-
-def claim_item(
-    store: Store, project_id: int, user_id: int, item_id: int, *, overlap: int, minutes: int,
-    now: datetime | None = None,
-) -> Claim | None:
-    """Claim one given item (e.g. to resubmit after a claim expired), if it has room."""
-    now = now or utcnow()
-    with store.write() as s:
-        expire_claims(s, project_id, now)
-        gold = s.scalar(_gold_items(project_id).where(AnnotationRow.item_id == item_id).limit(1))
-        q = select(ItemRow.id).where(ItemRow.project_id == project_id, ItemRow.id == item_id)
-        if store.dialect == "postgresql":
-            q = q.with_for_update()
-        if s.scalar(q) is None:
-            return None
-        return _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
-                             capped=gold is None)
 
 
 def _candidate(
@@ -246,46 +146,156 @@ def _insert_claim(
     return Claim(int(new_id), item_id, user_id, now, expires, not capped)
 
 
-def available(store: Store, project_id: int, user_id: int, *, overlap: int) -> int:
-    """How many regular items the queue could still give this user right now."""
-    q = select(func.count(ItemRow.id)).where(
-        ItemRow.project_id == project_id,
-        ItemRow.id.not_in(_touched_by(project_id, user_id)),
-        ItemRow.id.not_in(_gold_items(project_id)),
-        _taken(ItemRow.id) < _cap(ItemRow.id, overlap),
-    )
-    with store.snapshot() as s:
-        return int(s.scalar(q) or 0)
 
+class SqlClaims(SqlBase):
+    """:class:`~labelloop.storage.protocol.QueueRepository` over SQL."""
 
-def finish_claim(
-    store: Store, project_id: int, user_id: int, item_id: int, state: str,
-    *, now: datetime | None = None,
-) -> None:
-    """Close the user's claims on an item as ``submitted`` or ``skipped``.
+    def open_claim(self, project_id: int, user_id: int, *, now: datetime | None = None
+                   ) -> Claim | None:
+        """The user's newest unexpired claim in the project, if any."""
+        now = now or utcnow()
+        with self.snapshot() as s:
+            row = s.scalars(
+                select(AssignmentRow)
+                .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                       AssignmentRow.state == "claimed", AssignmentRow.expires_at >= now)
+                .order_by(AssignmentRow.id.desc()).limit(1)
+            ).first()
+            if row is None:
+                return None
+            return _claim(s, project_id, row)
 
-    A skip without a claim still records a ``skipped`` assignment so the item is not
-    offered to the same user again.
-    """
-    now = now or utcnow()
-    with store.write() as s:
-        res = s.execute(
-            update(AssignmentRow)
-            .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                   AssignmentRow.item_id == item_id, AssignmentRow.state == "claimed")
-            .values(state=state)
+    def claim_next(
+        self, project_id: int, user_id: int, *, overlap: int, minutes: int,
+        honeypot: bool = False, now: datetime | None = None,
+    ) -> Claim | None:
+        """Claim the next item for a user, or return their open claim.
+
+        Parameters
+        ----------
+        project_id, user_id:
+            Who claims in which project.
+        overlap:
+            How many annotators label each regular item.
+        minutes:
+            How long the claim lasts before the item returns to the queue.
+        honeypot:
+            Draw from gold items the user has not seen (falls back to the regular queue
+            when there is none).
+        now:
+            The current time (tests pass a fixed one).
+
+        Returns
+        -------
+        Claim or None
+            None when the queue holds nothing more for this user.
+        """
+        now = now or utcnow()
+        with self.write() as s:
+            _expire_claims(s, project_id, now)
+            row = s.scalars(
+                select(AssignmentRow)
+                .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                       AssignmentRow.state == "claimed")
+                .order_by(AssignmentRow.id.desc()).limit(1)
+            ).first()
+            if row is not None:
+                return _claim(s, project_id, row)
+            kinds = (True, False) if honeypot else (False,)
+            for gold in kinds:
+                for attempt in range(_RETRIES):
+                    item_id = _candidate(s, self.dialect, project_id, user_id, overlap, gold)
+                    if item_id is None:
+                        if self.dialect == "postgresql" and _candidate(
+                                s, "", project_id, user_id, overlap, gold) is not None:
+                            time.sleep(0.01 * (attempt + 1))  # all free rows locked right now
+                            continue
+                        break
+                    claim = _insert_claim(s, project_id, user_id, item_id, overlap, minutes,
+                                          now, capped=not gold)
+                    if claim is not None:
+                        return claim
+        return None
+
+    def claim_item(
+        self, project_id: int, user_id: int, item_id: int, *, overlap: int, minutes: int,
+        now: datetime | None = None,
+    ) -> Claim | None:
+        """Claim one given item (e.g. to resubmit after a claim expired), if it has room."""
+        now = now or utcnow()
+        with self.write() as s:
+            _expire_claims(s, project_id, now)
+            gold = s.scalar(
+                _gold_items(project_id).where(AnnotationRow.item_id == item_id).limit(1))
+            q = select(ItemRow.id).where(ItemRow.project_id == project_id, ItemRow.id == item_id)
+            if self.dialect == "postgresql":
+                q = q.with_for_update()
+            if s.scalar(q) is None:
+                return None
+            return _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
+                                 capped=gold is None)
+
+    def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int:
+        """How many regular items the queue could still give this user right now."""
+        q = select(func.count(ItemRow.id)).where(
+            ItemRow.project_id == project_id,
+            ItemRow.id.not_in(_touched_by(project_id, user_id)),
+            ItemRow.id.not_in(_gold_items(project_id)),
+            _taken(ItemRow.id) < _cap(ItemRow.id, overlap),
         )
-        if not res.rowcount and state == "skipped":  # type: ignore[attr-defined]
-            s.add(AssignmentRow(project_id=project_id, item_id=item_id, user_id=user_id,
-                                claimed_at=now, expires_at=now, state=state))
+        with self.snapshot() as s:
+            return int(s.scalar(q) or 0)
 
+    def finish_claim(
+        self, project_id: int, user_id: int, item_id: int, state: str,
+        *, now: datetime | None = None,
+    ) -> None:
+        """Close the user's claims on an item as ``submitted`` or ``skipped``.
 
-def release_claims(store: Store, project_id: int, user_id: int) -> None:
-    """Give back every open claim of a user in a project (e.g. on logout)."""
-    with store.write() as s:
-        s.execute(
-            update(AssignmentRow)
-            .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                   AssignmentRow.state == "claimed")
-            .values(state="expired")
-        )
+        A skip without a claim still records a ``skipped`` assignment so the item is not
+        offered to the same user again.
+        """
+        now = now or utcnow()
+        with self.write() as s:
+            res = s.execute(
+                update(AssignmentRow)
+                .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                       AssignmentRow.item_id == item_id, AssignmentRow.state == "claimed")
+                .values(state=state)
+            )
+            if not res.rowcount and state == "skipped":  # type: ignore[attr-defined]
+                s.add(AssignmentRow(project_id=project_id, item_id=item_id, user_id=user_id,
+                                    claimed_at=now, expires_at=now, state=state))
+
+    def last_submitted(self, project_id: int, user_id: int, *, before: int | None = None
+                       ) -> int | None:
+        """The regular (non-gold) item the user submitted last, or last before submitting
+        item ``before``."""
+        with self.snapshot() as s:
+            q = (
+                select(AssignmentRow.item_id)
+                .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                       AssignmentRow.state == "submitted",
+                       AssignmentRow.item_id.not_in(_gold_items(project_id)))
+                .order_by(AssignmentRow.id.desc()).limit(1)
+            )
+            if before is not None:
+                mark = s.scalar(
+                    select(func.max(AssignmentRow.id))
+                    .where(AssignmentRow.project_id == project_id,
+                           AssignmentRow.user_id == user_id, AssignmentRow.item_id == before,
+                           AssignmentRow.state == "submitted")
+                )
+                if mark is not None:
+                    q = q.where(AssignmentRow.id < mark)
+            return s.scalar(q)
+
+    def assignment_counts(self, project_id: int, user_id: int) -> dict[str, int]:
+        """Distinct items per assignment state (``submitted``, ``skipped``, ...) of a user."""
+        with self.snapshot() as s:
+            rows = s.execute(
+                select(AssignmentRow.state, func.count(func.distinct(AssignmentRow.item_id)))
+                .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id)
+                .group_by(AssignmentRow.state)
+            ).all()
+        return {state: int(n) for state, n in rows}

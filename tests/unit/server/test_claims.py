@@ -13,7 +13,6 @@ from sqlalchemy import select
 from labelloop.core.records import AnnotationRecord, ItemRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.storage import Store
-from labelloop.storage import queue as claims
 from labelloop.storage.models import AssignmentRow, UserRow, utcnow
 
 
@@ -35,17 +34,17 @@ def test_overlap_caps_claims_and_users_never_repeat(tmp_path: Path) -> None:
     store, p, items, uids = _setup(f"sqlite:///{tmp_path / 'x.db'}", n_items=2, n_users=3)
     got = {}
     for uid in uids:
-        c = claims.claim_next(store, p.id, uid, overlap=2, minutes=5)
+        c = store.claim_next(p.id, uid, overlap=2, minutes=5)
         got[uid] = None if c is None else c.item_id
     assert got[uids[0]] == got[uids[1]] == items[0]
     assert got[uids[2]] == items[1]
-    assert claims.available(store, p.id, uids[2], overlap=2) == 0  # item 0 is full
-    assert claims.available(store, p.id, uids[2], overlap=3) == 1
+    assert store.available_items(p.id, uids[2], overlap=2) == 0  # item 0 is full
+    assert store.available_items(p.id, uids[2], overlap=3) == 1
     assert max(_open_claims(store).values()) <= 2
-    again = claims.claim_next(store, p.id, uids[0], overlap=2, minutes=5)
+    again = store.claim_next(p.id, uids[0], overlap=2, minutes=5)
     assert again is not None and again.item_id == items[0]  # the open claim comes back
-    claims.finish_claim(store, p.id, uids[0], items[0], "skipped")
-    nxt = claims.claim_next(store, p.id, uids[0], overlap=2, minutes=5)
+    store.finish_claim(p.id, uids[0], items[0], "skipped")
+    nxt = store.claim_next(p.id, uids[0], overlap=2, minutes=5)
     assert nxt is not None and nxt.item_id == items[1]
 
 
@@ -53,12 +52,12 @@ def test_priority_order_and_expiry(tmp_path: Path) -> None:
     store, p, items, uids = _setup(f"sqlite:///{tmp_path / 'x.db'}", overlap=1)
     store.set_priorities(p.id, {items[3]: 0.9, items[1]: 0.5})
     now = utcnow()
-    first = claims.claim_next(store, p.id, uids[0], overlap=1, minutes=5, now=now)
+    first = store.claim_next(p.id, uids[0], overlap=1, minutes=5, now=now)
     assert first is not None and first.item_id == items[3]
-    second = claims.claim_next(store, p.id, uids[1], overlap=1, minutes=5, now=now)
+    second = store.claim_next(p.id, uids[1], overlap=1, minutes=5, now=now)
     assert second is not None and second.item_id == items[1]
     later = now + timedelta(minutes=6)
-    third = claims.claim_next(store, p.id, uids[2], overlap=1, minutes=5, now=later)
+    third = store.claim_next(p.id, uids[2], overlap=1, minutes=5, now=later)
     assert third is not None and third.item_id == items[3]  # the expired claim came back
 
 
@@ -67,7 +66,7 @@ def test_human_labels_count_toward_overlap(tmp_path: Path) -> None:
     src = store.ensure_source(p.id, "human", "imported")
     store.upsert_annotations(p.id, [AnnotationRecord(item_id=items[0], source_id=src.id,
                                                      label=0)])
-    assert claims.claim_next(store, p.id, uids[0], overlap=1, minutes=5) is None
+    assert store.claim_next(p.id, uids[0], overlap=1, minutes=5) is None
 
 
 def test_honeypots_come_from_gold_and_are_not_regular_work(tmp_path: Path) -> None:
@@ -75,11 +74,11 @@ def test_honeypots_come_from_gold_and_are_not_regular_work(tmp_path: Path) -> No
     gold = store.ensure_source(p.id, "gold", "reference")
     store.upsert_annotations(p.id, [AnnotationRecord(item_id=items[0], source_id=gold.id,
                                                      label=1)])
-    regular = claims.claim_next(store, p.id, uids[0], overlap=1, minutes=5)
+    regular = store.claim_next(p.id, uids[0], overlap=1, minutes=5)
     assert regular is not None and regular.item_id != items[0] and not regular.honeypot
-    hp = claims.claim_next(store, p.id, uids[1], overlap=1, minutes=5, honeypot=True)
+    hp = store.claim_next(p.id, uids[1], overlap=1, minutes=5, honeypot=True)
     assert hp is not None and hp.item_id == items[0] and hp.honeypot
-    hp2 = claims.claim_next(store, p.id, uids[2], overlap=1, minutes=5, honeypot=True)
+    hp2 = store.claim_next(p.id, uids[2], overlap=1, minutes=5, honeypot=True)
     assert hp2 is not None and hp2.item_id == items[0]  # honeypots ignore overlap
 
 
@@ -109,8 +108,7 @@ def _race(db_url: str, uids: list[int], job: Callable[[Store, int], object]
 
 def test_concurrent_claims_never_exceed_overlap(db_url: str) -> None:
     store, p, items, uids = _setup(db_url, n_items=6, n_users=10, overlap=2)
-    errors = _race(db_url, uids, lambda own, uid: claims.claim_next(
-        own, p.id, uid, overlap=2, minutes=5))
+    errors = _race(db_url, uids, lambda own, uid: own.claim_next(p.id, uid, overlap=2, minutes=5))
     assert not errors, errors
     per_item = _open_claims(store)
     assert sum(per_item.values()) == len(uids)  # 6 items x 2 >= 10 users: everyone got one
@@ -124,10 +122,10 @@ def test_concurrent_claim_and_skip_never_repeat_an_item(db_url: str) -> None:
 
     def job(own: Store, uid: int) -> None:
         for _ in range(3):
-            c = claims.claim_next(own, p.id, uid, overlap=2, minutes=5)
+            c = own.claim_next(p.id, uid, overlap=2, minutes=5)
             if c is None:
                 return
-            claims.finish_claim(own, p.id, uid, c.item_id, "skipped")
+            own.finish_claim(p.id, uid, c.item_id, "skipped")
 
     assert not _race(db_url, uids, job)
     with store.snapshot() as s:

@@ -13,9 +13,9 @@ from labelloop.server.schemas.api import (
     TaskOut,
     VoteOut,
 )
+from labelloop.services.project import ProjectInfo
 from labelloop.services.queue import SubmitResult, Task
 from labelloop.services.review import ReviewEntry, Scorecard
-from labelloop.storage.store import ProjectInfo
 
 
 def task_out(p: ProjectInfo, t: Task) -> TaskOut:

@@ -21,8 +21,7 @@ from labelloop.server.schemas.api import (
     TaskOut,
     UndoOut,
 )
-from labelloop.services.queue import parse_answer
-from labelloop.storage.store import ProjectInfo
+from labelloop.services.project import ProjectInfo
 
 router = APIRouter(tags=["labeling"])
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
@@ -58,9 +57,7 @@ def get_task(project: ProjectDep, item_id: int, user: Labeler, ctx: Ctx) -> Task
 def submit(project: ProjectDep, item_id: int, body: AnswerIn, user: Labeler,
            ctx: Ctx) -> SubmitOut:
     """Submit your answer; the reply comes after the write is durable. Idempotent."""
-    item = ctx.store.items(project.id, ids=[item_id])[0]
-    answer = parse_answer(project.schema, body.raw(), (item.width, item.height))
-    result = ctx.queue(project).submit(user, item_id, answer, body.seconds)
+    result = ctx.queue(project).submit(user, item_id, body.raw(), body.seconds)
     if ctx.requeuer is not None:
         ctx.requeuer.labeled(project)
     return submit_out(project, result)
@@ -95,7 +92,7 @@ def image_path(ctx: ServerContext, project: ProjectInfo, item_id: int,
     """The image file of an item the user may see (annotators: only their own tasks)."""
     if not allowed(user, "review"):
         ctx.queue(project).task(user, item_id)
-    item = ctx.store.items(project.id, ids=[item_id])[0]
+    item = ctx.project_service(project).items(ids=[item_id])[0]
     if item.image is None or item.image.startswith(("http://", "https://")):
         raise NotFoundError(f"item {item_id} has no local image")
     path = Path(item.image)

@@ -23,8 +23,7 @@ from labelloop.server.schemas.api import (
     SettingsPatch,
     UserOut,
 )
-from labelloop.services.queue import parse_answer
-from labelloop.storage.store import ProjectInfo
+from labelloop.services.project import ProjectInfo
 
 router = APIRouter(tags=["oversight"])
 ExportFormat = Literal["csv", "jsonl", "label-studio", "coco"]
@@ -37,7 +36,7 @@ def list_items(project: ProjectDep, _: Reviewer, ctx: Ctx, offset: int = 0,
     """Items of a project, in id order (paged)."""
     if limit < 1 or limit > 1000 or offset < 0:
         raise ValidationError(f"expected 0 <= offset and 1 <= limit <= 1000, got {offset}, {limit}")
-    items = ctx.store.items(project.id)[offset: offset + limit]
+    items = ctx.project_service(project).items(offset=offset, limit=limit)
     return [ItemOut.of(project.id, it) for it in items]
 
 
@@ -59,11 +58,7 @@ def decide(project: ProjectDep, item_id: int, body: DecisionIn, user: Reviewer,
            ctx: Ctx) -> ReviewEntryOut:
     """Accept or correct (your answer becomes a gold vote) or send back (one more label)."""
     review = ctx.review(project)
-    answer = None
-    if body.decision != "send_back":
-        item = ctx.store.items(project.id, ids=[item_id])[0]
-        answer = parse_answer(project.schema, body.raw(), (item.width, item.height))
-    review.decide(user, item_id, body.decision, answer, body.note)
+    review.decide(user, item_id, body.decision, body.raw(), body.note)
     return entry_out(project, review.entry(item_id))
 
 
@@ -78,34 +73,32 @@ def dashboard(project: ProjectDep, _: QualityViewer, ctx: Ctx) -> DashboardOut:
     """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
     d = ctx.review(project).dashboard(ctx.users.list())
     return DashboardOut(
-        items=d["items"], states=d["status"]["states"], agreement=d["agreement"],
-        pairs_compared=d["pairs_compared"], label_model_coverage=d["label_model_coverage"],
-        human_labels_saved=d["human_labels_saved"], review_queue=d["review_queue"],
-        scorecards=[scorecard_out(c) for c in d["scorecards"]],
+        items=d.items, states=d.status.states, agreement=d.agreement,
+        pairs_compared=d.pairs_compared, label_model_coverage=d.label_model_coverage,
+        human_labels_saved=d.human_labels_saved, review_queue=d.review_queue,
+        scorecards=[scorecard_out(c) for c in d.scorecards],
     )
 
 
 @router.patch("/projects/{project_id}/settings", response_model=ProjectOut)
 def patch_settings(project: ProjectDep, body: SettingsPatch, _: Admin, ctx: Ctx) -> ProjectOut:
     """Change overlap, honeypot rate, review threshold, claim minutes, feedback (admin)."""
-    ctx.store.update_settings(project.id, body.apply(project.settings))
-    return ProjectOut.of(ctx.project(project.id))
+    service = ctx.project_service(project)
+    service.update_settings(**body.model_dump(exclude_none=True))
+    return ProjectOut.of(service.info)
 
 
 def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
                   format: str | None, label_column: str | None) -> dict[str, int]:
     """Store an uploaded file in a temporary folder and import it into the project."""
-    from labelloop.services.project import Project
-
     suffix = Path(file.filename or "upload").suffix.lower()[:10]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         with path.open("wb") as fh:
             shutil.copyfileobj(file.file, fh)
         options = {} if not label_column else {"label_column": label_column}
-        proj = Project(ctx.store, project, ctx.media_root)
-        res = proj.import_file(path, format=format or None, image_root=ctx.media_root,
-                               **options)
+        res = ctx.project_service(project).import_file(
+            path, format=format or None, image_root=ctx.media_root, **options)
     return {"added": res.added, "skipped": res.skipped, "annotations": res.annotations}
 
 
@@ -123,11 +116,9 @@ def import_file(
 def export(project: ProjectDep, _: Admin, ctx: Ctx, background: BackgroundTasks,
            format: ExportFormat = "jsonl") -> FileResponse:
     """Download every item with its labels (admin), read in one consistent snapshot."""
-    from labelloop.services.project import Project
-
     tmp = Path(tempfile.mkdtemp())
     name = f"{project.name}{_SUFFIX[format]}"
-    path = Project(ctx.store, project, ctx.media_root).export(tmp / name, format=format)
+    path = ctx.project_service(project).export(tmp / name, format=format)
     background.add_task(shutil.rmtree, tmp, ignore_errors=True)
     return FileResponse(path, filename=name)
 

@@ -33,8 +33,7 @@ from labelloop.server.routes.convert import entry_out, scorecard_out, task_out
 from labelloop.server.routes.oversight import import_upload
 from labelloop.server.schemas.api import ProjectOut, SettingsPatch
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
-from labelloop.services.queue import Answer, parse_answer
-from labelloop.storage.store import ProjectInfo
+from labelloop.services.project import ProjectInfo
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(env=jinja2.Environment(
@@ -173,27 +172,11 @@ def review_submit(
     (or ``labels`` for multi-label tasks).
     """
     review = ctx.review(project)
-    answer = None
-    if decision == "accept":
-        chosen = [v for v in review.entry(item_id).votes if v.source == vote]
-        if not chosen:
-            raise ValidationError(f"no vote from {vote!r} on item {item_id} to accept")
-        a = chosen[0].annotation
-        answer = Answer(a.label, a.labels, a.boxes)
-    elif decision == "correct":
-        multi = project.schema.task == "multi-label-text"
-        answer = parse_answer(project.schema,
-                              {"labels": labels or []} if multi else {"label": label})
-    review.decide(user, item_id, decision, answer, note)
+    review.decide(user, item_id, decision, {"label": label, "labels": labels or []}, note,
+                  vote=vote if decision == "accept" else None)
     nxt = review.queue(limit=1)
     target = f"/p/{project.id}/review/{nxt[0].item.id}" if nxt else f"/p/{project.id}/review"
     return RedirectResponse(target, status_code=303)
-
-
-def _dashboard(project: ProjectInfo, ctx: ServerContext) -> dict[str, Any]:
-    d = ctx.review(project).dashboard(ctx.users.list())
-    d["scorecards"] = [scorecard_out(c) for c in d["scorecards"]]
-    return d
 
 
 @router.get("/p/{project_id}/dashboard")
@@ -202,7 +185,7 @@ def dashboard(request: Request, project: ProjectDep, user: QualityViewer, ctx: C
     """Admin dashboard: progress, agreement, honeypots, coverage, settings, import/export."""
     name = "dashboard_stats.html" if partial else "dashboard.html"
     return _page(request, name, user, project=ProjectOut.of(project),
-                 d=_dashboard(project, ctx),
+                 d=ctx.review(project).dashboard(ctx.users.list()),
                  **(_members(project, ctx) if allowed(user, "manage") else {}))
 
 
@@ -249,9 +232,9 @@ def save_settings(
                               honeypot_feedback=honeypot_feedback)
     except ValueError as exc:
         raise ValidationError(f"invalid settings: {exc}") from None
-    ctx.store.update_settings(project.id, patch.apply(project.settings))
-    return _page(request, "settings_saved.html", user, project=ProjectOut.of(ctx.project(
-        project.id)))
+    service = ctx.project_service(project)
+    service.update_settings(**patch.model_dump(exclude_none=True))
+    return _page(request, "settings_saved.html", user, project=ProjectOut.of(service.info))
 
 
 @router.get("/admin/users")

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, UserRecord
-from labelloop.core.schema import LabelSchema, ProjectSettings
-from labelloop.storage.store import ProjectInfo
+from labelloop.core.schema import LabelSchema
+from labelloop.services.project import ProjectInfo
 
 
 class _In(BaseModel):
@@ -87,9 +87,6 @@ class SettingsPatch(_In):
     review_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     claim_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
     honeypot_feedback: bool | None = None
-
-    def apply(self, s: ProjectSettings) -> ProjectSettings:
-        return s.model_copy(update=self.model_dump(exclude_none=True))
 
 
 class BoxIO(BaseModel):

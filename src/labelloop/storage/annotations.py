@@ -1,0 +1,315 @@
+"""Sources and annotations repository: every vote, the label matrix, export snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from labelloop.core.matrix import ABSTAIN, LabelMatrix
+from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceRecord
+from labelloop.errors import NotFoundError, ValidationError
+from labelloop.storage.base import SqlBase, chunks, insert
+from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, utcnow
+from labelloop.storage.records import Vote, annotation_record, item_record, source_record
+
+_UPSERTED = ("label", "value", "confidence", "needs_review", "seconds", "created_at")
+
+
+# -- helpers that run inside a caller's transaction ---------------------------------------
+def ensure_source_id(
+    s: Session, project_id: int, kind: str, name: str, version: str,
+    user_id: int | None = None,
+) -> int:
+    """Id of the source with this identity, inserted if missing."""
+    q = select(SourceRow.id).where(
+        SourceRow.project_id == project_id, SourceRow.kind == kind,
+        SourceRow.name == name, SourceRow.version == version,
+    )
+    sid = s.scalar(q)
+    if sid is None:
+        s.execute(
+            insert(s, SourceRow)
+            .values(project_id=project_id, kind=kind, name=name, version=version,
+                    user_id=user_id, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        sid = s.scalar(q)
+    return int(sid)  # type: ignore[arg-type]
+
+
+def upsert_annotation_rows(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert annotation rows; a source's earlier row for the same item is replaced."""
+    for chunk in chunks(rows):
+        stmt = insert(s, AnnotationRow)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["item_id", "source_id"],
+            set_={c: getattr(stmt.excluded, c) for c in _UPSERTED},
+        )
+        s.execute(stmt, list(chunk))
+
+
+def select_items(
+    s: Session, project_id: int, *, split: str | None = None,
+    ids: Sequence[int] | None = None, offset: int = 0, limit: int | None = None,
+) -> list[ItemRecord]:
+    """Items of a project in id order (or in the order of ``ids``, all of which must exist)."""
+    q = select(ItemRow).where(ItemRow.project_id == project_id)
+    if split is not None:
+        q = q.where(ItemRow.split == split)
+    if ids is None:
+        q = q.order_by(ItemRow.id).offset(offset).limit(limit)
+        return [item_record(r) for r in s.scalars(q)]
+    found: dict[int, ItemRecord] = {}
+    for chunk in chunks(list(ids)):
+        found.update({r.id: item_record(r) for r in s.scalars(q.where(ItemRow.id.in_(chunk)))})
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFoundError(f"item(s) {missing[:5]} not found in this project")
+    return [found[i] for i in ids]
+
+
+def _annotation_rows(annotations: Sequence[AnnotationRecord]) -> list[dict[str, Any]]:
+    """Table rows for annotation records (extras such as boxes and probs go in ``value``)."""
+    now = utcnow()
+    rows = []
+    for a in annotations:
+        value: dict[str, Any] = {}
+        if a.labels is not None:
+            value["labels"] = a.labels
+        if a.boxes is not None:
+            value["boxes"] = [b.model_dump() for b in a.boxes]
+        if a.probs is not None:
+            value["probs"] = a.probs
+        rows.append(
+            {
+                "item_id": a.item_id, "source_id": a.source_id, "label": a.label,
+                "value": value, "confidence": a.confidence,
+                "needs_review": a.needs_review, "seconds": a.seconds,
+                "created_at": a.created_at or now,
+            }
+        )
+    return rows
+
+
+def _select_annotations(
+    s: Session, project_id: int, *, kinds: Iterable[str] | None = None,
+    source_ids: Iterable[int] | None = None,
+) -> list[AnnotationRecord]:
+    q = (
+        select(AnnotationRow)
+        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+        .where(SourceRow.project_id == project_id)
+    )
+    if kinds is not None:
+        q = q.where(SourceRow.kind.in_(list(kinds)))
+    if source_ids is not None:
+        q = q.where(SourceRow.id.in_(list(source_ids)))
+    q = q.order_by(AnnotationRow.item_id, AnnotationRow.source_id)
+    return [annotation_record(r) for r in s.scalars(q)]
+
+
+def _check_owned(
+    s: Session, project_id: int, item_ids: Sequence[int], source_ids: Sequence[int]
+) -> None:
+    n_items = 0
+    for chunk in chunks(item_ids):
+        n_items += int(s.scalar(
+            select(func.count(ItemRow.id)).where(
+                ItemRow.project_id == project_id, ItemRow.id.in_(chunk)
+            )
+        ) or 0)
+    if n_items != len(item_ids):
+        raise NotFoundError("some annotated items do not belong to this project")
+    n_src = s.scalar(
+        select(func.count(SourceRow.id)).where(
+            SourceRow.project_id == project_id, SourceRow.id.in_(source_ids)
+        )
+    )
+    if n_src != len(source_ids):
+        raise NotFoundError("some annotation sources do not belong to this project")
+
+
+class SqlAnnotations(SqlBase):
+    """:class:`~labelloop.storage.protocol.AnnotationRepository` over SQL."""
+
+    def ensure_source(
+        self, project_id: int, kind: str, name: str, version: str = "",
+        *, user_id: int | None = None,
+    ) -> SourceRecord:
+        """Return the source with this identity, creating it if needed."""
+        SourceRecord(kind=kind, name=name, version=version)  # type: ignore[arg-type]
+        with self.write() as s:
+            sid = ensure_source_id(s, project_id, kind, name, version, user_id)
+            return source_record(s.get_one(SourceRow, sid))
+
+    def sources(self, project_id: int, *, kinds: Iterable[str] | None = None) -> list[SourceRecord]:
+        """Sources of a project in id order, optionally only some kinds."""
+        q = select(SourceRow).where(SourceRow.project_id == project_id)
+        if kinds is not None:
+            q = q.where(SourceRow.kind.in_(list(kinds)))
+        with self.snapshot() as s:
+            return [source_record(r) for r in s.scalars(q.order_by(SourceRow.id))]
+
+    def user_source_id(self, project_id: int, user_id: int) -> int | None:
+        """The oldest ``human`` source of a user in the project, if any."""
+        with self.snapshot() as s:
+            found = s.scalar(select(SourceRow.id).where(
+                SourceRow.project_id == project_id, SourceRow.kind == "human",
+                SourceRow.user_id == user_id).order_by(SourceRow.id).limit(1))
+        return None if found is None else int(found)
+
+    def upsert_annotations(self, project_id: int, annotations: Sequence[AnnotationRecord]) -> int:
+        """Store annotations; a source's earlier answer for the same item is replaced."""
+        if not annotations:
+            return 0
+        with self.write() as s:
+            item_ids = sorted({a.item_id for a in annotations})
+            source_ids = sorted({a.source_id for a in annotations})
+            _check_owned(s, project_id, item_ids, source_ids)
+            upsert_annotation_rows(s, _annotation_rows(annotations))
+        return len(annotations)
+
+    def replace_annotations(
+        self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
+        annotations: Sequence[AnnotationRecord],
+    ) -> int:
+        """Make ``annotations`` the whole answer of ``source_ids`` on ``item_ids``, atomically.
+
+        Earlier annotations of those sources on those items are removed first, so an item
+        where a source now abstains loses its stale vote (e.g. an edited labeling function
+        applied again). Other items and sources are untouched.
+
+        Raises
+        ------
+        ValidationError
+            If an annotation lies outside the given sources or items.
+        NotFoundError
+            If a source or item is not in this project.
+        """
+        srcs, items = set(source_ids), set(item_ids)
+        outside = [a for a in annotations if a.source_id not in srcs or a.item_id not in items]
+        if outside:
+            raise ValidationError(
+                f"annotation of item {outside[0].item_id} by source {outside[0].source_id} is "
+                "outside the sources and items being replaced"
+            )
+        with self.write() as s:
+            _check_owned(s, project_id, sorted(items), sorted(srcs))
+            for chunk in chunks(sorted(items)):
+                s.execute(
+                    delete(AnnotationRow).where(
+                        AnnotationRow.source_id.in_(sorted(srcs)), AnnotationRow.item_id.in_(chunk)
+                    )
+                )
+            upsert_annotation_rows(s, _annotation_rows(annotations))
+        return len(annotations)
+
+    def annotations(
+        self, project_id: int, *, kinds: Iterable[str] | None = None,
+        source_ids: Iterable[int] | None = None,
+    ) -> list[AnnotationRecord]:
+        """Annotations of a project, optionally only some source kinds or ids."""
+        with self.snapshot() as s:
+            return _select_annotations(s, project_id, kinds=kinds, source_ids=source_ids)
+
+    def user_annotation(self, project_id: int, user_id: int, item_id: int
+                        ) -> AnnotationRecord | None:
+        """A user's own (``human``) annotation of an item, if any."""
+        with self.snapshot() as s:
+            row = s.scalars(
+                select(AnnotationRow).join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+                .where(AnnotationRow.item_id == item_id, SourceRow.user_id == user_id,
+                       SourceRow.kind == "human", SourceRow.project_id == project_id)
+            ).first()
+            return None if row is None else annotation_record(row)
+
+    def votes(
+        self, project_id: int, *, item_ids: Sequence[int] | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> list[Vote]:
+        """Annotations with their source's kind, name and user, by item then source id."""
+        q = (
+            select(SourceRow.kind, SourceRow.name, SourceRow.user_id, AnnotationRow)
+            .join(AnnotationRow, AnnotationRow.source_id == SourceRow.id)
+            .where(SourceRow.project_id == project_id)
+            .order_by(AnnotationRow.item_id, SourceRow.id)
+        )
+        if item_ids is not None:
+            q = q.where(AnnotationRow.item_id.in_(list(item_ids)))
+        if kinds is not None:
+            q = q.where(SourceRow.kind.in_(list(kinds)))
+        with self.snapshot() as s:
+            return [Vote(kind, name, uid, annotation_record(row))
+                    for kind, name, uid, row in s.execute(q).all()]
+
+    def delete_annotations(self, project_id: int, source_id: int) -> int:
+        """Remove every annotation of one source (e.g. before refitting a label model)."""
+        with self.write() as s:
+            owned = s.scalar(
+                select(SourceRow.id).where(
+                    SourceRow.project_id == project_id, SourceRow.id == source_id
+                )
+            )
+            if owned is None:
+                raise NotFoundError(f"source {source_id} not found in this project")
+            res = s.execute(delete(AnnotationRow).where(AnnotationRow.source_id == source_id))
+            return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+    def label_matrix(
+        self, project_id: int, *, kinds: Iterable[str] | None = None,
+        item_ids: Sequence[int] | None = None, all_versions: bool = False,
+    ) -> LabelMatrix:
+        """Label matrix of single-label annotations: rows are items, columns sources.
+
+        Only the newest version of each source (same kind and name) is a column unless
+        ``all_versions``: a model drafted again after new human labels, or a labeling
+        function applied under a new version, replaces its earlier column instead of voting
+        twice.
+        """
+        with self.snapshot() as s:
+            if item_ids is None:
+                item_ids = list(
+                    s.scalars(
+                        select(ItemRow.id)
+                        .where(ItemRow.project_id == project_id)
+                        .order_by(ItemRow.id)
+                    )
+                )
+            srcs = select(SourceRow).where(SourceRow.project_id == project_id)
+            if kinds is not None:
+                srcs = srcs.where(SourceRow.kind.in_(list(kinds)))
+            sources = list(s.scalars(srcs.order_by(SourceRow.id)))
+            if not all_versions:
+                newest = {(r.kind, r.name): r.id for r in sources}  # id order: the last wins
+                sources = [r for r in sources if newest[(r.kind, r.name)] == r.id]
+            anns = s.execute(
+                select(AnnotationRow.item_id, AnnotationRow.source_id, AnnotationRow.label)
+                .where(AnnotationRow.source_id.in_([r.id for r in sources]))
+                .where(AnnotationRow.label.is_not(None))
+            ).all()
+        rows = {i: n for n, i in enumerate(item_ids)}
+        cols = {r.id: n for n, r in enumerate(sources)}
+        L = np.full((len(item_ids), len(sources)), ABSTAIN, dtype=np.int64)
+        for item_id, source_id, label in anns:
+            if item_id in rows:
+                assert label is not None  # the query keeps labelled rows only
+                L[rows[item_id], cols[source_id]] = label
+        return LabelMatrix(L, list(item_ids), [r.id for r in sources])
+
+    def export_snapshot(self, project_id: int) -> Snapshot:
+        """Items, sources and annotations of a project, read in one consistent snapshot."""
+        with self.snapshot() as s:
+            items = select_items(s, project_id)
+            sources = [
+                source_record(r)
+                for r in s.scalars(
+                    select(SourceRow).where(SourceRow.project_id == project_id)
+                    .order_by(SourceRow.id)
+                )
+            ]
+            annotations = _select_annotations(s, project_id)
+        return Snapshot(items, sources, annotations)

@@ -1,0 +1,94 @@
+"""Plumbing shared by every SQL repository: engines, transactions, dialect-aware inserts.
+
+Every public repository method runs in its own transaction: writes in ``BEGIN IMMEDIATE``
+on SQLite, reads in one snapshot (``REPEATABLE READ`` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from labelloop.storage.engine import WRITE_OPTION, make_engine
+from labelloop.storage.models import utcnow
+
+CHUNK = 500
+T = TypeVar("T")
+
+
+def chunks(seq: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most ``size`` (keeps ``IN (...)`` lists short)."""
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def insert(s: Session, table: Any) -> Any:
+    """An ``INSERT`` with the dialect's ``ON CONFLICT`` support."""
+    dialect = s.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def aware(ts: datetime) -> datetime:
+    """A timestamp with its zone (SQLite drops it; stored times are UTC)."""
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=utcnow().tzinfo)
+
+
+class SqlBase:
+    """Engines and transactions over one database URL; the repositories build on it.
+
+    Parameters
+    ----------
+    url:
+        ``sqlite:///path/labelloop.db`` or ``postgresql+psycopg://user@host/db``.
+    migrate:
+        Bring the schema to the newest Alembic revision on open (default).
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._read_engine: Engine
+        if self.dialect == "postgresql":
+            self._read_engine = self.engine.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            self._read_engine = self.engine
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Upgrade the database schema to the newest revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option(
+            "script_location", str(resources.files("labelloop.storage") / "migrations")
+        )
+        with self._write_engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
+        with Session(self._write_engine, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read transaction that sees one consistent snapshot of the database."""
+        with Session(self._read_engine, expire_on_commit=False) as s, s.begin():
+            yield s

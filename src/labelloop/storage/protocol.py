@@ -1,0 +1,243 @@
+"""The Store protocol: what services may ask of storage, one protocol per repository.
+
+:class:`StoreProtocol` composes the repositories below; :class:`labelloop.storage.Store`
+implements it over SQLite and PostgreSQL (``tests/contract/test_store.py`` runs the same
+contract against both). Services type their store as :class:`StoreProtocol`, so another
+backend (or a fake in tests) only has to provide these methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from labelloop.core.matrix import LabelMatrix
+from labelloop.core.records import (
+    AnnotationRecord,
+    ItemRecord,
+    PendingAnnotation,
+    Snapshot,
+    SourceRecord,
+    UserRecord,
+)
+from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.storage.records import (
+    Claim,
+    Failure,
+    ImportResult,
+    ProjectInfo,
+    StoreStatus,
+    Vote,
+)
+
+
+@runtime_checkable
+class ProjectRepository(Protocol):
+    """Projects: name, label schema, settings."""
+
+    def create_project(
+        self, name: str, schema: LabelSchema, settings: ProjectSettings | None = None
+    ) -> ProjectInfo: ...
+
+    def get_project(self, name: str | None = None) -> ProjectInfo: ...
+
+    def project(self, project_id: int) -> ProjectInfo: ...
+
+    def projects(self) -> list[ProjectInfo]: ...
+
+    def list_projects(self) -> list[str]: ...
+
+    def update_settings(self, project_id: int, settings: ProjectSettings) -> None: ...
+
+
+@runtime_checkable
+class ItemRepository(Protocol):
+    """Items (imported all or nothing), their priorities, failures and embeddings."""
+
+    def import_records(
+        self, project_id: int, items: Sequence[ItemRecord],
+        annotations: Sequence[PendingAnnotation] = (),
+    ) -> ImportResult: ...
+
+    def items(
+        self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
+        offset: int = 0, limit: int | None = None,
+    ) -> list[ItemRecord]: ...
+
+    def count_items(self, project_id: int) -> int: ...
+
+    def set_priorities(self, project_id: int, priorities: dict[int, float]) -> None: ...
+
+    def record_failures(self, project_id: int, failures: Sequence[Failure]) -> None: ...
+
+    def failures(self, project_id: int, *, stage: str | None = None) -> list[Failure]: ...
+
+    def put_embeddings(
+        self, model: str, item_ids: Sequence[int], vectors: npt.NDArray[Any]
+    ) -> None: ...
+
+    def get_embeddings(
+        self, model: str, item_ids: Sequence[int]
+    ) -> tuple[list[int], npt.NDArray[np.float32]]: ...
+
+
+@runtime_checkable
+class AnnotationRepository(Protocol):
+    """Sources and their annotations: votes, the label matrix, export snapshots."""
+
+    def ensure_source(
+        self, project_id: int, kind: str, name: str, version: str = "",
+        *, user_id: int | None = None,
+    ) -> SourceRecord: ...
+
+    def sources(
+        self, project_id: int, *, kinds: Iterable[str] | None = None
+    ) -> list[SourceRecord]: ...
+
+    def user_source_id(self, project_id: int, user_id: int) -> int | None: ...
+
+    def upsert_annotations(
+        self, project_id: int, annotations: Sequence[AnnotationRecord]
+    ) -> int: ...
+
+    def replace_annotations(
+        self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
+        annotations: Sequence[AnnotationRecord],
+    ) -> int: ...
+
+    def annotations(
+        self, project_id: int, *, kinds: Iterable[str] | None = None,
+        source_ids: Iterable[int] | None = None,
+    ) -> list[AnnotationRecord]: ...
+
+    def user_annotation(
+        self, project_id: int, user_id: int, item_id: int
+    ) -> AnnotationRecord | None: ...
+
+    def votes(
+        self, project_id: int, *, item_ids: Sequence[int] | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> list[Vote]: ...
+
+    def delete_annotations(self, project_id: int, source_id: int) -> int: ...
+
+    def label_matrix(
+        self, project_id: int, *, kinds: Iterable[str] | None = None,
+        item_ids: Sequence[int] | None = None, all_versions: bool = False,
+    ) -> LabelMatrix: ...
+
+    def export_snapshot(self, project_id: int) -> Snapshot: ...
+
+
+@runtime_checkable
+class StatusRepository(Protocol):
+    """Counts of items by split and state, and of annotations per source."""
+
+    def status(self, project_id: int) -> StoreStatus: ...
+
+
+@runtime_checkable
+class AccountRepository(Protocol):
+    """Users, API tokens and login sessions; secrets arrive hashed."""
+
+    def create_user(self, name: str, role: str, password_hash: str) -> UserRecord: ...
+
+    def get_user(self, user_id: int) -> UserRecord | None: ...
+
+    def user_by_name(self, name: str) -> UserRecord | None: ...
+
+    def user_credentials(self, name: str) -> tuple[UserRecord, str | None] | None: ...
+
+    def users(self) -> list[UserRecord]: ...
+
+    def set_user_active(self, user_id: int, active: bool) -> UserRecord: ...
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    def add_token(self, user_id: int, token_hash: str, name: str = "") -> None: ...
+
+    def token_user(self, token_hash: str) -> UserRecord | None: ...
+
+    def add_session(self, user_id: int, token_hash: str, expires_at: datetime) -> None: ...
+
+    def session_user(self, token_hash: str) -> tuple[UserRecord, datetime] | None: ...
+
+    def delete_session(self, token_hash: str) -> None: ...
+
+
+@runtime_checkable
+class MemberRepository(Protocol):
+    """Who was admitted to which project."""
+
+    def member_ids(self, project_id: int) -> list[int]: ...
+
+    def add_member(self, project_id: int, user_id: int) -> None: ...
+
+    def remove_member(self, project_id: int, user_id: int) -> bool: ...
+
+    def memberships(self, project_ids: Sequence[int]) -> list[tuple[int, int]]: ...
+
+
+@runtime_checkable
+class QueueRepository(Protocol):
+    """Claims of the annotation queue and what each user did with it."""
+
+    def open_claim(
+        self, project_id: int, user_id: int, *, now: datetime | None = None
+    ) -> Claim | None: ...
+
+    def claim_next(
+        self, project_id: int, user_id: int, *, overlap: int, minutes: int,
+        honeypot: bool = False, now: datetime | None = None,
+    ) -> Claim | None: ...
+
+    def claim_item(
+        self, project_id: int, user_id: int, item_id: int, *, overlap: int, minutes: int,
+        now: datetime | None = None,
+    ) -> Claim | None: ...
+
+    def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int: ...
+
+    def finish_claim(
+        self, project_id: int, user_id: int, item_id: int, state: str,
+        *, now: datetime | None = None,
+    ) -> None: ...
+
+    def last_submitted(
+        self, project_id: int, user_id: int, *, before: int | None = None
+    ) -> int | None: ...
+
+    def assignment_counts(self, project_id: int, user_id: int) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class ReviewRepository(Protocol):
+    """Reviewers' decisions."""
+
+    def record_decision(
+        self, project_id: int, item_id: int, reviewer_id: int, decision: str,
+        value: dict[str, Any], note: str, created_at: datetime,
+    ) -> None: ...
+
+    def decision_times(self, project_id: int) -> dict[int, datetime]: ...
+
+
+@runtime_checkable
+class StoreProtocol(
+    ProjectRepository,
+    ItemRepository,
+    AnnotationRepository,
+    StatusRepository,
+    AccountRepository,
+    MemberRepository,
+    QueueRepository,
+    ReviewRepository,
+    Protocol,
+):
+    """Every repository over one database, and closing it."""
+
+    def close(self) -> None: ...
