@@ -7,6 +7,7 @@ import pytest
 
 from labelloop.core import AnnotationRecord, Box, ItemRecord, LabelSchema
 from labelloop.core.records import PendingAnnotation
+from labelloop.core.schema import ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
 from labelloop.storage import Failure, Store
 
@@ -249,3 +250,169 @@ def test_label_model_verdict_decides_the_state(store: Store) -> None:
     ])
     states = store.status(p.id).states
     assert (states["auto"], states["needs_review"]) == (1, 1)
+
+
+# -- the protocol and the repositories the services use -------------------------------------
+def test_store_satisfies_the_protocol(store: Store) -> None:
+    from labelloop.storage import StoreProtocol, protocol
+
+    assert isinstance(store, StoreProtocol)
+    for repo in (protocol.ProjectRepository, protocol.ItemRepository,
+                 protocol.AnnotationRepository, protocol.StatusRepository,
+                 protocol.AccountRepository, protocol.MemberRepository,
+                 protocol.QueueRepository, protocol.ReviewRepository):
+        assert isinstance(store, repo), repo.__name__
+    assert not isinstance(object(), protocol.QueueRepository)
+
+
+def test_projects_by_id_and_items_by_page(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    q = store.create_project("q", SCHEMA, ProjectSettings(overlap=3))
+    assert store.project(q.id) == q
+    assert [x.name for x in store.projects()] == ["p", "q"]
+    with pytest.raises(NotFoundError):
+        store.project(q.id + 100)
+    ids = store.import_records(p.id, _items(5)).item_ids
+    assert [i.id for i in store.items(p.id, offset=1, limit=2)] == ids[1:3]
+    assert [i.id for i in store.items(p.id, offset=4)] == ids[4:]
+
+
+def test_votes_and_a_users_own_answer(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(2)).item_ids
+    alice = store.create_user("alice", "annotator", "hash")
+    assert store.user_source_id(p.id, alice.id) is None
+    mine = store.ensure_source(p.id, "human", "alice", user_id=alice.id)
+    model = store.ensure_source(p.id, "model", "zs", "1")
+    store.upsert_annotations(p.id, [
+        AnnotationRecord(item_id=ids[1], source_id=model.id, label=0, confidence=0.9),
+        AnnotationRecord(item_id=ids[1], source_id=mine.id, label=1),
+        AnnotationRecord(item_id=ids[0], source_id=model.id, label=1),
+    ])
+    assert store.user_source_id(p.id, alice.id) == mine.id
+    got = store.user_annotation(p.id, alice.id, ids[1])
+    assert got is not None and got.label == 1
+    assert store.user_annotation(p.id, alice.id, ids[0]) is None
+    votes = store.votes(p.id)
+    assert [(v.annotation.item_id, v.kind, v.source, v.user_id) for v in votes] == [
+        (ids[0], "model", "zs", None), (ids[1], "human", "alice", alice.id),
+        (ids[1], "model", "zs", None)]
+    only = store.votes(p.id, item_ids=[ids[1]], kinds=["model"])
+    assert [(v.source, v.annotation.confidence) for v in only] == [("zs", 0.9)]
+
+
+def test_accounts_tokens_and_sessions(store: Store) -> None:
+    from datetime import timedelta
+
+    from labelloop.storage.models import utcnow
+
+    alice = store.create_user("alice", "annotator", "h1")
+    with pytest.raises(ConflictError):
+        store.create_user("alice", "admin", "h2")
+    bob = store.create_user("bob", "reviewer", "h3")
+    assert [u.name for u in store.users()] == ["alice", "bob"]
+    assert store.get_user(bob.id) == bob and store.get_user(bob.id + 100) is None
+    assert store.user_by_name("bob") == bob and store.user_by_name("carol") is None
+    assert store.user_credentials("alice") == (alice, "h1")
+    store.add_token(alice.id, "tok-hash", "cli")
+    assert store.token_user("tok-hash") == alice and store.token_user("other") is None
+    with pytest.raises(NotFoundError):
+        store.add_token(bob.id + 100, "x")
+    later = utcnow() + timedelta(hours=1)
+    store.add_session(alice.id, "sess-hash", later)
+    found = store.session_user("sess-hash")
+    assert found is not None and found[0] == alice
+    assert abs((found[1] - later).total_seconds()) < 1e-3  # the zone survives SQLite
+    store.set_password_hash(alice.id, "h4")  # a new password ends every session
+    assert store.user_credentials("alice") == (alice, "h4")
+    assert store.session_user("sess-hash") is None
+    store.add_session(alice.id, "sess-2", later)
+    off = store.set_user_active(alice.id, False)  # so does deactivation
+    assert not off.active and store.session_user("sess-2") is None
+    assert store.token_user("tok-hash") == off  # the service refuses inactive users
+    store.add_session(bob.id, "sess-3", later)
+    store.delete_session("sess-3")
+    assert store.session_user("sess-3") is None
+    with pytest.raises(NotFoundError):
+        store.set_password_hash(bob.id + 100, "h")
+    with pytest.raises(NotFoundError):
+        store.set_user_active(bob.id + 100, True)
+
+
+def test_members(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    q = store.create_project("q", SCHEMA)
+    alice = store.create_user("alice", "annotator", "h")
+    bob = store.create_user("bob", "annotator", "h")
+    assert store.member_ids(p.id) == [] and store.memberships([p.id, q.id]) == []
+    store.add_member(p.id, bob.id)
+    store.add_member(p.id, alice.id)
+    store.add_member(p.id, alice.id)  # twice: nothing changes
+    store.add_member(q.id, bob.id)
+    assert store.member_ids(p.id) == sorted([alice.id, bob.id])
+    assert sorted(store.memberships([p.id])) == sorted([(p.id, alice.id), (p.id, bob.id)])
+    with pytest.raises(NotFoundError):
+        store.add_member(p.id, bob.id + 100)
+    with pytest.raises(NotFoundError):
+        store.add_member(q.id + 100, bob.id)
+    assert store.remove_member(p.id, bob.id) is True
+    assert store.remove_member(p.id, bob.id) is False
+    assert store.member_ids(p.id) == [alice.id] and store.member_ids(q.id) == [bob.id]
+
+
+def test_queue_claims_counts_and_undo(store: Store) -> None:
+    from datetime import timedelta
+
+    from labelloop.storage.models import utcnow
+
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(3)).item_ids
+    gold = store.ensure_source(p.id, "gold", "truth")
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=ids[2], source_id=gold.id,
+                                                     label=1)])
+    a = store.create_user("a", "annotator", "h").id
+    b = store.create_user("b", "annotator", "h").id
+    assert store.available_items(p.id, a, overlap=1) == 2  # the gold item is not regular
+    assert store.open_claim(p.id, a) is None
+    first = store.claim_next(p.id, a, overlap=1, minutes=5)
+    assert first is not None and first.item_id == ids[0] and not first.honeypot
+    assert store.open_claim(p.id, a) == first
+    assert store.claim_next(p.id, a, overlap=1, minutes=5) == first  # the open one again
+    assert store.available_items(p.id, b, overlap=1) == 1
+    hp = store.claim_next(p.id, b, overlap=1, minutes=5, honeypot=True)
+    assert hp is not None and hp.item_id == ids[2] and hp.honeypot
+    store.finish_claim(p.id, a, ids[0], "submitted")
+    store.finish_claim(p.id, a, ids[1], "skipped")  # a skip without a claim is recorded
+    assert store.assignment_counts(p.id, a) == {"submitted": 1, "skipped": 1}
+    assert store.available_items(p.id, a, overlap=1) == 0
+    assert store.last_submitted(p.id, a) == ids[0]
+    assert store.last_submitted(p.id, a, before=ids[0]) is None
+    assert store.claim_item(p.id, a, ids[0] + 100, overlap=1, minutes=5) is None
+    late = utcnow() + timedelta(minutes=10)  # b's honeypot claim has expired by then
+    again = store.claim_item(p.id, a, ids[2], overlap=1, minutes=5, now=late)
+    assert again is not None and again.honeypot
+    assert store.open_claim(p.id, b, now=late) is None
+
+
+def test_review_decisions_and_send_back(store: Store) -> None:
+    from labelloop.storage.models import utcnow
+
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(2)).item_ids
+    boss = store.create_user("boss", "reviewer", "h").id
+    ann = store.create_user("ann", "annotator", "h").id
+    claim = store.claim_next(p.id, ann, overlap=1, minutes=5)
+    assert claim is not None
+    src = store.ensure_source(p.id, "human", "ann", user_id=ann)
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=claim.item_id, source_id=src.id,
+                                                     label=0)])
+    store.finish_claim(p.id, ann, claim.item_id, "submitted")
+    other = store.create_user("other", "annotator", "h").id
+    assert store.available_items(p.id, other, overlap=1) == 1
+    assert store.decision_times(p.id) == {}
+    t1 = utcnow()
+    store.record_decision(p.id, ids[0], boss, "accept", {"label": 0}, "", t1)
+    store.record_decision(p.id, ids[0], boss, "send_back", {}, "unsure", t1)
+    times = store.decision_times(p.id)
+    assert list(times) == [ids[0]] and abs((times[ids[0]] - t1).total_seconds()) < 1e-3
+    assert store.available_items(p.id, other, overlap=1) == 2  # one more annotator wanted

@@ -268,10 +268,7 @@ class LabelingQueue:
                     "your answer was not stored"
                 )
         if seconds is None and claim is not None and claim.item_id == item_id:
-            claimed = claim.claimed_at
-            if claimed.tzinfo is None:
-                claimed = claimed.replace(tzinfo=UTC)
-            seconds = (_now() - claimed).total_seconds()
+            seconds = (_now() - claim.claimed_at).total_seconds()
         record = AnnotationRecord(
             item_id=item.id, source_id=self.human_source(user), label=answer.label,  # type: ignore[arg-type]
             labels=answer.labels, boxes=answer.boxes,

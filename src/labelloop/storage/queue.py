@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from labelloop.storage.base import SqlBase
+from labelloop.storage.base import SqlBase, aware
 from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, SourceRow, utcnow
 from labelloop.storage.records import Claim
 from labelloop.storage.server_models import ItemQueueRow
@@ -93,8 +93,8 @@ def _expire_claims(s: Session, project_id: int, now: datetime) -> int:
 
 def _claim(s: Session, project_id: int, row: AssignmentRow) -> Claim:
     gold = s.scalar(_gold_items(project_id).where(AnnotationRow.item_id == row.item_id).limit(1))
-    return Claim(row.id, row.item_id, row.user_id, row.claimed_at, row.expires_at,
-                 gold is not None)
+    return Claim(row.id, row.item_id, row.user_id, aware(row.claimed_at),
+                 aware(row.expires_at), gold is not None)
 
 
 def _candidate(
