@@ -82,12 +82,11 @@ def build_scorecards(schema: LabelSchema, votes_by_item: Mapping[int, Iterable[V
     card_names: dict[int, str] = {}
     pairs: dict[int, list[int]] = {}  # user -> [compared, agreed]
     for votes in votes_by_item.values():
-        humans = [v for v in votes if v.kind == "human" and v.user_id is not None]
-        for v in humans:
-            uid = int(v.user_id or 0)  # humans holds votes with a user only
+        humans = [(v.user_id, v) for v in votes if v.kind == "human" and v.user_id is not None]
+        for uid, v in humans:
             card_names.setdefault(uid, names.get(uid, v.source))
             tally = pairs.setdefault(uid, [0, 0])
-            for other in humans:
+            for _, other in humans:
                 if other is not v:
                     tally[0] += 1
                     tally[1] += answers_match(v.annotation, other.annotation)

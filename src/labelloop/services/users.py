@@ -88,13 +88,15 @@ class Users:
         Returns
         -------
         The new admin and their generated password (show it once), or None when an active
-        admin exists already. The account is called ``admin`` (``admin-1`` when a
-        non-admin has that name).
+        admin exists already. The account is called ``admin``, or ``admin-1``,
+        ``admin-2`` ... when that name is taken.
         """
         everyone = self.list()
         if any(u.role == "admin" and u.active for u in everyone):
             return None
-        name = "admin" if not any(u.name == "admin" for u in everyone) else "admin-1"
+        taken = {u.name for u in everyone}
+        name = next(n for n in ("admin", *(f"admin-{i}" for i in range(1, len(taken) + 1)))
+                    if n not in taken)
         return self.add(name, "admin")
 
     def get(self, user_id: int) -> UserRecord:

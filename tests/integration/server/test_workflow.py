@@ -193,3 +193,43 @@ def test_an_imported_source_with_a_users_name_is_not_taken_over(client: TestClie
     names = {s.name: s.user_id for s in world.store.sources(world.a.id, kinds=["human"])}
     assert names == {"annotator": None, f"annotator#{world.ids['annotator']}":
                      world.ids["annotator"]}
+
+
+def test_review_form_settings_form_and_dashboard_share_the_api_paths(
+        client: TestClient, world: World) -> None:
+    """The HTML forms call the same services as the API: same gold votes, same settings."""
+    from server_world import login
+
+    ann, other = _client(client, world, "annotator"), _client(client, world, OTHER)
+    a = world.a.id
+    t = ann.next_task(a)
+    ann.submit(a, t["item"]["id"], label="ham", seconds=2.0)
+    other.submit(a, other.next_task(a)["item"]["id"], label="spam", seconds=3.0)
+    item = t["item"]["id"]
+    csrf = login(client, "admin")
+    r = client.post(f"/p/{a}/review/{item}", follow_redirects=False,
+                    data={"csrf_token": csrf, "decision": "accept", "vote": OTHER})
+    assert r.status_code == 303
+    gold = [v for v in world.store.votes(a, item_ids=[item]) if v.kind == "gold"]
+    assert [(v.source, v.annotation.label) for v in gold] == [("review:admin", 1)]
+    r = client.post(f"/p/{a}/review/{item}", follow_redirects=False,
+                    data={"csrf_token": csrf, "decision": "correct", "label": "ham"})
+    assert r.status_code == 303
+    gold = [v for v in world.store.votes(a, item_ids=[item]) if v.kind == "gold"]
+    assert [v.annotation.label for v in gold] == [0]
+    bad = client.post(f"/p/{a}/review/{item}",
+                      data={"csrf_token": csrf, "decision": "accept", "vote": "nobody"})
+    assert bad.status_code == 422 and "no vote from" in bad.text
+    saved = client.post(f"/p/{a}/settings", data={
+        "csrf_token": csrf, "overlap": 3, "honeypot_rate": 0.2, "claim_minutes": 15,
+        "review_threshold": 0.8})
+    assert saved.status_code == 200
+    st = world.store.project(a).settings
+    assert (st.overlap, st.honeypot_rate, st.claim_minutes, st.honeypot_feedback) == (
+        3, 0.2, 15, False)
+    admin = _client(client, world, "admin")
+    out = admin.request("PATCH", f"/projects/{a}/settings", json={"overlap": 2})
+    assert out["settings"]["overlap"] == 2 and out["settings"]["honeypot_rate"] == 0.2
+    page = client.get(f"/p/{a}/dashboard?partial=true")
+    assert page.status_code == 200
+    assert f"<td>{OTHER}</td><td>1</td><td>3.0</td>" in page.text  # a scorecard row

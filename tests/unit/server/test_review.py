@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from labelloop.core.records import AnnotationRecord, ItemRecord, UserRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.services.queue import Answer
@@ -118,3 +120,63 @@ def test_scorecards_carry_peer_kappa_and_trend_from_the_quality_engine(tmp_path:
     assert cards["good"].consensus_accuracy == 1.0 and cards["drifts"].consensus_accuracy == 0.75
     # rows: reference ham/spam; the drifter answered 'ham' on 10 spam items
     assert cards["drifts"].confusion == [[20, 0], [10, 10]]
+
+
+def test_box_answers_match_one_to_one_like_the_quality_report(tmp_path: Path) -> None:
+    """A greedy matcher pairs a1 with b1 first and then finds nothing for a2; the
+    Hungarian matching of quality.box_agreement pairs a1-b2 and a2-b1."""
+    from labelloop.core.records import Box
+    from labelloop.quality import box_agreement
+    from labelloop.services.queue import answers_match
+
+    def ann(xs: list[float]) -> AnnotationRecord:
+        return AnnotationRecord(item_id=1, source_id=1,
+                                boxes=[Box(x=x, y=0, w=10, h=10, label="cell") for x in xs])
+
+    a, b = ann([10, 14]), ann([12, 8])
+    assert answers_match(a, b) and answers_match(b, a)
+    report = box_agreement([[10, 0, 10, 10], [14, 0, 10, 10]],
+                           [[12, 0, 10, 10], [8, 0, 10, 10]])
+    assert report.f1 == 1.0
+    assert not answers_match(a, ann([12, 40]))
+    assert not answers_match(a, ann([10]))
+    assert answers_match(ann([]), ann([]))
+
+
+def test_one_decision_path_for_votes_raw_answers_and_send_back(tmp_path: Path) -> None:
+    from labelloop.errors import ValidationError
+
+    store, p, ids = _project(tmp_path, n=2)
+    _label(store, p.id, "model", "zs", [(ids[0], 1)], confidence=0.6, needs_review=True)
+    review = Review(store, p)
+    boss = _reviewer(store)
+    kept = review.decide(boss, ids[0], "accept", vote="zs")  # the HTML form's accept
+    assert kept is not None and kept.label == 1
+    fixed = review.decide(boss, ids[0], "correct", {"label": "ham"})  # API body or form
+    assert fixed is not None and fixed.label == 0
+    assert review.decide(boss, ids[1], "send_back", {"label": "ham"}, "why") is None
+    for bad in ({"decision": "accept", "vote": "nobody"}, {"decision": "accept"},
+                {"decision": "correct", "answer": {"label": "eggs"}},
+                {"decision": "maybe", "answer": Answer(label=0)}):
+        with pytest.raises(ValidationError):
+            review.decide(boss, ids[0], **bad)
+    gold = store.annotations(p.id, kinds=["gold"])
+    assert [(g.item_id, g.label) for g in gold] == [(ids[0], 0)]
+    assert set(store.decision_times(p.id)) == {ids[0], ids[1]}
+
+
+def test_first_admin_is_created_once(tmp_path: Path) -> None:
+    from argon2 import PasswordHasher
+
+    from labelloop.services.users import Users
+
+    store = Store(f"sqlite:///{tmp_path / 'x.db'}")
+    users = Users(store, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    users.add("admin", "annotator", "password1")  # the name is taken by a non-admin
+    first = users.ensure_admin()
+    assert first is not None and first[0].name == "admin-1" and first[0].role == "admin"
+    assert users.authenticate("admin-1", first[1]) == first[0]
+    assert users.ensure_admin() is None
+    users.set_active(first[0].id, False)  # no active admin left: a new one is made
+    again = users.ensure_admin()
+    assert again is not None and (again[0].name, again[0].role) == ("admin-2", "admin")
