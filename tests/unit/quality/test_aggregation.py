@@ -119,7 +119,7 @@ def test_single_class_table_gets_certain_posteriors():
 
 
 def test_bad_input():
-    with pytest.raises(ValidationError, match="unknown label model 'glad'.*dawid-skene"):
+    with pytest.raises(ValidationError, match=r"unknown label model 'glad'.*dawid-skene"):
         aggregate([(1, "a", 0)], method="glad")
     with pytest.raises(ValidationError, match="bad parameter"):
         aggregate([(1, "a", 0)], method="majority", n_iter=3)
