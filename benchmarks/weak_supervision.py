@@ -32,14 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from labelloop.weak import (
+from labelloop.labelmodels import (
     DawidSkene,
     LabelModel,
     MajorityVoter,
-    apply_lfs,
-    labeling_function,
+    break_ties,
+    score_predictions,
 )
-from labelloop.weak._base import break_ties, score_predictions
+from labelloop.weak import apply_lfs, labeling_function
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"

@@ -1,9 +1,11 @@
 """Quality control: agreement metrics, honeypots, aggregation, scorecards, automated checks.
 
 Everything here reads the long annotation table ``(item, annotator, label)``
-(see :func:`as_long_table`); a label matrix is read as the same table.
+(see :func:`as_long_table`, from :mod:`labelloop.core.longtable`); a label matrix is read as the
+same table. Aggregation is the label-model family of :mod:`labelloop.labelmodels`.
 """
 
+from labelloop.core.longtable import LongTable, as_long_table
 from labelloop.quality.aggregation import (
     Aggregation,
     DawidSkene,
@@ -38,7 +40,6 @@ from labelloop.quality.honeypots import (
 )
 from labelloop.quality.krippendorff import krippendorff_alpha
 from labelloop.quality.scorecards import Scorecard, scorecards
-from labelloop.quality.table import LongTable, as_long_table
 
 __all__ = [
     "Aggregation",

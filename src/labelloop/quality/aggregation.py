@@ -1,31 +1,36 @@
 """Aggregate several annotators' labels into one label and a posterior per item.
 
-Every aggregator reads a long table ``(item, annotator, label)``; a label matrix is read as
-the same table (annotators are sources, as in :mod:`labelloop.weak`), so both views give the
-same answer. Estimators follow scikit-learn: hyperparameters in ``__init__``, ``fit(table,
-gold=...)`` returns ``self``, fitted state ends in ``_``; ``predict_proba(table)`` scores a
-table with the fitted annotator parameters and raises ``NotFittedError`` before ``fit``.
+:func:`aggregate` is a thin wrapper over :mod:`labelloop.labelmodels`: the long table
+``(item, annotator, label)`` is read as the label matrix it stands for (items are rows,
+annotators are columns, an absent row is "not asked"), gold ``{item: label}`` becomes ``y``,
+and the model chosen by name is fitted and read back with gold clamped. Every tie follows the
+family's rule (SHA-1 of the item's row index; see :mod:`labelloop.labelmodels`).
 
-Gold anchoring: EM starts from each annotator's confusions on gold items (where they
-answered any), and items with a known answer (honeypots) are clamped to it in every E-step,
-so they calibrate each annotator directly and their output is the gold label.
-
-Tie policy: where classes are exactly tied in the posterior, the class with more votes in the
-whole table wins, then the lower class index.
+The estimators are the family's: ``DawidSkene``, ``OneCoin``, ``HoneypotWeightedVote`` and
+``MajorityVote`` (an alias of :class:`~labelloop.labelmodels.MajorityVoter`), all with
+``fit(L, y)``; pass ``as_long_table(table)`` as ``L`` to fit one on a long table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from labelloop.core.longtable import as_long_table, encode_gold
 from labelloop.errors import ValidationError
-from labelloop.quality._base import Gold, MajorityVote
-from labelloop.quality.em import DawidSkene, HoneypotWeightedVote, OneCoin
+from labelloop.labelmodels import (
+    DawidSkene,
+    HoneypotWeightedVote,
+    MajorityVoter,
+    OneCoin,
+    break_ties,
+    make_label_model,
+    resolve_name,
+)
 
 __all__ = [
     "Aggregation",
@@ -36,7 +41,13 @@ __all__ = [
     "aggregate",
 ]
 
-Method = Literal["dawid_skene", "one_coin", "honeypot", "majority"]
+MajorityVote = MajorityVoter
+"""The name ``labelloop.quality`` has always used for :class:`MajorityVoter`."""
+
+Gold = Mapping[Any, Any] | None
+Method = Literal[
+    "dawid_skene", "dawid-skene", "one_coin", "one-coin", "honeypot", "majority", "label-model"
+]
 
 
 @dataclass(frozen=True)
@@ -61,14 +72,6 @@ class Aggregation:
         return top
 
 
-_METHODS = {
-    "dawid_skene": DawidSkene,
-    "one_coin": OneCoin,
-    "honeypot": HoneypotWeightedVote,
-    "majority": MajorityVote,
-}
-
-
 def aggregate(
     table: object,
     *,
@@ -82,22 +85,33 @@ def aggregate(
     Parameters
     ----------
     table:
-        Long table ``(item, annotator, label)`` or a label matrix (annotators as sources).
+        Long table ``(item, annotator, label)`` or a label matrix (annotators as sources);
+        see :func:`~labelloop.core.longtable.as_long_table`.
     method:
-        ``"dawid_skene"`` (default), ``"one_coin"``, ``"honeypot"`` (needs ``gold``) or
-        ``"majority"``.
+        A label model of :data:`~labelloop.labelmodels.LABEL_MODELS`: ``"dawid_skene"``
+        (default; ``"dawid-skene"``), ``"one_coin"`` (``"one-coin"``), ``"honeypot"`` (needs
+        ``gold``), ``"majority"`` or ``"label-model"``.
     gold:
         ``{item: label}`` known answers; they anchor the model and are returned as is.
     classes:
         Class order; default the sorted distinct labels.
     **params:
-        Hyperparameters of the chosen estimator (e.g. ``n_iter`` for Dawid-Skene).
+        Hyperparameters of the chosen model (e.g. ``n_iter``, ``tie_break``). Dawid-Skene
+        runs with ``abstain="missing"`` unless given: an annotator who did not label an item
+        was not asked.
     """
-    if method not in _METHODS:
-        raise ValidationError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
-    try:
-        model = _METHODS[method](classes=classes, **params)
-    except TypeError as exc:
-        raise ValidationError(f"bad parameter for method {method!r}: {exc}") from None
-    model.fit(table, gold=gold)
-    return Aggregation(model.items_, model.labels_, model.proba_, model.classes_, method, model)
+    name = resolve_name(method)
+    t = as_long_table(table, classes=classes)
+    if len(t) == 0:
+        raise ValidationError("cannot aggregate an empty annotation table")
+    y = encode_gold(gold, t)
+    if name == "dawid-skene":
+        params.setdefault("abstain", "missing")
+    # the family needs two classes: a table where everyone gave one label gets a phantom
+    # second class, dropped from the result
+    model = make_label_model(name, max(t.n_classes, 2), **params)
+    model.fit(t, y)
+    proba = model.predict_proba(t, y)[:, : t.n_classes]
+    proba /= proba.sum(axis=1, keepdims=True)
+    labels = [t.classes[c] for c in break_ties(proba, model.tie_break)]
+    return Aggregation(list(t.items), labels, proba, list(t.classes), method, model)

@@ -1,7 +1,7 @@
 """Chance-corrected agreement between annotators: Cohen's and Fleiss' kappa, raw agreement.
 
 Pure functions: data positional, options keyword-only. Multi-rater functions read a long
-annotation table in any form :func:`~labelloop.quality.table.as_long_table` accepts.
+annotation table in any form :func:`~labelloop.core.longtable.as_long_table` accepts.
 
 Degenerate case, stated once: when every label is the same class, chance agreement is 1 and
 kappa is 0/0. scikit-learn returns NaN there; these functions return 1.0 when the raters
@@ -18,8 +18,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from labelloop.core.longtable import LongTable, as_long_table
 from labelloop.errors import ValidationError
-from labelloop.quality.table import LongTable, as_long_table
 
 KappaWeights = Literal["linear", "quadratic"] | None
 
@@ -98,7 +98,7 @@ def fleiss_kappa(table: object, *, classes: Sequence[Hashable] | None = None) ->
     Parameters
     ----------
     table:
-        A long annotation table (see :func:`~labelloop.quality.table.as_long_table`).
+        A long annotation table (see :func:`~labelloop.core.longtable.as_long_table`).
     classes:
         Class order (only matters to include classes nobody used).
     """

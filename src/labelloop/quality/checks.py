@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from labelloop.core.longtable import LongTable, as_long_table
 from labelloop.errors import ValidationError
 from labelloop.quality.confident import FilterBy, label_issue_mask
-from labelloop.quality.table import LongTable, as_long_table
 
 
 @dataclass(frozen=True)

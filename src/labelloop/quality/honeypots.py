@@ -9,32 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from labelloop.core.longtable import as_long_table, encode_gold
+from labelloop.core.stats import wilson_interval as wilson_interval  # re-exported here
 from labelloop.errors import ValidationError
-from labelloop.quality.table import as_long_table, encode_gold
-
-
-def wilson_interval(
-    successes: npt.ArrayLike, n: npt.ArrayLike, *, confidence: float = 0.95
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Wilson score interval of a binomial proportion (element-wise).
-
-    Returns ``(low, high)``; both are NaN where ``n == 0``.
-    """
-    if not 0 < confidence < 1:
-        raise ValidationError(f"confidence must be in (0, 1), got {confidence}")
-    s, m = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = s / m
-        centre = (p + z * z / (2 * m)) / (1 + z * z / m)
-        half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m * m)) / (1 + z * z / m)
-    return centre - half, centre + half
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from labelloop.core.longtable import as_long_table
 from labelloop.errors import ValidationError
-from labelloop.quality.table import as_long_table
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 
@@ -55,7 +55,7 @@ def krippendorff_alpha(
     table:
         A long table ``(item, annotator, value)`` or a 2-D array ``(n_items, n_annotators)``
         with ``NaN`` (float) or ``-1`` (integer label matrix) for missing values; see
-        :func:`~labelloop.quality.table.as_long_table`.
+        :func:`~labelloop.core.longtable.as_long_table`.
     level:
         ``"nominal"``, ``"ordinal"``, ``"interval"`` or ``"ratio"``. Interval and ratio need
         numeric values; ordinal uses the order of ``values``.

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from labelloop.core.longtable import as_long_table
 from labelloop.errors import MissingDependencyError
 from labelloop.quality.agreement import bootstrap_ci, fleiss_kappa, per_class_agreement
 from labelloop.quality.checks import Flag, find_label_drift, find_spammers
 from labelloop.quality.honeypots import honeypot_accuracy
 from labelloop.quality.krippendorff import krippendorff_alpha
 from labelloop.quality.scorecards import Scorecard, scorecards
-from labelloop.quality.table import as_long_table
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}

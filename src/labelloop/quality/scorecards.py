@@ -12,11 +12,11 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from labelloop.core.longtable import as_long_table, encode_gold
 from labelloop.errors import ValidationError
 from labelloop.quality.aggregation import aggregate
 from labelloop.quality.agreement import kappa_from_codes
 from labelloop.quality.honeypots import wilson_interval
-from labelloop.quality.table import as_long_table, encode_gold
 
 
 @dataclass(frozen=True)

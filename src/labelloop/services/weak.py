@@ -21,19 +21,14 @@ import numpy.typing as npt
 from labelloop.core.matrix import ABSTAIN
 from labelloop.core.records import AnnotationRecord
 from labelloop.errors import NotFoundError, ValidationError
+from labelloop.labelmodels import make_label_model, resolve_name
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
-from labelloop.weak import (
-    ApplyResult,
-    DawidSkene,
-    LabelingFunction,
-    LabelModel,
-    LFAnalysis,
-    MajorityVoter,
-    apply_lfs,
-)
+from labelloop.weak import ApplyResult, LabelingFunction, LFAnalysis, apply_lfs
 
-ModelName = Literal["label-model", "majority", "dawid-skene"]
+ModelName = Literal[
+    "label-model", "majority", "dawid-skene", "one-coin", "honeypot", "dawid_skene", "one_coin"
+]
 VOTING_KINDS = ("labeling_function", "model", "human")
 
 
@@ -193,15 +188,17 @@ def fit_label_model(
     """Fit a label model over the stored sources and store its posterior.
 
     Every source of ``kinds`` is a column; gold answers anchor the model (and drive its
-    guardrail against majority vote). The posterior is stored as the ``label_model``
-    source ``name``: label, confidence, probabilities, and ``needs_review`` where the
-    confidence is below ``review_below``.
+    guardrail against majority vote). ``model`` is a name of
+    :data:`labelloop.labelmodels.LABEL_MODELS` (``"honeypot"`` needs gold). The posterior is
+    stored as the ``label_model`` source ``name``: label, confidence, probabilities, and
+    ``needs_review`` where the confidence is below ``review_below``.
     """
     bad = sorted(set(kinds) - set(VOTING_KINDS))
     if bad:
         raise ValidationError(f"unknown source kinds {bad}; choose from {', '.join(VOTING_KINDS)}")
     if not 0.0 <= review_below <= 1.0:
         raise ValidationError(f"review_below must be between 0 and 1, got {review_below}")
+    canonical = resolve_name(model)  # a bad name fails before anything is read
     lm = project.label_matrix(kinds=list(kinds))
     if lm.L.shape[1] == 0 or (lm.L == ABSTAIN).all():
         raise ValidationError(
@@ -209,22 +206,14 @@ def fit_label_model(
         )
     k = project.schema.k
     y = gold_labels(project, lm.item_ids)
-    estimator: Any = {
-        "label-model": LabelModel(k),
-        "majority": MajorityVoter(k),
-        "dawid-skene": DawidSkene(k),
-    }.get(model)
-    if estimator is None:
-        raise ValidationError(
-            f"unknown model {model!r}; choose label-model, majority or dawid-skene"
-        )
+    estimator: Any = make_label_model(canonical, k)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator.fit(lm.L, y)
     P = estimator.predict_proba(lm.L)
     pred = estimator.predict(lm.L)
     conf = P[np.arange(len(pred)), np.maximum(pred, 0)]
-    source = project.source("label_model", name, model)
+    source = project.source("label_model", name, canonical)
     review = (conf < review_below) | (pred == ABSTAIN)
     source_id = _source_id(source)
     project.add_annotations(

@@ -1,16 +1,18 @@
-"""Weak supervision: labeling functions, appliers, analysis and label models.
+"""Weak supervision: labeling functions, appliers and analysis.
 
 Every source -- an LF, a model's pre-label, a human, a gold answer -- is a column of one
-label matrix ``L`` (-1 = abstain); a label model turns it into a posterior per item.
+label matrix ``L`` (-1 = abstain); a label model turns it into a posterior per item. The
+label models live in :mod:`labelloop.labelmodels`; ``LabelModel``, ``DawidSkene``,
+``MajorityVoter`` and ``GuardrailWarning`` are re-exported here.
 """
 
+from labelloop.core.stats import wilson_interval
+from labelloop.labelmodels import DawidSkene, GuardrailWarning, LabelModel, MajorityVoter
 from labelloop.weak._runner import LFFailure
-from labelloop.weak.analysis import LFAnalysis, wilson_interval
+from labelloop.weak.analysis import LFAnalysis
 from labelloop.weak.apply import ApplyResult, apply_lfs
-from labelloop.weak.dawid_skene import DawidSkene
 from labelloop.weak.executors import Executor, LocalExecutor, ProcessExecutor
 from labelloop.weak.items import Row
-from labelloop.weak.label_model import GuardrailWarning, LabelModel
 from labelloop.weak.lf import (
     LabelingFunction,
     ModelLabelingFunction,
@@ -19,7 +21,6 @@ from labelloop.weak.lf import (
     model_lf,
     regex_lf,
 )
-from labelloop.weak.majority import MajorityVoter
 
 __all__ = [
     "ApplyResult",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,22 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop.core.matrix import ABSTAIN
+from labelloop.core.stats import wilson_interval
 from labelloop.errors import MissingDependencyError, ValidationError
-from labelloop.weak._base import check_targets, to_dense
-
-
-def wilson_interval(correct: int, total: int, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion; ``(nan, nan)`` when ``total`` is 0."""
-    if total == 0:
-        return (math.nan, math.nan)
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = correct / total
-    denom = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denom
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from labelloop.labelmodels import check_targets, to_dense
 
 
 class LFAnalysis:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from labelloop.core.longtable import as_long_table
 from labelloop.core.matrix import long_to_matrix
 from labelloop.errors import NotFittedError, ValidationError
 from labelloop.quality import DawidSkene, MajorityVote, OneCoin, aggregate
@@ -25,8 +26,11 @@ def test_majority_vote_by_hand_with_tie_policy():
         (3, "a", "y"),
     ]
     res = aggregate(table, method="majority")
-    # item 2 is tied 1-1: the class with more votes overall ("x": 3 vs 3 -> lower index "x")
-    assert res.as_dict() == {1: "x", 2: "x", 3: "y"}
+    # item 2 (row 1) is tied 1-1: the SHA-1 rule, int(sha1("1")) % 2 == 1 -> "y"
+    assert res.as_dict() == {1: "x", 2: "y", 3: "y"}
+    lowest = aggregate(table, method="majority", tie_break="lowest")
+    assert lowest.as_dict() == {1: "x", 2: "x", 3: "y"}
+    np.testing.assert_allclose(res.proba[1], [0.5, 0.5])
     np.testing.assert_allclose(res.proba[0], [2 / 3, 1 / 3])
 
 
@@ -85,26 +89,37 @@ def test_label_matrix_view_gives_the_same_answer(rte):
     np.testing.assert_allclose(from_matrix.proba, from_table.proba[order], atol=1e-9)
 
 
-def test_predict_proba_reuses_fitted_annotators(rte):
+def test_estimator_on_a_long_table_scores_new_items_with_fitted_annotators(rte):
     table, _ = rte
+    t = as_long_table(table)
     with pytest.raises(NotFittedError):
-        DawidSkene().predict_proba(table)
-    model = DawidSkene().fit(table)
-    np.testing.assert_allclose(model.predict_proba(table), model.proba_, atol=1e-4)
+        DawidSkene(abstain="missing").predict_proba(t)
+    model = DawidSkene(abstain="missing").fit(t)
+    np.testing.assert_allclose(model.predict_proba(t), aggregate(table).proba, atol=1e-12)
     new = [("new-item", a, 1) for a in table["annotator"].unique()[:3]]
-    assert model.predict(new) == [1]
+    encoded = as_long_table(new, annotators=t.annotators, classes=t.classes)
+    assert model.predict(encoded).tolist() == [t.classes.index(1)]
+    with pytest.raises(ValidationError, match="annotator"):
+        as_long_table([("x", "nobody", 1)], annotators=t.annotators)
 
 
 @pytest.mark.parametrize("model", [DawidSkene(), OneCoin(), MajorityVote()])
 def test_posteriors_are_distributions(rte, model):
     table, _ = rte
-    model.fit(table)
-    assert model.proba_.shape == (len(model.items_), len(model.classes_))
-    assert np.allclose(model.proba_.sum(1), 1) and (model.proba_ >= 0).all()
+    t = as_long_table(table)
+    proba = model.fit(t).predict_proba(t)
+    assert proba.shape == (t.n_items, t.n_classes)
+    assert np.allclose(proba.sum(1), 1) and (proba >= 0).all()
+
+
+def test_single_class_table_gets_certain_posteriors():
+    res = aggregate([(1, "a", "x"), (2, "b", "x")])
+    assert res.classes == ["x"] and res.as_dict() == {1: "x", 2: "x"}
+    np.testing.assert_allclose(res.proba, 1.0)
 
 
 def test_bad_input():
-    with pytest.raises(ValidationError, match="method"):
+    with pytest.raises(ValidationError, match=r"unknown label model 'glad'.*dawid-skene"):
         aggregate([(1, "a", 0)], method="glad")
     with pytest.raises(ValidationError, match="bad parameter"):
         aggregate([(1, "a", 0)], method="majority", n_iter=3)

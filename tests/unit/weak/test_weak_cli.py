@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from labelloop import Project
 from labelloop.cli.common import LabelloopGroup
 from labelloop.cli.weak import app as weak_app
+from labelloop.errors import ValidationError
 from labelloop.services.weak import load_lfs
 
 runner = CliRunner()
@@ -166,3 +167,18 @@ def test_applying_an_edited_lf_again_replaces_its_votes(project: Path, tmp_path:
         texts = {it.id: it.data["text"] for it in p.items()}
         voted = {texts[i] for i, v in zip(lm.item_ids, lm.L[:, 0], strict=True) if v != -1}
     assert voted and all("http://x." in t for t in voted)
+
+
+@pytest.mark.parametrize("model", ["majority", "dawid-skene", "one_coin", "honeypot"])
+def test_fit_label_model_builds_any_registered_model(project: Path, model: str) -> None:
+    from labelloop.services.weak import apply_to_project, fit_label_model
+
+    lfs = [lf for lf in load_lfs(project.parent / "lfs.py") if lf.name in ("has_link", "short")]
+    with Project.open(project) as p:
+        apply_to_project(p, lfs)
+        rep = fit_label_model(p, model=model, kinds=("labeling_function",))  # type: ignore[arg-type]
+        assert rep.n_items == 30 and rep.n_gold == 30
+        anns = p.annotations(kinds=["label_model"])
+        assert len(anns) == 30 and all(abs(sum(a.probs or []) - 1) < 1e-6 for a in anns)
+        with pytest.raises(ValidationError, match="unknown label model 'magic'"):
+            fit_label_model(p, model="magic")  # type: ignore[arg-type]

@@ -172,8 +172,8 @@ def test_sparse_input_matches_dense():
 def test_dawid_skene_models_abstains_on_unipolar_lfs():
     L, y = synthetic(seed=8, unipolar=True)
     ds = DawidSkene().fit(L)
-    assert ds.confusion_.shape == (L.shape[1], 2, 3)
-    np.testing.assert_allclose(ds.confusion_.sum(axis=2), 1.0)
+    assert ds.confusions_.shape == (L.shape[1], 2, 3)
+    np.testing.assert_allclose(ds.confusions_.sum(axis=2), 1.0)
     assert ds.score(L, y) > MajorityVoter(tie_break="lowest").fit(L).score(L, y) - 0.05
 
 

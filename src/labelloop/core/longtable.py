@@ -1,4 +1,9 @@
-"""The long annotation table that every quality function reads, encoded once.
+"""The long annotation table, encoded once, and its conversion to and from the label matrix.
+
+This is the one converter between the two canonical shapes: :func:`as_long_table` reads a long
+table or a label matrix (matrix -> long), :meth:`LongTable.to_matrix` gives the label matrix
+(long -> matrix); :func:`encode_gold` turns ``{item: label}`` gold into one class code per row
+of that matrix. Numpy only, no I/O.
 
 A long table has one row per judgement: ``(item, annotator, label)``. It may be given as
 
@@ -69,6 +74,16 @@ class LongTable:
 
     def __len__(self) -> int:
         return int(self.label.size)
+
+    def to_matrix(self) -> LabelMatrix:
+        """The label matrix ``(n_items, n_annotators)`` of class codes (``ABSTAIN``: no label).
+
+        Rows follow ``items``, columns ``annotators``. Where an annotator labelled an item more
+        than once, the last row of the table wins (a label matrix holds one vote per cell).
+        """
+        L = np.full((self.n_items, self.n_annotators), ABSTAIN, dtype=np.int64)
+        L[self.item, self.annotator] = self.label
+        return LabelMatrix(L, list(self.items), list(self.annotators))
 
     def counts(self) -> npt.NDArray[np.int64]:
         """Votes per item and class, shape ``(n_items, n_classes)``."""
@@ -163,7 +178,12 @@ def _from_matrix(M: npt.NDArray[Any], classes: Sequence[Hashable] | None) -> Lon
     )
 
 
-def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -> LongTable:
+def as_long_table(
+    table: object,
+    *,
+    classes: Sequence[Hashable] | None = None,
+    annotators: Sequence[Hashable] | None = None,
+) -> LongTable:
     """Validate an annotation table in any accepted form and encode it.
 
     Parameters
@@ -175,12 +195,20 @@ def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -
     classes:
         The label values in class order. By default the sorted distinct labels (integer label
         matrices: ``0..max``). Give it to fix the order or to include unseen classes.
+    annotators:
+        The annotator ids in column order (default: sorted distinct ids). Give the annotators
+        of a fitted label model to score a new table with it; an id not listed raises.
 
     Returns
     -------
     LongTable
     """
     if isinstance(table, LongTable):
+        if annotators is not None and list(annotators) != table.annotators:
+            ids = np.empty(table.n_annotators, dtype=object)
+            ids[:] = table.annotators
+            ann, ann_ids = _encode(ids[table.annotator], annotators, "annotators")
+            table = LongTable(table.item, ann, table.label, table.items, ann_ids, table.classes)
         if classes is None or list(classes) == table.classes:
             return table
         old = np.empty(table.n_classes, dtype=object)
@@ -189,7 +217,7 @@ def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -
         return LongTable(table.item, table.annotator, codes, table.items, table.annotators, cls)
     if isinstance(table, LabelMatrix):
         out = _from_matrix(np.asarray(table.L), classes)
-        return LongTable(
+        out = LongTable(
             out.item,
             out.annotator,
             out.label,
@@ -197,9 +225,11 @@ def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -
             list(table.source_ids),
             out.classes,
         )
+        return out if annotators is None else as_long_table(out, annotators=annotators)
     if isinstance(table, np.ndarray):
-        return _from_matrix(table, classes)
-    items, annotators, label_column = _columns(table)
+        out = _from_matrix(table, classes)
+        return out if annotators is None else as_long_table(out, annotators=annotators)
+    items, annotator_column, label_column = _columns(table)
     labels = np.asarray(label_column)
     if labels.dtype == object:
         missing = any(v is None or (isinstance(v, float) and np.isnan(v)) for v in labels)
@@ -208,7 +238,7 @@ def as_long_table(table: object, *, classes: Sequence[Hashable] | None = None) -
     if missing:
         raise ValidationError("labels must not be missing (None/NaN): drop those rows first")
     item_codes, item_ids = _encode(items, None, "items")
-    ann_codes, ann_ids = _encode(annotators, None, "annotators")
+    ann_codes, ann_ids = _encode(annotator_column, annotators, "annotators")
     lab_codes, cls = _encode(labels, classes, "classes")
     return LongTable(item_codes, ann_codes, lab_codes, item_ids, ann_ids, cls)
 

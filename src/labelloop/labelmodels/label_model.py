@@ -34,40 +34,32 @@ import numpy.typing as npt
 
 from labelloop.core.matrix import ABSTAIN
 from labelloop.errors import ValidationError
-from labelloop.weak._base import (
+from labelloop.labelmodels._base import (
     BaseLabelModel,
     TieBreak,
-    check_targets,
-    compress_rows,
-    infer_n_classes,
+    clamp,
+    majority_proba,
     softmax_rows,
-    to_dense,
-    unique_rows,
 )
-from labelloop.weak.majority import majority_proba
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
+from labelloop.labelmodels._votes import FloatArray, IntArray, Votes
 
 
 class GuardrailWarning(UserWarning):
     """The label model did worse than majority vote on labelled items and fell back to it."""
 
 
-def unique_columns(L: IntArray) -> IntArray:
+def unique_columns(votes: Votes) -> IntArray:
     """For each column, the index of the first column identical to it."""
-    first, inverse = unique_rows(np.ascontiguousarray(L.T))
-    return first[inverse]
+    _, _, _, inverse = votes.transpose().compress()
+    first = np.full(votes.n_sources, votes.n_sources, dtype=np.int64)
+    np.minimum.at(first, inverse, np.arange(votes.n_sources))
+    out: IntArray = first[inverse]
+    return out
 
 
-def _log_evidence(L: IntArray, W: FloatArray, log_pi: FloatArray) -> FloatArray:
+def _log_evidence(votes: Votes, W: FloatArray, log_pi: FloatArray) -> FloatArray:
     """``log pi + sum of W[j, o_j, :]`` over the non-abstain entries of each row."""
-    rows, cols = np.nonzero(L != ABSTAIN)
-    contrib = W[cols, L[rows, cols]]  # (nnz, k)
-    S = np.tile(log_pi, (L.shape[0], 1))
-    for c in range(W.shape[2]):
-        S[:, c] += np.bincount(rows, weights=contrib[:, c], minlength=L.shape[0])
-    return S
+    return votes.row_sums(W[votes.col, votes.label]) + log_pi
 
 
 def _expected_accuracy(P: FloatArray, y: IntArray) -> float:
@@ -163,45 +155,40 @@ class LabelModel(BaseLabelModel):
         Parameters
         ----------
         L:
-            ``(n, m)`` votes, -1 = abstain (dense, or SciPy sparse holding ``label + 1``).
+            ``(n, m)`` votes, -1 = abstain (dense, SciPy sparse holding ``label + 1``, or a
+            :class:`~labelloop.core.longtable.LongTable`).
         y:
-            Optional ``(n,)`` gold/dev labels with -1 where unknown; they anchor the model
-            and enable the guardrail.
+            Optional ``(n,)`` gold/dev labels with -1 where unknown; they are clamped in
+            every EM step, anchor the model and enable the guardrail.
         known_accuracy:
             ``{column: accuracy}`` for sources whose accuracy is known (gold answers,
             a vetted annotator); those precisions are fixed, not learned.
         """
-        M = to_dense(L)
-        k = infer_n_classes(self.n_classes, M, y)
-        yy = None if y is None else check_targets(y, M.shape[0], k, partial=True)
-        known = self._check_params(M, k, known_accuracy)
-        self.n_classes_ = k
-        self.n_sources_ = M.shape[1]
-        self.duplicate_of_ = unique_columns(M) if M.shape[1] else np.zeros(0, dtype=np.int64)
+        votes, k, yy = self._check_fit(L, y)
+        known = self._check_params(votes.n_sources, k, known_accuracy)
+        self.duplicate_of_ = unique_columns(votes)
         for col in known:  # a column of known accuracy speaks for its identical copies
             self.duplicate_of_[self.duplicate_of_ == self.duplicate_of_[col]] = col
-        keep = self.duplicate_of_ == np.arange(M.shape[1])
-        pi, W, self.n_iter_ = self._em(M, yy, k, known, keep)
+        keep = self.duplicate_of_ == np.arange(votes.n_sources)
+        pi, W, self.n_iter_ = self._em(votes, yy, k, known, keep)
         self.class_balance_ = pi
         self.weights_ = W
-        self.accuracy_ = self._accuracy(M, W, pi)
+        self.accuracy_ = self._accuracy(votes, W, pi)
         self.fallback_ = False
         self.guardrail_: dict[str, float] | None = None
         n_labels = 0 if yy is None else int(np.sum(yy != ABSTAIN))
         if self.guardrail and yy is not None and n_labels >= self.guardrail_min_labels:
-            self._run_guardrail(M, yy, k, known, keep)
+            self._run_guardrail(votes, yy, k, known, keep)
         return self
 
-    def predict_proba(self, L: object) -> FloatArray:
-        """Posterior class probabilities per row, shape ``(n, k)``; rows sum to 1."""
-        M = self._check_predict_input(L)
+    def _proba(self, votes: Votes) -> FloatArray:
         if self.fallback_:
-            return majority_proba(M, self.n_classes_)
-        return softmax_rows(_log_evidence(M, self.weights_, np.log(self.class_balance_)))
+            return majority_proba(votes, self.n_classes_)
+        return softmax_rows(_log_evidence(votes, self.weights_, np.log(self.class_balance_)))
 
     # ----------------------------------------------------------------- private
     def _check_params(
-        self, M: IntArray, k: int, known_accuracy: Mapping[int, float] | None
+        self, m: int, k: int, known_accuracy: Mapping[int, float] | None
     ) -> dict[int, float]:
         if self.prior_strength < 0:
             raise ValidationError(f"prior_strength must be >= 0, got {self.prior_strength}")
@@ -219,31 +206,26 @@ class LabelModel(BaseLabelModel):
             )
         known = dict(known_accuracy or {})
         for col, acc in known.items():
-            if not 0 <= col < M.shape[1]:
-                raise ValidationError(
-                    f"known_accuracy names column {col}; L has {M.shape[1]} columns"
-                )
+            if not 0 <= col < m:
+                raise ValidationError(f"known_accuracy names column {col}; L has {m} columns")
             if not 0.0 < acc <= 1.0:
                 raise ValidationError(f"known_accuracy[{col}] must be in (0, 1], got {acc}")
         return known
 
     def _em(
         self,
-        M: IntArray,
+        votes: Votes,
         y: IntArray | None,
         k: int,
         known: Mapping[int, float],
         keep: npt.NDArray[np.bool_],
     ) -> tuple[FloatArray, FloatArray, int]:
-        m = M.shape[1]
-        Lu, yu, w, _ = compress_rows(np.where(keep[None, :], M, ABSTAIN), y)
-        labelled = yu != ABSTAIN
-        clamp = np.eye(k)[yu[labelled]]
+        m = votes.n_sources
+        Lu, yu, w, _ = votes.only_sources(keep).compress(y)
         R = majority_proba(Lu, k)
-        R[labelled] = clamp
-        rows, cols = np.nonzero(Lu != ABSTAIN)
-        labs = Lu[rows, cols]
-        cell = cols * k + labs
+        clamp(R, yu)
+        rows = Lu.row
+        cell = Lu.col * k + Lu.label
         cnt = np.bincount(cell, weights=w[rows], minlength=m * k).reshape(m, k)
         eye = np.eye(k)
         off = (1.0 - self.prior_accuracy) / (k - 1)
@@ -270,25 +252,26 @@ class LabelModel(BaseLabelModel):
             W = np.minimum(W, diag[:, :, None])
             W[~keep] = 0.0
             R_new = softmax_rows(_log_evidence(Lu, W, np.log(pi)))
-            R_new[labelled] = clamp
+            clamp(R_new, yu)
             delta = float(np.abs(R_new - R).max()) if R.size else 0.0
             R = R_new
             if delta < self.tol:
                 break
         return pi, W, it
 
-    def _accuracy(self, M: IntArray, W: FloatArray, pi: FloatArray) -> FloatArray:
-        k = W.shape[1]
+    def _accuracy(self, votes: Votes, W: FloatArray, pi: FloatArray) -> FloatArray:
+        m, k = W.shape[:2]
         rho = np.exp(W + np.log(pi)[None, None, :])
         rho /= rho.sum(axis=2, keepdims=True)
-        share = np.stack([np.equal(M, o).sum(axis=0) for o in range(k)], axis=1).astype(float)
+        cells = np.bincount(votes.col * k + votes.label, minlength=m * k)
+        share = cells.reshape(m, k).astype(float)
         share /= np.maximum(share.sum(axis=1, keepdims=True), 1.0)
         acc: FloatArray = np.einsum("mo,mo->m", share, rho[:, np.arange(k), np.arange(k)])
         return acc
 
     def _run_guardrail(
         self,
-        M: IntArray,
+        votes: Votes,
         y: IntArray,
         k: int,
         known: Mapping[int, float],
@@ -302,11 +285,11 @@ class LabelModel(BaseLabelModel):
             held = labelled[folds == f]
             y_f = y.copy()
             y_f[held] = ABSTAIN
-            pi, W, _ = self._em(M, y_f, k, known, keep)
-            P[folds == f] = softmax_rows(_log_evidence(M[held], W, np.log(pi)))
+            pi, W, _ = self._em(votes, y_f, k, known, keep)
+            P[folds == f] = softmax_rows(_log_evidence(votes, W, np.log(pi))[held])
         truth = y[labelled]
         lm = _expected_accuracy(P, truth)
-        mv = _expected_accuracy(majority_proba(M[labelled], k), truth)
+        mv = _expected_accuracy(majority_proba(votes, k)[labelled], truth)
         self.guardrail_ = {"label_model": lm, "majority_vote": mv, "n_labels": len(labelled)}
         if lm < mv - self.guardrail_margin:
             self.fallback_ = True
