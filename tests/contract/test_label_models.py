@@ -164,7 +164,9 @@ def test_honeypot_needs_gold():
 
 
 def test_registry_names_and_aliases():
-    assert set(LABEL_MODELS) == {"majority", "dawid-skene", "one-coin", "honeypot", "label-model"}
+    assert set(LABEL_MODELS) == {
+        "auto", "majority", "dawid-skene", "one-coin", "honeypot", "label-model"
+    }
     for alias, canonical in ALIASES.items():
         assert resolve_name(alias) == canonical
         assert type(make_label_model(alias)) is LABEL_MODELS[canonical]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
@@ -82,8 +82,15 @@ def analyze_command(
 def fit_command(
     project: ProjectDir = Path("."),
     model: Annotated[
-        str, typer.Option(help="label-model (default), majority or dawid-skene.")
-    ] = "label-model",
+        str,
+        typer.Option(
+            help="auto (default: chosen by cross-validation on gold, else a rule that falls "
+            "back to majority vote), label-model, majority, dawid-skene, one-coin or honeypot."
+        ),
+    ] = "auto",
+    metric: Annotated[
+        str, typer.Option(help="What auto maximises: accuracy, f1 (binary) or f1_macro.")
+    ] = "accuracy",
     review_below: Annotated[
         float, typer.Option(help="Mark items whose confidence is below this for review.")
     ] = 0.7,
@@ -95,21 +102,22 @@ def fit_command(
 
     Example: [bold]labelloop label-model fit --review-below 0.8[/]
     """
-    if model not in ("label-model", "majority", "dawid-skene"):
-        raise ValidationError(
-            f"--model must be label-model, majority or dawid-skene, got {model!r}"
-        )
+    if metric not in get_args(service.Metric):
+        raise ValidationError(f"--metric must be one of {', '.join(get_args(service.Metric))}")
     with open_project(project) as p:
         rep = service.fit_label_model(
             p,
-            model=model,  # type: ignore[arg-type]
+            model=model,
+            metric=metric,  # type: ignore[arg-type]
             kinds=tuple(x.strip() for x in kinds.split(",") if x.strip()),
             review_below=review_below,
         )
         classes = p.schema.names
     balance = ", ".join(f"{c}={v:.2f}" for c, v in zip(classes, rep.class_balance, strict=True))
+    if rep.rule:
+        console.print(f"auto: {rep.rule}", highlight=False, markup=False)
     console.print(
-        f"fitted {model} on {rep.n_items} item(s) x {len(rep.sources)} source(s) "
+        f"fitted {rep.model} on {rep.n_items} item(s) x {len(rep.sources)} source(s) "
         f"({rep.n_gold} gold); class balance {balance}; "
         f"{rep.n_needs_review} item(s) need review",
         highlight=False,

@@ -5,6 +5,11 @@ Labeling functions (``labelloop.weak``, ``services.weak.fit_label_model``), crow
 
 Models (registry names in :data:`LABEL_MODELS`, built by :func:`make_label_model`):
 
+``"auto"`` :class:`AutoLabelModel`
+    The default everywhere: chooses one of the models below (and, for binary F1, a decision
+    threshold) by cross-validation on gold, or by a label-free rule with a guard against
+    majority vote when there is no gold (:mod:`labelloop.labelmodels.selection`).
+
 ``"majority"`` :class:`MajorityVoter`
     Vote shares.
 ``"dawid-skene"`` :class:`DawidSkene` (alias ``"dawid_skene"``)
@@ -17,7 +22,7 @@ Models (registry names in :data:`LABEL_MODELS`, built by :func:`make_label_model
     One accuracy per source from its gold answers; needs gold ``y``.
 ``"label-model"`` :class:`LabelModel`
     Anchored naive-Bayes EM over source precisions with a guardrail against majority vote
-    (:class:`GuardrailWarning`); the default of ``fit_label_model``.
+    (:class:`GuardrailWarning`); the label-free choice for labeling functions.
 
 The contract (tested for every registered model in ``tests/contract/test_label_models.py``):
 
@@ -61,10 +66,12 @@ from labelloop.labelmodels.registry import (
     make_label_model,
     resolve_name,
 )
+from labelloop.labelmodels.selection import AutoLabelModel
 
 __all__ = [
     "ALIASES",
     "LABEL_MODELS",
+    "AutoLabelModel",
     "BaseLabelModel",
     "DawidSkene",
     "GuardrailWarning",

@@ -157,6 +157,8 @@ def as_votes(L: object) -> Votes:
     ValidationError
         If it is not 2-D, holds non-integers, or labels below -1.
     """
+    if isinstance(L, Votes):
+        return L
     if isinstance(L, LongTable):  # a long table may hold an annotator's label twice: both count
         order = np.lexsort((L.label, L.annotator, L.item))
         return Votes(

@@ -9,8 +9,10 @@ from labelloop.labelmodels._base import BaseLabelModel
 from labelloop.labelmodels.confusion import DawidSkene, HoneypotWeightedVote, OneCoin
 from labelloop.labelmodels.label_model import LabelModel
 from labelloop.labelmodels.majority import MajorityVoter
+from labelloop.labelmodels.selection import AutoLabelModel
 
 LABEL_MODELS: dict[str, type[BaseLabelModel]] = {
+    "auto": AutoLabelModel,
     "majority": MajorityVoter,
     "dawid-skene": DawidSkene,
     "one-coin": OneCoin,

@@ -46,6 +46,7 @@ MajorityVote = MajorityVoter
 
 Gold = Mapping[Any, Any] | None
 Method = Literal[
+    "auto",
     "dawid_skene", "dawid-skene", "one_coin", "one-coin", "honeypot", "majority", "label-model"
 ]
 
@@ -75,7 +76,7 @@ class Aggregation:
 def aggregate(
     table: object,
     *,
-    method: Method = "dawid_skene",
+    method: Method = "auto",
     gold: Gold = None,
     classes: Sequence[Hashable] | None = None,
     **params: Any,
@@ -88,8 +89,11 @@ def aggregate(
         Long table ``(item, annotator, label)`` or a label matrix (annotators as sources);
         see :func:`~labelloop.core.longtable.as_long_table`.
     method:
-        A label model of :data:`~labelloop.labelmodels.LABEL_MODELS`: ``"dawid_skene"``
-        (default; ``"dawid-skene"``), ``"one_coin"`` (``"one-coin"``), ``"honeypot"`` (needs
+        A label model of :data:`~labelloop.labelmodels.LABEL_MODELS`: ``"auto"`` (default:
+        chosen by cross-validation on ``gold`` when there are at least 20 gold items, else
+        Dawid-Skene for crowd answers with a fall-back to majority vote, see
+        :class:`~labelloop.labelmodels.AutoLabelModel`), ``"dawid_skene"``
+        (``"dawid-skene"``), ``"one_coin"`` (``"one-coin"``), ``"honeypot"`` (needs
         ``gold``), ``"majority"`` or ``"label-model"``.
     gold:
         ``{item: label}`` known answers; they anchor the model and are returned as is.
@@ -113,5 +117,7 @@ def aggregate(
     model.fit(t, y)
     proba = model.predict_proba(t, y)[:, : t.n_classes]
     proba /= proba.sum(axis=1, keepdims=True)
-    labels = [t.classes[c] for c in break_ties(proba, model.tie_break)]
+    # the model's own decision rule (a threshold chosen by "auto", or the tie rule)
+    pred = model.predict(t, y) if t.n_classes >= 2 else break_ties(proba, model.tie_break)
+    labels = [t.classes[c] for c in pred]
     return Aggregation(list(t.items), labels, proba, list(t.classes), method, model)

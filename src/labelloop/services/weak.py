@@ -21,14 +21,14 @@ import numpy.typing as npt
 from labelloop.core.matrix import ABSTAIN
 from labelloop.core.records import AnnotationRecord
 from labelloop.errors import NotFoundError, ValidationError
+from labelloop.labelmodels import Metric as Metric
 from labelloop.labelmodels import make_label_model, resolve_name
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
 from labelloop.weak import ApplyResult, LabelingFunction, LFAnalysis, apply_lfs
 
-ModelName = Literal[
-    "label-model", "majority", "dawid-skene", "one-coin", "honeypot", "dawid_skene", "one_coin"
-]
+ModelName = str
+"""A name of :data:`labelloop.labelmodels.LABEL_MODELS` (or an alias)."""
 VOTING_KINDS = ("labeling_function", "model", "human")
 
 
@@ -175,23 +175,33 @@ class FitReport:
     guardrail: dict[str, Any] | None = None
     fallback: bool = False
     warnings: list[str] = field(default_factory=list)
+    model: str = ""
+    """The model that produced the posterior (with ``"auto"``: the one it chose)."""
+    threshold: float | None = None
+    """Decision threshold on the second class's probability, when one was chosen."""
+    rule: str = ""
+    """How ``"auto"`` chose, in words."""
 
 
 def fit_label_model(
     project: Project,
     *,
-    model: ModelName = "label-model",
+    model: ModelName = "auto",
+    metric: Metric = "accuracy",
     kinds: tuple[str, ...] = VOTING_KINDS,
     review_below: float = 0.7,
     name: str = "label_model",
 ) -> FitReport:
     """Fit a label model over the stored sources and store its posterior.
 
-    Every source of ``kinds`` is a column; gold answers anchor the model (and drive its
-    guardrail against majority vote). ``model`` is a name of
-    :data:`labelloop.labelmodels.LABEL_MODELS` (``"honeypot"`` needs gold). The posterior is
-    stored as the ``label_model`` source ``name``: label, confidence, probabilities, and
-    ``needs_review`` where the confidence is below ``review_below``.
+    Every source of ``kinds`` is a column; gold answers anchor the model. ``model`` is a name
+    of :data:`labelloop.labelmodels.LABEL_MODELS` (``"honeypot"`` needs gold); the default
+    ``"auto"`` chooses the model (and for binary F1 a threshold) by cross-validation on the
+    gold items, or without gold by a rule that falls back to majority vote
+    (:class:`labelloop.labelmodels.AutoLabelModel`), maximising ``metric``: ``"accuracy"``,
+    ``"f1"`` (binary F1 of the second class) or ``"f1_macro"``. The posterior is stored as the
+    ``label_model`` source ``name``: label, confidence, probabilities, and ``needs_review``
+    where the confidence is below ``review_below``.
     """
     bad = sorted(set(kinds) - set(VOTING_KINDS))
     if bad:
@@ -206,7 +216,8 @@ def fit_label_model(
         )
     k = project.schema.k
     y = gold_labels(project, lm.item_ids)
-    estimator: Any = make_label_model(canonical, k)
+    params: dict[str, Any] = {"metric": metric} if canonical == "auto" else {}
+    estimator: Any = make_label_model(canonical, k, **params)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator.fit(lm.L, y)
@@ -239,4 +250,7 @@ def fit_label_model(
         guardrail=getattr(estimator, "guardrail_", None),
         fallback=bool(getattr(estimator, "fallback_", False)),
         warnings=[str(w.message) for w in caught],
+        model=str(getattr(estimator, "chosen_", canonical)),
+        threshold=getattr(estimator, "threshold_", None),
+        rule=str(getattr(estimator, "rule_", "")),
     )

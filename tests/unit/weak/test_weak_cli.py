@@ -111,12 +111,17 @@ def test_apply_analyze_fit_end_to_end(project: Path) -> None:
 
     code, out = run("label-model", "fit", "-p", str(project), "--review-below", "0.9")
     assert code == 0, out
-    assert "fitted label-model on 30 item(s)" in out and "(30 gold)" in out
+    # the default "auto" chooses by cross-validation on the 30 gold items and says so
+    assert "auto: cross-validation (accuracy) on 30 gold rows chose" in out
+    assert "on 30 item(s)" in out and "(30 gold)" in out
     with Project.open(project) as p:
         anns = p.annotations(kinds=["label_model"])
         assert len(anns) == 30
         assert all(a.probs is not None and abs(sum(a.probs) - 1) < 1e-6 for a in anns)
         assert any(a.needs_review for a in anns) or all(a.confidence >= 0.9 for a in anns)
+    code, out = run("label-model", "fit", "-p", str(project), "--model", "label-model")
+    assert code == 0, out
+    assert "fitted label-model on 30 item(s)" in out and "auto:" not in out
 
 
 def test_user_mistakes_are_one_line_errors(project: Path, tmp_path: Path) -> None:
