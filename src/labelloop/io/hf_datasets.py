@@ -46,7 +46,7 @@ def to_dataset(snap: Snapshot, schema: LabelSchema) -> Any:
     finals = final_labels(snap.items, snap.sources, snap.annotations)
     cols = list(dict.fromkeys(k for it in snap.items for k in it.data))
     table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}}
-    multi = schema.task == "multi-label-text"
+    multi = schema.task_type.multi_label
     table["label"] = []
     for it in snap.items:
         assert it.id is not None

@@ -26,7 +26,6 @@ from labelloop.storage.store import ProjectInfo, Store, annotation_record
 Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
-SINGLE_LABEL = frozenset({"text-classification", "image-classification"})
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ class Review:
         """
         from labelloop.quality.checks import find_model_disagreements, find_spammers
 
-        if self.project.schema.task not in SINGLE_LABEL:
+        if not self.project.schema.task_type.single_label:
             return {}
         votes = self._votes() if votes is None else votes
         rows, secs = [], []
@@ -276,7 +275,7 @@ class Review:
                         card.agreed += answers_match(v.annotation, other.annotation)
         for card in cards.values():
             card.median_seconds = median(card._seconds) if card._seconds else None
-        if self.project.schema.task in SINGLE_LABEL:
+        if self.project.schema.task_type.single_label:
             self._add_quality_engine_numbers(cards, votes_by_item)
         return sorted(cards.values(), key=lambda c: c.name)
 

@@ -181,7 +181,7 @@ def review_submit(
         a = chosen[0].annotation
         answer = Answer(a.label, a.labels, a.boxes)
     elif decision == "correct":
-        multi = project.schema.task == "multi-label-text"
+        multi = project.schema.task_type.multi_label
         answer = parse_answer(project.schema,
                               {"labels": labels or []} if multi else {"label": label})
     review.decide(user, item_id, decision, answer, note)
