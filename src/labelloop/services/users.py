@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from labelloop._deps import require
 from labelloop.core.records import ROLES, UserRecord
 from labelloop.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from labelloop.storage.models import ApiTokenRow, UserRow, utcnow
@@ -20,13 +21,7 @@ MIN_PASSWORD = 8
 
 
 def _hasher() -> Any:  # argon2 comes with the server extra
-    try:
-        from argon2 import PasswordHasher
-    except ImportError:
-        from labelloop.errors import MissingDependencyError
-
-        raise MissingDependencyError("argon2-cffi", "server", "User accounts") from None
-    return PasswordHasher()
+    return require("server", "argon2", feature="User accounts").PasswordHasher()
 
 
 def _sha256(raw: str) -> str:
