@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labelloop import errors
-from labelloop.errors import LabelloopError, MissingDependencyError
+import labelloop.errors as errors
+from labelloop._deps import require
+from labelloop.errors import LabelloopError
 
 _BY_CODE: dict[str, type[LabelloopError]] = {
     "bad_request": errors.UserInputError,
@@ -23,6 +24,7 @@ _BY_CODE: dict[str, type[LabelloopError]] = {
     "conflict": errors.ConflictError,
     "unauthenticated": errors.AuthenticationError,
     "forbidden": errors.PermissionDeniedError,
+    "rate_limited": errors.TooManyRequestsError,
 }
 
 
@@ -53,11 +55,10 @@ class Client:
     """
 
     def __init__(self, url: str, token: str, *, timeout: float = 30.0, http: Any = None) -> None:
-        try:
-            import httpx
-        except ImportError:
-            raise MissingDependencyError("httpx", "server", "The API client") from None
-        self._http = http or httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+        if http is None:
+            httpx = require("server", "httpx", feature="The API client")
+            http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+        self._http = http
         self._headers = {"Authorization": f"Bearer {token}"}
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ The CLI prints ``message`` on one line and exits with ``exit_code``.
     ├── ConflictError (409, exit 2)           the request clashes with the stored state
     ├── AuthenticationError (401, exit 2)     who is asking is unknown
     ├── PermissionDeniedError (403, exit 2)   who is asking may not do this
+    ├── TooManyRequestsError (429, exit 2)    too many failed logins: wait and retry
     ├── MissingDependencyError (500, exit 2)  an optional extra is not installed
     └── ModelLoadError (500, exit 2)          a model name or path could not be loaded
 """
@@ -148,6 +149,14 @@ class PermissionDeniedError(LabelloopError):
 
     http_status = 403
     code = "forbidden"
+    exit_code = 2
+
+
+class TooManyRequestsError(LabelloopError):
+    """Too many failed logins from this address or for this user; wait and retry."""
+
+    http_status = 429
+    code = "rate_limited"
     exit_code = 2
 
 

@@ -54,7 +54,8 @@ CASES: dict[str, tuple[Callable[[], Prelabeler], str, list[int]]] = {
 }
 
 
-@pytest.fixture(params=list(CASES))
+@pytest.fixture(params=[pytest.param(n, marks=pytest.mark.slow) if n == "minilm" else n
+                        for n in CASES])
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Prelabeler, list, list[int]]:
     factory, kind, failing = CASES[request.param]
     items = _text_items() if kind == "text" else _image_items(tmp_path)

@@ -71,6 +71,7 @@ def _canonical(p: Project) -> tuple[Any, Any]:
     return sorted(items.values()), anns
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(spec=text_projects())
 def test_label_studio_round_trip(spec: dict[str, Any]) -> None:

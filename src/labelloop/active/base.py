@@ -22,7 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.errors import EmptyPoolError, MissingDependencyError, ValidationError
+from labelloop._deps import require
+from labelloop.errors import EmptyPoolError, ValidationError
 
 #: Rows scored at once; bounds the temporary memory of scoring to ``CHUNK x max(k, d)``.
 CHUNK = 65_536
@@ -198,10 +199,4 @@ def top_k(scores: FloatArray, k: int, rng: np.random.Generator) -> IntArray:
 
 def sklearn_cluster() -> Any:
     """Import ``sklearn.cluster`` or say which extra installs it."""
-    try:
-        import sklearn.cluster
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            "scikit-learn", "ml", "diversity-based active learning"
-        ) from exc
-    return sklearn.cluster
+    return require("ml", "sklearn.cluster", feature="diversity-based active learning")

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from labelloop._deps import require
 from labelloop.active.base import QueryStrategy
 from labelloop.active.registry import get_strategy
-from labelloop.errors import MissingDependencyError, ValidationError
+from labelloop.errors import ValidationError
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,8 @@ class SimulationResult:
 
     def plot(self, path: str | Path, *, title: str | None = None, metric: str = "accuracy") -> Path:
         """Draw the mean learning curve (with a ±1 std band) of every strategy to a PNG."""
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise MissingDependencyError("matplotlib", "ml", "learning-curve plots") from exc
+        require("ml", "matplotlib", feature="learning-curve plots").use("Agg")
+        plt = require("ml", "matplotlib.pyplot", feature="learning-curve plots")
         fig, ax = plt.subplots(figsize=(8, 5))
         for name in self.labels_to_reach:
             sizes, mean, std = self.curve(name, metric)
@@ -136,13 +132,11 @@ class SimulationResult:
 
 
 def _sklearn() -> tuple[Any, Any, Any, Any]:
-    try:
-        from sklearn.base import clone
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import accuracy_score, f1_score
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("scikit-learn", "ml", "active-learning simulation") from exc
-    return clone, LogisticRegression, accuracy_score, f1_score
+    feature = "active-learning simulation"
+    metrics = require("ml", "sklearn.metrics", feature=feature)
+    return (require("ml", "sklearn.base", feature=feature).clone,
+            require("ml", "sklearn.linear_model", feature=feature).LogisticRegression,
+            metrics.accuracy_score, metrics.f1_score)
 
 
 def simulate(

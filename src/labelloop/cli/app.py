@@ -16,6 +16,7 @@ from labelloop.cli.prelabel import app as prelabel_app
 from labelloop.cli.quality import app as quality_app
 from labelloop.cli.server import serve, user_app
 from labelloop.cli.weak import app as weak_app
+from labelloop.core.tasks import TASK_TYPES
 from labelloop.io import EXPORT_FORMATS, IMPORT_FORMATS
 from labelloop.services.project import Project, ProjectStatus
 
@@ -46,7 +47,7 @@ def _root(
 def init(
     folder: Annotated[Path, typer.Argument(help="Folder for the new project.")],
     task: Annotated[str | None, typer.Option(
-        help="text-classification, multi-label-text, image-classification or object-detection."
+        help=f"{', '.join(TASK_TYPES[:-1])} or {TASK_TYPES[-1]}."
     )] = None,
     labels: Annotated[str | None, typer.Option(help="Class names, comma-separated.")] = None,
     schema: Annotated[Path | None, typer.Option(

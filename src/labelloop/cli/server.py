@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from labelloop._deps import require
 from labelloop.cli.common import LabelloopGroup, ProjectDir, console, open_project
 from labelloop.core.records import ROLES
-from labelloop.errors import MissingDependencyError, NotFoundError
+from labelloop.errors import NotFoundError
 
 if TYPE_CHECKING:
     from labelloop.server.requeue import Requeuer
@@ -46,13 +47,10 @@ def serve(
 
     Example: [bold]labelloop serve labelloop-example[/]
     """
-    try:
-        import uvicorn
-
-        from labelloop.server import create_app
-        from labelloop.server.security import load_or_create_secret
-    except ImportError:
-        raise MissingDependencyError("fastapi", "server", "labelloop serve") from None
+    require("server", "fastapi", feature="labelloop serve")
+    uvicorn = require("server", "uvicorn", feature="labelloop serve")
+    from labelloop.server import create_app
+    from labelloop.server.security import load_or_create_secret
     p, users = _users(project)
     secret = load_or_create_secret(project)
     first = users.ensure_admin()

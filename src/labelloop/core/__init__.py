@@ -16,12 +16,14 @@ from labelloop.core.records import (
     UserRecord,
     content_hash,
 )
-from labelloop.core.schema import TASK_TYPES, LabelClass, LabelSchema, ProjectSettings, TaskType
+from labelloop.core.schema import LabelClass, LabelSchema, ProjectSettings
+from labelloop.core.tasks import TASK_TYPES, Answer, TaskName, TaskType, task_type, task_types
 
 __all__ = [
     "ABSTAIN",
     "TASK_TYPES",
     "AnnotationRecord",
+    "Answer",
     "AssignmentRecord",
     "Box",
     "ItemRecord",
@@ -30,10 +32,13 @@ __all__ = [
     "LabelSchema",
     "ProjectSettings",
     "SourceRecord",
+    "TaskName",
     "TaskType",
     "UserRecord",
     "check_label_matrix",
     "content_hash",
     "long_to_matrix",
     "matrix_to_long",
+    "task_type",
+    "task_types",
 ]

@@ -1,19 +1,14 @@
-"""Label schema, task types and project settings (pure data, no I/O)."""
+"""Label schema and project settings (pure data, no I/O); task types live in
+:mod:`labelloop.core.tasks`."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from labelloop.core.tasks import TaskName, TaskType, task_type
 from labelloop.errors import ValidationError
-
-TaskType = Literal[
-    "text-classification", "multi-label-text", "image-classification", "object-detection"
-]
-TASK_TYPES: tuple[str, ...] = get_args(TaskType)
-TEXT_TASKS = frozenset({"text-classification", "multi-label-text"})
-IMAGE_TASKS = frozenset({"image-classification", "object-detection"})
 
 
 class LabelClass(BaseModel):
@@ -67,7 +62,7 @@ class LabelSchema(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: TaskType
+    task: TaskName
     classes: list[LabelClass] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -76,9 +71,15 @@ class LabelSchema(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"class names must be unique; repeated: {', '.join(dupes)}")
-        if self.task != "object-detection" and len(self.classes) < 2:
-            raise ValueError(f"a {self.task} task needs at least two classes")
+        problem = self.task_type.class_count_problem(len(self.classes))
+        if problem:
+            raise ValueError(problem)
         return self
+
+    @property
+    def task_type(self) -> TaskType:
+        """The :class:`~labelloop.core.tasks.TaskType` of this schema's task."""
+        return task_type(self.task)
 
     @property
     def names(self) -> list[str]:
@@ -146,11 +147,7 @@ class LabelSchema(BaseModel):
         elif isinstance(classes, list):
             classes = [{"name": c} if isinstance(c, str) else c for c in classes]
         data["classes"] = classes
-        task = data.get("task")
-        if task not in TASK_TYPES:
-            raise ValidationError(
-                f"unknown task {task!r}; expected one of: {', '.join(TASK_TYPES)}"
-            )
+        task_type(data.get("task"))  # an unknown task: one message listing the known ones
         try:
             return cls.model_validate(data)
         except Exception as exc:  # pydantic.ValidationError -> our tree

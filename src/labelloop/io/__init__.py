@@ -2,50 +2,51 @@
 
 Each format has a reader that validates everything before anything is stored (the caller
 stores the result in one transaction) and a writer over one consistent snapshot.
+:data:`~labelloop.io.formats.FORMATS` lists them with their suffixes and task types.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
-from labelloop.errors import UserInputError
 from labelloop.io.common import ImportOptions, ParsedImport
+from labelloop.io.formats import (
+    FORMATS,
+    Format,
+    detect_export_format,
+    detect_import_format,
+    format_names,
+    get_format,
+)
 
 ImportFormat = Literal["csv", "jsonl", "label-studio", "coco"]
+"""Names of the import formats, for type hints (the same as :data:`IMPORT_FORMATS`)."""
 ExportFormat = Literal["csv", "jsonl", "label-studio", "coco", "hf"]
-IMPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl", "label-studio", "coco")
-EXPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl", "label-studio", "coco", "hf")
+"""Names of the export formats, for type hints (the same as :data:`EXPORT_FORMATS`)."""
+FileExportFormat = Literal["csv", "jsonl", "label-studio", "coco"]
+"""Export formats that write one file (not a folder), e.g. for a download."""
+IMPORT_FORMATS: tuple[str, ...] = format_names("import")
+EXPORT_FORMATS: tuple[str, ...] = format_names("export")
 
 
 def detect_format(path: Path) -> str:
     """Guess an import format from a file's name and first bytes."""
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        return "csv"
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".json":
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError:
-            return "label-studio"  # its reader reports where the JSON breaks
-        if isinstance(raw, dict) and "images" in raw and "categories" in raw:
-            return "coco"
-        return "label-studio"
-    raise UserInputError(
-        f"cannot tell the format of {path.name!r} from its extension; "
-        f"pass --format ({', '.join(IMPORT_FORMATS)})"
-    )
+    return detect_import_format(path).name
 
 
 __all__ = [
     "EXPORT_FORMATS",
+    "FORMATS",
     "IMPORT_FORMATS",
     "ExportFormat",
+    "FileExportFormat",
+    "Format",
     "ImportFormat",
     "ImportOptions",
     "ParsedImport",
+    "detect_export_format",
     "detect_format",
+    "detect_import_format",
+    "get_format",
 ]

@@ -23,7 +23,7 @@ def read_coco(
     """Read a COCO detection file into image items with boxes."""
     file = str(path)
     report = ImportReport()
-    if schema.task != "object-detection":
+    if not schema.task_type.has_boxes:
         raise ValidationError(
             f"COCO files hold boxes; this project's task is {schema.task!r} "
             "(create an object-detection project)"

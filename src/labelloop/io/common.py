@@ -16,7 +16,7 @@ from labelloop.core.records import (
     SourceRecord,
     occurrence_hash,
 )
-from labelloop.core.schema import IMAGE_TASKS, LabelSchema
+from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 
 TEXT_FIELDS = ("text", "content", "comment", "sentence", "body", "message", "document")
@@ -91,7 +91,7 @@ def parse_label(value: Any, schema: LabelSchema) -> tuple[int | None, list[int] 
 
     Multi-label cells may be a list, a JSON list, or names separated by ``;`` or ``|``.
     """
-    if schema.task == "multi-label-text":
+    if schema.task_type.multi_label:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
@@ -136,10 +136,10 @@ def rows_to_import(
         report.add(file, None, None, "the file holds no rows", "add at least one item")
         raise ImportValidationError(report)
     columns = list(dict.fromkeys(k for _, r in rows for k in r))
-    image_task = schema.task in IMAGE_TASKS
+    image_task = schema.task_type.is_image
     main_col = _pick(columns, options.image_column if image_task else options.text_column,
                      IMAGE_FIELDS if image_task else TEXT_FIELDS)
-    main_key = "image" if image_task else "text"
+    main_key = schema.task_type.media
     if main_col is None or main_col not in columns:
         flag = "--image-column" if image_task else "--text-column"
         report.add(file, None, main_col, f"no {main_key} column among {columns}",
@@ -160,7 +160,8 @@ def rows_to_import(
             report.add(file, line, main_col, f"the {main_key} is empty",
                        f"give every row a {main_key} or remove the row")
             continue
-        data = {main_key: str(main).replace("\ufeff", "").strip() if not image_task else str(main)}
+        value = str(main) if image_task else str(main).replace("\ufeff", "").strip()
+        data: dict[str, Any] = {main_key: value}
         for key, val in row.items():
             if key in (main_col, label_col, split_col) or is_blank(val):
                 continue

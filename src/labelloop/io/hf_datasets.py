@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from labelloop._deps import require
 from labelloop.core.records import Snapshot
 from labelloop.core.schema import LabelSchema
-from labelloop.errors import MissingDependencyError
 from labelloop.io.common import ImportOptions, ParsedImport, final_labels, rows_to_import
 
 
@@ -39,14 +39,11 @@ def read_dataset(ds: Any, schema: LabelSchema, options: ImportOptions) -> Parsed
 
 def to_dataset(snap: Snapshot, schema: LabelSchema) -> Any:
     """A ``datasets.Dataset`` with the item fields, split, and final label (ClassLabel)."""
-    try:
-        import datasets
-    except ImportError:
-        raise MissingDependencyError("datasets", "hf", "Hugging Face export") from None
+    datasets = require("hf", "datasets", feature="Hugging Face export")
     finals = final_labels(snap.items, snap.sources, snap.annotations)
     cols = list(dict.fromkeys(k for it in snap.items for k in it.data))
     table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}}
-    multi = schema.task == "multi-label-text"
+    multi = schema.task_type.multi_label
     table["label"] = []
     for it in snap.items:
         assert it.id is not None

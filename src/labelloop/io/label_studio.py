@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from labelloop.core.records import SPLITS, AnnotationRecord, ItemRecord, PendingAnnotation, Snapshot
-from labelloop.core.schema import IMAGE_TASKS, LabelSchema
+from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 from labelloop.io.common import ParsedImport
 
@@ -22,21 +22,21 @@ FROM_NAME = "label"
 
 
 def _to_name(schema: LabelSchema) -> str:
-    return "image" if schema.task in IMAGE_TASKS else "text"
+    return schema.task_type.media
 
 
 def label_config(schema: LabelSchema) -> str:
     """The Label Studio labeling config (XML) for a schema."""
     obj = _to_name(schema)
     tag = "Image" if obj == "image" else "Text"
-    if schema.task == "object-detection":
+    if schema.task_type.has_boxes:
         inner = "".join(
             f'<Label value="{escape(c.name)}" hint="{escape(c.description)}"/>'
             for c in schema.classes
         )
         control = f'<RectangleLabels name="{FROM_NAME}" toName="{obj}">{inner}</RectangleLabels>'
     else:
-        choice = "multiple" if schema.task == "multi-label-text" else "single"
+        choice = "multiple" if schema.task_type.multi_label else "single"
         inner = "".join(
             f'<Choice value="{escape(c.name)}" hint="{escape(c.description)}"/>'
             for c in schema.classes
@@ -131,10 +131,10 @@ def _parse_result(
             choices.extend(value.get("choices", []))
         else:
             raise ValidationError(f"result type {r.get('type')!r} is not supported")
-    if schema.task == "object-detection":
+    if schema.task_type.has_boxes:
         return None, None, boxes
     idx = [schema.index_of(c) for c in choices]
-    if schema.task == "multi-label-text":
+    if schema.task_type.multi_label:
         return None, sorted(set(idx)), None
     if len(idx) != 1:
         raise ValidationError(f"expected one choice, got {choices}")

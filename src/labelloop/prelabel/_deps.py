@@ -1,32 +1,15 @@
-"""Lazy imports of the optional model dependencies (the ``models`` extra)."""
+"""Loading hub and local models: why a name failed, which version a model is.
+
+Optional packages are imported with :func:`labelloop._deps.require`.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 from pathlib import Path
-from types import ModuleType
 
-from labelloop.errors import MissingDependencyError, ModelLoadError
-
-
-def require(module: str, *, package: str | None = None, feature: str) -> ModuleType:
-    """Import ``module`` or raise :class:`MissingDependencyError` naming the extra.
-
-    Parameters
-    ----------
-    module:
-        Dotted module name to import.
-    package:
-        Name of the PyPI package that provides it (defaults to ``module``).
-    feature:
-        What needs it, for the message ("zero-shot text with MiniLM").
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingDependencyError(package or module, "models", feature) from None
+from labelloop.errors import ModelLoadError
 
 
 def hub_load_error(name: str, exc: BaseException, *, builtins: tuple[str, ...]) -> ModelLoadError:

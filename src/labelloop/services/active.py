@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from labelloop._deps import require
 from labelloop.active import margin
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
-from labelloop.errors import MissingDependencyError, ValidationError
+from labelloop.errors import ValidationError
 from labelloop.services.project import Project
 
 
@@ -151,11 +152,9 @@ def _fit(
     """Fit a classifier on weighted rows, or return ``None`` with fewer than two classes."""
     if len({lab for _, lab, _ in train}) < 2:
         return None
-    try:
-        from sklearn.base import clone
-        from sklearn.linear_model import LogisticRegression
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("scikit-learn", "ml", "active-learning priorities") from exc
+    clone = require("ml", "sklearn.base", feature="active-learning priorities").clone
+    LogisticRegression = require(
+        "ml", "sklearn.linear_model", feature="active-learning priorities").LogisticRegression
     rows, labels, weights = (np.asarray(v) for v in zip(*train, strict=True))
     model = clone(estimator) if estimator is not None else LogisticRegression(max_iter=1000)
     return model.fit(X[rows], labels, sample_weight=weights)

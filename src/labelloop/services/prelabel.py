@@ -32,7 +32,6 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, SourceRecord
-from labelloop.core.schema import TEXT_TASKS
 from labelloop.errors import ValidationError
 from labelloop.prelabel import (
     Calibration,
@@ -103,10 +102,10 @@ def prelabel_project(
     """
     task = project.schema.task
     items = project.items()
-    if task in TEXT_TASKS:
+    if not project.schema.task_type.is_image:
         target = target_precision or project.settings.target_precision
         return _prelabel_text(project, items, model, target, per_class, progress)
-    if task == "object-detection":
+    if project.schema.task_type.has_boxes:
         target = target_precision or project.settings.target_precision
         return _prelabel_boxes(project, items, model, target, progress)
     raise ValidationError(

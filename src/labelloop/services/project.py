@@ -20,7 +20,13 @@ from labelloop.core.matrix import LabelMatrix
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, UserInputError, ValidationError
-from labelloop.io import EXPORT_FORMATS, ImportOptions, ParsedImport, detect_format
+from labelloop.io import (
+    ImportOptions,
+    ParsedImport,
+    detect_export_format,
+    detect_import_format,
+    get_format,
+)
 from labelloop.storage import (
     Failure,
     ImportResult,
@@ -219,27 +225,9 @@ class Project:
         p = Path(path)
         if not p.is_file():
             raise NotFoundError(f"file {str(p)!r} does not exist")
-        fmt = format or detect_format(p)
-        opts = _options(options)
-        if fmt == "csv":
-            from labelloop.io.csv_format import read_csv
-
-            parsed = read_csv(p, self.schema, opts)
-        elif fmt == "jsonl":
-            from labelloop.io.jsonl import read_jsonl
-
-            parsed = read_jsonl(p, self.schema, opts)
-        elif fmt == "label-studio":
-            from labelloop.io.label_studio import read_label_studio
-
-            parsed = read_label_studio(p, self.schema)
-        elif fmt == "coco":
-            from labelloop.io.coco import read_coco
-
-            parsed = read_coco(p, self.schema, opts,
-                               image_root=Path(image_root) if image_root else p.parent)
-        else:
-            raise UserInputError(f"unknown import format {fmt!r}")
+        fmt = get_format(format, "import") if format else detect_import_format(p)
+        parsed = fmt.read(p, self.schema, _options(options),
+                          image_root=Path(image_root) if image_root else None)
         return self._store_parsed(parsed)
 
     def import_dataframe(self, df: Any, **options: Any) -> ImportResult:
@@ -267,28 +255,9 @@ class Project:
         export never leaves half a file.
         """
         p = Path(path)
-        fmt = format or _export_format(p)
-        if fmt not in EXPORT_FORMATS:
-            raise UserInputError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
-        snap = self.store.export_snapshot(self.id)
-        if fmt == "hf":
-            from labelloop.io.hf_datasets import write_hf
-
-            write_hf(p, snap, self.schema)
-            return p
-        from labelloop.io.coco import write_coco
-        from labelloop.io.csv_format import write_csv
-        from labelloop.io.jsonl import write_jsonl
-        from labelloop.io.label_studio import write_label_studio
-
-        writer = {"csv": write_csv, "jsonl": write_jsonl, "label-studio": write_label_studio,
-                  "coco": write_coco}[fmt]
-        tmp = p.with_name(f".{p.name}.tmp")
-        try:
-            writer(tmp, snap, self.schema)
-            tmp.replace(p)
-        finally:
-            tmp.unlink(missing_ok=True)
+        fmt = get_format(format, "export") if format else detect_export_format(p)
+        fmt.check(self.schema.task, "export")
+        fmt.write(p, self.store.export_snapshot(self.id), self.schema)
         return p
 
     # -- reading ----------------------------------------------------------------------
@@ -406,15 +375,3 @@ def _options(options: dict[str, Any]) -> ImportOptions:
         return ImportOptions(**options)
     except TypeError as exc:
         raise UserInputError(f"unknown import option: {exc}") from None
-
-
-def _export_format(p: Path) -> str:
-    suffix = p.suffix.lower()
-    by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-    if suffix in by_suffix:
-        return by_suffix[suffix]
-    if suffix == ".json":
-        raise UserInputError("a .json export is ambiguous: pass --format label-studio or coco")
-    if suffix == "":
-        return "hf"
-    raise UserInputError(f"cannot tell the export format from {p.name!r}; pass --format")

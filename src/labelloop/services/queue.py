@@ -14,20 +14,12 @@ from typing import Any
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, UserRecord
 from labelloop.core.schema import LabelSchema
-from labelloop.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.core.tasks import Answer as Answer  # re-exported: callers import it here
+from labelloop.errors import ConflictError, NotFoundError
 from labelloop.storage import ProjectInfo, StoreProtocol
 
 MAX_SECONDS = 4 * 3600.0
 SUGGESTION_KINDS = ("model", "label_model")
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What an annotator submits: a class, several classes or boxes, by the task type."""
-
-    label: int | None = None
-    labels: list[int] | None = None
-    boxes: list[Box] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,32 +80,7 @@ def parse_answer(schema: LabelSchema, raw: Mapping[str, Any],
     ValidationError
         If the answer does not fit the task type or names an unknown class.
     """
-    task = schema.task
-    if task == "object-detection":
-        boxes = raw.get("boxes")
-        if not isinstance(boxes, list):
-            raise ValidationError("an object-detection answer needs 'boxes': a list (may be empty)")
-        out = []
-        width, height = size
-        for n, b in enumerate(boxes):
-            try:
-                box = Box.model_validate({**b, "label": schema.names[schema.index_of(b["label"])]})
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValidationError(f"box {n}: {exc}") from None
-            if (width and box.x + box.w > width + 0.5) or (height and box.y + box.h > height + 0.5):
-                raise ValidationError(
-                    f"box {n} leaves the image: {box.xyxy()} vs size {width}x{height}"
-                )
-            out.append(box)
-        return Answer(boxes=out)
-    if task == "multi-label-text":
-        labels = raw.get("labels")
-        if not isinstance(labels, list):
-            raise ValidationError("a multi-label answer needs 'labels': a list of class names")
-        return Answer(labels=sorted({schema.index_of(v) for v in labels}))
-    if raw.get("label") is None:
-        raise ValidationError(f"a {task} answer needs 'label': one of {schema.names}")
-    return Answer(label=schema.index_of(raw["label"]))
+    return schema.task_type.parse_answer(schema, raw, size)
 
 
 def _now() -> datetime:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from labelloop.core.records import AnnotationRecord, ItemRecord, UserRecord
 from labelloop.errors import ValidationError
 from labelloop.services.queue import Answer, answers_match, parse_answer
-from labelloop.services.scorecards import SINGLE_LABEL, Scorecard, build_scorecards, when
+from labelloop.services.scorecards import Scorecard, build_scorecards, when
 from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
@@ -104,7 +104,7 @@ class Review:
         """
         from labelloop.quality.checks import find_model_disagreements, find_spammers
 
-        if self.project.schema.task not in SINGLE_LABEL:
+        if not self.project.schema.task_type.single_label:
             return {}
         votes = self._votes() if votes is None else votes
         rows, secs = [], []

@@ -20,8 +20,6 @@ from labelloop.core.schema import LabelSchema
 from labelloop.services.queue import answers_match
 from labelloop.storage import Vote
 
-SINGLE_LABEL = frozenset({"text-classification", "image-classification"})
-
 
 @dataclass(frozen=True)
 class Scorecard:
@@ -90,7 +88,7 @@ def build_scorecards(schema: LabelSchema, votes_by_item: Mapping[int, Iterable[V
                 if other is not v:
                     tally[0] += 1
                     tally[1] += answers_match(v.annotation, other.annotation)
-    if schema.task in SINGLE_LABEL:
+    if schema.task_type.single_label:
         cards = _engine_cards(len(schema.names), votes_by_item, card_names)
     else:
         cards = _matched_cards(votes_by_item, card_names)

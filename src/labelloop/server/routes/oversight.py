@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from fastapi.responses import FileResponse
 
 from labelloop.errors import NotFoundError, ValidationError
+from labelloop.io import FORMATS, FileExportFormat
 from labelloop.server.deps import Admin, Ctx, ProjectDep, QualityViewer, Reviewer, ServerContext
 from labelloop.server.routes.convert import entry_out, scorecard_out
 from labelloop.server.schemas.api import (
@@ -26,8 +27,8 @@ from labelloop.server.schemas.api import (
 from labelloop.services.project import ProjectInfo
 
 router = APIRouter(tags=["oversight"])
-ExportFormat = Literal["csv", "jsonl", "label-studio", "coco"]
-_SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "label-studio": ".json", "coco": ".json"}
+ExportFormat = FileExportFormat
+_SUFFIX = {name: FORMATS[name].suffixes[0] for name in get_args(FileExportFormat)}
 
 
 @router.get("/projects/{project_id}/items", response_model=list[ItemOut])

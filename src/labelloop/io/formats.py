@@ -1,0 +1,217 @@
+"""The table of file formats: name -> reader, writer, file suffixes and task types.
+
+Everything that lists, detects or dispatches formats (``Project.import_file`` and
+``export``, the CLI's ``--format`` help, the server's export route) reads :data:`FORMATS`;
+a new format is one more row.
+
+Examples
+--------
+>>> from labelloop.io.formats import FORMATS
+>>> FORMATS["coco"].suffixes, sorted(FORMATS["coco"].writes)
+(('.json',), ['object-detection'])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from labelloop.core.records import Snapshot
+from labelloop.core.schema import LabelSchema
+from labelloop.core.tasks import TASK_TYPES
+from labelloop.errors import UserInputError, ValidationError
+from labelloop.io.coco import read_coco, write_coco
+from labelloop.io.common import ImportOptions, ParsedImport
+from labelloop.io.csv_format import read_csv, write_csv
+from labelloop.io.hf_datasets import write_hf
+from labelloop.io.jsonl import read_jsonl, write_jsonl
+from labelloop.io.label_studio import read_label_studio, write_label_studio
+
+Direction = Literal["import", "export"]
+Reader = Callable[[Path, LabelSchema, ImportOptions, Path | None], ParsedImport]
+"""``reader(path, schema, options, image_root)``: parse a file, validating every row."""
+Writer = Callable[[Path, Snapshot, LabelSchema], int]
+"""``writer(path, snapshot, schema)``: write a snapshot, return the number of items."""
+
+
+@dataclass(frozen=True)
+class Format:
+    """One import/export format.
+
+    Attributes
+    ----------
+    name:
+        What ``--format`` and ``format=`` take.
+    suffixes:
+        File suffixes that select this format when no format is given (``""``: a folder).
+    reads, writes:
+        Task types (names) it imports and exports; other pairs raise ``ValidationError``.
+    reader, writer:
+        The functions doing the work; None where the format only goes one way.
+    sniff:
+        For a suffix several formats share: does this file's content look like this format?
+    folder:
+        The export is a folder, not one file.
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    reads: frozenset[str]
+    writes: frozenset[str]
+    reader: Reader | None = None
+    writer: Writer | None = None
+    sniff: Callable[[Path], bool] | None = None
+    folder: bool = False
+
+    def __post_init__(self) -> None:
+        if bool(self.reads) != (self.reader is not None):
+            raise ValueError(f"format {self.name}: task types to read need a reader")
+        if bool(self.writes) != (self.writer is not None):
+            raise ValueError(f"format {self.name}: task types to write need a writer")
+
+    def tasks(self, direction: Direction) -> frozenset[str]:
+        """Task types this format imports (``"import"``) or exports (``"export"``)."""
+        return self.reads if direction == "import" else self.writes
+
+    def check(self, task: str, direction: Direction) -> None:
+        """Raise ``ValidationError`` unless this format can import/export ``task``."""
+        if task in self.tasks(direction):
+            return
+        able = [f.name for f in FORMATS.values() if task in f.tasks(direction)]
+        raise ValidationError(
+            f"{self.name} cannot {direction} {task} projects; "
+            f"formats that can: {', '.join(able) or 'none'}"
+        )
+
+    def read(self, path: Path, schema: LabelSchema, options: ImportOptions, *,
+             image_root: Path | None = None) -> ParsedImport:
+        """Read ``path`` for a project with ``schema`` (all rows checked, nothing stored)."""
+        self.check(schema.task, "import")
+        assert self.reader is not None  # __post_init__: a format that reads has a reader
+        return self.reader(path, schema, options, image_root)
+
+    def write(self, path: Path, snap: Snapshot, schema: LabelSchema) -> int:
+        """Write ``snap`` to ``path``; a file is written next to it and moved into place,
+        so a failed export never leaves half a file."""
+        self.check(schema.task, "export")
+        assert self.writer is not None  # __post_init__: a format that writes has a writer
+        if self.folder:
+            return self.writer(path, snap, schema)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            n = self.writer(tmp, snap, schema)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return n
+
+
+def _read_csv(path: Path, schema: LabelSchema, options: ImportOptions,
+              image_root: Path | None) -> ParsedImport:
+    return read_csv(path, schema, options)
+
+
+def _read_jsonl(path: Path, schema: LabelSchema, options: ImportOptions,
+                image_root: Path | None) -> ParsedImport:
+    return read_jsonl(path, schema, options)
+
+
+def _read_label_studio(path: Path, schema: LabelSchema, options: ImportOptions,
+                       image_root: Path | None) -> ParsedImport:
+    return read_label_studio(path, schema)
+
+
+def _read_coco(path: Path, schema: LabelSchema, options: ImportOptions,
+               image_root: Path | None) -> ParsedImport:
+    return read_coco(path, schema, options, image_root=image_root or path.parent)
+
+
+def _looks_like_coco(path: Path) -> bool:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False  # label-studio's reader then reports where the JSON breaks
+    return isinstance(raw, dict) and "images" in raw and "categories" in raw
+
+
+_ALL = frozenset(TASK_TYPES)
+_DETECTION = frozenset({"object-detection"})
+_CLASSIFICATION = _ALL - _DETECTION
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    # a CSV imports image lists for detection, but has no column for boxes
+    Format("csv", (".csv", ".tsv"), reads=_ALL, writes=_CLASSIFICATION,
+           reader=_read_csv, writer=write_csv),
+    Format("jsonl", (".jsonl", ".ndjson"), reads=_ALL, writes=_ALL,
+           reader=_read_jsonl, writer=write_jsonl),
+    Format("label-studio", (".json",), reads=_ALL, writes=_ALL,
+           reader=_read_label_studio, writer=write_label_studio),
+    Format("coco", (".json",), reads=_DETECTION, writes=_DETECTION,
+           reader=_read_coco, writer=write_coco, sniff=_looks_like_coco),
+    Format("hf", ("",), reads=frozenset(), writes=_CLASSIFICATION,
+           writer=write_hf, folder=True),
+)}
+"""Every format by name."""
+
+
+def format_names(direction: Direction) -> tuple[str, ...]:
+    """Names of the formats that can import (or export) at least one task type."""
+    return tuple(f.name for f in FORMATS.values() if f.tasks(direction))
+
+
+def get_format(name: str, direction: Direction) -> Format:
+    """The format called ``name``.
+
+    Raises
+    ------
+    UserInputError
+        If no format of that direction has this name; the message lists those there are.
+    """
+    fmt = FORMATS.get(name)
+    if fmt is None or not fmt.tasks(direction):
+        raise UserInputError(
+            f"unknown {direction} format {name!r}; use one of {', '.join(format_names(direction))}"
+        )
+    return fmt
+
+
+def detect_import_format(path: Path) -> Format:
+    """The import format of a file, from its suffix and, where suffixes are shared, its
+    content (a ``.json`` with ``images`` and ``categories`` is COCO, else Label Studio).
+
+    Raises
+    ------
+    UserInputError
+        If the suffix belongs to no import format.
+    """
+    suffix = path.suffix.lower()
+    cands = [f for f in FORMATS.values() if f.reads and suffix in f.suffixes]
+    if not cands:
+        raise UserInputError(
+            f"cannot tell the format of {path.name!r} from its extension; "
+            f"pass --format ({', '.join(format_names('import'))})"
+        )
+    sniffed = [f for f in cands if f.sniff is not None and f.sniff(path)]
+    return (sniffed or [f for f in cands if f.sniff is None] or cands)[0]
+
+
+def detect_export_format(path: Path) -> Format:
+    """The export format a target path asks for by its suffix (no suffix: a folder, ``hf``).
+
+    Raises
+    ------
+    UserInputError
+        If the suffix belongs to no export format or to several (``.json``).
+    """
+    suffix = path.suffix.lower()
+    cands = [f for f in FORMATS.values() if f.writes and suffix in f.suffixes]
+    if len(cands) == 1:
+        return cands[0]
+    if cands:
+        raise UserInputError(
+            f"a {suffix} export is ambiguous: pass --format {' or '.join(f.name for f in cands)}"
+        )
+    raise UserInputError(f"cannot tell the export format from {path.name!r}; pass --format")
