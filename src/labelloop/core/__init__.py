@@ -1,12 +1,7 @@
 """Pure data model of labelloop: schema, records, label matrix. No I/O here."""
 
-from labelloop.core.matrix import (
-    ABSTAIN,
-    LabelMatrix,
-    check_label_matrix,
-    long_to_matrix,
-    matrix_to_long,
-)
+from labelloop.core.longtable import LongTable, as_long_table, long_to_matrix, matrix_to_long
+from labelloop.core.matrix import ABSTAIN, LabelMatrix, check_label_matrix
 from labelloop.core.records import (
     AnnotationRecord,
     AssignmentRecord,
@@ -30,11 +25,13 @@ __all__ = [
     "LabelClass",
     "LabelMatrix",
     "LabelSchema",
+    "LongTable",
     "ProjectSettings",
     "SourceRecord",
     "TaskName",
     "TaskType",
     "UserRecord",
+    "as_long_table",
     "check_label_matrix",
     "content_hash",
     "long_to_matrix",

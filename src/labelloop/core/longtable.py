@@ -3,7 +3,9 @@
 This is the one converter between the two canonical shapes: :func:`as_long_table` reads a long
 table or a label matrix (matrix -> long), :meth:`LongTable.to_matrix` gives the label matrix
 (long -> matrix); :func:`encode_gold` turns ``{item: label}`` gold into one class code per row
-of that matrix. Numpy only, no I/O.
+of that matrix. :func:`long_to_matrix` and :func:`matrix_to_long` are the same conversion for
+columns of integer class indices, keeping the ids' order of first appearance. Numpy only, no
+I/O.
 
 A long table has one row per judgement: ``(item, annotator, label)``. It may be given as
 
@@ -28,7 +30,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.core.matrix import ABSTAIN, LabelMatrix
+from labelloop.core.matrix import ABSTAIN, LabelMatrix, check_label_matrix
 from labelloop.errors import ValidationError
 
 _ALIASES = {
@@ -263,3 +265,63 @@ def encode_gold(gold: Mapping[Any, Any] | None, table: LongTable) -> npt.NDArray
             )
         out[item_index[item]] = class_index[value]
     return out
+
+
+def long_to_matrix(
+    item_ids: Sequence[Hashable],
+    source_ids: Sequence[Hashable],
+    labels: Sequence[int],
+    *,
+    items: Sequence[Hashable] | None = None,
+    sources: Sequence[Hashable] | None = None,
+) -> LabelMatrix:
+    """Pivot long columns of integer class indices into a label matrix.
+
+    Parameters
+    ----------
+    item_ids, source_ids, labels:
+        Parallel columns of the long table.
+    items, sources:
+        Row and column order; by default the order of first appearance. Rows of the table
+        whose item or source is not listed are left out.
+    """
+    if not (len(item_ids) == len(source_ids) == len(labels)):
+        raise ValidationError(
+            "item_ids, source_ids and labels must have the same length, got "
+            f"{len(item_ids)}, {len(source_ids)}, {len(labels)}"
+        )
+    row_order = list(dict.fromkeys(item_ids)) if items is None else list(items)
+    col_order = list(dict.fromkeys(source_ids)) if sources is None else list(sources)
+    rows = {v: i for i, v in enumerate(row_order)}
+    cols = {v: j for j, v in enumerate(col_order)}
+    keep = [
+        r
+        for r, (it, src) in enumerate(zip(item_ids, source_ids, strict=True))
+        if it in rows and src in cols
+    ]
+    lab = np.asarray([int(labels[r]) for r in keep], dtype=np.int64)
+    table = LongTable(
+        np.asarray([rows[item_ids[r]] for r in keep], dtype=np.int64),
+        np.asarray([cols[source_ids[r]] for r in keep], dtype=np.int64),
+        lab,
+        row_order,
+        col_order,
+        list(range(int(lab.max()) + 1 if lab.size else 0)),
+    )
+    return table.to_matrix()
+
+
+def matrix_to_long(
+    L: npt.ArrayLike,
+    *,
+    item_ids: Sequence[Hashable] | None = None,
+    source_ids: Sequence[Hashable] | None = None,
+) -> list[tuple[Hashable, Hashable, int]]:
+    """Turn a label matrix into long rows ``(item_id, source_id, label)``, skipping abstains."""
+    table = _from_matrix(check_label_matrix(L), None)
+    rows = table.items if item_ids is None else list(item_ids)
+    cols = table.annotators if source_ids is None else list(source_ids)
+    return [
+        (rows[i], cols[j], int(table.classes[c]))
+        for i, j, c in zip(table.item, table.annotator, table.label, strict=True)
+    ]

@@ -7,7 +7,7 @@ and ``ABSTAIN = -1`` (Snorkel's convention). The long table holds rows
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,50 +53,3 @@ def check_label_matrix(L: object, *, k: int | None = None) -> npt.NDArray[np.int
             f"label matrix holds class {out.max()} but k={k} (classes 0..{k - 1})"
         )
     return out
-
-
-def long_to_matrix(
-    item_ids: Sequence[Hashable],
-    source_ids: Sequence[Hashable],
-    labels: Sequence[int],
-    *,
-    items: Sequence[Hashable] | None = None,
-    sources: Sequence[Hashable] | None = None,
-) -> LabelMatrix:
-    """Pivot a long annotation table into a label matrix.
-
-    Parameters
-    ----------
-    item_ids, source_ids, labels:
-        Parallel columns of the long table.
-    items, sources:
-        Row and column order; by default the order of first appearance.
-    """
-    if not (len(item_ids) == len(source_ids) == len(labels)):
-        raise ValidationError(
-            "item_ids, source_ids and labels must have the same length, got "
-            f"{len(item_ids)}, {len(source_ids)}, {len(labels)}"
-        )
-    row_order = list(dict.fromkeys(item_ids)) if items is None else list(items)
-    col_order = list(dict.fromkeys(source_ids)) if sources is None else list(sources)
-    rows = {v: i for i, v in enumerate(row_order)}
-    cols = {v: j for j, v in enumerate(col_order)}
-    L = np.full((len(row_order), len(col_order)), ABSTAIN, dtype=np.int64)
-    for it, src, lab in zip(item_ids, source_ids, labels, strict=True):
-        if it in rows and src in cols:
-            L[rows[it], cols[src]] = int(lab)
-    return LabelMatrix(L, row_order, col_order)
-
-
-def matrix_to_long(
-    L: npt.ArrayLike,
-    *,
-    item_ids: Sequence[Hashable] | None = None,
-    source_ids: Sequence[Hashable] | None = None,
-) -> list[tuple[Hashable, Hashable, int]]:
-    """Turn a label matrix into long rows ``(item_id, source_id, label)``, skipping abstains."""
-    M = check_label_matrix(L)
-    rows = list(range(M.shape[0])) if item_ids is None else list(item_ids)
-    cols = list(range(M.shape[1])) if source_ids is None else list(source_ids)
-    ii, jj = np.nonzero(M != ABSTAIN)
-    return [(rows[i], cols[j], int(M[i, j])) for i, j in zip(ii, jj, strict=True)]

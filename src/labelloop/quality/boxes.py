@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.errors import MissingDependencyError, ValidationError
+from labelloop._deps import require
+from labelloop.errors import ValidationError
 
 
 def _as_boxes(boxes: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
@@ -71,11 +72,8 @@ class BoxAgreement:
 def _assign(score: npt.NDArray[np.float64], ok: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     if not ok.any():
         return []
-    try:
-        from scipy.optimize import linear_sum_assignment
-    except ImportError as exc:  # pragma: no cover - scipy ships with the ml extra
-        raise MissingDependencyError("scipy", "ml", "box matching") from exc
-    rows, cols = linear_sum_assignment(np.where(ok, score, 0.0), maximize=True)
+    optimize = require("ml", "scipy.optimize", feature="box matching")
+    rows, cols = optimize.linear_sum_assignment(np.where(ok, score, 0.0), maximize=True)
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if ok[r, c]]
 
 

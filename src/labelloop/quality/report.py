@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from labelloop._deps import require
 from labelloop.core.longtable import as_long_table
-from labelloop.errors import MissingDependencyError
 from labelloop.quality.agreement import bootstrap_ci, fleiss_kappa, per_class_agreement
 from labelloop.quality.checks import Flag, find_label_drift, find_spammers
 from labelloop.quality.honeypots import honeypot_accuracy
@@ -73,14 +73,8 @@ def _png(fig: Any) -> str:
 
 
 def _pyplot() -> ModuleType:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise MissingDependencyError("matplotlib", "ml", "the quality report's plots") from exc
-    return plt
+    require("ml", "matplotlib", feature="the quality report's plots").use("Agg")
+    return require("ml", "matplotlib.pyplot", feature="the quality report's plots")
 
 
 def _confusion_plot(plt: Any, cards: list[Scorecard]) -> str:

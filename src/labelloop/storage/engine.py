@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from labelloop.errors import MissingDependencyError, UserInputError
+from labelloop._deps import require
+from labelloop.errors import UserInputError
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "labelloop_write"
@@ -47,10 +48,7 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise MissingDependencyError("psycopg", "postgres", "PostgreSQL storage") from None
+        require("postgres", "psycopg", feature="PostgreSQL storage")
         return create_engine(parsed, pool_pre_ping=True, future=True)
     raise UserInputError(f"unsupported database {backend!r}; use SQLite or PostgreSQL")
 

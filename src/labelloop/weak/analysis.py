@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from labelloop._deps import require
 from labelloop.core.matrix import ABSTAIN
 from labelloop.core.stats import wilson_interval
-from labelloop.errors import MissingDependencyError, ValidationError
+from labelloop.errors import ValidationError
 from labelloop.labelmodels import check_targets, to_dense
 
 
@@ -103,10 +104,7 @@ class LFAnalysis:
 
         Returns a pandas DataFrame indexed by LF name (needs ``labelloop[ml]``).
         """
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - pandas ships with the ml extra
-            raise MissingDependencyError("pandas", "ml", "LFAnalysis.summary") from exc
+        pd = require("ml", "pandas", feature="LFAnalysis.summary")
         data: dict[str, Any] = {
             "j": list(range(self.L.shape[1])),
             "polarity": self.lf_polarities(),
@@ -129,13 +127,8 @@ class LFAnalysis:
 
     def plot(self, path: str | Path, Y: object = None) -> Path:
         """Save a PNG: coverage vs empirical accuracy (with CI bars) given ``Y``, else coverage."""
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError as exc:  # pragma: no cover - matplotlib ships with the ml extra
-            raise MissingDependencyError("matplotlib", "ml", "LFAnalysis.plot") from exc
+        require("ml", "matplotlib", feature="LFAnalysis.plot").use("Agg")
+        plt = require("ml", "matplotlib.pyplot", feature="LFAnalysis.plot")
         out = Path(path)
         cov = self.lf_coverages()
         fig, ax = plt.subplots(figsize=(7, 5))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelloop.core.longtable import as_long_table
-from labelloop.core.matrix import long_to_matrix
+from labelloop.core.longtable import as_long_table, long_to_matrix
 from labelloop.errors import NotFittedError, ValidationError
 from labelloop.quality import DawidSkene, MajorityVote, OneCoin, aggregate
 
