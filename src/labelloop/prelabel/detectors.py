@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from labelloop._deps import require
 from labelloop.errors import ModelLoadError
-from labelloop.prelabel._deps import hub_load_error, model_version
+from labelloop.prelabel._hub import hub_load_error, model_version
 
 RawBox = tuple[float, float, float, float, str, float]
 

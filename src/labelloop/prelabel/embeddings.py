@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop._deps import require
-from labelloop.prelabel._deps import hub_load_error
+from labelloop.prelabel._hub import hub_load_error
 from labelloop.prelabel.base import progress_bar
 
 EMBEDDING_MODELS: tuple[str, ...] = ("minilm", "minilm-torch")

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop._deps import require
-from labelloop.prelabel._deps import hub_load_error, model_version
+from labelloop.prelabel._hub import hub_load_error, model_version
 from labelloop.prelabel.embeddings import EMBEDDING_MODELS
 
 
