@@ -4,14 +4,6 @@
 ``services.weak.fit_label_model`` and ``quality.aggregate``) picks one model of the family and,
 for two classes and an F1 metric, a decision threshold.
 
-**With gold** (at least ``min_gold`` rows with a known label ``y``): every candidate is scored by
-``n_folds``-fold cross-validation over the labelled rows: it is fitted on all of ``L`` with
-one fold's labels hidden and predicts that fold. The score is ``metric`` (accuracy, binary F1
-of class 1, or macro F1) under the family's tie rule; for two classes and an F1 metric the
-threshold on ``P(class 1)`` that maximises the metric on the pooled out-of-fold posteriors is
-tried too. The best (model, threshold) wins, ties going to the earlier candidate (majority
-vote first, so a model must *beat* it), and is refitted on every label.
-
 **Without gold** the votes choose the model: when most votes come from sources that only ever
 vote one class (labeling functions, where an abstain says something), :class:`LabelModel`;
 otherwise (crowd answers, where an abstain means "not asked") :class:`DawidSkene` with
@@ -21,6 +13,17 @@ disagree on more than ``max_disagreement`` of those rows, the model has drifted 
 the sources plainly say, and majority vote is used instead. For two classes and ``metric="f1"``
 the threshold maximises the F1 *expected* under the model's own posterior (the plug-in rule of
 Lipton, Elkan and Naryanaswamy, 2014), which needs no labels.
+
+**With gold** (at least ``min_gold`` rows with a known label ``y``) that label-free choice is
+the baseline, and gold may overrule it. Every candidate is scored by ``n_folds``-fold
+cross-validation over the labelled rows: it is fitted on all of ``L`` with one fold's labels
+hidden and predicts that fold, under the decision rule for ``metric`` (the family's tie rule;
+for two classes and an F1 metric also the threshold that maximises the metric on the pooled
+out-of-fold posteriors). A candidate replaces the baseline only when it scores higher *and*
+beats the baseline in at least ``confidence`` of ``n_bootstrap`` paired bootstrap resamples of
+the gold rows: with a few hundred gold rows, differences of a point or two are noise, and
+picking the best-looking model on them chose worse models on held-out rows. The winner is
+refitted on every label.
 
 These rules and their constants were set on the benchmark data of ``benchmarks/`` (WRENCH
 youtube, sms and trec; the crowd sets), see ``benchmarks/results/label_model_selection.md``.
@@ -109,6 +112,33 @@ def _subset(votes: Votes, rows: IntArray) -> Votes:
     )
 
 
+def _bootstrap_weights(n: int, n_boot: int, rng: np.random.Generator) -> FloatArray:
+    """Poisson bootstrap weights ``(n_boot, n)`` over at most 20,000 rows (others weigh 0)."""
+    weights = rng.poisson(1.0, size=(n_boot, min(n, 20_000))).astype(np.float64)
+    if n > weights.shape[1]:
+        keep = rng.choice(n, weights.shape[1], replace=False)
+        full = np.zeros((n_boot, n))
+        full[:, keep] = weights
+        return full
+    return weights
+
+
+def _bootstrap_scores(
+    truth: IntArray, pred: IntArray, metric: Metric, k: int, weights: FloatArray
+) -> FloatArray:
+    """``metric`` of ``pred`` under each row of bootstrap ``weights``."""
+    if metric == "accuracy":
+        out: FloatArray = weights @ (pred == truth) / np.maximum(weights.sum(axis=1), 1e-12)
+        return out
+    classes = [1] if metric == "f1" else list(range(k))
+    f1 = np.zeros(weights.shape[0])
+    for c in classes:
+        tp = weights @ ((pred == c) & (truth == c))
+        wrong = weights @ ((pred == c) != (truth == c))
+        f1 += np.where(tp + wrong > 0, 2 * tp / np.maximum(2 * tp + wrong, 1e-12), 0.0)
+    return f1 / len(classes)
+
+
 class AutoLabelModel(BaseLabelModel):
     """The family's default: cross-validation on gold, else a label-free rule (module docstring).
 
@@ -129,6 +159,10 @@ class AutoLabelModel(BaseLabelModel):
     max_cv_rows:
         Cross-validation fits on the labelled rows plus at most this many others (a random
         sample), so choosing stays cheap on millions of rows; the final fit uses every row.
+    n_bootstrap, confidence:
+        A candidate replaces the label-free choice only when it scores higher in
+        cross-validation *and* beats it in at least ``confidence`` of ``n_bootstrap`` paired
+        bootstrap resamples of the gold rows.
     label_free_model:
         The candidate used without gold; ``None`` (default) lets the votes choose between
         ``"label-model"`` and ``"dawid-skene/missing"`` (module docstring).
@@ -171,6 +205,8 @@ class AutoLabelModel(BaseLabelModel):
         min_gold: int = 20,
         max_cv_rows: int = 100_000,
         label_free_model: str | None = None,
+        n_bootstrap: int = 200,
+        confidence: float = 0.95,
         confident_share: float = 0.75,
         max_disagreement: float = 0.15,
         tie_break: TieBreak = "random",
@@ -183,6 +219,8 @@ class AutoLabelModel(BaseLabelModel):
         self.min_gold = min_gold
         self.max_cv_rows = max_cv_rows
         self.label_free_model = label_free_model
+        self.n_bootstrap = n_bootstrap
+        self.confidence = confidence
         self.confident_share = confident_share
         self.max_disagreement = max_disagreement
         self.tie_break = tie_break
@@ -194,19 +232,18 @@ class AutoLabelModel(BaseLabelModel):
         votes, k, yy = self._check_fit(L, y)
         self._check_params(k)
         self.scores_: dict[str, float] = {}
-        self.threshold_: float | None = None
+        base, base_model, self.rule_ = self._label_free(votes, yy, k)
+        name, threshold, model = base, None, base_model
+        use_expected_f1 = k == 2 and self.metric == "f1"
         n_gold = 0 if yy is None else int(np.sum(yy != ABSTAIN))
         if yy is not None and n_gold >= self.min_gold:
-            name, threshold = self._cross_validate(votes, yy, k)
-            self.model_ = self._build(name, k).fit(votes, yy)
-            self.rule_ = f"cross-validation ({self.metric}) on {n_gold} gold rows chose {name}" + (
-                f" with threshold {threshold:.3f}" if threshold is not None else ""
-            )
-        else:
-            name, self.model_, self.rule_ = self._label_free(votes, yy, k)
-            threshold = None
-            if k == 2 and self.metric == "f1":
-                threshold = expected_f1_threshold(self.model_._proba(votes)[:, 1])
+            name, threshold, use_expected_f1, why = self._cross_validate(votes, yy, k, base)
+            self.rule_ += f"; {why}"
+            if name != base:
+                model = self._build(name, k).fit(votes, yy)
+        if use_expected_f1:
+            threshold = expected_f1_threshold(model._proba(votes)[:, 1])
+        self.model_ = model
         self.chosen_ = name
         self.threshold_ = threshold
         return self
@@ -250,6 +287,11 @@ class AutoLabelModel(BaseLabelModel):
                 f"candidates and label_free_model must be names of {', '.join(CANDIDATES)}, "
                 f"got {unknown or self.candidates!r}"
             )
+        if not 0.5 <= self.confidence <= 1.0 or self.n_bootstrap < 1:
+            raise ValidationError(
+                f"need confidence in [0.5, 1] and n_bootstrap >= 1, got {self.confidence}, "
+                f"{self.n_bootstrap}"
+            )
         if self.n_folds < 2 or self.min_gold < self.n_folds:
             raise ValidationError(
                 f"need n_folds >= 2 and min_gold >= n_folds, got {self.n_folds}, {self.min_gold}"
@@ -263,7 +305,14 @@ class AutoLabelModel(BaseLabelModel):
         cls, params = CANDIDATES[name]
         return cls(k, tie_break=self.tie_break, **params)  # type: ignore[call-arg]
 
-    def _cross_validate(self, votes: Votes, y: IntArray, k: int) -> tuple[str, float | None]:
+    def _cross_validate(
+        self, votes: Votes, y: IntArray, k: int, base: str
+    ) -> tuple[str, float | None, bool, str]:
+        """Out-of-fold decisions of every candidate; one replaces ``base`` only if clearly better.
+
+        Returns the model's name, a fixed threshold (or None), whether to use the expected-F1
+        threshold instead, and the reason in words.
+        """
         rng = np.random.default_rng(self.random_state)
         labelled = np.flatnonzero(y != ABSTAIN)
         others = np.flatnonzero(y == ABSTAIN)
@@ -274,8 +323,10 @@ class AutoLabelModel(BaseLabelModel):
         lab = np.flatnonzero(y_sub != ABSTAIN)
         folds = rng.permutation(lab.size) % self.n_folds
         truth = y_sub[lab]
-        best: tuple[float, str, float | None] | None = None
-        for name in self.candidates:
+        binary_f1 = k == 2 and self.metric != "accuracy"
+        # (label, name, fixed threshold, expected-F1 rule) -> out-of-fold predictions
+        options: dict[tuple[str, str, float | None, bool], IntArray] = {}
+        for name in dict.fromkeys([base, *self.candidates]):
             P = np.zeros((lab.size, k))
             try:
                 for f in range(self.n_folds):
@@ -285,19 +336,41 @@ class AutoLabelModel(BaseLabelModel):
                     P[folds == f] = self._build(name, k).fit(sub, y_f)._proba(_subset(sub, held))
             except ValidationError:  # e.g. honeypot weights with no gold left in a fold
                 continue
-            options: list[tuple[float, float | None]] = [
-                (score_predictions(truth, break_ties(P, self.tie_break), self.metric, k), None)
-            ]
-            if k == 2 and self.metric != "accuracy":
-                cut, cut_score = best_threshold(P[:, 1], truth, self.metric)
-                options.append((cut_score, cut))
-            for score, thr in options:
-                self.scores_[name if thr is None else f"{name}@{thr:.3f}"] = score
-                if best is None or score > best[0] + 1e-12:
-                    best = (score, name, thr)
-        if best is None:
-            raise ValidationError("no candidate label model could be fitted on this data")
-        return best[1], best[2]
+            options[(name, name, None, False)] = break_ties(P, self.tie_break)
+            if binary_f1:
+                cut, _ = best_threshold(P[:, 1], truth, self.metric)
+                options[(f"{name}@{cut:.3f}", name, cut, False)] = (P[:, 1] >= cut).astype(np.int64)
+            if name == base and k == 2 and self.metric == "f1":
+                cut = expected_f1_threshold(P[:, 1])
+                options[(f"{name}@expected-F1", name, None, True)] = (P[:, 1] >= cut).astype(
+                    np.int64
+                )
+        base_key = next(
+            key for key in options if key[1] == base and key[3] == (k == 2 and self.metric == "f1")
+        )
+        boot = _bootstrap_weights(lab.size, self.n_bootstrap, rng)
+        base_boot = _bootstrap_scores(truth, options[base_key], self.metric, k, boot)
+        chosen, best = base_key, score_predictions(truth, options[base_key], self.metric, k)
+        base_score = best
+        for key, pred in options.items():
+            score = score_predictions(truth, pred, self.metric, k)
+            self.scores_[key[0]] = score
+            if key == base_key or score <= best:
+                continue
+            wins = float(np.mean(_bootstrap_scores(truth, pred, self.metric, k, boot) > base_boot))
+            if wins >= self.confidence:
+                chosen, best = key, score
+        if chosen == base_key:
+            why = (
+                f"cross-validation on {lab.size} gold rows found nothing clearly better "
+                f"({self.metric} {base_score:.3f})"
+            )
+        else:
+            why = (
+                f"cross-validation on {lab.size} gold rows chose {chosen[0]} "
+                f"({self.metric} {best:.3f} vs {base_score:.3f})"
+            )
+        return chosen[1], chosen[2], chosen[3], why
 
     def _label_free(
         self, votes: Votes, y: IntArray | None, k: int
@@ -308,10 +381,10 @@ class AutoLabelModel(BaseLabelModel):
         mv = majority_proba(votes, k)
         n_votes = np.bincount(votes.row, minlength=votes.n_rows)
         confident = (mv.max(axis=1) >= self.confident_share) & (n_votes >= 2)
-        why = f"no gold (< {self.min_gold} rows): " + (
+        why = (
             f"{name} as configured"
             if self.label_free_model
-            else f"{100 * share:.0f}% of votes from one-class sources chose {name}"
+            else f"{100 * share:.0f}% of votes from one-class sources: {name}"
         )
         if confident.any():
             ours = break_ties(model._proba(votes)[confident], "lowest")
