@@ -17,6 +17,7 @@ The CLI prints ``message`` on one line and exits with ``exit_code``.
     ├── AuthenticationError (401, exit 2)     who is asking is unknown
     ├── PermissionDeniedError (403, exit 2)   who is asking may not do this
     ├── TooManyRequestsError (429, exit 2)    too many failed logins: wait and retry
+    ├── UnavailableError (503, exit 1)        the database is busy or restarting: retry soon
     ├── MissingDependencyError (500, exit 2)  an optional extra is not installed
     └── ModelLoadError (500, exit 2)          a model name or path could not be loaded
 """
@@ -38,6 +39,10 @@ class LabelloopError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+    def http_headers(self) -> dict[str, str]:
+        """Extra HTTP headers of the error response (none by default)."""
+        return {}
 
     def to_envelope(self) -> dict[str, Any]:
         """Return the JSON error envelope the REST API answers with."""
@@ -158,6 +163,22 @@ class TooManyRequestsError(LabelloopError):
     http_status = 429
     code = "rate_limited"
     exit_code = 2
+
+
+class UnavailableError(LabelloopError):
+    """The database cannot serve the request right now (all connections busy, a lock
+    held too long, the server restarting); nothing was written: retry after a moment."""
+
+    http_status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+    def http_headers(self) -> dict[str, str]:
+        """``Retry-After`` in seconds."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 class MissingDependencyError(LabelloopError, ImportError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -38,6 +39,9 @@ def serve(
     embedding_model: Annotated[str | None, typer.Option(
         help="Refresh active-learning priorities every requeue_every answers, from the "
              "embeddings pre-labeling cached under this model name.")] = None,
+    pool_size: Annotated[int | None, typer.Option(
+        min=1, help="Database connections kept open (as many more open on demand); default "
+                    "LABELLOOP_POOL_SIZE or 20, enough for 50 annotators.")] = None,
 ) -> None:
     """Serve the labeling web UI and the REST API (/api/v1) of a project.
 
@@ -51,6 +55,8 @@ def serve(
     uvicorn = require("server", "uvicorn", feature="labelloop serve")
     from labelloop.server import create_app
     from labelloop.server.security import load_or_create_secret
+    if pool_size is not None:
+        os.environ["LABELLOOP_POOL_SIZE"] = str(pool_size)
     p, users = _users(project)
     secret = load_or_create_secret(project)
     first = users.ensure_admin()

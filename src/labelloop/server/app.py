@@ -93,7 +93,8 @@ def create_app(
             if isinstance(exc, AuthenticationError):
                 return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
             return pages.error_page(request, exc.http_status, exc.message)
-        return JSONResponse(exc.to_envelope(), status_code=exc.http_status)
+        return JSONResponse(exc.to_envelope(), status_code=exc.http_status,
+                            headers=exc.http_headers())
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from labelloop.core.matrix import ABSTAIN, LabelMatrix
 from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceRecord
 from labelloop.errors import NotFoundError, ValidationError
+from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import SqlBase, chunks, insert
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, utcnow
 from labelloop.storage.records import Vote, annotation_record, item_record, source_record
@@ -50,6 +51,7 @@ def upsert_annotation_rows(s: Session, rows: list[dict[str, Any]]) -> None:
             set_={c: getattr(stmt.excluded, c) for c in _UPSERTED},
         )
         s.execute(stmt, list(chunk))
+    cq.refresh_annotated(s, [(r["item_id"], r["source_id"]) for r in rows])
 
 
 def select_items(
@@ -206,6 +208,8 @@ class SqlAnnotations(SqlBase):
                     )
                 )
             upsert_annotation_rows(s, _annotation_rows(annotations))
+            if cq.counted_sources(s, srcs):
+                cq.refresh(s, items)
         return len(annotations)
 
     def annotations(
@@ -256,7 +260,12 @@ class SqlAnnotations(SqlBase):
             )
             if owned is None:
                 raise NotFoundError(f"source {source_id} not found in this project")
+            items = []
+            if cq.counted_sources(s, [source_id]):
+                items = list(s.scalars(select(AnnotationRow.item_id)
+                                       .where(AnnotationRow.source_id == source_id)))
             res = s.execute(delete(AnnotationRow).where(AnnotationRow.source_id == source_id))
+            cq.refresh(s, items)
             return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
     def label_matrix(

@@ -13,14 +13,50 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from labelloop.errors import UnavailableError
 from labelloop.storage.engine import WRITE_OPTION, make_engine
 from labelloop.storage.models import utcnow
 
 CHUNK = 500
 T = TypeVar("T")
+# PostgreSQL states that mean "not now" rather than "wrong": connection lost, server
+# shutting down or starting, too many connections, deadlock, serialization failure.
+_TRANSIENT_STATES = ("08", "57P01", "57P02", "57P03", "53300", "40P01", "40001")
+
+
+def _transient(exc: sa_exc.OperationalError) -> bool:
+    """Whether a database error will likely pass when the request is repeated."""
+    orig = exc.orig
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return str(name).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+    state = getattr(orig, "sqlstate", None)
+    return exc.connection_invalidated or state is None or str(state).startswith(
+        _TRANSIENT_STATES)
+
+
+@contextmanager
+def unavailable_on_overload() -> Iterator[None]:
+    """Turn "no connection in time" and transient database errors into UnavailableError.
+
+    Raises
+    ------
+    UnavailableError
+        503 with Retry-After: the transaction was rolled back and may be repeated.
+    """
+    try:
+        yield
+    except sa_exc.TimeoutError as exc:
+        raise UnavailableError("every database connection is busy; retry in a moment") from exc
+    except sa_exc.OperationalError as exc:
+        if not _transient(exc):
+            raise
+        raise UnavailableError("the database is busy or restarting; retry in a moment"
+                               ) from exc
 
 
 def chunks(seq: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -84,11 +120,13 @@ class SqlBase:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
-        with Session(self._write_engine, expire_on_commit=False) as s, s.begin():
+        with unavailable_on_overload(), Session(self._write_engine, expire_on_commit=False
+                                                ) as s, s.begin():
             yield s
 
     @contextmanager
     def snapshot(self) -> Iterator[Session]:
         """A read transaction that sees one consistent snapshot of the database."""
-        with Session(self._read_engine, expire_on_commit=False) as s, s.begin():
+        with unavailable_on_overload(), Session(self._read_engine, expire_on_commit=False
+                                                ) as s, s.begin():
             yield s

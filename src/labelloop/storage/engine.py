@@ -3,10 +3,18 @@
 SQLite runs in WAL mode with ``synchronous=FULL`` and a busy timeout; write transactions
 start with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade, read
 transactions with a plain ``BEGIN`` that sees one consistent snapshot.
+
+Connection pool: the server answers requests from a thread pool of 40 threads (anyio's
+default) and each request holds at most one connection at a time, so the default pool
+(``LABELLOOP_POOL_SIZE`` = 20 kept open plus as many on demand) never makes a request of
+one process wait; 50 annotators fit with PostgreSQL's default of 100 connections.
+A request that still finds no connection within ``LABELLOOP_POOL_TIMEOUT`` seconds
+(default 10) fails with :class:`~labelloop.errors.UnavailableError` (503, Retry-After).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +26,29 @@ from labelloop.errors import UserInputError
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "labelloop_write"
+POOL_SIZE = 20
+POOL_TIMEOUT_S = 10.0
+
+
+def pool_options() -> dict[str, Any]:
+    """Pool size, overflow and checkout timeout (``LABELLOOP_POOL_SIZE``,
+    ``LABELLOOP_POOL_TIMEOUT``; ``labelloop serve --pool-size`` sets the first).
+
+    Raises
+    ------
+    UserInputError
+        If a setting is not a positive number.
+    """
+    try:
+        size = int(os.environ.get("LABELLOOP_POOL_SIZE", POOL_SIZE))
+        timeout = float(os.environ.get("LABELLOOP_POOL_TIMEOUT", POOL_TIMEOUT_S))
+    except ValueError:
+        raise UserInputError("LABELLOOP_POOL_SIZE and LABELLOOP_POOL_TIMEOUT must be numbers"
+                             ) from None
+    if size < 1 or timeout <= 0:
+        raise UserInputError(f"the pool needs a size >= 1 and a timeout > 0, got {size} and "
+                             f"{timeout}")
+    return {"pool_size": size, "max_overflow": size, "pool_timeout": timeout}
 
 
 def sqlite_url(folder: Path) -> str:
@@ -44,17 +75,18 @@ def make_engine(url: str) -> Engine:
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url)
+        in_memory = parsed.database in (None, "", ":memory:")
+        return _sqlite_engine(url, {} if in_memory else pool_options())
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         require("postgres", "psycopg", feature="PostgreSQL storage")
-        return create_engine(parsed, pool_pre_ping=True, future=True)
+        return create_engine(parsed, pool_pre_ping=True, future=True, **pool_options())
     raise UserInputError(f"unsupported database {backend!r}; use SQLite or PostgreSQL")
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+def _sqlite_engine(url: str, pool: dict[str, Any]) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

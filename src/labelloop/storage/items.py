@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from labelloop.core.records import ItemRecord, PendingAnnotation
 from labelloop.errors import ValidationError
+from labelloop.storage import claim_queue as cq
 from labelloop.storage.annotations import ensure_source_id, select_items, upsert_annotation_rows
 from labelloop.storage.base import SqlBase, chunks, insert
 from labelloop.storage.models import EmbeddingRow, FailureRow, ItemRow, utcnow
@@ -106,6 +107,7 @@ class SqlItems(SqlBase):
             result.added = len(new_rows)
             ids = _ids_by_hash(s, project_id, hashes)
             result.item_ids = [ids[h] for h in hashes]
+            cq.add_items(s, [ids[h] for h in seen])
             result.annotations = _import_annotations(s, project_id, ids, annotations, now)
         return result
 
@@ -138,6 +140,7 @@ class SqlItems(SqlBase):
                     .where(ItemRow.project_id == project_id, ItemRow.id == item_id)
                     .values(priority=float(p))
                 )
+            cq.set_rank(s, project_id, priorities)
 
     # -- failures and embeddings --------------------------------------------------------
     def record_failures(self, project_id: int, failures: Sequence[Failure]) -> None:

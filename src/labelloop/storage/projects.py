@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import SqlBase
 from labelloop.storage.models import ProjectRow, utcnow
 from labelloop.storage.records import ProjectInfo
@@ -36,6 +37,7 @@ class SqlProjects(SqlBase):
             )
             s.add(row)
             s.flush()
+            cq.rebase(s, row.id, settings.overlap)
             return ProjectInfo(row.id, name, schema, settings)
 
     def get_project(self, name: str | None = None) -> ProjectInfo:
@@ -78,3 +80,5 @@ class SqlProjects(SqlBase):
                 .where(ProjectRow.id == project_id)
                 .values(settings=settings.model_dump())
             )
+            if cq.recorded_overlap(s, project_id) != settings.overlap:
+                cq.rebase(s, project_id, settings.overlap)

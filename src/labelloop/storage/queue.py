@@ -1,11 +1,15 @@
 """Queue repository: race-free task claiming, and what each user did with the queue.
 
 An item is *taken* by its human annotations plus its open claims; it may be claimed only
-while ``taken < overlap + extra_overlap``. Claims are written by one guarded statement
-(``INSERT ... SELECT ... WHERE taken < cap RETURNING id``):
+while ``taken < overlap + extra_overlap``. The next item for a user is the first entry of
+the index ``ix_claim_queue_next`` (project, gold, has room, priority order) that the user
+has not claimed, skipped or labeled: a claim reads a handful of index entries, whatever
+the size of the project (see :mod:`labelloop.storage.claim_queue`). The chosen item is then
+re-counted from the annotations and claims themselves before the claim is written, so the
+denormalised row only finds candidates and never decides alone:
 
 * on SQLite the whole claim runs in ``BEGIN IMMEDIATE``, so claims are serialised;
-* on PostgreSQL the candidate item row is locked with ``FOR UPDATE SKIP LOCKED`` (two
+* on PostgreSQL the candidate queue row is locked with ``FOR UPDATE SKIP LOCKED`` (two
   claimers never wait on, nor both take, the same row) and the guard re-counts under
   that lock in a fresh ``READ COMMITTED`` statement. When every free row is locked by
   other claimers at that instant, the claim retries briefly instead of reporting an
@@ -22,16 +26,16 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, select, update
+from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import SqlBase, aware
-from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, SourceRow, utcnow
+from labelloop.storage.claim_queue import Q
+from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow, utcnow
 from labelloop.storage.records import Claim
-from labelloop.storage.server_models import ItemQueueRow
 
 _RETRIES = 20
-
 
 
 def _gold_items(project_id: int) -> Select[Any]:
@@ -42,109 +46,113 @@ def _gold_items(project_id: int) -> Select[Any]:
     )
 
 
-def _touched_by(project_id: int, user_id: int) -> Any:
-    """Items the user has claimed, skipped or labeled (never offered again)."""
-    claimed = select(AssignmentRow.item_id).where(
-        AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-        AssignmentRow.state != "expired",
-    )
-    labeled = (
-        select(AnnotationRow.item_id)
-        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-        .where(SourceRow.project_id == project_id, SourceRow.user_id == user_id,
-               SourceRow.kind == "human")
-    )
-    return claimed.union(labeled)
+def user_sources(s: Session, project_id: int, user_id: int) -> list[int]:
+    """Ids of the user's human sources in the project (usually one)."""
+    return list(s.scalars(select(SourceRow.id).where(
+        SourceRow.project_id == project_id, SourceRow.user_id == user_id,
+        SourceRow.kind == "human")))
 
 
-def _taken(item_id: Any) -> Any:
-    humans = (
-        select(func.count(AnnotationRow.id))
-        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-        .where(AnnotationRow.item_id == item_id, SourceRow.kind == "human")
-        .scalar_subquery()
-    )
-    claims = (
-        select(func.count(AssignmentRow.id))
-        .where(AssignmentRow.item_id == item_id, AssignmentRow.state == "claimed")
-        .scalar_subquery()
-    )
-    return humans + claims
+def _untouched(user_id: int, sources: list[int]) -> list[Any]:
+    """Conditions on ``Q.item_id``: the user never claimed, skipped or labeled the item."""
+    conds = [~exists().where(AssignmentRow.item_id == Q.item_id,
+                             AssignmentRow.user_id == user_id,
+                             AssignmentRow.state != "expired")]
+    if sources:
+        conds.append(~exists().where(AnnotationRow.item_id == Q.item_id,
+                                     AnnotationRow.source_id.in_(sources)))
+    return conds
 
 
-def _cap(item_id: Any, overlap: int) -> Any:
-    extra = (
-        select(ItemQueueRow.extra_overlap).where(ItemQueueRow.item_id == item_id)
-        .scalar_subquery()
-    )
-    return overlap + func.coalesce(extra, 0)
+def next_item_query(
+    dialect: str, project_id: int, user_id: int, sources: list[int], *, gold: bool
+) -> Select[Any]:
+    """The query that picks the next item for a user (exposed for the EXPLAIN test).
+
+    Regular items come in ``priority DESC NULLS LAST, id`` order straight from the index
+    ``ix_claim_queue_next``; gold items (honeypots, few) in random order.
+    """
+    q = select(Q.item_id).where(Q.project_id == project_id, Q.gold == gold,
+                                *_untouched(user_id, sources))
+    if gold:
+        q = q.order_by(func.random())
+    else:
+        q = q.where(Q.has_room == True).order_by(  # noqa: E712 (SQL, not Python)
+            Q.unranked, Q.sort_key, Q.item_id)
+    q = q.limit(1)
+    if dialect == "postgresql":
+        q = q.with_for_update(skip_locked=True, of=Q)
+    return q
+
+
+def _has_room(s: Session, item_id: int, overlap: int) -> bool:
+    """Re-count an item from annotations, claims and send-backs (the guard)."""
+    taken = s.scalar(select(cq.humans(item_id) + cq.open_claims(item_id)))
+    return int(taken or 0) < overlap + int(s.scalar(select(cq.extra_overlap(item_id))) or 0)
 
 
 def _expire_claims(s: Session, project_id: int, now: datetime) -> int:
     """Mark claims past their expiry as ``expired``; return how many."""
-    res = s.execute(
+    items = list(s.scalars(
         update(AssignmentRow)
         .where(AssignmentRow.project_id == project_id, AssignmentRow.state == "claimed",
                AssignmentRow.expires_at < now)
         .values(state="expired")
-    )
-    return int(res.rowcount or 0)  # type: ignore[attr-defined]
+        .returning(AssignmentRow.item_id)
+    ))
+    cq.refresh(s, items)
+    return len(items)
 
 
-def _claim(s: Session, project_id: int, row: AssignmentRow) -> Claim:
-    gold = s.scalar(_gold_items(project_id).where(AnnotationRow.item_id == row.item_id).limit(1))
+def _is_gold(s: Session, item_id: int) -> bool:
+    return bool(s.scalar(select(Q.gold).where(Q.item_id == item_id)))
+
+
+def _claim(s: Session, row: AssignmentRow) -> Claim:
     return Claim(row.id, row.item_id, row.user_id, aware(row.claimed_at),
-                 aware(row.expires_at), gold is not None)
-
-
-def _candidate(
-    s: Session, dialect: str, project_id: int, user_id: int, overlap: int, gold: bool
-) -> int | None:
-    golds = _gold_items(project_id)
-    q = select(ItemRow.id).where(
-        ItemRow.project_id == project_id,
-        ItemRow.id.not_in(_touched_by(project_id, user_id)),
-    )
-    if gold:
-        q = q.where(ItemRow.id.in_(golds)).order_by(func.random())
-    else:
-        q = q.where(
-            ItemRow.id.not_in(golds), _taken(ItemRow.id) < _cap(ItemRow.id, overlap)
-        ).order_by(ItemRow.priority.desc().nulls_last(), ItemRow.id)
-    q = q.limit(1)
-    if dialect == "postgresql":
-        q = q.with_for_update(skip_locked=True, of=ItemRow)
-    return s.scalar(q)
+                 aware(row.expires_at), _is_gold(s, row.item_id))
 
 
 def _insert_claim(
-    s: Session, project_id: int, user_id: int, item_id: int, overlap: int, minutes: int,
-    now: datetime, *, capped: bool,
+    s: Session, project_id: int, user_id: int, item_id: int, minutes: int, now: datetime,
+    *, gold: bool,
 ) -> Claim | None:
-    expires = now + timedelta(minutes=minutes)
-    already = select(AssignmentRow.id).where(
+    """Write a claim on an item whose queue row the caller holds; None if the user has one."""
+    mine = s.scalar(select(AssignmentRow.id).where(
         AssignmentRow.item_id == item_id, AssignmentRow.user_id == user_id,
-        AssignmentRow.state == "claimed",
-    ).exists()
-    guard = and_(ItemRow.id == item_id, ~already)
-    if capped:
-        guard = and_(guard, _taken(ItemRow.id) < _cap(ItemRow.id, overlap))
-    source = select(
-        literal(project_id), ItemRow.id, literal(user_id), literal(now), literal(expires),
-        literal("claimed"),
-    ).where(guard)
-    stmt = (
-        AssignmentRow.__table__.insert()  # type: ignore[attr-defined]
-        .from_select(
-            ["project_id", "item_id", "user_id", "claimed_at", "expires_at", "state"], source
-        )
-        .returning(AssignmentRow.id)
-    )
-    new_id = s.execute(stmt).scalar()
-    if new_id is None:
+        AssignmentRow.state == "claimed"))
+    if mine is not None:
         return None
-    return Claim(int(new_id), item_id, user_id, now, expires, not capped)
+    row = AssignmentRow(project_id=project_id, item_id=item_id, user_id=user_id,
+                        claimed_at=now, expires_at=now + timedelta(minutes=minutes),
+                        state="claimed")
+    s.add(row)
+    s.flush()
+    cq.refresh(s, [item_id])
+    return Claim(row.id, item_id, user_id, now, aware(row.expires_at), gold)
 
+
+def _claim_from(
+    s: Session, dialect: str, project_id: int, user_id: int, overlap: int, minutes: int,
+    now: datetime, *, gold: bool,
+) -> Claim | None:
+    """Claim the first free item of one kind (regular or gold) for the user."""
+    sources = user_sources(s, project_id, user_id)
+    for attempt in range(_RETRIES):
+        item_id = s.scalar(next_item_query(dialect, project_id, user_id, sources, gold=gold))
+        if item_id is None:
+            if dialect == "postgresql" and s.scalar(
+                    next_item_query("", project_id, user_id, sources, gold=gold)) is not None:
+                time.sleep(0.01 * (attempt + 1))  # all free rows locked right now
+                continue
+            return None
+        if not gold and not _has_room(s, item_id, overlap):
+            cq.refresh(s, [item_id])  # the row was stale: fix it, take the next one
+            continue
+        claim = _insert_claim(s, project_id, user_id, item_id, minutes, now, gold=gold)
+        if claim is not None:
+            return claim
+    return None
 
 
 class SqlClaims(SqlBase):
@@ -163,7 +171,7 @@ class SqlClaims(SqlBase):
             ).first()
             if row is None:
                 return None
-            return _claim(s, project_id, row)
+            return _claim(s, row)
 
     def claim_next(
         self, project_id: int, user_id: int, *, overlap: int, minutes: int,
@@ -200,21 +208,14 @@ class SqlClaims(SqlBase):
                 .order_by(AssignmentRow.id.desc()).limit(1)
             ).first()
             if row is not None:
-                return _claim(s, project_id, row)
-            kinds = (True, False) if honeypot else (False,)
-            for gold in kinds:
-                for attempt in range(_RETRIES):
-                    item_id = _candidate(s, self.dialect, project_id, user_id, overlap, gold)
-                    if item_id is None:
-                        if self.dialect == "postgresql" and _candidate(
-                                s, "", project_id, user_id, overlap, gold) is not None:
-                            time.sleep(0.01 * (attempt + 1))  # all free rows locked right now
-                            continue
-                        break
-                    claim = _insert_claim(s, project_id, user_id, item_id, overlap, minutes,
-                                          now, capped=not gold)
-                    if claim is not None:
-                        return claim
+                return _claim(s, row)
+            if cq.recorded_overlap(s, project_id) != overlap:
+                cq.rebase(s, project_id, overlap)
+            for gold in (True, False) if honeypot else (False,):
+                claim = _claim_from(s, self.dialect, project_id, user_id, overlap, minutes,
+                                    now, gold=gold)
+                if claim is not None:
+                    return claim
         return None
 
     def claim_item(
@@ -225,26 +226,29 @@ class SqlClaims(SqlBase):
         now = now or utcnow()
         with self.write() as s:
             _expire_claims(s, project_id, now)
-            gold = s.scalar(
-                _gold_items(project_id).where(AnnotationRow.item_id == item_id).limit(1))
-            q = select(ItemRow.id).where(ItemRow.project_id == project_id, ItemRow.id == item_id)
+            q = select(Q.gold).where(Q.project_id == project_id, Q.item_id == item_id)
             if self.dialect == "postgresql":
                 q = q.with_for_update()
-            if s.scalar(q) is None:
+            gold = s.scalar(q)
+            if gold is None or (not gold and not _has_room(s, item_id, overlap)):
                 return None
-            return _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
-                                 capped=gold is None)
+            return _insert_claim(s, project_id, user_id, item_id, minutes, now, gold=gold)
 
     def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int:
         """How many regular items the queue could still give this user right now."""
-        q = select(func.count(ItemRow.id)).where(
-            ItemRow.project_id == project_id,
-            ItemRow.id.not_in(_touched_by(project_id, user_id)),
-            ItemRow.id.not_in(_gold_items(project_id)),
-            _taken(ItemRow.id) < _cap(ItemRow.id, overlap),
-        )
         with self.snapshot() as s:
-            return int(s.scalar(q) or 0)
+            sources = user_sources(s, project_id, user_id)
+            touched: Any = select(AssignmentRow.item_id).where(
+                AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                AssignmentRow.state != "expired")
+            if sources:
+                touched = touched.union(select(AnnotationRow.item_id)
+                                        .where(AnnotationRow.source_id.in_(sources)))
+            free = select(func.count()).select_from(Q).where(
+                Q.project_id == project_id, Q.gold == False,  # noqa: E712 (SQL)
+                Q.taken < overlap + Q.extra)
+            mine = free.where(Q.item_id.in_(touched))
+            return int(s.scalar(free) or 0) - int(s.scalar(mine) or 0)
 
     def finish_claim(
         self, project_id: int, user_id: int, item_id: int, state: str,
@@ -266,6 +270,7 @@ class SqlClaims(SqlBase):
             if not res.rowcount and state == "skipped":  # type: ignore[attr-defined]
                 s.add(AssignmentRow(project_id=project_id, item_id=item_id, user_id=user_id,
                                     claimed_at=now, expires_at=now, state=state))
+            cq.refresh(s, [item_id])
 
     def last_submitted(self, project_id: int, user_id: int, *, before: int | None = None
                        ) -> int | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import SqlBase, aware
 from labelloop.storage.server_models import ItemQueueRow, ReviewDecisionRow
 
@@ -29,6 +30,8 @@ class SqlReviews(SqlBase):
                     s.add(ItemQueueRow(item_id=item_id, extra_overlap=1))
                 else:
                     row.extra_overlap += 1
+                s.flush()
+                cq.refresh(s, [item_id])
 
     def decision_times(self, project_id: int) -> dict[int, datetime]:
         """When each reviewed item of the project was last decided (with its zone)."""

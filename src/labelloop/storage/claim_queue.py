@@ -1,0 +1,124 @@
+"""The claim queue table: per-item counts the claim query reads from one index.
+
+Every helper here runs inside the caller's write transaction, so the ``claim_queue`` row of
+an item changes in the same transaction as the annotations, claims and send-backs it sums
+up. :func:`refresh` re-counts items from the source tables; on PostgreSQL it first locks
+their queue rows (in item order, so two refreshes never deadlock) and counts in a later
+statement, which in ``READ COMMITTED`` sees everything committed before the lock was held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import exists, false, func, literal, select, true, update
+from sqlalchemy.orm import Session
+
+from labelloop.storage.base import chunks, insert
+from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, SourceRow
+from labelloop.storage.server_models import ClaimQueueProjectRow, ClaimQueueRow, ItemQueueRow
+
+Q = ClaimQueueRow
+COUNTED_KINDS = ("human", "gold")  # source kinds that change what the queue offers
+
+
+def humans(item_id: Any) -> Any:
+    """Number of human annotations of an item (a scalar subquery)."""
+    return (
+        select(func.count(AnnotationRow.id))
+        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+        .where(AnnotationRow.item_id == item_id, SourceRow.kind == "human")
+        .scalar_subquery()
+    )
+
+
+def open_claims(item_id: Any) -> Any:
+    """Number of open claims on an item (a scalar subquery)."""
+    return (
+        select(func.count(AssignmentRow.id))
+        .where(AssignmentRow.item_id == item_id, AssignmentRow.state == "claimed")
+        .scalar_subquery()
+    )
+
+
+def extra_overlap(item_id: Any) -> Any:
+    """Send-backs of an item (a scalar subquery, 0 when none)."""
+    return func.coalesce(
+        select(ItemQueueRow.extra_overlap).where(ItemQueueRow.item_id == item_id)
+        .scalar_subquery(), 0)
+
+
+def _is_gold(item_id: Any) -> Any:
+    return exists().where(AnnotationRow.item_id == item_id, AnnotationRow.source_id == SourceRow.id,
+                          SourceRow.kind == "gold")
+
+
+def recorded_overlap(s: Session, project_id: int) -> int | None:
+    """The overlap the project's ``has_room`` flags were computed with."""
+    return s.scalar(select(ClaimQueueProjectRow.overlap)
+                    .where(ClaimQueueProjectRow.project_id == project_id))
+
+
+def _room(project_id: Any) -> Any:
+    overlap = func.coalesce(
+        select(ClaimQueueProjectRow.overlap)
+        .where(ClaimQueueProjectRow.project_id == project_id).scalar_subquery(), 1)
+    return Q.taken < overlap + Q.extra
+
+
+def add_items(s: Session, item_ids: Sequence[int]) -> None:
+    """Queue rows for newly imported items (nothing taken yet, ordered by priority)."""
+    for chunk in chunks(list(item_ids)):
+        rows = select(
+            ItemRow.id, ItemRow.project_id, ItemRow.priority.is_(None),
+            func.coalesce(-ItemRow.priority, 0.0), false(), true(), literal(0), literal(0),
+        ).where(ItemRow.id.in_(chunk))
+        cols = ["item_id", "project_id", "unranked", "sort_key", "gold", "has_room", "taken",
+                "extra"]
+        s.execute(insert(s, Q).from_select(cols, rows).on_conflict_do_nothing())
+        s.execute(update(Q).where(Q.item_id.in_(chunk)).values(has_room=_room(Q.project_id)))
+
+
+def refresh(s: Session, item_ids: Iterable[int]) -> None:
+    """Re-count the queue rows of ``item_ids`` from annotations, claims and send-backs."""
+    ids = sorted(set(item_ids))
+    for chunk in chunks(ids):
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(select(Q.item_id).where(Q.item_id.in_(chunk)).order_by(Q.item_id)
+                      .with_for_update())
+        s.execute(update(Q).where(Q.item_id.in_(chunk)).values(
+            taken=humans(Q.item_id) + open_claims(Q.item_id), extra=extra_overlap(Q.item_id),
+            gold=_is_gold(Q.item_id)))
+        s.execute(update(Q).where(Q.item_id.in_(chunk)).values(has_room=_room(Q.project_id)))
+
+
+def counted_sources(s: Session, source_ids: Iterable[int]) -> set[int]:
+    """The human and gold sources among ``source_ids`` (their answers change the queue)."""
+    counted: set[int] = set()
+    for chunk in chunks(sorted(set(source_ids))):
+        counted.update(s.scalars(select(SourceRow.id).where(
+            SourceRow.id.in_(chunk), SourceRow.kind.in_(COUNTED_KINDS))))
+    return counted
+
+
+def refresh_annotated(s: Session, pairs: Sequence[tuple[int, int]]) -> None:
+    """Refresh the items of ``(item_id, source_id)`` pairs whose source is human or gold."""
+    counted = counted_sources(s, (src for _, src in pairs))
+    if counted:
+        refresh(s, [item for item, src in pairs if src in counted])
+
+
+def rebase(s: Session, project_id: int, overlap: int) -> None:
+    """Record ``overlap`` for the project and recompute every ``has_room`` flag with it."""
+    s.execute(insert(s, ClaimQueueProjectRow).values(project_id=project_id, overlap=overlap)
+              .on_conflict_do_update(index_elements=["project_id"], set_={"overlap": overlap}))
+    s.execute(update(Q).where(Q.project_id == project_id)
+              .values(has_room=Q.taken < overlap + Q.extra))
+
+
+def set_rank(s: Session, project_id: int, priorities: dict[int, float]) -> None:
+    """Move items in the queue order after their priority changed."""
+    for item_id, p in priorities.items():
+        s.execute(update(Q).where(Q.project_id == project_id, Q.item_id == item_id)
+                  .values(unranked=False, sort_key=-float(p)))
