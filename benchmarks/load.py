@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -55,6 +56,7 @@ class Result:
     annotators: int
     seconds: float
     overlap: int
+    think_s: float = 0.0
     import_s: float = 0.0
     next_ms: dict[str, float] = field(default_factory=dict)
     submits: int = 0
@@ -146,9 +148,10 @@ def _serve(folder: Path, src: Path, port: int, extra: list[str]) -> subprocess.P
     raise RuntimeError("server did not start within 60 s")
 
 
-def _annotate(base: str, token: str, pid: int, deadline: float, out: dict[str, Any],
-              lock: threading.Lock) -> None:
-    """One annotator: next -> submit until the deadline or the queue is done."""
+def _annotate(base: str, token: str, pid: int, deadline: float, think: float,
+              out: dict[str, Any], lock: threading.Lock) -> None:
+    """One annotator: next -> submit (-> think) until the deadline or the queue is done."""
+    rng = random.Random(token)
     lat: list[float] = []
     acked: list[int] = []
     errors: dict[str, int] = {}
@@ -170,6 +173,8 @@ def _annotate(base: str, token: str, pid: int, deadline: float, out: dict[str, A
                 item_id = task["item"]["id"]
                 r = c.put(f"/api/v1/projects/{pid}/items/{item_id}/annotation",
                           json={"label": "a", "seconds": 1.0})
+                if think:
+                    time.sleep(min(rng.expovariate(1 / think), 10 * think))
                 if r.status_code == 200:
                     acked.append(item_id)
                 else:
@@ -206,7 +211,7 @@ def _verify(url: str, res: Result, acked: list[tuple[str, list[int]]],
 
 def run(args: argparse.Namespace) -> Result:
     """One complete run: setup, serve, load, stop, verify."""
-    res = Result(args.db, args.items, args.annotators, args.seconds, args.overlap)
+    res = Result(args.db, args.items, args.annotators, args.seconds, args.overlap, args.think)
     src = Path(args.src).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="labelloop-load-"))
     folder = tmp / "project"
@@ -229,7 +234,7 @@ def run(args: argparse.Namespace) -> Result:
                 t0 = time.monotonic()
                 threads = [threading.Thread(
                     target=_annotate, args=(f"http://{HOST}:{port}", tok, setup["project_id"],
-                                            deadline, out, lock), daemon=True)
+                                            deadline, args.think, out, lock), daemon=True)
                     for tok in setup["tokens"]]
                 for t in threads:
                     t.start()
@@ -271,6 +276,8 @@ def main() -> None:
     ap.add_argument("--annotators", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--overlap", type=int, default=1)
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean pause of an annotator after each submit, seconds (0: none)")
     ap.add_argument("--src", default=str(ROOT / "src"), help="source tree the server runs")
     ap.add_argument("--serve-args", default="", help="extra options of labelloop serve")
     ap.add_argument("--json", type=Path, help="append the result as one JSON line here")

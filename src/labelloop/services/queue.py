@@ -241,8 +241,7 @@ class LabelingQueue:
             labels=answer.labels, boxes=answer.boxes,
             seconds=None if seconds is None else min(max(float(seconds), 0.0), MAX_SECONDS),
         )
-        self.store.upsert_annotations(self._pid, [record])
-        self.store.finish_claim(self._pid, user.id, item_id, "submitted")
+        self.store.submit_annotation(self._pid, user.id, record)
         stored = self._own(user, item_id)
         assert stored is not None
         feedback = None

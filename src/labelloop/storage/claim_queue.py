@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import exists, false, func, literal, select, true, update
+from sqlalchemy import bindparam, exists, false, func, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from labelloop.storage.base import chunks, insert
@@ -80,17 +80,30 @@ def add_items(s: Session, item_ids: Sequence[int]) -> None:
         s.execute(update(Q).where(Q.item_id.in_(chunk)).values(has_room=_room(Q.project_id)))
 
 
+def _refresh_statements() -> tuple[Any, Any]:
+    ids: Any = bindparam("ids", expanding=True)
+    taken = humans(Q.item_id) + open_claims(Q.item_id)
+    extra = extra_overlap(Q.item_id)
+    overlap = func.coalesce(
+        select(ClaimQueueProjectRow.overlap)
+        .where(ClaimQueueProjectRow.project_id == Q.project_id).scalar_subquery(), 1)
+    lock = select(Q.item_id).where(Q.item_id.in_(ids)).order_by(Q.item_id).with_for_update()
+    recount = update(Q).where(Q.item_id.in_(ids)).values(
+        taken=taken, extra=extra, gold=_is_gold(Q.item_id), has_room=taken < overlap + extra)
+    return lock, recount
+
+
+_LOCK, _RECOUNT = _refresh_statements()  # built once: refresh runs in every claim and submit
+
+
 def refresh(s: Session, item_ids: Iterable[int]) -> None:
     """Re-count the queue rows of ``item_ids`` from annotations, claims and send-backs."""
     ids = sorted(set(item_ids))
+    postgres = s.get_bind().dialect.name == "postgresql"
     for chunk in chunks(ids):
-        if s.get_bind().dialect.name == "postgresql":
-            s.execute(select(Q.item_id).where(Q.item_id.in_(chunk)).order_by(Q.item_id)
-                      .with_for_update())
-        s.execute(update(Q).where(Q.item_id.in_(chunk)).values(
-            taken=humans(Q.item_id) + open_claims(Q.item_id), extra=extra_overlap(Q.item_id),
-            gold=_is_gold(Q.item_id)))
-        s.execute(update(Q).where(Q.item_id.in_(chunk)).values(has_room=_room(Q.project_id)))
+        if postgres:
+            s.execute(_LOCK, {"ids": list(chunk)})
+        s.execute(_RECOUNT, {"ids": list(chunk)})
 
 
 def counted_sources(s: Session, source_ids: Iterable[int]) -> set[int]:

@@ -207,6 +207,10 @@ class QueueRepository(Protocol):
         *, now: datetime | None = None,
     ) -> None: ...
 
+    def submit_annotation(
+        self, project_id: int, user_id: int, annotation: AnnotationRecord
+    ) -> None: ...
+
     def last_submitted(
         self, project_id: int, user_id: int, *, before: int | None = None
     ) -> int | None: ...

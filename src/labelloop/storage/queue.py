@@ -29,7 +29,9 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from labelloop.core.records import AnnotationRecord
 from labelloop.storage import claim_queue as cq
+from labelloop.storage.annotations import annotation_rows, check_owned, upsert_annotation_rows
 from labelloop.storage.base import SqlBase, aware
 from labelloop.storage.claim_queue import Q
 from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow, utcnow
@@ -271,6 +273,27 @@ class SqlClaims(SqlBase):
                 s.add(AssignmentRow(project_id=project_id, item_id=item_id, user_id=user_id,
                                     claimed_at=now, expires_at=now, state=state))
             cq.refresh(s, [item_id])
+
+    def submit_annotation(
+        self, project_id: int, user_id: int, annotation: AnnotationRecord
+    ) -> None:
+        """Store a user's answer and close their claims on the item, in one transaction.
+
+        Raises
+        ------
+        NotFoundError
+            If the item or the annotation's source is not in this project.
+        """
+        with self.write() as s:
+            check_owned(s, project_id, [annotation.item_id], [annotation.source_id])
+            s.execute(
+                update(AssignmentRow)
+                .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                       AssignmentRow.item_id == annotation.item_id,
+                       AssignmentRow.state == "claimed")
+                .values(state="submitted")
+            )
+            upsert_annotation_rows(s, annotation_rows([annotation]))  # refreshes the queue
 
     def last_submitted(self, project_id: int, user_id: int, *, before: int | None = None
                        ) -> int | None:
