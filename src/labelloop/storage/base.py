@@ -6,6 +6,7 @@ on SQLite, reads in one snapshot (``REPEATABLE READ`` on PostgreSQL).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from labelloop.errors import UnavailableError
-from labelloop.storage.engine import WRITE_OPTION, make_engine
+from labelloop.storage.engine import BUSY_TIMEOUT_MS, WRITE_OPTION, make_engine
 from labelloop.storage.models import utcnow
 
 CHUNK = 500
@@ -92,6 +93,10 @@ class SqlBase:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        # SQLite takes one writer at a time; its busy handler polls with growing sleeps, so
+        # threads of one process queue on a lock instead (a waiting writer starts the
+        # moment the previous one commits, and tail latency stays short).
+        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
         self._read_engine: Engine
         if self.dialect == "postgresql":
             self._read_engine = self.engine.execution_options(isolation_level="REPEATABLE READ")
@@ -120,9 +125,22 @@ class SqlBase:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
-        with unavailable_on_overload(), Session(self._write_engine, expire_on_commit=False
-                                                ) as s, s.begin():
+        with unavailable_on_overload(), self._writer(), Session(
+                self._write_engine, expire_on_commit=False) as s, s.begin():
             yield s
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """This process's turn to write (SQLite); UnavailableError after the busy timeout."""
+        if self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise UnavailableError("the database is busy with other writes; retry in a moment")
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def snapshot(self) -> Iterator[Session]:
