@@ -2,7 +2,8 @@
 
 Each run creates a fresh project (SQLite in a temporary folder, or a fresh PostgreSQL schema
 that is dropped afterwards), imports ``--items`` text items, adds ``--annotators`` accounts
-with API tokens, starts ``labelloop serve`` on 127.0.0.1 in a subprocess and lets one
+with API tokens, starts ``labelloop serve`` on 127.0.0.1 in a subprocess, lets one
+annotator work alone for a few seconds (the service time without queueing), then lets one
 thread per annotator loop ``POST queue/next`` -> ``PUT annotation`` until ``--seconds``
 have passed (each loop is also bounded in count). Afterwards it reads the database and
 compares what the server acknowledged with what is stored, and the most human answers plus
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HOST = "127.0.0.1"  # loopback only, never another address
 MAX_LOOPS = 100_000  # per annotator: a bound besides the clock
+SOLO_S = 5.0  # one annotator alone first: the service time without queueing
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Result:
     overlap: int
     think_s: float = 0.0
     import_s: float = 0.0
+    solo_next_ms: dict[str, float] = field(default_factory=dict)
     next_ms: dict[str, float] = field(default_factory=dict)
     submits: int = 0
     submits_per_s: float = 0.0
@@ -188,6 +191,14 @@ def _annotate(base: str, token: str, pid: int, deadline: float, think: float,
             out["errors"][k] = out["errors"].get(k, 0) + v
 
 
+def _quantiles(lat: list[float]) -> dict[str, float]:
+    if len(lat) < 2:
+        return {}
+    q = statistics.quantiles(sorted(lat), n=100, method="inclusive")
+    return {"p50": round(q[49] * 1000, 1), "p95": round(q[94] * 1000, 1),
+            "p99": round(q[98] * 1000, 1), "n": len(lat)}
+
+
 def _verify(url: str, res: Result, acked: list[tuple[str, list[int]]],
             names: dict[str, str]) -> None:
     """Compare acknowledged answers with stored ones; the most any item is taken."""
@@ -227,9 +238,14 @@ def run(args: argparse.Namespace) -> Result:
             port = _free_port()
             server = _serve(folder, src, port, args.serve_args.split())
             try:
-                res.load_before = _uptime()
                 out: dict[str, Any] = {"lat": [], "acked": [], "errors": {}}
                 lock = threading.Lock()
+                solo: dict[str, Any] = {"lat": [], "acked": [], "errors": {}}
+                _annotate(f"http://{HOST}:{port}", setup["tokens"][0], setup["project_id"],
+                          time.monotonic() + SOLO_S, 0.0, solo, lock)  # one user alone
+                res.solo_next_ms = _quantiles(solo["lat"])
+                out["acked"].extend(solo["acked"])  # verified with the rest
+                res.load_before = _uptime()
                 deadline = time.monotonic() + args.seconds
                 t0 = time.monotonic()
                 threads = [threading.Thread(
@@ -248,14 +264,10 @@ def run(args: argparse.Namespace) -> Result:
                     server.wait(20)
                 except subprocess.TimeoutExpired:
                     server.kill()
-            lat = sorted(out["lat"])
-            if lat:
-                q = statistics.quantiles(lat, n=100, method="inclusive")
-                res.next_ms = {"p50": round(q[49] * 1000, 1), "p95": round(q[94] * 1000, 1),
-                               "p99": round(q[98] * 1000, 1), "n": len(lat)}
-            res.error_kinds = out["errors"]
-            res.errors = sum(out["errors"].values())
-            res.submits = sum(len(ids) for _, ids in out["acked"])
+            res.next_ms = _quantiles(out["lat"])
+            res.error_kinds = {**solo["errors"], **out["errors"]}
+            res.errors = sum(res.error_kinds.values())
+            res.submits = sum(len(ids) for _, ids in out["acked"][1:])  # [0]: the solo run
             res.submits_per_s = round(res.submits / elapsed, 1)
             names = {tok: f"annotator{i:03d}" for i, tok in enumerate(setup["tokens"])}
             _verify(url, res, out["acked"], names)

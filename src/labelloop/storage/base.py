@@ -105,8 +105,8 @@ class SqlBase:
         if migrate:
             self.migrate()
 
-    def migrate(self) -> None:
-        """Upgrade the database schema to the newest revision (idempotent)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the database schema to ``revision``, by default the newest (idempotent)."""
         from alembic import command
         from alembic.config import Config
 
@@ -116,7 +116,7 @@ class SqlBase:
         )
         with self._write_engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     def close(self) -> None:
         """Release every pooled connection."""
