@@ -140,8 +140,8 @@ def deactivate(name: Annotated[str, typer.Argument(help="User name.")],
 @user_app.command("grant")
 def grant(name: Annotated[str, typer.Argument(help="User name.")],
           project: ProjectDir = Path(".")) -> None:
-    """Admit a user to the project. A project without members is open to every user; from
-    the first member on, only members (and admins) see it.
+    """Admit a user to the project and make it members-only: only members (and admins)
+    see it, until an admin opens it (labelloop user open-project).
 
     Example: [bold]labelloop user grant alice -p my-project[/]
     """
@@ -157,10 +157,29 @@ def grant(name: Annotated[str, typer.Argument(help="User name.")],
                   highlight=False)
 
 
+@user_app.command("open-project")
+def open_project_cmd(
+    closed: Annotated[bool, typer.Option(
+        "--members-only/--everyone", help="Restrict to members, or open to every user.")] = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Open the project to every user (--everyone, the default) or make it members-only.
+
+    Removing members never opens a project; this command does.
+    """
+    from labelloop.services.members import Members
+
+    p = open_project(project)
+    with p:
+        Members(p.store).set_members_only(p.id, closed)
+    console.print(f"{p.name} is {'members-only' if closed else 'open to every user'}",
+                  highlight=False)
+
+
 @user_app.command("revoke")
 def revoke(name: Annotated[str, typer.Argument(help="User name.")],
            project: ProjectDir = Path(".")) -> None:
-    """Remove a user from the project; with no members left it is open to every user again.
+    """Remove a user from the project (it stays members-only, even with no members left).
 
     Example: [bold]labelloop user revoke alice -p my-project[/]
     """
@@ -174,4 +193,4 @@ def revoke(name: Annotated[str, typer.Argument(help="User name.")],
             raise NotFoundError(f"{name} is not a member of {p.name}")
         left = len(members.user_ids(p.id))
     console.print(f"{name} removed from {p.name}"
-                  + ("; it is open to every user again" if not left else ""), highlight=False)
+                  + ("; only admins see it now" if not left else ""), highlight=False)

@@ -53,6 +53,9 @@ class ProjectRepository(Protocol):
 
     def update_settings(self, project_id: int, settings: ProjectSettings) -> None: ...
 
+    def set_access(self, project_id: int, *, members_only: bool | None = None,
+                   media_roots: Sequence[str] | None = None) -> ProjectInfo: ...
+
 
 @runtime_checkable
 class ItemRepository(Protocol):

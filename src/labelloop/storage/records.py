@@ -19,12 +19,18 @@ ITEM_STATES = ("gold", "human", "needs_review", "auto", "unlabeled")
 
 @dataclass(frozen=True)
 class ProjectInfo:
-    """A stored project: id, name, label schema and settings."""
+    """A stored project: id, name, label schema and settings.
+
+    ``members_only``: only its members (and admins) see it. ``media_roots``: folders its
+    item images may come from, besides the project folder.
+    """
 
     id: int
     name: str
     schema: LabelSchema
     settings: ProjectSettings
+    members_only: bool = False
+    media_roots: tuple[str, ...] = ()
 
 
 @dataclass

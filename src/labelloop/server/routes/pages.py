@@ -205,8 +205,22 @@ def members_add(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
                 user_id: Annotated[int, Form()]) -> Response:
     """Admit a user to the project (htmx swaps in the member list)."""
     ctx.members.grant(project.id, user_id)
-    return _page(request, "members.html", user, project=ProjectOut.of(project),
-                 **_members(project, ctx))
+    return _members_page(request, project, user, ctx)
+
+
+def _members_page(request: Request, project: ProjectInfo, user: UserRecord,
+                  ctx: ServerContext) -> Response:
+    fresh = ctx.members.project(user, project.id)
+    return _page(request, "members.html", user, project=ProjectOut.of(fresh),
+                 **_members(fresh, ctx))
+
+
+@router.post("/p/{project_id}/members/access")
+def members_access(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
+                   members_only: Annotated[bool, Form()]) -> Response:
+    """Make the project members-only, or open it to every user (htmx swaps the list)."""
+    ctx.members.set_members_only(project.id, members_only)
+    return _members_page(request, project, user, ctx)
 
 
 @router.post("/p/{project_id}/members/{user_id}/remove")
@@ -214,8 +228,7 @@ def members_remove(request: Request, project: ProjectDep, user_id: int, user: Ad
                    ctx: Ctx) -> Response:
     """Remove a user from the project (htmx swaps in the member list)."""
     ctx.members.revoke(project.id, user_id)
-    return _page(request, "members.html", user, project=ProjectOut.of(project),
-                 **_members(project, ctx))
+    return _members_page(request, project, user, ctx)
 
 
 @router.post("/p/{project_id}/settings")

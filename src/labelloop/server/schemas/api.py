@@ -78,7 +78,8 @@ class ProjectOut(BaseModel):
         return cls(id=p.id, name=p.name, task=p.schema.task,
                    classes=[ClassOut(name=c.name, description=c.description)
                             for c in p.schema.classes],
-                   settings=p.settings.model_dump())
+                   settings={**p.settings.model_dump(), "members_only": p.members_only,
+                             "media_roots": list(p.media_roots)})
 
 
 class SettingsPatch(_In):
@@ -87,6 +88,8 @@ class SettingsPatch(_In):
     review_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     claim_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
     honeypot_feedback: bool | None = None
+    members_only: bool | None = None
+    media_roots: list[str] | None = Field(default=None, max_length=50)
 
 
 class BoxIO(BaseModel):
