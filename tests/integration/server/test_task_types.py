@@ -48,5 +48,5 @@ def test_multi_label_and_image_tasks(tmp_path: Path) -> None:
                headers=h, json={"label": "indoor"})
     evil = client.post(f"/api/v1/projects/{images.id}/queue/next", headers=h).json()["task"]
     r = client.get(evil["item"]["image_url"])
-    assert r.status_code == 404 and "outside the project folder" in r.json()["error"]["message"]
+    assert r.status_code == 404 and "outside the media roots" in r.json()["error"]["message"]
     store.close()

@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from labelloop.core.records import UserRecord
-from labelloop.errors import NotFoundError
 from labelloop.server.deps import Ctx, Labeler, ProjectDep, ServerContext, Viewer
 from labelloop.server.policies import allowed
 from labelloop.server.routes.convert import scorecard_out, submit_out, task_out
@@ -24,7 +23,6 @@ from labelloop.server.schemas.api import (
 from labelloop.services.project import ProjectInfo
 
 router = APIRouter(tags=["labeling"])
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 
 
 @router.get("/projects", response_model=list[ProjectOut])
@@ -89,21 +87,12 @@ def my_scorecard(project: ProjectDep, user: Labeler, ctx: Ctx) -> ScorecardOut:
 
 def image_path(ctx: ServerContext, project: ProjectInfo, item_id: int,
                user: UserRecord) -> Path:
-    """The image file of an item the user may see (annotators: only their own tasks)."""
+    """The image file of an item the user may see (annotators: only their own tasks),
+    inside the project's media roots."""
     if not allowed(user, "review"):
         ctx.queue(project).task(user, item_id)
-    item = ctx.project_service(project).items(ids=[item_id])[0]
-    if item.image is None or item.image.startswith(("http://", "https://")):
-        raise NotFoundError(f"item {item_id} has no local image")
-    path = Path(item.image)
-    if not path.is_absolute() and ctx.media_root is not None:
-        root = ctx.media_root.resolve()
-        path = (root / path).resolve()
-        if not path.is_relative_to(root):
-            raise NotFoundError(f"the image of item {item_id} lies outside the project folder")
-    if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-        raise NotFoundError(f"the image of item {item_id} is missing")
-    return path
+    service = ctx.project_service(project)
+    return service.image_file(service.items(ids=[item_id])[0])
 
 
 @router.get("/projects/{project_id}/items/{item_id}/image", response_class=FileResponse)

@@ -98,7 +98,8 @@ def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
             shutil.copyfileobj(file.file, fh)
         options = {} if not label_column else {"label_column": label_column}
         res = ctx.project_service(project).import_file(
-            path, format=format or None, image_root=ctx.media_root, **options)
+            path, format=format or None, image_root=ctx.media_root, trust_folder=False,
+            **options)
     return {"added": res.added, "skipped": res.skipped, "annotations": res.annotations}
 
 
