@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -107,13 +108,50 @@ def add(
 def token(
     name: Annotated[str, typer.Argument(help="User name.")],
     label: Annotated[str, typer.Option("--name", help="What the token is for.")] = "cli",
+    expires_days: Annotated[float | None, typer.Option(
+        help="The token stops working after this many days (default: never).")] = None,
     project: ProjectDir = Path("."),
 ) -> None:
     """Create an API token for a user (for labelloop.Client and scripts); printed once."""
     p, users = _users(project)
     with p:
         user = users.by_name(name)
-        console.print(users.create_token(user.id or 0, label), highlight=False, soft_wrap=True)
+        console.print(users.create_token(user.id or 0, label, expires_days=expires_days),
+                      highlight=False, soft_wrap=True)
+
+
+@user_app.command("tokens")
+def tokens(name: Annotated[str, typer.Argument(help="User name.")],
+           project: ProjectDir = Path(".")) -> None:
+    """List a user's API tokens: id, name, created, expires, last used."""
+    p, users = _users(project)
+    with p:
+        found = users.tokens(users.by_name(name).id or 0)
+    for t in found:
+        console.print(f"{t.id}\t{t.name or '-'}\tcreated {t.created_at:%Y-%m-%d %H:%M}\t"
+                      f"expires {_when(t.expires_at, 'never')}\t"
+                      f"last used {_when(t.last_used_at, 'never')}", highlight=False,
+                      soft_wrap=True)
+    if not found:
+        console.print(f"{name} has no API tokens", highlight=False)
+
+
+def _when(ts: datetime | None, default: str) -> str:
+    return default if ts is None else f"{ts:%Y-%m-%d %H:%M}"
+
+
+@user_app.command("revoke-token")
+def revoke_token(name: Annotated[str, typer.Argument(help="User name.")],
+                 token_id: Annotated[int, typer.Argument(help="Token id (labelloop user tokens).")],
+                 project: ProjectDir = Path(".")) -> None:
+    """Revoke one of a user's API tokens.
+
+    Example: [bold]labelloop user revoke-token alice 3 -p my-project[/]
+    """
+    p, users = _users(project)
+    with p:
+        users.revoke_token(users.by_name(name).id or 0, token_id)
+    console.print(f"revoked token {token_id} of {name}", highlight=False)
 
 
 @user_app.command("list")

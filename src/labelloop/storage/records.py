@@ -33,6 +33,18 @@ class ProjectInfo:
     media_roots: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token as its owner sees it (never the token or its hash)."""
+
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
 @dataclass
 class ImportResult:
     """What an import changed."""

@@ -9,6 +9,7 @@ from labelloop.server.schemas.api import (
     LoginIn,
     LoginOut,
     TokenIn,
+    TokenInfoOut,
     TokenOut,
     UserCreated,
     UserIn,
@@ -68,8 +69,21 @@ def me(user: User) -> UserOut:
 
 @router.post("/me/tokens", response_model=TokenOut, status_code=201)
 def my_token(body: TokenIn, user: User, ctx: Ctx) -> TokenOut:
-    """Create an API token for yourself (shown once; stored hashed)."""
-    return TokenOut(token=ctx.users.create_token(user.id or 0, body.name))
+    """Create an API token for yourself (shown once; stored hashed), optionally expiring."""
+    return TokenOut(token=ctx.users.create_token(user.id or 0, body.name,
+                                                 expires_days=body.expires_days))
+
+
+@router.get("/me/tokens", response_model=list[TokenInfoOut])
+def my_tokens(user: User, ctx: Ctx) -> list[TokenInfoOut]:
+    """Your API tokens: name, created, expires, last used (never the token itself)."""
+    return [TokenInfoOut.of(t) for t in ctx.users.tokens(user.id or 0)]
+
+
+@router.delete("/me/tokens/{token_id}", status_code=204)
+def revoke_my_token(token_id: int, user: User, ctx: Ctx) -> None:
+    """Revoke one of your API tokens."""
+    ctx.users.revoke_token(user.id or 0, token_id)
 
 
 @router.get("/users", response_model=list[UserOut])
@@ -82,12 +96,14 @@ def list_users(ctx: Ctx, _: Admin) -> list[UserOut]:
 def add_user(body: UserIn, ctx: Ctx, _: Admin) -> UserCreated:
     """Create a user (admin); the password is generated when not given."""
     user, password = ctx.users.add(body.name, body.role, body.password)
-    return UserCreated(user=UserOut.of(user), password=password)
+    return UserCreated(user=UserOut.of(user),
+                       password=None if body.password is not None else password)
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
 def patch_user(user_id: int, body: UserPatch, ctx: Ctx, _: Admin) -> UserOut:
-    """Activate/deactivate a user or set their password (admin)."""
+    """Activate/deactivate a user or set their password (admin); a new password ends the
+    user's sessions and revokes their API tokens."""
     users: Users = ctx.users
     target = users.get(user_id)
     if body.password is not None:
@@ -100,4 +116,17 @@ def patch_user(user_id: int, body: UserPatch, ctx: Ctx, _: Admin) -> UserOut:
 @router.post("/users/{user_id}/tokens", response_model=TokenOut, status_code=201)
 def user_token(user_id: int, body: TokenIn, ctx: Ctx, _: Admin) -> TokenOut:
     """Create an API token for a user (admin)."""
-    return TokenOut(token=ctx.users.create_token(user_id, body.name))
+    return TokenOut(token=ctx.users.create_token(user_id, body.name,
+                                                 expires_days=body.expires_days))
+
+
+@router.get("/users/{user_id}/tokens", response_model=list[TokenInfoOut])
+def user_tokens(user_id: int, ctx: Ctx, _: Admin) -> list[TokenInfoOut]:
+    """A user's API tokens (admin)."""
+    return [TokenInfoOut.of(t) for t in ctx.users.tokens(user_id)]
+
+
+@router.delete("/users/{user_id}/tokens/{token_id}", status_code=204)
+def revoke_user_token(user_id: int, token_id: int, ctx: Ctx, _: Admin) -> None:
+    """Revoke a user's API token (admin)."""
+    ctx.users.revoke_token(user_id, token_id)

@@ -283,3 +283,38 @@ def import_page(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
     except LabelloopError as exc:
         return _page(request, "import_result.html", user, error=exc.message)
     return _page(request, "import_result.html", user, result=result, error=None)
+
+
+# -- account: your API tokens ----------------------------------------------------------
+def _account(request: Request, user: User, ctx: Ctx, new_token: str | None = None) -> Response:
+    return _page(request, "account.html", user, tokens=ctx.users.tokens(user.id or 0),
+                 new_token=new_token)
+
+
+@router.get("/account")
+def account(request: Request, user: User, ctx: Ctx) -> Response:
+    """Your API tokens: name, created, expires, last used; revoke buttons."""
+    return _account(request, user, ctx)
+
+
+@router.post("/account/tokens")
+def account_token(request: Request, user: User, ctx: Ctx,
+                  name: Annotated[str, Form(max_length=100)] = "",
+                  expires_days: Annotated[str, Form()] = "") -> Response:
+    """Create an API token; it is shown once on the page that answers."""
+    days = None
+    if expires_days.strip():
+        try:
+            days = float(expires_days)
+        except ValueError:
+            raise ValidationError(f"expires after: expected a number of days, got "
+                                  f"{expires_days[:20]!r}") from None
+    raw = ctx.users.create_token(user.id or 0, name, expires_days=days)
+    return _account(request, user, ctx, new_token=raw)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def account_revoke(token_id: int, user: User, ctx: Ctx) -> Response:
+    """Revoke one of your API tokens."""
+    ctx.users.revoke_token(user.id or 0, token_id)
+    return RedirectResponse("/account", status_code=303)
