@@ -35,6 +35,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     secure_cookies: Annotated[bool, typer.Option(
         help="Mark cookies Secure (when served behind HTTPS).")] = False,
+    trusted_proxy: Annotated[list[str] | None, typer.Option(
+        help="Address of a reverse proxy whose X-Forwarded-For names the client (repeat "
+             "for several; default: none, the header is ignored).")] = None,
     embedding_model: Annotated[str | None, typer.Option(
         help="Refresh active-learning priorities every requeue_every answers, from the "
              "embeddings pre-labeling cached under this model name.")] = None,
@@ -65,11 +68,13 @@ def serve(
     if embedding_model:
         requeuer = _requeuer(p, embedding_model)
     app = create_app(p.store, secret=secret, media_root=project.resolve(),
-                     secure_cookies=secure_cookies, users=users, requeuer=requeuer)
+                     secure_cookies=secure_cookies, users=users, requeuer=requeuer,
+                     trusted_proxies=trusted_proxy or ())
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{p.name}[/] at http://{shown}:{port}/  (Ctrl+C stops)",
                   highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # the app reads X-Forwarded-For itself, from --trusted-proxy only
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def _requeuer(p: Project, embedding_model: str) -> Requeuer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def create_app(
     store: StoreProtocol, *, secret: str | None, media_root: Path | None = None,
     secure_cookies: bool = False, limiter: LoginLimiter | None = None,
     rng: random.Random | None = None, users: Users | None = None,
-    requeuer: Requeuer | None = None,
+    requeuer: Requeuer | None = None, trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """Build the server for the projects of one store.
 
@@ -59,7 +60,8 @@ def create_app(
     secure_cookies:
         Mark cookies ``Secure`` (serve behind HTTPS).
     limiter:
-        Login rate limiter (the default allows 5 failures per name in 5 minutes).
+        Login rate limiter (default: backoff after 5 failures per name and address, at
+        most 20 failures per address in 5 minutes).
     rng:
         Random source for mixing in honeypots (seed it in tests).
     users:
@@ -67,6 +69,9 @@ def create_app(
     requeuer:
         Refreshes active-learning priorities as answers arrive (default: none; the queue
         keeps the stored priorities).
+    trusted_proxies:
+        Addresses of reverse proxies whose ``X-Forwarded-For`` header names the client
+        (default: none; the header is ignored).
 
     Raises
     ------
@@ -76,7 +81,7 @@ def create_app(
     ctx = ServerContext(
         store=store, users=users or Users(store), secret=check_secret(secret),
         media_root=media_root, secure_cookies=secure_cookies, limiter=limiter or LoginLimiter(),
-        rng=rng or random.Random(), requeuer=requeuer,
+        rng=rng or random.Random(), requeuer=requeuer, trusted_proxies=frozenset(trusted_proxies),
     )
     app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None)  # the docs UI would load from a CDN

@@ -16,27 +16,29 @@ from labelloop.server.schemas.api import (
     UserOut,
     UserPatch,
 )
-from labelloop.server.security import SESSION_COOKIE, csrf_token
+from labelloop.server.security import SESSION_COOKIE, client_address, csrf_token
 from labelloop.services.users import Users
 
 router = APIRouter(tags=["accounts"])
 
 
-def client_address(request: Request) -> str:
-    """The client's address for rate limiting."""
-    return request.client.host if request.client else "unknown"
+def request_address(ctx: Ctx, request: Request) -> str:
+    """The client's address for rate limiting (``X-Forwarded-For`` only from a trusted
+    proxy)."""
+    return client_address(request.client.host if request.client else None,
+                          request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
 
 
 def login(ctx: Ctx, request: Request, response: Response, name: str, password: str) -> str:
     """Check credentials under the rate limit, set the session cookie, return its token."""
-    addr = client_address(request)
+    addr = request_address(ctx, request)
     ctx.limiter.check(name, addr)
     try:
         user = ctx.users.authenticate(name, password)
     except Exception:
         ctx.limiter.failed(name, addr)
         raise
-    ctx.limiter.succeeded(name)
+    ctx.limiter.succeeded(name, addr)
     raw = ctx.users.create_session(user.id or 0)
     response.set_cookie(SESSION_COOKIE, raw, httponly=True, samesite="strict",
                         secure=ctx.secure_cookies, max_age=12 * 3600, path="/")
@@ -45,7 +47,8 @@ def login(ctx: Ctx, request: Request, response: Response, name: str, password: s
 
 @router.post("/auth/login", response_model=LoginOut)
 def api_login(body: LoginIn, ctx: Ctx, request: Request, response: Response) -> LoginOut:
-    """Log in with a name and password; sets the session cookie (5 failures: 429)."""
+    """Log in with a name and password; sets the session cookie (repeated failures from
+    one address: 429 with a growing wait)."""
     raw = login(ctx, request, response, body.name, body.password)
     user = ctx.users.session_user(raw)
     assert user is not None
