@@ -269,14 +269,22 @@ class SqlClaims(SqlBase):
 
     def last_submitted(self, project_id: int, user_id: int, *, before: int | None = None
                        ) -> int | None:
-        """The regular (non-gold) item the user submitted last, or last before submitting
-        item ``before``."""
+        """The regular item the user submitted last, or last before submitting item
+        ``before``. An item that had a gold answer when the user claimed it (a honeypot) is
+        never offered; gold added later (a review) changes nothing, so the answer does not
+        reveal it."""
+        honeypot = (
+            select(AnnotationRow.id).join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+            .where(SourceRow.project_id == project_id, SourceRow.kind == "gold",
+                   AnnotationRow.item_id == AssignmentRow.item_id,
+                   AnnotationRow.created_at <= AssignmentRow.claimed_at)
+            .exists()
+        )
         with self.snapshot() as s:
             q = (
                 select(AssignmentRow.item_id)
                 .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                       AssignmentRow.state == "submitted",
-                       AssignmentRow.item_id.not_in(_gold_items(project_id)))
+                       AssignmentRow.state == "submitted", ~honeypot)
                 .order_by(AssignmentRow.id.desc()).limit(1)
             )
             if before is not None:

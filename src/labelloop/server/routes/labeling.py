@@ -21,6 +21,7 @@ from labelloop.server.schemas.api import (
     UndoOut,
 )
 from labelloop.services.project import ProjectInfo
+from labelloop.services.review import Scorecard
 
 router = APIRouter(tags=["labeling"])
 
@@ -75,14 +76,20 @@ def undo(project: ProjectDep, user: Labeler, ctx: Ctx, before: int | None = None
 
 @router.get("/projects/{project_id}/scorecard", response_model=ScorecardOut)
 def my_scorecard(project: ProjectDep, user: Labeler, ctx: Ctx) -> ScorecardOut:
-    """Your own numbers in this project."""
-    cards = ctx.review(project).scorecards([user])
-    mine = [c for c in cards if c.user_id == user.id]
-    if not mine:
-        return ScorecardOut(user_id=user.id or 0, name=user.name, labeled=0,
-                            median_seconds=None, honeypots=0, honeypot_accuracy=None,
-                            honeypot_interval=None, agreement=None)
-    return scorecard_out(mine[0])
+    """Your own numbers in this project. Annotators see them delayed and aggregated (over
+    full batches of 20 settled items; honeypots only with honeypot feedback on);
+    reviewers and admins see their full card."""
+    return scorecard_out(my_card(ctx, project, user))
+
+
+def my_card(ctx: ServerContext, project: ProjectInfo, user: UserRecord) -> Scorecard:
+    """The caller's own scorecard as their role may see it."""
+    review = ctx.review(project)
+    if allowed(user, "view_quality"):
+        mine = [c for c in review.scorecards([user]) if c.user_id == user.id]
+        if mine:
+            return mine[0]
+    return review.own_scorecard(user)
 
 
 def image_path(ctx: ServerContext, project: ProjectInfo, item_id: int,

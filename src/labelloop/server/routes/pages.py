@@ -30,6 +30,7 @@ from labelloop.server.deps import (
 from labelloop.server.policies import allowed
 from labelloop.server.routes.accounts import login
 from labelloop.server.routes.convert import entry_out, scorecard_out, task_out
+from labelloop.server.routes.labeling import my_card
 from labelloop.server.routes.oversight import import_upload
 from labelloop.server.schemas.api import ProjectOut, SettingsPatch
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
@@ -113,9 +114,9 @@ def home(request: Request, user: Labeler, ctx: Ctx) -> Response:
     rows = []
     for p in ctx.projects(user):
         review = ctx.review(p)
-        card = next((c for c in review.scorecards([user]) if c.user_id == user.id), None)
+        card = my_card(ctx, p, user)
         rows.append({
-            "project": ProjectOut.of(p), "card": card and scorecard_out(card),
+            "project": ProjectOut.of(p), "card": scorecard_out(card) if card.labeled else None,
             "counts": ctx.queue(p).counts(user),
             "to_review": len(review.queue(limit=1000)) if allowed(user, "review") else None,
         })
