@@ -38,6 +38,8 @@ def serve(
     trusted_proxy: Annotated[list[str] | None, typer.Option(
         help="Address of a reverse proxy whose X-Forwarded-For names the client (repeat "
              "for several; default: none, the header is ignored).")] = None,
+    max_upload_mb: Annotated[float, typer.Option(
+        help="Largest upload the server accepts, in MB (larger ones get 413).")] = 100.0,
     embedding_model: Annotated[str | None, typer.Option(
         help="Refresh active-learning priorities every requeue_every answers, from the "
              "embeddings pre-labeling cached under this model name.")] = None,
@@ -69,7 +71,7 @@ def serve(
         requeuer = _requeuer(p, embedding_model)
     app = create_app(p.store, secret=secret, media_root=project.resolve(),
                      secure_cookies=secure_cookies, users=users, requeuer=requeuer,
-                     trusted_proxies=trusted_proxy or ())
+                     trusted_proxies=trusted_proxy or (), max_upload_mb=max_upload_mb)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{p.name}[/] at http://{shown}:{port}/  (Ctrl+C stops)",
                   highlight=False)

@@ -15,11 +15,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labelloop import __version__
-from labelloop.errors import AuthenticationError, LabelloopError
+from labelloop.errors import AuthenticationError, LabelloopError, UserInputError, ValidationError
 from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
 from labelloop.server.routes import accounts, labeling, oversight, pages
-from labelloop.server.security import LoginLimiter, check_secret
+from labelloop.server.security import (
+    LoginLimiter,
+    PayloadTooLargeError,
+    check_secret,
+    too_large,
+)
 from labelloop.services.project import StoreProtocol
 from labelloop.services.users import Users
 
@@ -29,7 +34,10 @@ CSP = ("default-src 'self'; img-src 'self' data: blob: http: https:; style-src '
        "form-action 'self'")
 _HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 422: "validation_error",
-               429: "rate_limited"}
+               413: "payload_too_large", 429: "rate_limited"}
+DEFAULT_MAX_UPLOAD_MB = 100
+NESTED_TOO_DEEP = "the request is nested too deeply to read; flatten it and retry"
+OUT_OF_RANGE = "a number in the request is out of range (ids are 64-bit integers)"
 
 
 def _envelope(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -46,6 +54,7 @@ def create_app(
     secure_cookies: bool = False, limiter: LoginLimiter | None = None,
     rng: random.Random | None = None, users: Users | None = None,
     requeuer: Requeuer | None = None, trusted_proxies: Sequence[str] = (),
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
 ) -> FastAPI:
     """Build the server for the projects of one store.
 
@@ -72,6 +81,9 @@ def create_app(
     trusted_proxies:
         Addresses of reverse proxies whose ``X-Forwarded-For`` header names the client
         (default: none; the header is ignored).
+    max_upload_mb:
+        Largest request body accepted (uploads); a larger one gets 413 and nothing is
+        stored.
 
     Raises
     ------
@@ -82,6 +94,7 @@ def create_app(
         store=store, users=users or Users(store), secret=check_secret(secret),
         media_root=media_root, secure_cookies=secure_cookies, limiter=limiter or LoginLimiter(),
         rng=rng or random.Random(), requeuer=requeuer, trusted_proxies=frozenset(trusted_proxies),
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
     )
     app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None)  # the docs UI would load from a CDN
@@ -114,12 +127,24 @@ def create_app(
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return _envelope(exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> Response:
+        return await _labelloop_error(request, UserInputError(NESTED_TOO_DEEP))
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        return await _labelloop_error(request, ValidationError(OUT_OF_RANGE))
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return _envelope(500, "internal_error", "internal server error; see the server log")
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
+        size = request.headers.get("content-length", "")
+        if size.isdigit() and int(size) > ctx.max_upload_bytes:
+            error = PayloadTooLargeError(too_large(ctx.max_upload_bytes))
+            return await _labelloop_error(request, error)
         response: Response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -32,6 +32,14 @@ class TooManyRequestsError(LabelloopError):
     exit_code = 2
 
 
+class PayloadTooLargeError(LabelloopError):
+    """A request body is larger than the server accepts."""
+
+    http_status = 413
+    code = "payload_too_large"
+    exit_code = 2
+
+
 def check_secret(secret: str | None) -> str:
     """Refuse a missing, short or well-known secret.
 
@@ -158,3 +166,10 @@ def client_address(peer: str | None, forwarded_for: str | None,
         if hop not in trusted_proxies:
             return hop
     return peer
+
+
+def too_large(limit_bytes: int) -> str:
+    """The message of a 413 answer, naming the server's limit."""
+    limit = limit_bytes / (1024 * 1024)
+    return (f"the upload is larger than this server accepts ({limit:g} MB); split the file "
+            "or start the server with a larger --max-upload-mb")

@@ -23,6 +23,7 @@ from labelloop.server.schemas.api import (
     SettingsPatch,
     UserOut,
 )
+from labelloop.server.security import PayloadTooLargeError, too_large
 from labelloop.services.project import ProjectInfo
 
 router = APIRouter(tags=["oversight"])
@@ -94,8 +95,13 @@ def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
     suffix = Path(file.filename or "upload").suffix.lower()[:10]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
+        copied = 0
         with path.open("wb") as fh:
-            shutil.copyfileobj(file.file, fh)
+            while chunk := file.file.read(1 << 20):
+                copied += len(chunk)
+                if copied > ctx.max_upload_bytes:  # a body without Content-Length
+                    raise PayloadTooLargeError(too_large(ctx.max_upload_bytes))
+                fh.write(chunk)
         options = {} if not label_column else {"label_column": label_column}
         res = ctx.project_service(project).import_file(
             path, format=format or None, image_root=ctx.media_root, trust_folder=False,
