@@ -61,6 +61,11 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
                  message=message)
 
 
+# ``/login?error=`` shows one of these fixed messages, never the text of the link
+LOGIN_ERRORS = {"expired": "your session expired; log in again",
+                "logged_out": "you are logged out"}
+
+
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
@@ -71,7 +76,8 @@ def _safe_next(target: str | None) -> str:
 def login_form(request: Request, next: str | None = None, error: str | None = None) -> Response:
     """The login form (signup is off: an admin creates accounts)."""
     nonce = secrets.token_urlsafe(16)
-    resp = _page(request, "login.html", None, next=_safe_next(next), nonce=nonce, error=error)
+    resp = _page(request, "login.html", None, next=_safe_next(next), nonce=nonce,
+                 error=LOGIN_ERRORS.get(error or ""))
     resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
     return resp
 
