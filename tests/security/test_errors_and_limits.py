@@ -20,7 +20,8 @@ HUGE = 2**64 + 5
 def test_overflowing_ids_are_not_server_errors(client: TestClient, world: World) -> None:
     h = bearer(world, "admin")
     for url in (f"/api/v1/projects/{HUGE}", f"/api/v1/projects/{world.a.id}/items/{HUGE}",
-                f"/api/v1/projects/{world.a.id}/items/{HUGE}/task", f"/api/v1/users/{HUGE}"):
+                f"/api/v1/projects/{world.a.id}/items/{HUGE}/task", f"/api/v1/users/{HUGE}",
+                f"/api/v1/projects/{2**31}", f"/api/v1/projects/{world.a.id}/undo?before={HUGE}"):
         r = client.get(url, headers=h) if "users" not in url else client.patch(
             url, headers=h, json={"active": True})
         assert r.status_code in (404, 422), (url, r.status_code, r.text)

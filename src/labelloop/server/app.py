@@ -15,7 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labelloop import __version__
-from labelloop.errors import AuthenticationError, LabelloopError, UserInputError, ValidationError
+from labelloop.errors import (
+    AuthenticationError,
+    LabelloopError,
+    NotFoundError,
+    UserInputError,
+    ValidationError,
+)
 from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
 from labelloop.server.routes import accounts, labeling, oversight, pages
@@ -36,6 +42,7 @@ _HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 422: "validation_error",
                413: "payload_too_large", 429: "rate_limited"}
 DEFAULT_MAX_UPLOAD_MB = 100
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (32 bits on PostgreSQL)
 NESTED_TOO_DEEP = "the request is nested too deeply to read; flatten it and retry"
 OUT_OF_RANGE = "a number in the request is out of range (ids are 64-bit integers)"
 
@@ -141,6 +148,10 @@ def create_app(
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
+        numbers = [*request.url.path.split("/"), *request.query_params.values()]
+        if any(n.isdigit() and int(n) > MAX_ID for n in numbers):
+            return await _labelloop_error(request, NotFoundError(
+                f"no such id: ids are at most {MAX_ID}"))
         size = request.headers.get("content-length", "")
         if size.isdigit() and int(size) > ctx.max_upload_bytes:
             error = PayloadTooLargeError(too_large(ctx.max_upload_bytes))
