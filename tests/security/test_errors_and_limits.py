@@ -60,3 +60,16 @@ def test_uploads_over_the_cap_get_413_and_store_nothing(world: World) -> None:
     small = client.post(f"/api/v1/projects/{world.a.id}/import", headers=bearer(world, "admin"),
                         files={"file": ("small.csv", b"text\nshort new comment\n")})
     assert small.status_code == 200 and small.json()["added"] == 1
+
+
+def test_openapi_lists_the_error_answers_of_every_route(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    envelope = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for code in ("401", "403", "404", "409", "422"):
+                body = op["responses"].get(code)
+                assert body is not None, (method, path, code)
+                assert body["content"]["application/json"]["schema"] == envelope
+    assert "413" in spec["paths"]["/api/v1/projects/{project_id}/import"]["post"]["responses"]
+    assert "429" in spec["paths"]["/api/v1/auth/login"]["post"]["responses"]

@@ -25,6 +25,7 @@ from labelloop.errors import (
 from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
 from labelloop.server.routes import accounts, labeling, oversight, pages
+from labelloop.server.schemas.api import ErrorOut
 from labelloop.server.security import (
     LoginLimiter,
     PayloadTooLargeError,
@@ -54,6 +55,16 @@ def _envelope(status: int, code: str, message: str, details: Any = None) -> JSON
 
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith((API_PREFIX, "/static/"))
+
+
+_ERRORS = {401: "Not logged in (no or a wrong session cookie or API token)",
+           403: "Logged in, but your role may not do this (or the CSRF token is missing)",
+           404: "No such project, item or user (or one you may not see)",
+           409: "The request clashes with what is stored",
+           422: "A value in the request is invalid"}
+# every API route documents these answers, each with the one error envelope
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in _ERRORS.items()}
 
 
 def create_app(
@@ -107,7 +118,7 @@ def create_app(
                   docs_url=None, redoc_url=None)  # the docs UI would load from a CDN
     app.state.ctx = ctx
     for router in (accounts.router, labeling.router, oversight.router):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router)
     static = resources.files("labelloop.server") / "ui" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from labelloop.server.deps import Admin, Ctx, User
 from labelloop.server.schemas.api import (
+    ErrorOut,
     LoginIn,
     LoginOut,
     TokenIn,
@@ -45,7 +46,8 @@ def login(ctx: Ctx, request: Request, response: Response, name: str, password: s
     return raw
 
 
-@router.post("/auth/login", response_model=LoginOut)
+@router.post("/auth/login", response_model=LoginOut, responses={429: {
+    "model": ErrorOut, "description": "Too many failed logins from this address; wait"}})
 def api_login(body: LoginIn, ctx: Ctx, request: Request, response: Response) -> LoginOut:
     """Log in with a name and password; sets the session cookie (repeated failures from
     one address: 429 with a growing wait)."""

@@ -16,6 +16,7 @@ from labelloop.server.routes.convert import entry_out, scorecard_out
 from labelloop.server.schemas.api import (
     DashboardOut,
     DecisionIn,
+    ErrorOut,
     ItemOut,
     ProjectOut,
     ReviewEntryOut,
@@ -109,7 +110,8 @@ def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
     return {"added": res.added, "skipped": res.skipped, "annotations": res.annotations}
 
 
-@router.post("/projects/{project_id}/import")
+@router.post("/projects/{project_id}/import", responses={413: {
+    "model": ErrorOut, "description": "The upload is larger than the server accepts"}})
 def import_file(
     project: ProjectDep, _: Admin, ctx: Ctx, file: Annotated[UploadFile, File()],
     format: Annotated[str | None, Form()] = None,
