@@ -79,3 +79,17 @@ def test_the_migration_keeps_projects_with_members_closed(tmp_path: Path) -> Non
     store.remove_member(1, 1)
     assert [p.name for p in Members(store).projects(ann)] == ["open"]
     store.close()
+
+
+def test_the_dashboard_toggles_members_only(world: World) -> None:
+    from sec_world import make_client
+    from server_world import login
+
+    client = make_client(world)
+    csrf = login(client, "admin")
+    a = world.a.id
+    r = client.post(f"/p/{a}/members/access", data={"members_only": "true", "csrf_token": csrf})
+    assert r.status_code == 200 and "Members-only" in r.text
+    assert world.store.project(a).members_only
+    r = client.post(f"/p/{a}/members/access", data={"members_only": "false", "csrf_token": csrf})
+    assert "Open to every user." in r.text and not world.store.project(a).members_only
