@@ -213,6 +213,11 @@ class QueueRepository(Protocol):
         now: datetime | None = None,
     ) -> Claim | None: ...
 
+    def submit_answer(
+        self, project_id: int, user_id: int, record: AnnotationRecord, *, overlap: int,
+        minutes: int, now: datetime | None = None,
+    ) -> bool: ...
+
     def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int: ...
 
     def finish_claim(
