@@ -17,6 +17,7 @@ The CLI prints ``message`` on one line and exits with ``exit_code``.
     ├── AuthenticationError (401, exit 2)     who is asking is unknown
     ├── PermissionDeniedError (403, exit 2)   who is asking may not do this
     ├── TooManyRequestsError (429, exit 2)    too many failed logins: wait and retry
+    ├── PayloadTooLargeError (413, exit 2)    an upload over the server's size limit
     ├── MissingDependencyError (500, exit 2)  an optional extra is not installed
     └── ModelLoadError (500, exit 2)          a model name or path could not be loaded
 """
@@ -157,6 +158,14 @@ class TooManyRequestsError(LabelloopError):
 
     http_status = 429
     code = "rate_limited"
+    exit_code = 2
+
+
+class PayloadTooLargeError(LabelloopError):
+    """A request body is larger than the server accepts."""
+
+    http_status = 413
+    code = "payload_too_large"
     exit_code = 2
 
 

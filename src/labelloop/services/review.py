@@ -16,7 +16,12 @@ from typing import Any, Literal
 from labelloop.core.records import AnnotationRecord, ItemRecord, UserRecord
 from labelloop.errors import ValidationError
 from labelloop.services.queue import Answer, answers_match, parse_answer
-from labelloop.services.scorecards import Scorecard, build_scorecards, when
+from labelloop.services.scorecards import (
+    Scorecard,
+    build_scorecards,
+    own_scorecard,
+    when,
+)
 from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
@@ -219,6 +224,15 @@ class Review:
         (``all_votes``: the project's votes when the caller has read them already)."""
         votes = self._votes() if all_votes is None else all_votes
         return build_scorecards(self.project.schema, votes, users)
+
+    def own_scorecard(self, user: UserRecord) -> Scorecard:
+        """The card an annotator sees of themselves: delayed, aggregated over full batches
+        of settled items, no honeypots while feedback is off, no per-item reference (see
+        :func:`labelloop.services.scorecards.own_scorecard`). Reviewers and admins see
+        everyone's full cards through :meth:`scorecards`."""
+        st = self.project.settings
+        return own_scorecard(self.project.schema, self._votes(), user, overlap=st.overlap,
+                             honeypot_feedback=st.honeypot_feedback)
 
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""

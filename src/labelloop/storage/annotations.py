@@ -72,7 +72,7 @@ def select_items(
     return [found[i] for i in ids]
 
 
-def _annotation_rows(annotations: Sequence[AnnotationRecord]) -> list[dict[str, Any]]:
+def annotation_rows(annotations: Sequence[AnnotationRecord]) -> list[dict[str, Any]]:
     """Table rows for annotation records (extras such as boxes and probs go in ``value``)."""
     now = utcnow()
     rows = []
@@ -112,7 +112,7 @@ def _select_annotations(
     return [annotation_record(r) for r in s.scalars(q)]
 
 
-def _check_owned(
+def check_owned(
     s: Session, project_id: int, item_ids: Sequence[int], source_ids: Sequence[int]
 ) -> None:
     n_items = 0
@@ -169,8 +169,8 @@ class SqlAnnotations(SqlBase):
         with self.write() as s:
             item_ids = sorted({a.item_id for a in annotations})
             source_ids = sorted({a.source_id for a in annotations})
-            _check_owned(s, project_id, item_ids, source_ids)
-            upsert_annotation_rows(s, _annotation_rows(annotations))
+            check_owned(s, project_id, item_ids, source_ids)
+            upsert_annotation_rows(s, annotation_rows(annotations))
         return len(annotations)
 
     def replace_annotations(
@@ -198,14 +198,14 @@ class SqlAnnotations(SqlBase):
                 "outside the sources and items being replaced"
             )
         with self.write() as s:
-            _check_owned(s, project_id, sorted(items), sorted(srcs))
+            check_owned(s, project_id, sorted(items), sorted(srcs))
             for chunk in chunks(sorted(items)):
                 s.execute(
                     delete(AnnotationRow).where(
                         AnnotationRow.source_id.in_(sorted(srcs)), AnnotationRow.item_id.in_(chunk)
                     )
                 )
-            upsert_annotation_rows(s, _annotation_rows(annotations))
+            upsert_annotation_rows(s, annotation_rows(annotations))
         return len(annotations)
 
     def annotations(

@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import Select, and_, func, literal, select, update
 from sqlalchemy.orm import Session
 
+from labelloop.core.records import AnnotationRecord
+from labelloop.storage.annotations import annotation_rows, check_owned, upsert_annotation_rows
 from labelloop.storage.base import SqlBase, aware
 from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, SourceRow, utcnow
 from labelloop.storage.records import Claim
@@ -235,6 +237,44 @@ class SqlClaims(SqlBase):
             return _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
                                  capped=gold is None)
 
+    def submit_answer(
+        self, project_id: int, user_id: int, record: AnnotationRecord, *, overlap: int,
+        minutes: int, now: datetime | None = None,
+    ) -> bool:
+        """Store a user's answer and close their claim, checked and written in one
+        transaction.
+
+        The answer is stored when the user holds an unexpired claim on the item, answered
+        it before, or the item still has room (then it is claimed on the spot); a claim
+        that expired and went to others stores nothing and returns False.
+
+        Raises
+        ------
+        NotFoundError
+            If the item or the answer's source is not in this project.
+        """
+        now = now or utcnow()
+        item_id = record.item_id
+        with self.write() as s:
+            _expire_claims(s, project_id, now)
+            check_owned(s, project_id, [item_id], [record.source_id])
+            mine = (AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                    AssignmentRow.item_id == item_id, AssignmentRow.state == "claimed")
+            held = s.scalar(select(AssignmentRow.id).where(*mine).limit(1))
+            answered = s.scalar(select(AnnotationRow.id).where(
+                AnnotationRow.item_id == item_id, AnnotationRow.source_id == record.source_id))
+            if held is None and answered is None:
+                gold = s.scalar(
+                    _gold_items(project_id).where(AnnotationRow.item_id == item_id).limit(1))
+                if self.dialect == "postgresql":
+                    s.scalar(select(ItemRow.id).where(ItemRow.id == item_id).with_for_update())
+                if _insert_claim(s, project_id, user_id, item_id, overlap, minutes, now,
+                                 capped=gold is None) is None:
+                    return False
+            upsert_annotation_rows(s, annotation_rows([record]))
+            s.execute(update(AssignmentRow).where(*mine).values(state="submitted"))
+            return True
+
     def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int:
         """How many regular items the queue could still give this user right now."""
         q = select(func.count(ItemRow.id)).where(
@@ -269,14 +309,22 @@ class SqlClaims(SqlBase):
 
     def last_submitted(self, project_id: int, user_id: int, *, before: int | None = None
                        ) -> int | None:
-        """The regular (non-gold) item the user submitted last, or last before submitting
-        item ``before``."""
+        """The regular item the user submitted last, or last before submitting item
+        ``before``. An item that had a gold answer when the user claimed it (a honeypot) is
+        never offered; gold added later (a review) changes nothing, so the answer does not
+        reveal it."""
+        honeypot = (
+            select(AnnotationRow.id).join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+            .where(SourceRow.project_id == project_id, SourceRow.kind == "gold",
+                   AnnotationRow.item_id == AssignmentRow.item_id,
+                   AnnotationRow.created_at <= AssignmentRow.claimed_at)
+            .exists()
+        )
         with self.snapshot() as s:
             q = (
                 select(AssignmentRow.item_id)
                 .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                       AssignmentRow.state == "submitted",
-                       AssignmentRow.item_id.not_in(_gold_items(project_id)))
+                       AssignmentRow.state == "submitted", ~honeypot)
                 .order_by(AssignmentRow.id.desc()).limit(1)
             )
             if before is not None:
