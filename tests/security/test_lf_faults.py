@@ -93,6 +93,18 @@ def test_base_exceptions_are_one_failure(act, executor: str) -> None:
     assert res.L[7, 1] == -1 and (np.delete(res.L[:, 1], 7) == 0).all()
 
 
+@posix_only
+def test_a_real_ctrl_c_still_stops_a_local_run() -> None:
+    import signal
+
+    res = apply_lfs([faulty("interrupted", 5, _keyboard_interrupt)], rows(10))
+    assert [f.kind for f in res.failures] == ["error"]  # the LF's own KeyboardInterrupt
+    ctrl_c = faulty("ctrl_c", 5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        apply_lfs([healthy_a, ctrl_c], rows(10))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_class_index_outside_k_is_one_failure_per_item() -> None:
     @labeling_function()
     def votes_five_on_evens(x):

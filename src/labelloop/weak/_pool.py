@@ -28,7 +28,15 @@ import numpy.typing as npt
 
 from labelloop.core.matrix import ABSTAIN
 from labelloop.errors import LabelloopError
-from labelloop.weak._runner import FailureKind, LFFailure, Task, describe, on_alarm, run_chunk
+from labelloop.weak._runner import (
+    FailureKind,
+    Interrupt,
+    LFFailure,
+    Task,
+    describe,
+    on_alarm,
+    run_chunk,
+)
 
 PENDING = -2
 """A cell no worker has written yet (votes are >= -1)."""
@@ -59,6 +67,7 @@ def _buffer(shared: mmap.mmap | SharedMemory) -> Any:
 def _worker(task: Task, shared: Any, shape: tuple[int, int], conn: Any) -> None:
     """Run the units the parent sends until it sends ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    Interrupt.requested = False  # so a KeyboardInterrupt here is always the LF's own
     if task.timeout is not None:
         signal.signal(signal.SIGALRM, on_alarm)
     L: npt.NDArray[np.int64] = np.ndarray(shape, dtype=np.int64, buffer=_buffer(shared))

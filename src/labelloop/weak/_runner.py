@@ -237,6 +237,7 @@ def _run_rows(
     timeouts = [0] * len(task.lfs)
     alarm = task.timeout is not None
     now = time.monotonic
+    upper = _INT64_MAX if task.k is None else task.k
     for r, x in enumerate(rows):
         i = start + r
         prepared: dict[tuple[int, ...], Any] = {}
@@ -278,4 +279,7 @@ def _run_rows(
                 out[r, j] = ABSTAIN
                 failures.append(_lf_raised(task, j, i, exc))
                 continue
-            out[r, j] = _vote_or_fail(value, i, task.names[j], failures, task)
+            if type(value) is int and ABSTAIN <= value < upper:  # the common case, inline
+                out[r, j] = value
+            else:
+                out[r, j] = _vote_or_fail(value, i, task.names[j], failures, task)
