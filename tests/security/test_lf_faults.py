@@ -169,6 +169,43 @@ def test_hang_inside_c_code_is_stopped_by_the_parent() -> None:
     assert (np.delete(res.L[:, 1], 11) == 0).all()
 
 
+@posix_only
+def test_lf_hanging_on_every_item_is_disabled_per_chunk_after_max_timeouts() -> None:
+    deaf = labeling_function(name="deaf")(lambda x: _hang_deaf_to_alarms())
+    res = apply_lfs(
+        [healthy_a, deaf, healthy_b],
+        rows(60),
+        executor="processes",
+        n_jobs=2,
+        chunk_size=30,
+        timeout=0.3,
+        max_timeouts=2,
+    )
+    per_chunk = [(0, "timeout"), (1, "timeout"), (2, "disabled")]
+    assert [(f.item, f.kind) for f in res.failures] == [
+        (start + i, kind) for start in (0, 30) for i, kind in per_chunk
+    ]
+    assert (res.L[:, 1] == -1).all()
+    reference = apply_lfs([healthy_a, healthy_b], rows(60)).L
+    np.testing.assert_array_equal(healthy_columns(res.L), reference)
+
+
+@posix_only
+def test_a_dead_worker_does_not_revive_an_lf_disabled_before() -> None:
+    sleeper = labeling_function(name="sleeper")(lambda x: time.sleep(30))
+    lfs = [healthy_a, sleeper, faulty("killer", 5, _exit_process), healthy_b]
+    res = apply_lfs(
+        lfs, rows(30), executor="processes", n_jobs=1, chunk_size=30, timeout=0.2, max_timeouts=2
+    )
+    assert [(f.item, f.lf, f.kind) for f in res.failures] == [
+        (0, "sleeper", "timeout"),
+        (1, "sleeper", "timeout"),
+        (2, "sleeper", "disabled"),
+        (5, "killer", "crashed"),
+    ]
+    assert (res.L[:, 1] == -1).all() and (np.delete(res.L[:, 2], 5) == 0).all()
+
+
 # -- labelloop lf apply ---------------------------------------------------------------------
 
 LFS_FILE = """

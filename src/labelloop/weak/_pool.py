@@ -261,9 +261,10 @@ class ProcessPool:
                     f"disabled after {self.task.max_timeouts} timeouts on items {i + 1}..{b - 1}",
                 )
             )
-            single = [c for c in single if c != j]
-        if i + 1 < b and single:
-            self.queue.appendleft((i + 1, b, tuple(single), chunk))
+        # columns the worker disabled after timeouts hold ABSTAIN already below row i
+        later = tuple(c for c in single if (L[i + 1 : b, c] == PENDING).any())
+        if later:
+            self.queue.appendleft((i + 1, b, later, chunk))
         row_rest = tuple(c for c in single if L[i, c] == PENDING)
         if row_rest:
             self.queue.appendleft((i, i + 1, row_rest, chunk))
