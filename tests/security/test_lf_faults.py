@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from labelloop import Project
 from labelloop.cli.common import LabelloopGroup
 from labelloop.cli.weak import app as weak_app
-from labelloop.weak import apply_lfs, labeling_function
+from labelloop.errors import LabelloopError
+from labelloop.weak import apply_lfs, labeling_function, model_lf
 
 N = 300
 posix_only = pytest.mark.skipif(os.name != "posix", reason="fork-based worker processes")
@@ -103,6 +104,20 @@ def test_a_real_ctrl_c_still_stops_a_local_run() -> None:
     with pytest.raises(KeyboardInterrupt):
         apply_lfs([healthy_a, ctrl_c], rows(10))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_not_fault_tolerant_turns_a_base_exception_into_an_error() -> None:
+    with pytest.raises(LabelloopError, match="'bad' raised SystemExit: 3 on item 7"):
+        apply_lfs([faulty("bad", 7, _system_exit)], rows(), fault_tolerant=False)
+
+
+def test_batch_lf_votes_outside_k_are_failures_per_item() -> None:
+    model = model_lf(lambda texts: np.eye(3)[[len(t) % 3 for t in texts]], name="m")
+    res = apply_lfs([model, healthy_a], rows(30), k=2)
+    bad = [i for i, r in enumerate(rows(30)) if len(str(r["text"])) % 3 == 2]
+    assert bad
+    assert [(f.item, f.lf, f.kind) for f in res.failures] == [(i, "m", "invalid") for i in bad]
+    assert (res.L[bad, 0] == -1).all() and set(np.delete(res.L[:, 0], bad).tolist()) <= {0, 1}
 
 
 def test_class_index_outside_k_is_one_failure_per_item() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop.core.matrix import ABSTAIN
-from labelloop.errors import ValidationError
+from labelloop.errors import LabelloopError, ValidationError
 from labelloop.weak.lf import LabelingFunction
 
 FailureKind = Literal["error", "invalid", "timeout", "disabled", "crashed"]
@@ -155,7 +155,7 @@ def _lf_raised(task: Task, j: int, i: int, exc: BaseException) -> LFFailure:
     if not task.fault_tolerant:
         if isinstance(exc, Exception):
             raise exc
-        raise RuntimeError(
+        raise LabelloopError(
             f"labeling function {task.names[j]!r} raised {describe(exc)} on item {i}"
         ) from exc
     return LFFailure(i, task.names[j], "error", describe(exc))
@@ -174,8 +174,9 @@ def _batch_votes(task: Task, j: int, start: int, rows: Sequence[Any], failures: 
         ok = (values >= ABSTAIN) & (values < upper)
         if ok.all():
             return values
-    for r in np.flatnonzero(~ok).tolist():
-        _vote_or_fail(values[r].item(), start + r, task.names[j], failures, task)
+    bad = np.flatnonzero(~ok)
+    for r, value in zip(bad.tolist(), values[bad].tolist(), strict=True):
+        _vote_or_fail(value, start + r, task.names[j], failures, task)
     clean = np.full(len(rows), ABSTAIN, dtype=np.int64)
     clean[ok] = values[ok]
     return clean

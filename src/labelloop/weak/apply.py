@@ -105,7 +105,9 @@ def apply_lfs(
     timeout:
         Seconds one LF may spend on one item (None: no limit). Uses ``SIGALRM``, so it
         interrupts Python code and blocking calls, not a C extension that never returns
-        to the interpreter; local runs need the main thread.
+        to the interpreter; local runs need the main thread. With ``"processes"``, a
+        worker stuck on one item past ``2 * timeout + 2`` s (a hang in C code) is stopped
+        and that cell recorded as a timeout.
     max_timeouts:
         Timeouts after which an LF is disabled for the rest of its chunk.
     chunk_size:
