@@ -1,8 +1,8 @@
 """Worker processes for LF application that confine a dying worker to one (LF, item) cell.
 
 The label matrix lives in shared memory, filled with ``PENDING``; workers write every cell
-in ``run_chunk``'s fixed order (batch LFs' columns, then row by row), and send each failure
-record to the parent as it happens. When a worker dies (``os._exit``, a segfault, the OOM
+in ``run_chunk``'s fixed order (batch LFs' columns, then row by row), and write each failure
+record to their own file as it happens (the parent reads it when the worker ends). When a worker dies (``os._exit``, a segfault, the OOM
 killer) or hangs inside C code past the hard limit, the first ``PENDING`` cell of its unit
 is the (LF, item) it was on: that cell alone is recorded, and a fresh worker does the rest
 of the unit. A batch LF that kills its worker loses its column of the unit (it was working
@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing as mp
+import os
+import pickle
 import signal
+import tempfile
 import time
 from bisect import bisect_right
 from collections import deque
@@ -46,41 +49,55 @@ Unit = tuple[int, int, tuple[int, ...], int]
 
 
 class _Report:
-    """Sends failure records to the parent at once, so a dying worker loses none."""
+    """Writes failure records to the worker's file at once, so a dying worker loses none.
 
-    def __init__(self, conn: Any) -> None:
-        self.send = conn.send
+    One ``write`` per record to a file the parent reads when the worker ends: cheaper than a
+    message, and what a process wrote before it died is still there.
+    """
 
-    def append(self, failure: LFFailure) -> None:
-        self.send([failure])
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+    def append(self, f: LFFailure) -> None:
+        os.write(self.fd, pickle.dumps([(f.item, f.lf, f.kind, f.error)]))
 
     def extend(self, failures: Any) -> None:
-        batch = list(failures)
+        batch = [(f.item, f.lf, f.kind, f.error) for f in failures]
         if batch:
-            self.send(batch)
+            os.write(self.fd, pickle.dumps(batch))
+
+
+def _read_report(path: str) -> list[LFFailure]:
+    out: list[LFFailure] = []
+    with open(path, "rb") as fh:
+        while True:
+            try:
+                out.extend(LFFailure(*rec) for rec in pickle.load(fh))
+            except EOFError:
+                return out
 
 
 def _buffer(shared: mmap.mmap | SharedMemory) -> Any:
     return shared.buf if isinstance(shared, SharedMemory) else shared
 
 
-def _worker(task: Task, shared: Any, shape: tuple[int, int], conn: Any) -> None:
+def _worker(task: Task, shared: Any, shape: tuple[int, int], conn: Any, report: str) -> None:
     """Run the units the parent sends until it sends ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     Interrupt.requested = False  # so a KeyboardInterrupt here is always the LF's own
     if task.timeout is not None:
         signal.signal(signal.SIGALRM, on_alarm)
     L: npt.NDArray[np.int64] = np.ndarray(shape, dtype=np.int64, buffer=_buffer(shared))
-    report = _Report(conn)
+    failures = _Report(report)
     try:
         while (unit := conn.recv()) is not None:
             start, stop, cols, _ = unit
-            run_chunk(task, start, stop, out=L[start:stop], failures=report, cols=cols)
+            run_chunk(task, start, stop, out=L[start:stop], failures=failures, cols=cols)
             conn.send(None)
-    except BaseException as exc:
+    except BaseException as exc:  # hand every error to the parent
         try:
             conn.send(exc)
-        except BaseException:
+        except BaseException:  # an error that does not pickle
             conn.send(LabelloopError(describe(exc)))
 
 
@@ -88,6 +105,7 @@ def _worker(task: Task, shared: Any, shape: tuple[int, int], conn: Any) -> None:
 class _Slot:
     proc: Any
     conn: Any
+    report: str
     unit: Unit | None = None
     row: int = 0
     cell: int = -1
@@ -152,12 +170,14 @@ class ProcessPool:
 
     def _start(self) -> None:
         parent, child = self.ctx.Pipe()
+        fd, report = tempfile.mkstemp(prefix="labelloop-lf-failures-")
+        os.close(fd)
         proc = self.ctx.Process(
-            target=_worker, args=(self.task, self.shared, self.shape, child), daemon=True
+            target=_worker, args=(self.task, self.shared, self.shape, child, report), daemon=True
         )
         proc.start()
         child.close()
-        slot = _Slot(proc, parent)
+        slot = _Slot(proc, parent, report)
         self.slots.append(slot)
         self._assign(slot)
 
@@ -192,8 +212,6 @@ class ProcessPool:
                 elif isinstance(msg, BaseException):
                     self.error = msg
                     return
-                else:
-                    self.failures.extend(msg)
         except (EOFError, OSError):  # the worker is gone; its sentinel says so
             pass
 
@@ -201,12 +219,18 @@ class ProcessPool:
         """A worker ended: record the cell it died on, queue the rest, start a fresh one."""
         self._read(slot, dead=True)
         slot.proc.join()
-        slot.conn.close()
-        self.slots.remove(slot)
+        self._release(slot)
         if slot.unit is not None and self.error is None:
             self._resume(slot.unit, kind, why)
         if self.queue and self.error is None:
             self._start()
+
+    def _release(self, slot: _Slot) -> None:
+        """Collect an ended worker's failure records and free what it held."""
+        slot.conn.close()
+        self.slots.remove(slot)
+        self.failures.extend(_read_report(slot.report))
+        os.unlink(slot.report)
 
     def _stop_hung(self, limit: float) -> None:
         """Kill a worker stuck on one cell past the hard limit (a hang SIGALRM cannot end)."""
@@ -285,12 +309,11 @@ class ProcessPool:
         return self.kills[chunk, j] >= self.task.max_timeouts
 
     def _close(self) -> None:
-        for slot in self.slots:
+        for slot in list(self.slots):
             if slot.proc.is_alive():
                 slot.proc.kill()
             slot.proc.join()
-            slot.conn.close()
-        self.slots.clear()
+            self._release(slot)
         del self.L
         self.shared.close()
         if isinstance(self.shared, SharedMemory):
