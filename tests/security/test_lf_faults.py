@@ -52,7 +52,9 @@ def _exit_process() -> None:
 
 def _segfault() -> None:
     import ctypes
+    import faulthandler
 
+    faulthandler.disable()  # pytest's dump of the dying worker would only be noise
     ctypes.string_at(0)
 
 

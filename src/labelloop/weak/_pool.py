@@ -1,12 +1,13 @@
 """Worker processes for LF application that confine a dying worker to one (LF, item) cell.
 
 The label matrix lives in shared memory, filled with ``PENDING``; workers write every cell
-in ``run_chunk``'s fixed order (batch LFs' columns, then row by row), and write each failure
-record to their own file as it happens (the parent reads it when the worker ends). When a worker dies (``os._exit``, a segfault, the OOM
-killer) or hangs inside C code past the hard limit, the first ``PENDING`` cell of its unit
-is the (LF, item) it was on: that cell alone is recorded, and a fresh worker does the rest
-of the unit. A batch LF that kills its worker loses its column of the unit (it was working
-on all of those items at once).
+in ``run_chunk``'s fixed order (batch LFs' columns, then row by row), and append each
+failure record to a file of their own as it happens (the parent reads it when the worker
+ends). When a worker dies (``os._exit``, a segfault, the OOM killer) or hangs inside C code
+past the hard limit, the first ``PENDING`` cell of its unit is the (LF, item) it was on:
+that cell alone is recorded, and a fresh worker does the rest of the unit. A batch LF that
+kills its worker loses its column of the unit (it was working on all of those items at
+once).
 """
 
 from __future__ import annotations
