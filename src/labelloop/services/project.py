@@ -17,7 +17,7 @@ import numpy.typing as npt
 import yaml
 
 from labelloop.core.matrix import LabelMatrix
-from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
+from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, SourceRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, UserInputError, ValidationError
 from labelloop.io import (
@@ -370,7 +370,7 @@ class Project:
             self.id, kinds=kinds, item_ids=item_ids, all_versions=all_versions
         )
 
-    def annotation_table(self, *, kinds: Iterable[str] = ("human",)
+    def annotation_table(self, *, kinds: Iterable[str] = (SourceKind.HUMAN,)
                          ) -> list[tuple[int, str, int]]:
         """Long table ``(item_id, source_name, label)`` of single-label annotations."""
         names = {s.id: s.name for s in self.sources(kinds=kinds)}

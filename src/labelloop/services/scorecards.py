@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from statistics import median
 
-from labelloop.core.records import UserRecord
+from labelloop.core.records import SourceKind, UserRecord
 from labelloop.core.schema import LabelSchema
 from labelloop.services.queue import answers_match
 from labelloop.storage import Vote
@@ -80,7 +80,9 @@ def build_scorecards(schema: LabelSchema, votes_by_item: Mapping[int, Iterable[V
     card_names: dict[int, str] = {}
     pairs: dict[int, list[int]] = {}  # user -> [compared, agreed]
     for votes in votes_by_item.values():
-        humans = [(v.user_id, v) for v in votes if v.kind == "human" and v.user_id is not None]
+        humans = [
+            (v.user_id, v) for v in votes if v.kind == SourceKind.HUMAN and v.user_id is not None
+        ]
         for uid, v in humans:
             card_names.setdefault(uid, names.get(uid, v.source))
             tally = pairs.setdefault(uid, [0, 0])
@@ -118,9 +120,9 @@ def _engine_cards(k: int, votes_by_item: Mapping[int, Iterable[Vote]],
             label = v.annotation.label
             if label is None:
                 continue
-            if v.kind == "gold":
+            if v.kind == SourceKind.GOLD:
                 gold[item_id] = label
-            elif v.kind == "human" and v.user_id is not None and v.user_id in card_names:
+            elif v.kind == SourceKind.HUMAN and v.user_id is not None and v.user_id in card_names:
                 rows.append((item_id, v.user_id, label))
                 times.append(when(v.annotation.created_at))
                 sec = v.annotation.seconds
@@ -155,10 +157,10 @@ def _matched_cards(votes_by_item: Mapping[int, Iterable[Vote]],
     hits: dict[int, list[bool]] = {}
     for votes in votes_by_item.values():
         votes = list(votes)
-        golds = [v.annotation for v in votes if v.kind == "gold"]
+        golds = [v.annotation for v in votes if v.kind == SourceKind.GOLD]
         for v in votes:
             uid = v.user_id
-            if v.kind != "human" or uid is None or uid not in card_names:
+            if v.kind != SourceKind.HUMAN or uid is None or uid not in card_names:
                 continue
             labeled[uid] = labeled.get(uid, 0) + 1
             if v.annotation.seconds is not None:
@@ -186,9 +188,9 @@ def _settled(votes: list[Vote], user_id: int, overlap: int) -> bool:
     """Whether an item counts on the user's own card: not a honeypot, labeled by as many
     people as the overlap asks (at least two), and someone answered after the user (so
     changing one's own answer takes the item off the card instead of probing others)."""
-    if any(v.kind == "gold" for v in votes):
+    if any(v.kind == SourceKind.GOLD for v in votes):
         return False
-    humans = [v for v in votes if v.kind == "human" and v.user_id is not None]
+    humans = [v for v in votes if v.kind == SourceKind.HUMAN and v.user_id is not None]
     mine = [v for v in humans if v.user_id == user_id]
     if not mine or len(humans) < max(overlap, 2):
         return False
@@ -216,8 +218,8 @@ def own_scorecard(schema: LabelSchema, votes_by_item: Mapping[int, Iterable[Vote
     full = build_scorecards(schema, by_item, [user])
     base = next((c for c in full if c.user_id == uid), Scorecard(uid, user.name))
     order = sorted((v.annotation.id or 0, i) for i, vs in by_item.items() for v in vs
-                   if v.kind == "human" and v.user_id == uid
-                   and not any(g.kind == "gold" for g in vs))
+                   if v.kind == SourceKind.HUMAN and v.user_id == uid
+                   and not any(g.kind == SourceKind.GOLD for g in vs))
     mine = [i for _, i in order]
     counted = [i for start in range(0, len(mine) - BATCH + 1, BATCH)
                for i in mine[start:start + BATCH]
