@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, UserRecord
 from labelloop.core.schema import LabelSchema
+from labelloop.io.formats import FORMATS, format_names
 from labelloop.services.project import ProjectInfo
 from labelloop.services.users import MIN_PASSWORD, TokenInfo
 
@@ -88,10 +89,20 @@ class ProjectOut(BaseModel):
     task: str
     classes: list[ClassOut]
     settings: dict[str, Any]
+    # what the task's answers look like (core.tasks.TaskType), so pages never compare names
+    is_image: bool = False
+    has_boxes: bool = False
+    multi_label: bool = False
+    export_formats: list[str] = []
 
     @classmethod
     def of(cls, p: ProjectInfo) -> ProjectOut:
+        kind = p.schema.task_type
         return cls(id=p.id, name=p.name, task=p.schema.task,
+                   is_image=kind.is_image, has_boxes=kind.has_boxes,
+                   multi_label=kind.multi_label,
+                   export_formats=[f for f in format_names("export", task=p.schema.task)
+                                   if not FORMATS[f].folder],
                    classes=[ClassOut(name=c.name, description=c.description)
                             for c in p.schema.classes],
                    settings={**p.settings.model_dump(), "members_only": p.members_only,
