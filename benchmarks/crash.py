@@ -329,8 +329,51 @@ def _postgres_folder_db(url: str, name: str) -> str:
     return f"{url}{sep}options=-csearch_path%3D{name}"
 
 
+def _append(text: str) -> None:
+    if not RESULTS.exists():
+        RESULTS.write_text("# SIGKILL and interrupted imports (benchmarks/crash.py)\n\n"
+                           "Each server trial kills `labelloop serve` under load at a random "
+                           "moment and restarts it; each import trial kills `labelloop "
+                           "import` once it writes.\n", encoding="utf-8")
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(text)
+    print(text, flush=True)
+
+
+def run_backend(name: str, url: str | None, tmp: Path, data: Path,
+                args: argparse.Namespace, rng: random.Random) -> str:
+    """All trials on one database; the markdown rows of their results."""
+    results = []
+    for t in range(args.trials):
+        db = None if url is None else _postgres_folder_db(url, f"crash_{t}_{secrets.token_hex(3)}")
+        results.append(crash_trial(make_world(tmp / f"{name}-s{t}", db=db),
+                                   seconds=args.seconds, rng=rng))
+        r = results[-1]
+        print(f"{name} trial {t}: killed after {r.killed_after_s:.2f} s, {r.acknowledged} "
+              f"acknowledged, lost {len(r.lost)}, 5xx {r.errors_before_kill}, after restart "
+              f"{r.errors_after_restart}, integrity {r.integrity}", flush=True)
+    imps = []
+    for t in range(args.import_trials):
+        db = None if url is None else _postgres_folder_db(url, f"imp_{t}_{secrets.token_hex(3)}")
+        imps.append(import_trial(tmp / f"{name}-i{t}", data, args.rows, db=db, rng=rng))
+        print(f"{name} import {t}: {imps[-1]}", flush=True)
+    return "\n".join([
+        "| database | trials | acknowledged | lost | 5xx under load | 5xx after restart "
+        "| integrity not ok | all ok |", "|---|---|---|---|---|---|---|---|",
+        f"| {name} | {len(results)} | {sum(r.acknowledged for r in results)} "
+        f"| {sum(len(r.lost) for r in results)} | {sum(r.errors_before_kill for r in results)} "
+        f"| {sum(len(r.errors_after_restart) for r in results)} "
+        f"| {sum(r.integrity not in ('ok', 'n/a') for r in results)} "
+        f"| {sum(r.ok for r in results)}/{len(results)} |", "",
+        "| database | import trials (killed midway) | rows | partial imports "
+        "| retry not complete |", "|---|---|---|---|---|",
+        f"| {name} | {len(imps)} ({sum(i.killed for i in imps)}) | {args.rows} "
+        f"| {sum(i.items_after_kill not in (0, i.rows) for i in imps)} "
+        f"| {sum(i.items_after_retry != i.rows for i in imps)} |", ""])
+
+
 def main() -> None:
-    """Run the trials and append a results table to benchmarks/results/crash.md."""
+    """Run the trials; append a results table per database to benchmarks/results/crash.md."""
     import tempfile
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -342,55 +385,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    backends: list[str | None] = [None] + ([args.postgres] if args.postgres else [])
-    lines = [f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, seed {args.seed}, "
-             f"{os.cpu_count()} CPU(s)\n",
-             "| database | trials | acknowledged | lost | 5xx under load | 5xx after restart "
-             "| integrity not ok | all ok |", "|---|---|---|---|---|---|---|---|"]
-    imports = ["", "| database | import trials (killed midway) | rows | partial imports "
-               "| retry not complete |", "|---|---|---|---|---|"]
+    backends: list[tuple[str, str | None]] = [("SQLite", None)]
+    if args.postgres:
+        backends.append(("PostgreSQL", args.postgres))
     with tempfile.TemporaryDirectory() as tmp:
         data = write_jsonl(Path(tmp) / "big.jsonl", args.rows)
-        for n, url in enumerate(backends):
-            name = "SQLite" if url is None else "PostgreSQL"
-            results = []
-            for t in range(args.trials):
-                db = None if url is None else _postgres_folder_db(url, f"crash_{n}_{t}_"
-                                                                   f"{secrets.token_hex(3)}")
-                world = make_world(Path(tmp) / f"s{n}-{t}", db=db)
-                results.append(crash_trial(world, seconds=args.seconds, rng=rng))
-                r = results[-1]
-                print(f"{name} trial {t}: killed after {r.killed_after_s:.2f} s, "
-                      f"{r.acknowledged} acknowledged, lost {len(r.lost)}, "
-                      f"after restart {r.errors_after_restart}, integrity {r.integrity}",
-                      flush=True)
-            lines.append(
-                f"| {name} | {len(results)} | {sum(r.acknowledged for r in results)} "
-                f"| {sum(len(r.lost) for r in results)} "
-                f"| {sum(r.errors_before_kill for r in results)} "
-                f"| {sum(len(r.errors_after_restart) for r in results)} "
-                f"| {sum(r.integrity not in ('ok', 'n/a') for r in results)} "
-                f"| {sum(r.ok for r in results)}/{len(results)} |")
-            imps = []
-            for t in range(args.import_trials):
-                db = None if url is None else _postgres_folder_db(url, f"imp_{n}_{t}_"
-                                                                   f"{secrets.token_hex(3)}")
-                imps.append(import_trial(Path(tmp) / f"i{n}-{t}", data, args.rows, db=db,
-                                         rng=rng))
-                print(f"{name} import {t}: {imps[-1]}", flush=True)
-            imports.append(
-                f"| {name} | {len(imps)} ({sum(i.killed for i in imps)}) | {args.rows} "
-                f"| {sum(i.items_after_kill not in (0, i.rows) for i in imps)} "
-                f"| {sum(i.items_after_retry != i.rows for i in imps)} |")
-    text = "\n".join(lines + imports) + "\n"
-    if not RESULTS.exists():
-        RESULTS.write_text("# SIGKILL and interrupted imports (benchmarks/crash.py)\n\n"
-                           "Each server trial kills `labelloop serve` under load at a random "
-                           "moment and restarts it; each import trial kills `labelloop "
-                           "import` once it writes.\n", encoding="utf-8")
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write(text)
-    print(text)
+        for name, url in backends:
+            table = run_backend(name, url, Path(tmp), data, args, rng)
+            _append(f"\n## {name}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, seed {args.seed}, "
+                    f"{args.trials} trials, {os.cpu_count()} CPU(s)\n\n{table}")
 
 
 if __name__ == "__main__":
