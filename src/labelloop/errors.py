@@ -18,6 +18,7 @@ The CLI prints ``message`` on one line and exits with ``exit_code``.
     ├── PermissionDeniedError (403, exit 2)   who is asking may not do this
     ├── TooManyRequestsError (429, exit 2)    too many failed logins: wait and retry
     ├── UnavailableError (503, exit 1)        the database is busy or restarting: retry soon
+    ├── PayloadTooLargeError (413, exit 2)    an upload over the server's size limit
     ├── MissingDependencyError (500, exit 2)  an optional extra is not installed
     └── ModelLoadError (500, exit 2)          a model name or path could not be loaded
 """
@@ -179,6 +180,14 @@ class UnavailableError(LabelloopError):
     def http_headers(self) -> dict[str, str]:
         """``Retry-After`` in seconds."""
         return {"Retry-After": str(self.retry_after)}
+
+
+class PayloadTooLargeError(LabelloopError):
+    """A request body is larger than the server accepts."""
+
+    http_status = 413
+    code = "payload_too_large"
+    exit_code = 2
 
 
 class MissingDependencyError(LabelloopError, ImportError):

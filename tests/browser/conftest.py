@@ -15,17 +15,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
 sys.path.insert(0, str(REPO / "tests" / "integration" / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server_world import SECRET, World, build_world  # noqa: E402
+from browser_kit import LiveServer  # noqa: E402
+from server_world import SECRET, build_world  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
@@ -42,12 +42,6 @@ def chromium_path() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{msg} (CI=true)")
     pytest.skip(msg)
-
-
-@dataclass
-class LiveServer:
-    url: str
-    world: World
 
 
 def _free_port() -> int:
@@ -104,17 +98,3 @@ def page(browser: Any) -> Iterator[Any]:
     pg.js_errors = errors
     yield pg
     ctx.close()
-
-
-def shot(page: Any, name: str) -> None:
-    """Keep a screenshot under test-artifacts/ (gitignored)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Any, url: str, name: str, password: str) -> None:
-    page.goto(f"{url}/login")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/")

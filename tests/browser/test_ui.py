@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from browser_kit import LiveServer, log_in, shot
 from server_world import OTHER, PASSWORD
 
-from conftest import LiveServer, log_in, shot
 from labelloop.core.records import AnnotationRecord
 from labelloop.services.queue import LabelingQueue, parse_answer
 

@@ -323,13 +323,23 @@ def test_accounts_tokens_and_sessions(store: Store) -> None:
     found = store.session_user("sess-hash")
     assert found is not None and found[0] == alice
     assert abs((found[1] - later).total_seconds()) < 1e-3  # the zone survives SQLite
-    store.set_password_hash(alice.id, "h4")  # a new password ends every session
+    store.set_password_hash(alice.id, "h4")  # a new password ends every session and token
     assert store.user_credentials("alice") == (alice, "h4")
     assert store.session_user("sess-hash") is None
+    assert store.token_user("tok-hash") is None and store.tokens(alice.id) == []
+    tok = store.add_token(alice.id, "tok-2", "ci", expires_at=later)
+    [info] = store.tokens(alice.id)
+    assert (info.id, info.name, info.last_used_at) == (tok, "ci", None)
+    assert info.expires_at is not None and abs((info.expires_at - later).total_seconds()) < 1e-3
+    store.touch_token(tok, later)
+    login = store.token_login("tok-2")
+    assert login is not None and login[0] == alice and login[1].last_used_at == later
     store.add_session(alice.id, "sess-2", later)
     off = store.set_user_active(alice.id, False)  # so does deactivation
     assert not off.active and store.session_user("sess-2") is None
-    assert store.token_user("tok-hash") == off  # the service refuses inactive users
+    assert store.token_user("tok-2") == off  # the service refuses inactive users
+    assert not store.revoke_token(bob.id, tok) and store.revoke_token(alice.id, tok)
+    assert store.token_user("tok-2") is None
     store.add_session(bob.id, "sess-3", later)
     store.delete_session("sess-3")
     assert store.session_user("sess-3") is None

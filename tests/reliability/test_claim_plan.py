@@ -36,8 +36,8 @@ def world(db_url: str) -> Iterator[tuple[Store, int, int, list[int]]]:
     for u in users:
         claim = store.claim_next(p.id, u, overlap=2, minutes=5)
         assert claim is not None
-        store.submit_annotation(p.id, u, AnnotationRecord(item_id=claim.item_id,
-                                                          source_id=src[u], label=0))
+        assert store.submit_answer(p.id, u, AnnotationRecord(
+            item_id=claim.item_id, source_id=src[u], label=0), overlap=2, minutes=5)
         store.claim_next(p.id, u, overlap=2, minutes=5)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")

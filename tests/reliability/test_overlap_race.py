@@ -41,8 +41,9 @@ def test_overlap_race_one_item_at_a_time(db_url: str) -> None:
                     claim = own.claim_next(projects[k], u, overlap=k, minutes=5)
                     if claim is not None:
                         won[r].append(claim.item_id)
-                        own.submit_annotation(projects[k], u, AnnotationRecord(
-                            item_id=claim.item_id, source_id=sources[(k, u)], label=0))
+                        assert own.submit_answer(projects[k], u, AnnotationRecord(
+                            item_id=claim.item_id, source_id=sources[(k, u)], label=0),
+                            overlap=k, minutes=5)
                 except BaseException as exc:  # reported by the main thread
                     errors.append(exc)
                 done.wait(60)

@@ -51,8 +51,9 @@ class QueueMachine(RuleBasedStateMachine):
             item_id=self.items[0], source_id=int(gold.id or 0), label=1)])
 
     def _answer(self, u: int, item_id: int, label: int) -> None:
-        self.store.submit_annotation(self.pid, u, AnnotationRecord(
-            item_id=item_id, source_id=self.sources[u], label=label))
+        self.store.submit_answer(self.pid, u, AnnotationRecord(
+            item_id=item_id, source_id=self.sources[u], label=label), overlap=OVERLAP,
+            minutes=MINUTES, now=self.now)
 
     @rule(who=USERS, honeypot=st.booleans())
     def claim(self, who: int, honeypot: bool) -> None:

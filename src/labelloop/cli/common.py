@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from labelloop.errors import ImportValidationError, LabelloopError
+from labelloop.errors import ImportValidationError, LabelloopError, UserInputError
 from labelloop.services.project import Project
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ ProjectDir = Annotated[
 ]
 
 MAX_REPORTED_PROBLEMS = 20
+NESTED_TOO_DEEP = ("the input is nested too deeply to read (thousands of levels of lists or "
+                   "objects); flatten the file and retry")
 
 
 class LabelloopGroup(TyperGroup):
@@ -39,6 +41,9 @@ class LabelloopGroup(TyperGroup):
         except LabelloopError as exc:
             report_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except RecursionError:  # json, yaml: a file nested thousands of levels deep
+            report_error(UserInputError(NESTED_TOO_DEEP))
+            raise typer.Exit(2) from None
 
 
 def open_project(folder: Path) -> Project:

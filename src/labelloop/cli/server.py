@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,6 +37,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     secure_cookies: Annotated[bool, typer.Option(
         help="Mark cookies Secure (when served behind HTTPS).")] = False,
+    trusted_proxy: Annotated[list[str] | None, typer.Option(
+        help="Address of a reverse proxy whose X-Forwarded-For names the client (repeat "
+             "for several; default: none, the header is ignored).")] = None,
+    max_upload_mb: Annotated[float, typer.Option(
+        help="Largest upload the server accepts, in MB (larger ones get 413).")] = 100.0,
     embedding_model: Annotated[str | None, typer.Option(
         help="Refresh active-learning priorities every requeue_every answers, from the "
              "embeddings pre-labeling cached under this model name.")] = None,
@@ -68,11 +74,13 @@ def serve(
     if embedding_model:
         requeuer = _requeuer(p, embedding_model)
     app = create_app(p.store, secret=secret, media_root=project.resolve(),
-                     secure_cookies=secure_cookies, users=users, requeuer=requeuer)
+                     secure_cookies=secure_cookies, users=users, requeuer=requeuer,
+                     trusted_proxies=trusted_proxy or (), max_upload_mb=max_upload_mb)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{p.name}[/] at http://{shown}:{port}/  (Ctrl+C stops)",
                   highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # the app reads X-Forwarded-For itself, from --trusted-proxy only
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def _requeuer(p: Project, embedding_model: str) -> Requeuer:
@@ -111,13 +119,50 @@ def add(
 def token(
     name: Annotated[str, typer.Argument(help="User name.")],
     label: Annotated[str, typer.Option("--name", help="What the token is for.")] = "cli",
+    expires_days: Annotated[float | None, typer.Option(
+        help="The token stops working after this many days (default: never).")] = None,
     project: ProjectDir = Path("."),
 ) -> None:
     """Create an API token for a user (for labelloop.Client and scripts); printed once."""
     p, users = _users(project)
     with p:
         user = users.by_name(name)
-        console.print(users.create_token(user.id or 0, label), highlight=False, soft_wrap=True)
+        console.print(users.create_token(user.id or 0, label, expires_days=expires_days),
+                      highlight=False, soft_wrap=True)
+
+
+@user_app.command("tokens")
+def tokens(name: Annotated[str, typer.Argument(help="User name.")],
+           project: ProjectDir = Path(".")) -> None:
+    """List a user's API tokens: id, name, created, expires, last used."""
+    p, users = _users(project)
+    with p:
+        found = users.tokens(users.by_name(name).id or 0)
+    for t in found:
+        console.print(f"{t.id}\t{t.name or '-'}\tcreated {t.created_at:%Y-%m-%d %H:%M}\t"
+                      f"expires {_when(t.expires_at, 'never')}\t"
+                      f"last used {_when(t.last_used_at, 'never')}", highlight=False,
+                      soft_wrap=True)
+    if not found:
+        console.print(f"{name} has no API tokens", highlight=False)
+
+
+def _when(ts: datetime | None, default: str) -> str:
+    return default if ts is None else f"{ts:%Y-%m-%d %H:%M}"
+
+
+@user_app.command("revoke-token")
+def revoke_token(name: Annotated[str, typer.Argument(help="User name.")],
+                 token_id: Annotated[int, typer.Argument(help="Token id (labelloop user tokens).")],
+                 project: ProjectDir = Path(".")) -> None:
+    """Revoke one of a user's API tokens.
+
+    Example: [bold]labelloop user revoke-token alice 3 -p my-project[/]
+    """
+    p, users = _users(project)
+    with p:
+        users.revoke_token(users.by_name(name).id or 0, token_id)
+    console.print(f"revoked token {token_id} of {name}", highlight=False)
 
 
 @user_app.command("list")
@@ -144,8 +189,8 @@ def deactivate(name: Annotated[str, typer.Argument(help="User name.")],
 @user_app.command("grant")
 def grant(name: Annotated[str, typer.Argument(help="User name.")],
           project: ProjectDir = Path(".")) -> None:
-    """Admit a user to the project. A project without members is open to every user; from
-    the first member on, only members (and admins) see it.
+    """Admit a user to the project and make it members-only: only members (and admins)
+    see it, until an admin opens it (labelloop user open-project).
 
     Example: [bold]labelloop user grant alice -p my-project[/]
     """
@@ -161,10 +206,29 @@ def grant(name: Annotated[str, typer.Argument(help="User name.")],
                   highlight=False)
 
 
+@user_app.command("open-project")
+def open_project_cmd(
+    closed: Annotated[bool, typer.Option(
+        "--members-only/--everyone", help="Restrict to members, or open to every user.")] = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Open the project to every user (--everyone, the default) or make it members-only.
+
+    Removing members never opens a project; this command does.
+    """
+    from labelloop.services.members import Members
+
+    p = open_project(project)
+    with p:
+        Members(p.store).set_members_only(p.id, closed)
+    console.print(f"{p.name} is {'members-only' if closed else 'open to every user'}",
+                  highlight=False)
+
+
 @user_app.command("revoke")
 def revoke(name: Annotated[str, typer.Argument(help="User name.")],
            project: ProjectDir = Path(".")) -> None:
-    """Remove a user from the project; with no members left it is open to every user again.
+    """Remove a user from the project (it stays members-only, even with no members left).
 
     Example: [bold]labelloop user revoke alice -p my-project[/]
     """
@@ -178,4 +242,4 @@ def revoke(name: Annotated[str, typer.Argument(help="User name.")],
             raise NotFoundError(f"{name} is not a member of {p.name}")
         left = len(members.user_ids(p.id))
     console.print(f"{name} removed from {p.name}"
-                  + ("; it is open to every user again" if not left else ""), highlight=False)
+                  + ("; only admins see it now" if not left else ""), highlight=False)

@@ -6,12 +6,23 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SourceKind = Literal["human", "model", "labeling_function", "label_model", "gold"]
-SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+
+class SourceKind(StrEnum):
+    """What a source is. Members are the strings stored in the database (``"human"`` ...)."""
+
+    HUMAN = "human"
+    MODEL = "model"
+    LABELING_FUNCTION = "labeling_function"
+    LABEL_MODEL = "label_model"
+    GOLD = "gold"
+
+
+SOURCE_KINDS: tuple[str, ...] = tuple(k.value for k in SourceKind)
 Role = Literal["admin", "reviewer", "annotator"]
 ROLES: tuple[str, ...] = get_args(Role)
 AssignmentState = Literal["claimed", "submitted", "skipped", "expired"]

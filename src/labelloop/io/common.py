@@ -13,6 +13,7 @@ from labelloop.core.records import (
     AnnotationRecord,
     ItemRecord,
     PendingAnnotation,
+    SourceKind,
     SourceRecord,
     occurrence_hash,
 )
@@ -24,7 +25,7 @@ IMAGE_FIELDS = ("image", "image_path", "image_url", "file_name", "path", "url")
 LABEL_FIELDS = ("label", "labels", "class", "category", "target")
 SPLIT_FIELDS = ("split",)
 ID_FIELDS = ("id", "external_id", "comment_id", "item_id")
-LABEL_KINDS = ("human", "gold", "model")
+LABEL_KINDS = (SourceKind.HUMAN, SourceKind.GOLD, SourceKind.MODEL)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class ImportOptions:
     text_column: str | None = None
     image_column: str | None = None
     label_column: str | None = None
-    label_kind: str = "human"
+    label_kind: str = SourceKind.HUMAN
     label_source: str | None = None
     label_splits: frozenset[str] | None = None
     split_column: str | None = None
@@ -207,7 +208,9 @@ def final_labels(
     newest source (a model drafted again after new labels) wins.
     """
     by_id = {s.id: s for s in sources}
-    order = {"gold": 0, "human": 1, "label_model": 2, "model": 3}
+    order = {
+        SourceKind.GOLD: 0, SourceKind.HUMAN: 1, SourceKind.LABEL_MODEL: 2, SourceKind.MODEL: 3
+    }
     best: dict[int, list[tuple[AnnotationRecord, SourceRecord]]] = {}
     for a in annotations:
         src = by_id[a.source_id]
@@ -221,10 +224,10 @@ def final_labels(
     out: dict[int, tuple[AnnotationRecord, SourceRecord]] = {}
     for item_id, cands in best.items():
         kind = cands[0][1].kind
-        if len(cands) == 1 or kind == "gold":
+        if len(cands) == 1 or kind == SourceKind.GOLD:
             out[item_id] = cands[0]
             continue
-        if kind != "human":
+        if kind != SourceKind.HUMAN:
             out[item_id] = max(cands, key=lambda c: c[1].id or 0)
             continue
         votes = Counter(

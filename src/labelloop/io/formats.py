@@ -157,9 +157,13 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
 """Every format by name."""
 
 
-def format_names(direction: Direction) -> tuple[str, ...]:
-    """Names of the formats that can import (or export) at least one task type."""
-    return tuple(f.name for f in FORMATS.values() if f.tasks(direction))
+def format_names(direction: Direction, *, task: str | None = None) -> tuple[str, ...]:
+    """Names of the formats that can import (or export) at least one task type, or ``task``."""
+    return tuple(
+        f.name
+        for f in FORMATS.values()
+        if (task in f.tasks(direction) if task is not None else f.tasks(direction))
+    )
 
 
 def get_format(name: str, direction: Direction) -> Format:

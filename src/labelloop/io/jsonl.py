@@ -11,7 +11,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from labelloop.core.records import SPLITS, ItemRecord, PendingAnnotation, Snapshot, occurrence_hash
+from labelloop.core.records import (
+    SOURCE_KINDS,
+    SPLITS,
+    ItemRecord,
+    PendingAnnotation,
+    Snapshot,
+    occurrence_hash,
+)
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 from labelloop.io.common import ImportOptions, ParsedImport, parse_label, rows_to_import
@@ -61,8 +68,7 @@ def _read_native(
         copies[base] += 1
         for a in row.get("annotations") or []:
             src = a.get("source") or {}
-            if src.get("kind") not in ("human", "gold", "model", "label_model",
-                                       "labeling_function") or not src.get("name"):
+            if src.get("kind") not in SOURCE_KINDS or not src.get("name"):
                 report.add(file, n, "annotations.source",
                            f"bad source {src!r}", "give each source a kind and a name")
                 continue

@@ -13,7 +13,14 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from labelloop.core.records import SPLITS, AnnotationRecord, ItemRecord, PendingAnnotation, Snapshot
+from labelloop.core.records import (
+    SPLITS,
+    AnnotationRecord,
+    ItemRecord,
+    PendingAnnotation,
+    Snapshot,
+    SourceKind,
+)
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 from labelloop.io.common import ParsedImport
@@ -95,11 +102,11 @@ def write_label_studio(path: Path, snap: Snapshot, schema: LabelSchema) -> int:
         for a in per_item.get(it.id, []):
             src = by_src[a.source_id]
             entry: dict[str, Any] = {"result": _result(a, it, schema)}
-            if src.kind in ("human", "gold"):
-                entry.update(ground_truth=src.kind == "gold", completed_by=src.name,
+            if src.kind in (SourceKind.HUMAN, SourceKind.GOLD):
+                entry.update(ground_truth=src.kind == SourceKind.GOLD, completed_by=src.name,
                              lead_time=a.seconds, was_cancelled=False)
                 task["annotations"].append(entry)
-            elif src.kind in ("model", "label_model"):
+            elif src.kind in (SourceKind.MODEL, SourceKind.LABEL_MODEL):
                 entry.update(model_version=f"{src.name}@{src.version}" if src.version
                              else src.name, score=a.confidence)
                 entry["meta"] = {"kind": src.kind, "needs_review": a.needs_review}
@@ -202,13 +209,14 @@ def _ann_source(entry: dict[str, Any]) -> tuple[str, str, str]:
     who = entry.get("completed_by")
     if isinstance(who, dict):
         who = who.get("email") or who.get("id")
-    kind = "gold" if entry.get("ground_truth") else "human"
+    kind = SourceKind.GOLD if entry.get("ground_truth") else SourceKind.HUMAN
     return kind, str(who) if who not in (None, "") else "label-studio", ""
 
 
 def _pred_source(entry: dict[str, Any]) -> tuple[str, str, str]:
     mv = str(entry.get("model_version") or "label-studio-prediction")
     name, _, version = mv.partition("@")
-    kind = (entry.get("meta") or {}).get("kind", "model")
-    return ("label_model" if kind == "label_model" else "model"), name, version
+    kind = (entry.get("meta") or {}).get("kind", SourceKind.MODEL)
+    is_lm = kind == SourceKind.LABEL_MODEL
+    return (SourceKind.LABEL_MODEL if is_lm else SourceKind.MODEL), name, version
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,23 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labelloop import __version__
-from labelloop.errors import AuthenticationError, LabelloopError
+from labelloop.errors import (
+    AuthenticationError,
+    LabelloopError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UserInputError,
+    ValidationError,
+)
 from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
 from labelloop.server.routes import accounts, labeling, oversight, pages
-from labelloop.server.security import LoginLimiter, check_secret
+from labelloop.server.schemas.api import ErrorOut
+from labelloop.server.security import (
+    LoginLimiter,
+    check_secret,
+    too_large,
+)
 from labelloop.services.project import StoreProtocol
 from labelloop.services.users import Users
 
@@ -28,7 +41,11 @@ CSP = ("default-src 'self'; img-src 'self' data: blob: http: https:; style-src '
        "form-action 'self'")
 _HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 422: "validation_error",
-               429: "rate_limited"}
+               413: "payload_too_large", 429: "rate_limited"}
+DEFAULT_MAX_UPLOAD_MB = 100
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (32 bits on PostgreSQL)
+NESTED_TOO_DEEP = "the request is nested too deeply to read; flatten it and retry"
+OUT_OF_RANGE = "a number in the request is out of range (ids are 64-bit integers)"
 
 
 def _envelope(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -40,11 +57,22 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith((API_PREFIX, "/static/"))
 
 
+_ERRORS = {401: "Not logged in (no or a wrong session cookie or API token)",
+           403: "Logged in, but your role may not do this (or the CSRF token is missing)",
+           404: "No such project, item or user (or one you may not see)",
+           409: "The request clashes with what is stored",
+           422: "A value in the request is invalid"}
+# every API route documents these answers, each with the one error envelope
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in _ERRORS.items()}
+
+
 def create_app(
     store: StoreProtocol, *, secret: str | None, media_root: Path | None = None,
     secure_cookies: bool = False, limiter: LoginLimiter | None = None,
     rng: random.Random | None = None, users: Users | None = None,
-    requeuer: Requeuer | None = None,
+    requeuer: Requeuer | None = None, trusted_proxies: Sequence[str] = (),
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
 ) -> FastAPI:
     """Build the server for the projects of one store.
 
@@ -59,7 +87,8 @@ def create_app(
     secure_cookies:
         Mark cookies ``Secure`` (serve behind HTTPS).
     limiter:
-        Login rate limiter (the default allows 5 failures per name in 5 minutes).
+        Login rate limiter (default: backoff after 5 failures per name and address, at
+        most 20 failures per address in 5 minutes).
     rng:
         Random source for mixing in honeypots (seed it in tests).
     users:
@@ -67,6 +96,12 @@ def create_app(
     requeuer:
         Refreshes active-learning priorities as answers arrive (default: none; the queue
         keeps the stored priorities).
+    trusted_proxies:
+        Addresses of reverse proxies whose ``X-Forwarded-For`` header names the client
+        (default: none; the header is ignored).
+    max_upload_mb:
+        Largest request body accepted (uploads); a larger one gets 413 and nothing is
+        stored.
 
     Raises
     ------
@@ -76,13 +111,14 @@ def create_app(
     ctx = ServerContext(
         store=store, users=users or Users(store), secret=check_secret(secret),
         media_root=media_root, secure_cookies=secure_cookies, limiter=limiter or LoginLimiter(),
-        rng=rng or random.Random(), requeuer=requeuer,
+        rng=rng or random.Random(), requeuer=requeuer, trusted_proxies=frozenset(trusted_proxies),
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
     )
     app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None)  # the docs UI would load from a CDN
     app.state.ctx = ctx
     for router in (accounts.router, labeling.router, oversight.router):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router)
     static = resources.files("labelloop.server") / "ui" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -110,12 +146,28 @@ def create_app(
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return _envelope(exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> Response:
+        return await _labelloop_error(request, UserInputError(NESTED_TOO_DEEP))
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        return await _labelloop_error(request, ValidationError(OUT_OF_RANGE))
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return _envelope(500, "internal_error", "internal server error; see the server log")
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
+        numbers = [*request.url.path.split("/"), *request.query_params.values()]
+        if any(n.isdigit() and int(n) > MAX_ID for n in numbers):
+            return await _labelloop_error(request, NotFoundError(
+                f"no such id: ids are at most {MAX_ID}"))
+        size = request.headers.get("content-length", "")
+        if size.isdigit() and int(size) > ctx.max_upload_bytes:
+            error = PayloadTooLargeError(too_large(ctx.max_upload_bytes))
+            return await _labelloop_error(request, error)
         response: Response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -41,6 +41,8 @@ class ServerContext:
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     rng: random.Random = field(default_factory=random.Random)
     requeuer: Requeuer | None = None
+    trusted_proxies: frozenset[str] = frozenset()
+    max_upload_bytes: int = 100 * 1024 * 1024
 
     def projects(self, user: UserRecord) -> list[ProjectInfo]:
         """The projects the user may see (members only where a project has members)."""

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from labelloop._deps import require
 from labelloop.active import margin
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
+from labelloop.core.records import SourceKind
 from labelloop.errors import ValidationError
 from labelloop.services.project import Project
 
@@ -45,7 +46,7 @@ class PriorityReport:
 
 def human_label_count(project: Project) -> int:
     """Number of human annotations carrying a single label."""
-    return sum(a.label is not None for a in project.annotations(kinds=("human",)))
+    return sum(a.label is not None for a in project.annotations(kinds=(SourceKind.HUMAN,)))
 
 
 def needs_refresh(project: Project, *, labels_at_last_refresh: int) -> bool:
@@ -63,12 +64,12 @@ def training_labels(
     items without a human label, ``weight = weak_weight * confidence``.
     """
     votes: dict[int, Counter[int]] = defaultdict(Counter)
-    for a in project.annotations(kinds=("human",)):
+    for a in project.annotations(kinds=(SourceKind.HUMAN,)):
         if a.label is not None:
             votes[a.item_id][a.label] += 1
     human = {i: min(c, key=lambda lab: (-c[lab], lab)) for i, c in votes.items()}
     weak: dict[int, tuple[int, float]] = {}
-    for a in project.annotations(kinds=("label_model",)):
+    for a in project.annotations(kinds=(SourceKind.LABEL_MODEL,)):
         if a.label is None or a.item_id in human:
             continue
         conf = a.confidence if a.confidence is not None else (max(a.probs) if a.probs else 1.0)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.core.records import AnnotationRecord, Box, ItemRecord, SourceRecord
+from labelloop.core.records import AnnotationRecord, Box, ItemRecord, SourceKind, SourceRecord
 from labelloop.errors import ValidationError
 from labelloop.prelabel import (
     Calibration,
@@ -135,7 +135,7 @@ def _prelabel_text(
     elif human:
         calibration = _calibration_from_labels(clf, with_text, human, target, per_class)
         clf.calibration = calibration
-    source = project.source("model", clf.name, clf.version)
+    source = project.source(SourceKind.MODEL, clf.name, clf.version)
     todo = _not_yet_drafted(project, source, items)
     rows = {it.id: r for r, it in enumerate(with_text)}
     if embeddings is not None and all(it.id in rows for it in todo):
@@ -162,7 +162,7 @@ def _prelabel_boxes(
         model, labels=keep, root=project.folder,
         review_threshold=project.settings.review_threshold,
     )
-    source = project.source("model", detector.name, detector.version)
+    source = project.source(SourceKind.MODEL, detector.name, detector.version)
     todo = _not_yet_drafted(project, source, items)
     result = detector.predict(todo, progress=progress)
     checked = _checked_boxes(project)
@@ -198,7 +198,7 @@ def _prelabel_boxes(
 def _checked_boxes(project: Project) -> dict[int, list[Box]]:
     """Boxes a person drew or confirmed per image: gold (a review) first, else a human's."""
     out: dict[int, list[Box]] = {}
-    for kind in ("human", "gold"):  # gold last, so it wins
+    for kind in (SourceKind.HUMAN, SourceKind.GOLD):  # gold last, so it wins
         for a in project.annotations(kinds=(kind,)):
             if a.boxes is not None:
                 out[a.item_id] = list(a.boxes)
@@ -274,7 +274,7 @@ def _calibration_from_labels(
 def _human_labels(project: Project) -> dict[int, int]:
     """Majority label per item from humans and gold answers (ties to the lower class)."""
     votes: dict[int, Counter[int]] = defaultdict(Counter)
-    for a in project.annotations(kinds=("human", "gold")):
+    for a in project.annotations(kinds=(SourceKind.HUMAN, SourceKind.GOLD)):
         if a.label is not None:
             votes[a.item_id][a.label] += 1
     return {i: min(c, key=lambda lab: (-c[lab], lab)) for i, c in votes.items()}

@@ -8,7 +8,7 @@ through this class.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy.typing as npt
 import yaml
 
 from labelloop.core.matrix import LabelMatrix
-from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord
+from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, SourceRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, UserInputError, ValidationError
 from labelloop.io import (
@@ -27,6 +27,8 @@ from labelloop.io import (
     detect_import_format,
     get_format,
 )
+from labelloop.services.imports import check_import
+from labelloop.services.media import check_roots, is_url, local_image, media_roots
 from labelloop.storage import (
     Failure,
     ImportResult,
@@ -41,6 +43,7 @@ __all__ = ["CONFIG_FILE", "Project", "ProjectInfo", "ProjectStatus", "StoreProto
            "load_schema_file"]
 
 CONFIG_FILE = "labelloop.yaml"
+ACCESS_SETTINGS = ("members_only", "media_roots")
 
 
 @dataclass(frozen=True)
@@ -190,32 +193,51 @@ class Project:
     def update_settings(self, **changes: Any) -> ProjectSettings:
         """Change some settings, validated; returns the new settings.
 
-        The one path for settings changes: the CLI, the API and the dashboard form.
+        The one path for settings changes: the CLI, the API and the dashboard form. Besides
+        the fields of :class:`ProjectSettings` it takes the access settings
+        ``members_only`` (bool) and ``media_roots`` (folders item images may come from;
+        each must exist).
 
         Raises
         ------
         ValidationError
             If the merged settings are invalid.
         """
-        merged = {**self.settings.model_dump(), **changes}
-        try:
-            new = ProjectSettings.model_validate(merged)
-        except Exception as exc:
-            raise ValidationError(f"invalid settings: {exc}") from None
-        self.store.update_settings(self.id, new)
-        self.info = ProjectInfo(self.id, self.name, self.schema, new)
+        access = {k: changes.pop(k) for k in ACCESS_SETTINGS if k in changes}
+        new = self.settings
+        if changes:
+            merged = {**self.settings.model_dump(), **changes}
+            try:
+                new = ProjectSettings.model_validate(merged)
+            except Exception as exc:
+                raise ValidationError(f"invalid settings: {exc}") from None
+            self.store.update_settings(self.id, new)
+            self.info = replace(self.info, settings=new)
+        if access:
+            roots = access.get("media_roots")
+            self.info = self.store.set_access(
+                self.id, members_only=access.get("members_only"),
+                media_roots=None if roots is None else [str(r) for r in check_roots(roots)])
         return new
+
+    @property
+    def media_roots(self) -> list[Path]:
+        """Folders item images may come from: the configured ``media_roots``, else the
+        project folder (the server adds the folders of uploaded files' sources)."""
+        return media_roots(self.info, self.folder)
 
     # -- import ---------------------------------------------------------------------
     def import_file(
         self, path: str | Path, *, format: str | None = None,
-        image_root: str | Path | None = None, **options: Any,
+        image_root: str | Path | None = None, trust_folder: bool = True, **options: Any,
     ) -> ImportResult:
         """Import a CSV, JSONL, Label Studio JSON or COCO file, all or nothing.
 
         Keyword options are those of :class:`labelloop.io.ImportOptions` (``text_column``,
         ``label_column``, ``label_kind``, ``split`` ...). Re-importing the same rows adds
-        nothing.
+        nothing. Local images must lie in the project's media roots; with ``trust_folder``
+        (the default; off for files uploaded to the server) the file's own folder becomes
+        one.
 
         Raises
         ------
@@ -228,7 +250,7 @@ class Project:
         fmt = get_format(format, "import") if format else detect_import_format(p)
         parsed = fmt.read(p, self.schema, _options(options),
                           image_root=Path(image_root) if image_root else None)
-        return self._store_parsed(parsed)
+        return self._store_parsed(parsed, p, trust_folder=trust_folder)
 
     def import_dataframe(self, df: Any, **options: Any) -> ImportResult:
         """Import the rows of a pandas DataFrame (same options as :meth:`import_file`)."""
@@ -242,8 +264,22 @@ class Project:
 
         return self._store_parsed(read_dataset(ds, self.schema, _options(options)))
 
-    def _store_parsed(self, parsed: ParsedImport) -> ImportResult:
-        return self.store.import_records(self.id, parsed.items, parsed.annotations)
+    def _store_parsed(self, parsed: ParsedImport, source: Path | None = None, *,
+                      trust_folder: bool = False) -> ImportResult:
+        roots = self.media_roots
+        folder = None
+        if source is not None and trust_folder and any(
+                it.image is not None and not is_url(it.image) for it in parsed.items):
+            folder = source.resolve().parent
+            roots.append(folder)
+        check_import(parsed.items, source.name if source else "data", base=self.folder,
+                     roots=roots)
+        result = self.store.import_records(self.id, parsed.items, parsed.annotations)
+        if folder is not None and str(folder) not in self.info.media_roots and (
+                self.folder is None or folder != self.folder.resolve()):
+            self.info = self.store.set_access(
+                self.id, media_roots=[*self.info.media_roots, str(folder)])
+        return result
 
     # -- export ---------------------------------------------------------------------
     def export(self, path: str | Path, *, format: str | None = None) -> Path:
@@ -261,6 +297,17 @@ class Project:
         return p
 
     # -- reading ----------------------------------------------------------------------
+    def image_file(self, item: ItemRecord) -> Path:
+        """The local image file of an item, inside the project's media roots.
+
+        Raises
+        ------
+        NotFoundError
+            If the item has no local image, or it lies outside the media roots (``..`` and
+            symbolic links are followed first), or it is not an image file.
+        """
+        return local_image(item, self.folder, self.media_roots)
+
     def items(self, *, split: str | None = None, ids: Sequence[int] | None = None,
               offset: int = 0, limit: int | None = None) -> list[ItemRecord]:
         """Items in id order, optionally one split, a page, or the given ids (in order)."""
@@ -323,7 +370,7 @@ class Project:
             self.id, kinds=kinds, item_ids=item_ids, all_versions=all_versions
         )
 
-    def annotation_table(self, *, kinds: Iterable[str] = ("human",)
+    def annotation_table(self, *, kinds: Iterable[str] = (SourceKind.HUMAN,)
                          ) -> list[tuple[int, str, int]]:
         """Long table ``(item_id, source_name, label)`` of single-label annotations."""
         names = {s.id: s.name for s in self.sources(kinds=kinds)}

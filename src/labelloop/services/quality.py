@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labelloop.core.records import SourceKind
 from labelloop.errors import UserInputError
 from labelloop.quality.honeypots import PauseDecision, honeypot_accuracy, pause_decision
 from labelloop.quality.report import QualityReport, build_report
@@ -29,16 +30,16 @@ class HumanAnnotations:
 def human_annotations(project: Project) -> HumanAnnotations:
     """Collect the human labels (and gold answers: imported or reviewed) of a project."""
     names = project.schema.names
-    humans = {s.id: s.name for s in project.sources(kinds=("human",))}
+    humans = {s.id: s.name for s in project.sources(kinds=(SourceKind.HUMAN,))}
     rows, seconds, times = [], [], []
-    for a in project.annotations(kinds=("human",)):
+    for a in project.annotations(kinds=(SourceKind.HUMAN,)):
         if a.label is not None:
             rows.append((a.item_id, humans[a.source_id], names[a.label]))
             seconds.append(a.seconds)
             times.append(a.created_at)
     gold = {
         a.item_id: names[a.label]
-        for a in project.annotations(kinds=("gold",))
+        for a in project.annotations(kinds=(SourceKind.GOLD,))
         if a.label is not None
     }
     return HumanAnnotations(rows, seconds, times, gold)

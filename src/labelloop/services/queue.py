@@ -226,14 +226,6 @@ class LabelingQueue:
         gold = self._gold(item_id)
         if gold is not None and own is not None:
             raise ConflictError("this answer was already scored and cannot be changed")
-        if own is None and (claim is None or claim.item_id != item_id):
-            claim = self.store.claim_item(self._pid, user.id, item_id,
-                                          overlap=st.overlap, minutes=st.claim_minutes)
-            if claim is None:
-                raise ConflictError(
-                    "your claim on this item expired and it went to other annotators; "
-                    "your answer was not stored"
-                )
         if seconds is None and claim is not None and claim.item_id == item_id:
             seconds = (_now() - claim.claimed_at).total_seconds()
         record = AnnotationRecord(
@@ -241,7 +233,14 @@ class LabelingQueue:
             labels=answer.labels, boxes=answer.boxes,
             seconds=None if seconds is None else min(max(float(seconds), 0.0), MAX_SECONDS),
         )
-        self.store.submit_annotation(self._pid, user.id, record)
+        # checked and written in one transaction: a claim expiring meanwhile cannot let the
+        # answer in after the item went to someone else
+        if not self.store.submit_answer(self._pid, user.id, record, overlap=st.overlap,
+                                        minutes=st.claim_minutes):
+            raise ConflictError(
+                "your claim on this item expired and it went to other annotators; "
+                "your answer was not stored"
+            )
         stored = self._own(user, item_id)
         assert stored is not None
         feedback = None

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from labelloop.core.records import SourceKind
 from labelloop.errors import MissingDependencyError
 from labelloop.services.project import CONFIG_FILE, Project
 
@@ -77,7 +78,7 @@ def run_quickstart(
                if created else Project.open(path))
     data = resources.files("labelloop.data")
     with resources.as_file(data / EXAMPLE_CSV) as csv_path:
-        res = project.import_file(csv_path, label_column="label", label_kind="gold",
+        res = project.import_file(csv_path, label_column="label", label_kind=SourceKind.GOLD,
                                   label_source="uci-youtube-spam",
                                   label_splits=frozenset({"valid", "test"}))
     say(f"imported {res.added} example comment(s) ({res.skipped} already there)")

@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from labelloop.core.records import AnnotationRecord, ItemRecord, UserRecord
+from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, UserRecord
 from labelloop.errors import ValidationError
 from labelloop.services.queue import Answer, answers_match, parse_answer
-from labelloop.services.scorecards import Scorecard, build_scorecards, when
+from labelloop.services.scorecards import (
+    Scorecard,
+    build_scorecards,
+    own_scorecard,
+    when,
+)
 from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
@@ -85,8 +90,8 @@ class Review:
     @staticmethod
     def reasons(votes: list[Vote]) -> list[str]:
         """Why an item's votes need a reviewer (empty when they do not)."""
-        humans = [v.annotation for v in votes if v.kind == "human"]
-        golds = [v.annotation for v in votes if v.kind == "gold"]
+        humans = [v.annotation for v in votes if v.kind == SourceKind.HUMAN]
+        golds = [v.annotation for v in votes if v.kind == SourceKind.GOLD]
         out = []
         if any(v.annotation.needs_review for v in votes):
             out.append("needs_review")
@@ -114,10 +119,10 @@ class Review:
         for item_id, item_votes in votes.items():
             for v in item_votes:
                 a = v.annotation
-                if v.kind == "human" and a.label is not None:
+                if v.kind == SourceKind.HUMAN and a.label is not None:
                     rows.append((item_id, v.source, names[a.label]))
                     secs.append(a.seconds)
-                elif v.kind in ("model", "label_model") and a.label is not None:
+                elif v.kind in (SourceKind.MODEL, SourceKind.LABEL_MODEL) and a.label is not None:
                     model[item_id] = a.probs if a.probs and len(a.probs) == k else [
                         (a.confidence or 0.0) if c == a.label
                         else (1 - (a.confidence or 0.0)) / max(k - 1, 1) for c in range(k)]
@@ -143,8 +148,10 @@ class Review:
         checks = self.check_flags(all_votes)
         flagged: list[tuple[int, list[str], list[Vote]]] = []
         for item_id, votes in all_votes.items():
-            newest = max((when(v.annotation.created_at) for v in votes if v.kind != "gold"),
-                         default=None)
+            newest = max(
+                (when(v.annotation.created_at) for v in votes if v.kind != SourceKind.GOLD),
+                default=None,
+            )
             if newest is None or (item_id in decided and decided[item_id] >= newest):
                 continue
             why = self.reasons(votes) + (["check"] if item_id in checks else [])
@@ -201,8 +208,9 @@ class Review:
         value: dict[str, Any] = {}
         record = None
         if answer is not None:
-            source = self.store.ensure_source(self.project.id, "gold", f"review:{reviewer.name}",
-                                              user_id=reviewer.id)
+            source = self.store.ensure_source(
+                self.project.id, SourceKind.GOLD, f"review:{reviewer.name}", user_id=reviewer.id
+            )
             record = AnnotationRecord(item_id=item_id, source_id=source.id,  # type: ignore[arg-type]
                                       label=answer.label, labels=answer.labels,
                                       boxes=answer.boxes, confidence=1.0, created_at=now)
@@ -220,6 +228,15 @@ class Review:
         votes = self._votes() if all_votes is None else all_votes
         return build_scorecards(self.project.schema, votes, users)
 
+    def own_scorecard(self, user: UserRecord) -> Scorecard:
+        """The card an annotator sees of themselves: delayed, aggregated over full batches
+        of settled items, no honeypots while feedback is off, no per-item reference (see
+        :func:`labelloop.services.scorecards.own_scorecard`). Reviewers and admins see
+        everyone's full cards through :meth:`scorecards`."""
+        st = self.project.settings
+        return own_scorecard(self.project.schema, self._votes(), user, overlap=st.overlap,
+                             honeypot_feedback=st.honeypot_feedback)
+
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
         votes = self._votes()
@@ -228,14 +245,18 @@ class Review:
         lm_items = saved = compared = agreed = 0
         for item_votes in votes.values():
             kinds = {v.kind for v in item_votes}
-            if kinds & {"label_model", "labeling_function"}:
+            if kinds & {SourceKind.LABEL_MODEL, SourceKind.LABELING_FUNCTION}:
                 lm_items += 1
-            auto = [v.annotation for v in item_votes if v.kind in ("label_model", "model")]
-            if not kinds & {"human", "gold"} and any(
+            auto = [
+                v.annotation
+                for v in item_votes
+                if v.kind in (SourceKind.LABEL_MODEL, SourceKind.MODEL)
+            ]
+            if not kinds & {SourceKind.HUMAN, SourceKind.GOLD} and any(
                 (a.confidence or 0.0) >= threshold and not a.needs_review for a in auto
             ):
                 saved += 1
-            humans = [v.annotation for v in item_votes if v.kind == "human"]
+            humans = [v.annotation for v in item_votes if v.kind == SourceKind.HUMAN]
             for i, a in enumerate(humans):
                 for b in humans[i + 1:]:
                     compared += 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from statistics import median
 
-from labelloop.core.records import UserRecord
+from labelloop.core.records import SourceKind, UserRecord
 from labelloop.core.schema import LabelSchema
 from labelloop.services.queue import answers_match
 from labelloop.storage import Vote
@@ -80,7 +80,9 @@ def build_scorecards(schema: LabelSchema, votes_by_item: Mapping[int, Iterable[V
     card_names: dict[int, str] = {}
     pairs: dict[int, list[int]] = {}  # user -> [compared, agreed]
     for votes in votes_by_item.values():
-        humans = [(v.user_id, v) for v in votes if v.kind == "human" and v.user_id is not None]
+        humans = [
+            (v.user_id, v) for v in votes if v.kind == SourceKind.HUMAN and v.user_id is not None
+        ]
         for uid, v in humans:
             card_names.setdefault(uid, names.get(uid, v.source))
             tally = pairs.setdefault(uid, [0, 0])
@@ -118,9 +120,9 @@ def _engine_cards(k: int, votes_by_item: Mapping[int, Iterable[Vote]],
             label = v.annotation.label
             if label is None:
                 continue
-            if v.kind == "gold":
+            if v.kind == SourceKind.GOLD:
                 gold[item_id] = label
-            elif v.kind == "human" and v.user_id is not None and v.user_id in card_names:
+            elif v.kind == SourceKind.HUMAN and v.user_id is not None and v.user_id in card_names:
                 rows.append((item_id, v.user_id, label))
                 times.append(when(v.annotation.created_at))
                 sec = v.annotation.seconds
@@ -155,10 +157,10 @@ def _matched_cards(votes_by_item: Mapping[int, Iterable[Vote]],
     hits: dict[int, list[bool]] = {}
     for votes in votes_by_item.values():
         votes = list(votes)
-        golds = [v.annotation for v in votes if v.kind == "gold"]
+        golds = [v.annotation for v in votes if v.kind == SourceKind.GOLD]
         for v in votes:
             uid = v.user_id
-            if v.kind != "human" or uid is None or uid not in card_names:
+            if v.kind != SourceKind.HUMAN or uid is None or uid not in card_names:
                 continue
             labeled[uid] = labeled.get(uid, 0) + 1
             if v.annotation.seconds is not None:
@@ -177,3 +179,58 @@ def _matched_cards(votes_by_item: Mapping[int, Iterable[Vote]],
                              honeypots=len(mine), honeypots_correct=sum(mine),
                              honeypot_interval=interval)
     return out
+
+
+BATCH = 20  # an annotator's own card counts agreement over full batches of this many items
+
+
+def _settled(votes: list[Vote], user_id: int, overlap: int) -> bool:
+    """Whether an item counts on the user's own card: not a honeypot, labeled by as many
+    people as the overlap asks (at least two), and someone answered after the user (so
+    changing one's own answer takes the item off the card instead of probing others)."""
+    if any(v.kind == SourceKind.GOLD for v in votes):
+        return False
+    humans = [v for v in votes if v.kind == SourceKind.HUMAN and v.user_id is not None]
+    mine = [v for v in humans if v.user_id == user_id]
+    if not mine or len(humans) < max(overlap, 2):
+        return False
+    t = when(mine[0].annotation.created_at)
+    return any(when(v.annotation.created_at) > t for v in humans if v.user_id != user_id)
+
+
+def own_scorecard(schema: LabelSchema, votes_by_item: Mapping[int, Iterable[Vote]],
+                  user: UserRecord, *, overlap: int, honeypot_feedback: bool) -> Scorecard:
+    """The card an annotator sees of themselves: delayed and aggregated, never per item.
+
+    Their own numbers (labels given, speed) are shown as they are. Everything that
+    depends on other people's labels (agreement, peer kappa, consensus accuracy) is
+    computed only over fixed batches: the user's regular items in the order of their
+    first answer (the stored annotation's id, which a changed answer keeps), cut into
+    batches of :data:`BATCH`; a batch counts once every item in it is settled (see
+    :func:`_settled`). Batches never shift, so one more answer by someone else, or a
+    changed own answer, never reveals a label: it can only add or drop a whole batch.
+    Honeypots are counted only while the project gives honeypot feedback (then every
+    answer was scored in the open already).
+    The reference classes (confusion matrix) and the trend are never shown.
+    """
+    uid = user.id or 0
+    by_item = {i: list(v) for i, v in votes_by_item.items()}
+    full = build_scorecards(schema, by_item, [user])
+    base = next((c for c in full if c.user_id == uid), Scorecard(uid, user.name))
+    order = sorted((v.annotation.id or 0, i) for i, vs in by_item.items() for v in vs
+                   if v.kind == SourceKind.HUMAN and v.user_id == uid
+                   and not any(g.kind == SourceKind.GOLD for g in vs))
+    mine = [i for _, i in order]
+    counted = [i for start in range(0, len(mine) - BATCH + 1, BATCH)
+               for i in mine[start:start + BATCH]
+               if all(_settled(by_item[j], uid, overlap) for j in mine[start:start + BATCH])]
+    peers = build_scorecards(schema, {i: by_item[i] for i in counted}, [user])
+    on_batches = next((c for c in peers if c.user_id == uid), Scorecard(uid, user.name))
+    honest = base if honeypot_feedback else Scorecard(uid, user.name)
+    return replace(
+        base, honeypots=honest.honeypots, honeypots_correct=honest.honeypots_correct,
+        honeypot_interval=honest.honeypot_interval, compared=on_batches.compared,
+        agreed=on_batches.agreed, peer_kappa=on_batches.peer_kappa,
+        consensus_accuracy=on_batches.consensus_accuracy if counted else None,
+        trend=[], confusion=[],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -10,10 +11,13 @@ from typing import Any
 from labelloop._deps import require
 from labelloop.core.records import ROLES, UserRecord
 from labelloop.errors import AuthenticationError, NotFoundError, ValidationError
-from labelloop.storage import StoreProtocol
+from labelloop.storage import StoreProtocol, TokenInfo
+
+__all__ = ["MIN_PASSWORD", "TOKEN_PREFIX", "TokenInfo", "Users"]
 
 TOKEN_PREFIX = "ll_"
-MIN_PASSWORD = 8
+MIN_PASSWORD = 12  # ASVS 2.1.1; shorter passwords set before still log in
+TOKEN_TOUCH_SECONDS = 60  # last-used time is written at most once a minute per token
 
 
 def _hasher() -> Any:  # argon2 comes with the server extra
@@ -65,7 +69,7 @@ class Users:
         Raises
         ------
         ValidationError
-            If the role is unknown or the password is shorter than 8 characters.
+            If the role is unknown or the password is shorter than 12 characters.
         ConflictError
             If the name is taken.
         """
@@ -73,7 +77,7 @@ class Users:
             raise ValidationError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
         name = name.strip()
         UserRecord(name=name, role=role)  # type: ignore[arg-type]
-        password = password or secrets.token_urlsafe(12)
+        password = password or secrets.token_urlsafe(18)  # 24 characters
         _check_password(password)
         return self.store.create_user(name, role, self._ph.hash(password)), password
 
@@ -117,7 +121,7 @@ class Users:
         return self.store.set_user_active(user_id, active)
 
     def set_password(self, user_id: int, password: str) -> None:
-        """Replace a user's password and end their sessions."""
+        """Replace a user's password, end their sessions and revoke their API tokens."""
         _check_password(password)
         self.store.set_password_hash(user_id, self._ph.hash(password))
 
@@ -143,18 +147,48 @@ class Users:
         return user
 
     # -- API tokens -------------------------------------------------------------------
-    def create_token(self, user_id: int, name: str = "") -> str:
-        """Create an API token for a user; only its SHA-256 is stored."""
+    def create_token(self, user_id: int, name: str = "", *,
+                     expires_days: float | None = None) -> str:
+        """Create an API token for a user; only its SHA-256 is stored.
+
+        ``expires_days``: the token stops working after this many days (default: never).
+        """
+        if expires_days is not None and expires_days <= 0:
+            raise ValidationError(f"expires_days must be positive, got {expires_days}")
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        self.store.add_token(user_id, _sha256(raw), name)
+        expires = None if expires_days is None else _now() + timedelta(days=expires_days)
+        self.store.add_token(user_id, _sha256(raw), name, expires)
         return raw
 
     def token_user(self, raw: str) -> UserRecord:
-        """The active user an API token belongs to (raises AuthenticationError)."""
-        user = self.store.token_user(_sha256(raw))
-        if user is None or not user.active:
-            raise AuthenticationError("invalid API token")
+        """The active user an unexpired API token belongs to (raises AuthenticationError);
+        records when the token was used."""
+        found = self.store.token_login(_sha256(raw))
+        now = _now()
+        if found is None or not found[0].active or (
+                found[1].expires_at is not None and found[1].expires_at <= now):
+            raise AuthenticationError("invalid or expired API token")
+        user, info = found
+        if info.last_used_at is None or (
+                now - info.last_used_at).total_seconds() >= TOKEN_TOUCH_SECONDS:
+            self.store.touch_token(info.id, now)
         return user
+
+    def tokens(self, user_id: int) -> builtins.list[TokenInfo]:
+        """A user's API tokens (name, created, expires, last used), oldest first."""
+        self.get(user_id)
+        return self.store.tokens(user_id)
+
+    def revoke_token(self, user_id: int, token_id: int) -> None:
+        """Revoke one of a user's API tokens.
+
+        Raises
+        ------
+        NotFoundError
+            If the user has no token with this id.
+        """
+        if not self.store.revoke_token(user_id, token_id):
+            raise NotFoundError(f"user {user_id} has no API token {token_id}")
 
     # -- sessions ---------------------------------------------------------------------
     def create_session(self, user_id: int, *, hours: float = 12) -> str:

@@ -84,24 +84,24 @@ def apply_to_project(
 ) -> ApplyResult:
     """Apply ``lfs`` to the project's items and store each LF's votes as a source.
 
-    Failures are stored too (stage ``labeling_function``) and returned in the result.
+    Failures are stored too (stage ``labeling_function``) and returned in the result; a
+    vote outside the project's classes is one of them (``invalid``), and its vote dropped.
     """
     items = project.items(split=split)
     if not items:
         raise ValidationError(
             "the project has no items" + (f" in split {split!r}" if split else "")
         )
+    # a vote outside the schema's classes is a failure of that LF on that item, like any bad
+    # return value: the run goes on
     res = apply_lfs(
-        lfs, [dict(it.data) for it in items], executor=executor, n_jobs=n_jobs, timeout=timeout
+        lfs,
+        [dict(it.data) for it in items],
+        executor=executor,
+        n_jobs=n_jobs,
+        timeout=timeout,
+        k=project.schema.k,
     )
-    k = project.schema.k
-    too_big = np.greater_equal(res.L, k)
-    if too_big.any():
-        j = int(np.nonzero(too_big.any(axis=0))[0][0])
-        raise ValidationError(
-            f"labeling function {res.lf_names[j]!r} voted class {int(res.L[too_big].max())}, "
-            f"but the project has classes 0..{k - 1} ({', '.join(project.schema.names)})"
-        )
     sources = [project.source("labeling_function", name, version) for name in res.lf_names]
     source_ids = [_source_id(s) for s in sources]
     item_ids = [int(it.id) if it.id is not None else -1 for it in items]

@@ -15,6 +15,7 @@ from labelloop.storage.records import (
     ProjectInfo,
     SourceCount,
     StoreStatus,
+    TokenInfo,
     Vote,
 )
 from labelloop.storage.store import Store
@@ -30,6 +31,7 @@ __all__ = [
     "Store",
     "StoreProtocol",
     "StoreStatus",
+    "TokenInfo",
     "Vote",
     "make_engine",
     "sqlite_url",

@@ -14,8 +14,14 @@ from labelloop.core.records import UserRecord
 from labelloop.errors import ConflictError, NotFoundError
 from labelloop.storage.base import SqlBase, aware
 from labelloop.storage.models import ApiTokenRow, UserRow, utcnow
-from labelloop.storage.records import user_record
+from labelloop.storage.records import TokenInfo, user_record
 from labelloop.storage.server_models import SessionRow
+
+
+def _token(r: ApiTokenRow) -> TokenInfo:
+    return TokenInfo(r.id, r.user_id, r.name, aware(r.created_at),
+                     None if r.expires_at is None else aware(r.expires_at),
+                     None if r.last_used_at is None else aware(r.last_used_at))
 
 
 class SqlAccounts(SqlBase):
@@ -72,7 +78,8 @@ class SqlAccounts(SqlBase):
             return user_record(row)
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
-        """Replace a user's password hash and end their sessions (NotFoundError if none)."""
+        """Replace a user's password hash, end their sessions and revoke their API tokens
+        (NotFoundError if there is no such user)."""
         with self.write() as s:
             res = s.execute(
                 update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash)
@@ -80,24 +87,55 @@ class SqlAccounts(SqlBase):
             if not res.rowcount:  # type: ignore[attr-defined]
                 raise NotFoundError(f"user {user_id} not found")
             s.execute(delete(SessionRow).where(SessionRow.user_id == user_id))
+            s.execute(delete(ApiTokenRow).where(ApiTokenRow.user_id == user_id))
 
     # -- API tokens -------------------------------------------------------------------
-    def add_token(self, user_id: int, token_hash: str, name: str = "") -> None:
-        """Store the hash of a user's API token (NotFoundError for an unknown user)."""
+    def add_token(self, user_id: int, token_hash: str, name: str = "",
+                  expires_at: datetime | None = None) -> int:
+        """Store the hash of a user's API token; return its id (NotFoundError for an
+        unknown user)."""
         with self.write() as s:
             if s.get(UserRow, user_id) is None:
                 raise NotFoundError(f"user {user_id} not found")
-            s.add(ApiTokenRow(user_id=user_id, token_hash=token_hash, name=name,
-                              created_at=utcnow()))
+            row = ApiTokenRow(user_id=user_id, token_hash=token_hash, name=name,
+                              created_at=utcnow(), expires_at=expires_at)
+            s.add(row)
+            s.flush()
+            return row.id
 
     def token_user(self, token_hash: str) -> UserRecord | None:
         """The user an API token hash belongs to (active or not), if any."""
+        found = self.token_login(token_hash)
+        return None if found is None else found[0]
+
+    def token_login(self, token_hash: str) -> tuple[UserRecord, TokenInfo] | None:
+        """The user an API token hash belongs to and the token's details, if any."""
         with self.snapshot() as s:
-            row = s.scalars(
-                select(UserRow).join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
+            found = s.execute(
+                select(UserRow, ApiTokenRow).join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
                 .where(ApiTokenRow.token_hash == token_hash)
             ).first()
-            return None if row is None else user_record(row)
+            return None if found is None else (user_record(found[0]), _token(found[1]))
+
+    def tokens(self, user_id: int) -> list[TokenInfo]:
+        """A user's API tokens, oldest first."""
+        with self.snapshot() as s:
+            return [_token(r) for r in s.scalars(
+                select(ApiTokenRow).where(ApiTokenRow.user_id == user_id)
+                .order_by(ApiTokenRow.id))]
+
+    def touch_token(self, token_id: int, when: datetime) -> None:
+        """Record when a token was last used."""
+        with self.write() as s:
+            s.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id)
+                      .values(last_used_at=when))
+
+    def revoke_token(self, user_id: int, token_id: int) -> bool:
+        """Delete one of a user's tokens; return whether it existed."""
+        with self.write() as s:
+            res = s.execute(delete(ApiTokenRow).where(ApiTokenRow.id == token_id,
+                                                      ApiTokenRow.user_id == user_id))
+            return bool(res.rowcount)  # type: ignore[attr-defined]
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(self, user_id: int, token_hash: str, expires_at: datetime) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.matrix import ABSTAIN, LabelMatrix
-from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceRecord
+from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceKind, SourceRecord
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import SqlBase, chunks, insert
@@ -161,7 +161,7 @@ class SqlAnnotations(SqlBase):
         """The oldest ``human`` source of a user in the project, if any."""
         with self.snapshot() as s:
             found = s.scalar(select(SourceRow.id).where(
-                SourceRow.project_id == project_id, SourceRow.kind == "human",
+                SourceRow.project_id == project_id, SourceRow.kind == SourceKind.HUMAN,
                 SourceRow.user_id == user_id).order_by(SourceRow.id).limit(1))
         return None if found is None else int(found)
 
@@ -228,7 +228,7 @@ class SqlAnnotations(SqlBase):
             row = s.scalars(
                 select(AnnotationRow).join(SourceRow, SourceRow.id == AnnotationRow.source_id)
                 .where(AnnotationRow.item_id == item_id, SourceRow.user_id == user_id,
-                       SourceRow.kind == "human", SourceRow.project_id == project_id)
+                       SourceRow.kind == SourceKind.HUMAN, SourceRow.project_id == project_id)
             ).first()
             return None if row is None else annotation_record(row)
 

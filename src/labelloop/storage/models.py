@@ -17,6 +17,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -41,6 +43,12 @@ class ProjectRow(Base):
     label_schema: Mapped[dict[str, Any]] = mapped_column(JSON)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # who may see it: only members (and admins) when set; never opened by removing members
+    members_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # folders item images may come from (besides the project folder); checked on import
+    # and on every image request
+    media_roots: Mapped[list[Any]] = mapped_column(JSON, default=list,
+                                                   server_default=text("'[]'"))
 
 
 class ItemRow(Base):
@@ -117,6 +125,9 @@ class ApiTokenRow(Base):
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
 
 
 class AssignmentRow(Base):

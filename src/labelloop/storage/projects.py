@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select, update
 
 from labelloop.core.schema import LabelSchema, ProjectSettings
@@ -14,7 +16,8 @@ from labelloop.storage.records import ProjectInfo
 
 def _info(r: ProjectRow) -> ProjectInfo:
     return ProjectInfo(r.id, r.name, LabelSchema.model_validate(r.label_schema),
-                       ProjectSettings.model_validate(r.settings))
+                       ProjectSettings.model_validate(r.settings), bool(r.members_only),
+                       tuple(str(x) for x in r.media_roots or ()))
 
 
 class SqlProjects(SqlBase):
@@ -34,6 +37,8 @@ class SqlProjects(SqlBase):
                 label_schema=schema.model_dump(),
                 settings=settings.model_dump(),
                 created_at=utcnow(),
+                members_only=False,
+                media_roots=[],
             )
             s.add(row)
             s.flush()
@@ -82,3 +87,23 @@ class SqlProjects(SqlBase):
             )
             if cq.recorded_overlap(s, project_id) != settings.overlap:
                 cq.rebase(s, project_id, settings.overlap)
+
+    def set_access(self, project_id: int, *, members_only: bool | None = None,
+                   media_roots: Sequence[str] | None = None) -> ProjectInfo:
+        """Change who may see a project and where its images may come from (None: keep).
+
+        Raises
+        ------
+        NotFoundError
+            If there is no such project.
+        """
+        with self.write() as s:
+            row = s.get(ProjectRow, project_id)
+            if row is None:
+                raise NotFoundError(f"project {project_id} not found")
+            if members_only is not None:
+                row.members_only = members_only
+            if media_roots is not None:
+                row.media_roots = list(media_roots)
+            s.flush()
+            return _info(row)

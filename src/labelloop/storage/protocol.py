@@ -31,6 +31,7 @@ from labelloop.storage.records import (
     ImportResult,
     ProjectInfo,
     StoreStatus,
+    TokenInfo,
     Vote,
 )
 
@@ -52,6 +53,9 @@ class ProjectRepository(Protocol):
     def list_projects(self) -> list[str]: ...
 
     def update_settings(self, project_id: int, settings: ProjectSettings) -> None: ...
+
+    def set_access(self, project_id: int, *, members_only: bool | None = None,
+                   media_roots: Sequence[str] | None = None) -> ProjectInfo: ...
 
 
 @runtime_checkable
@@ -158,9 +162,18 @@ class AccountRepository(Protocol):
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
 
-    def add_token(self, user_id: int, token_hash: str, name: str = "") -> None: ...
+    def add_token(self, user_id: int, token_hash: str, name: str = "",
+                  expires_at: datetime | None = None) -> int: ...
 
     def token_user(self, token_hash: str) -> UserRecord | None: ...
+
+    def token_login(self, token_hash: str) -> tuple[UserRecord, TokenInfo] | None: ...
+
+    def tokens(self, user_id: int) -> list[TokenInfo]: ...
+
+    def touch_token(self, token_id: int, when: datetime) -> None: ...
+
+    def revoke_token(self, user_id: int, token_id: int) -> bool: ...
 
     def add_session(self, user_id: int, token_hash: str, expires_at: datetime) -> None: ...
 
@@ -200,15 +213,16 @@ class QueueRepository(Protocol):
         now: datetime | None = None,
     ) -> Claim | None: ...
 
+    def submit_answer(
+        self, project_id: int, user_id: int, record: AnnotationRecord, *, overlap: int,
+        minutes: int, now: datetime | None = None,
+    ) -> bool: ...
+
     def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int: ...
 
     def finish_claim(
         self, project_id: int, user_id: int, item_id: int, state: str,
         *, now: datetime | None = None,
-    ) -> None: ...
-
-    def submit_annotation(
-        self, project_id: int, user_id: int, annotation: AnnotationRecord
     ) -> None: ...
 
     def last_submitted(

@@ -40,14 +40,6 @@ from labelloop.storage.records import Claim
 _RETRIES = 20
 
 
-def _gold_items(project_id: int) -> Select[Any]:
-    return (
-        select(AnnotationRow.item_id)
-        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-        .where(SourceRow.project_id == project_id, SourceRow.kind == "gold")
-    )
-
-
 def user_sources(s: Session, project_id: int, user_id: int) -> list[int]:
     """Ids of the user's human sources in the project (usually one)."""
     return list(s.scalars(select(SourceRow.id).where(
@@ -236,6 +228,44 @@ class SqlClaims(SqlBase):
                 return None
             return _insert_claim(s, project_id, user_id, item_id, minutes, now, gold=gold)
 
+    def submit_answer(
+        self, project_id: int, user_id: int, record: AnnotationRecord, *, overlap: int,
+        minutes: int, now: datetime | None = None,
+    ) -> bool:
+        """Store a user's answer and close their claim, checked and written in one
+        transaction.
+
+        The answer is stored when the user holds an unexpired claim on the item, answered
+        it before, or the item still has room (then it is claimed on the spot); a claim
+        that expired and went to others stores nothing and returns False.
+
+        Raises
+        ------
+        NotFoundError
+            If the item or the answer's source is not in this project.
+        """
+        now = now or utcnow()
+        item_id = record.item_id
+        with self.write() as s:
+            _expire_claims(s, project_id, now)
+            check_owned(s, project_id, [item_id], [record.source_id])
+            mine = (AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                    AssignmentRow.item_id == item_id, AssignmentRow.state == "claimed")
+            held = s.scalar(select(AssignmentRow.id).where(*mine).limit(1))
+            answered = s.scalar(select(AnnotationRow.id).where(
+                AnnotationRow.item_id == item_id, AnnotationRow.source_id == record.source_id))
+            if held is None and answered is None:
+                q = select(Q.gold).where(Q.project_id == project_id, Q.item_id == item_id)
+                if self.dialect == "postgresql":
+                    q = q.with_for_update()
+                gold = bool(s.scalar(q))
+                if (not gold and not _has_room(s, item_id, overlap)) or _insert_claim(
+                        s, project_id, user_id, item_id, minutes, now, gold=gold) is None:
+                    return False
+            s.execute(update(AssignmentRow).where(*mine).values(state="submitted"))
+            upsert_annotation_rows(s, annotation_rows([record]))  # refreshes the queue row
+            return True
+
     def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int:
         """How many regular items the queue could still give this user right now."""
         with self.snapshot() as s:
@@ -274,37 +304,24 @@ class SqlClaims(SqlBase):
                                     claimed_at=now, expires_at=now, state=state))
             cq.refresh(s, [item_id])
 
-    def submit_annotation(
-        self, project_id: int, user_id: int, annotation: AnnotationRecord
-    ) -> None:
-        """Store a user's answer and close their claims on the item, in one transaction.
-
-        Raises
-        ------
-        NotFoundError
-            If the item or the annotation's source is not in this project.
-        """
-        with self.write() as s:
-            check_owned(s, project_id, [annotation.item_id], [annotation.source_id])
-            s.execute(
-                update(AssignmentRow)
-                .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                       AssignmentRow.item_id == annotation.item_id,
-                       AssignmentRow.state == "claimed")
-                .values(state="submitted")
-            )
-            upsert_annotation_rows(s, annotation_rows([annotation]))  # refreshes the queue
-
     def last_submitted(self, project_id: int, user_id: int, *, before: int | None = None
                        ) -> int | None:
-        """The regular (non-gold) item the user submitted last, or last before submitting
-        item ``before``."""
+        """The regular item the user submitted last, or last before submitting item
+        ``before``. An item that had a gold answer when the user claimed it (a honeypot) is
+        never offered; gold added later (a review) changes nothing, so the answer does not
+        reveal it."""
+        honeypot = (
+            select(AnnotationRow.id).join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+            .where(SourceRow.project_id == project_id, SourceRow.kind == "gold",
+                   AnnotationRow.item_id == AssignmentRow.item_id,
+                   AnnotationRow.created_at <= AssignmentRow.claimed_at)
+            .exists()
+        )
         with self.snapshot() as s:
             q = (
                 select(AssignmentRow.item_id)
                 .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                       AssignmentRow.state == "submitted",
-                       AssignmentRow.item_id.not_in(_gold_items(project_id)))
+                       AssignmentRow.state == "submitted", ~honeypot)
                 .order_by(AssignmentRow.id.desc()).limit(1)
             )
             if before is not None:

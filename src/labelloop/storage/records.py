@@ -19,12 +19,30 @@ ITEM_STATES = ("gold", "human", "needs_review", "auto", "unlabeled")
 
 @dataclass(frozen=True)
 class ProjectInfo:
-    """A stored project: id, name, label schema and settings."""
+    """A stored project: id, name, label schema and settings.
+
+    ``members_only``: only its members (and admins) see it. ``media_roots``: folders its
+    item images may come from, besides the project folder.
+    """
 
     id: int
     name: str
     schema: LabelSchema
     settings: ProjectSettings
+    members_only: bool = False
+    media_roots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token as its owner sees it (never the token or its hash)."""
+
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
 
 
 @dataclass

@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 
 from sqlalchemy import Integer, cast, func, select
 
+from labelloop.core.records import SourceKind
 from labelloop.storage.base import SqlBase
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import ITEM_STATES, SourceCount, StoreStatus
@@ -17,17 +18,17 @@ def item_state(marks: set[str]) -> str:
     ``marks`` holds the kinds of the sources that annotated the item, ``KIND:review`` for
     annotations flagged ``needs_review``.
     """
-    if any(m.startswith("gold") for m in marks):
+    if any(m.startswith(SourceKind.GOLD) for m in marks):
         return "gold"
-    if any(m.startswith("human") for m in marks):
+    if any(m.startswith(SourceKind.HUMAN) for m in marks):
         return "human"
     if "label_model:review" in marks:
         return "needs_review"
-    if "label_model" in marks:
+    if SourceKind.LABEL_MODEL in marks:
         return "auto"
     if any(m.endswith(":review") for m in marks):
         return "needs_review"
-    if marks & {"model", "labeling_function"}:
+    if marks & {SourceKind.MODEL, SourceKind.LABELING_FUNCTION}:
         return "auto"
     return "unlabeled"
 

@@ -1,7 +1,8 @@
 """Apply labeling functions to items, with per-item fault tolerance and timeouts.
 
-Every failure is recorded, never silently dropped: an LF that raises on an item, returns
-something that is not a class index, or runs past ``timeout`` leaves ``ABSTAIN`` in that
+Every failure is recorded, never silently dropped: an LF that raises on an item (any
+exception, ``SystemExit`` included), returns something that is not a class index (or one
+``>= k``), runs past ``timeout`` or kills its worker process leaves ``ABSTAIN`` in that
 cell and one ``LFFailure`` in the result; all other votes are kept. An LF that times
 out ``max_timeouts`` times is disabled for the rest of its chunk (one more record says
 so), so a hanging LF costs at most ``max_timeouts * timeout`` seconds per chunk.
@@ -85,6 +86,7 @@ def apply_lfs(
     max_timeouts: int = 3,
     chunk_size: int | None = None,
     n_jobs: int | None = None,
+    k: int | None = None,
 ) -> ApplyResult:
     """Apply labeling functions to items and return the label matrix with a failure report.
 
@@ -103,13 +105,24 @@ def apply_lfs(
     timeout:
         Seconds one LF may spend on one item (None: no limit). Uses ``SIGALRM``, so it
         interrupts Python code and blocking calls, not a C extension that never returns
-        to the interpreter; local runs need the main thread.
+        to the interpreter; local runs need the main thread. With ``"processes"``, a
+        worker stuck on one item past ``2 * timeout + 2`` s (a hang in C code) is stopped
+        and that cell recorded as a timeout.
     max_timeouts:
         Timeouts after which an LF is disabled for the rest of its chunk.
     chunk_size:
         Items per chunk (default: all in one chunk locally, ~4 chunks per worker).
     n_jobs:
         Workers for ``executor="processes"``.
+    k:
+        Number of classes: a vote >= ``k`` is recorded as an ``invalid`` failure of that
+        LF on that item and dropped (None: any class index >= 0 is kept).
+
+    Notes
+    -----
+    Every fault is confined to the (LF, item) cell where it happened: whatever the LF
+    raises (``SystemExit`` included; only a real Ctrl-C stops the run), a bad return
+    value, a timeout, or, with ``executor="processes"``, a worker process it kills.
     """
     lf_list = list(lfs)
     if not lf_list:
@@ -123,6 +136,8 @@ def apply_lfs(
         raise ValidationError(f"labeling function names must be unique; repeated: {dupes}")
     if timeout is not None and timeout <= 0:
         raise ValidationError(f"timeout must be a positive number of seconds, got {timeout}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValidationError(f"k must be a number of classes >= 1, got {k!r}")
     if max_timeouts < 1:
         raise ValidationError(f"max_timeouts must be >= 1, got {max_timeouts}")
     rows = as_rows(items)
@@ -134,7 +149,7 @@ def apply_lfs(
     if chunk_size < 1:
         raise ValidationError(f"chunk_size must be >= 1, got {chunk_size}")
     bounds = [(a, min(a + chunk_size, n)) for a in range(0, n, chunk_size)]
-    task = Task(lf_list, names, rows, fault_tolerant, timeout, max_timeouts)
+    task = Task(lf_list, names, rows, fault_tolerant, timeout, max_timeouts, k)
     results = runner.run(task, bounds) if bounds else []
     L = (
         np.concatenate([r[0] for r in results])

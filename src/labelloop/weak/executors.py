@@ -6,38 +6,41 @@ import multiprocessing as mp
 import os
 import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-import numpy as np
-
-from labelloop.core.matrix import ABSTAIN
 from labelloop.errors import ValidationError
-from labelloop.weak._runner import LFFailure, Task, describe, on_alarm, run_chunk
+from labelloop.weak._pool import ProcessPool
+from labelloop.weak._runner import Interrupt, LFFailure, Task, on_alarm, on_sigint, run_chunk
 
 
-class _AlarmHandler:
-    """Installs the SIGALRM handler for the duration of a run (main thread only)."""
+class _Handlers:
+    """Signal handlers for a local run: SIGALRM for timeouts, SIGINT to tell a real Ctrl-C
+    from an LF raising ``KeyboardInterrupt`` (main thread only: elsewhere none arrives)."""
 
-    def __init__(self, needed: bool) -> None:
-        self.needed = needed
+    def __init__(self, alarm: bool) -> None:
+        self.alarm = alarm
         self.previous: Any = None
+        self.sigint = False
 
     def __enter__(self) -> None:
-        if self.needed:
-            if threading.current_thread() is not threading.main_thread() or not hasattr(
-                signal, "setitimer"
-            ):
+        main = threading.current_thread() is threading.main_thread()
+        if self.alarm:
+            if not main or not hasattr(signal, "setitimer"):
                 raise ValidationError(
                     "timeout needs the main thread of a Unix process: "
                     "use executor='processes' or timeout=None"
                 )
             self.previous = signal.signal(signal.SIGALRM, on_alarm)
+        Interrupt.requested = False
+        if main and callable(signal.getsignal(signal.SIGINT)):
+            Interrupt.previous = signal.signal(signal.SIGINT, on_sigint)
+            self.sigint = True
 
     def __exit__(self, *exc: object) -> None:
-        if self.needed:
+        if self.alarm:
             signal.signal(signal.SIGALRM, self.previous)
+        if self.sigint:
+            signal.signal(signal.SIGINT, Interrupt.previous)
 
 
 class Executor(Protocol):
@@ -53,30 +56,18 @@ class LocalExecutor:
 
     def run(self, task: Task, bounds: list[tuple[int, int]]) -> list[tuple[Any, list[LFFailure]]]:
         """Apply ``task`` to each chunk here."""
-        with _AlarmHandler(task.timeout is not None):
+        with _Handlers(task.timeout is not None):
             return [run_chunk(task, a, b) for a, b in bounds]
-
-
-_WORKER_TASK: Task | None = None
-
-
-def _init_worker(task: Task) -> None:
-    global _WORKER_TASK
-    _WORKER_TASK = task
-    if task.timeout is not None:
-        signal.signal(signal.SIGALRM, on_alarm)
-
-
-def _work(bounds: tuple[int, int]) -> tuple[Any, list[LFFailure]]:
-    assert _WORKER_TASK is not None  # set by _init_worker in every worker
-    return run_chunk(_WORKER_TASK, *bounds)
 
 
 class ProcessExecutor:
     """Runs chunks in worker processes (``fork`` where available, so LFs need not pickle).
 
-    A worker that dies (a segfault, ``os._exit``) does not take the batch down: the
-    chunks it left unfinished are recorded as ``crashed`` failures for every LF.
+    A worker that dies (a segfault, ``os._exit``) costs only the cell it was on: that LF on
+    that item is recorded as ``crashed`` and a fresh worker does the rest of its chunk. With
+    a ``timeout``, a worker stuck on one item past twice the limit (a hang inside C code
+    that ``SIGALRM`` cannot end) is stopped the same way and the cell recorded as
+    ``timeout``.
 
     Parameters
     ----------
@@ -91,31 +82,4 @@ class ProcessExecutor:
         """Apply ``task`` to the chunks in parallel."""
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         workers = self.n_jobs or os.cpu_count() or 1
-        results: list[tuple[Any, list[LFFailure]] | None] = [None] * len(bounds)
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=mp.get_context(method),
-            initializer=_init_worker,
-            initargs=(task,),
-        ) as pool:
-            futures: list[Any] = []
-            for chunk in bounds:
-                try:
-                    futures.append(pool.submit(_work, chunk))
-                except BrokenProcessPool as exc:  # a worker died while we were submitting
-                    futures.append(exc)
-            for c, fut in enumerate(futures):
-                try:
-                    if isinstance(fut, BrokenProcessPool):
-                        raise fut
-                    results[c] = fut.result()
-                except BrokenProcessPool as exc:
-                    lo, hi = bounds[c]
-                    empty = np.full((hi - lo, len(task.lfs)), ABSTAIN, dtype=np.int64)
-                    lost = [
-                        LFFailure(i, name, "crashed", describe(exc) or "worker process died")
-                        for i in range(lo, hi)
-                        for name in task.names
-                    ]
-                    results[c] = (empty, lost)
-        return [r for r in results if r is not None]
+        return ProcessPool(task, workers, method).run(bounds)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from server_world import World, login
+from server_world import OTHER, World, login
 
 ANY, REVIEWER, ADMIN = "annotator", "reviewer", "admin"
 RANK = {"annotator": 0, "reviewer": 1, "admin": 2}
@@ -43,11 +43,15 @@ def _upload(w: World, claimed: dict[str, Any]) -> dict[str, Any]:
 ROUTES = [
     Route("GET", "/me", ANY),
     Route("POST", "/me/tokens", ANY, lambda w, c: {"json": {"name": "x"}}),
+    Route("GET", "/me/tokens", ANY),
+    Route("DELETE", "/me/tokens/{tok}", ANY),
     Route("POST", "/auth/logout", ANY),
     Route("GET", "/users", ADMIN),
     Route("POST", "/users", ADMIN, _new_user),
     Route("PATCH", "/users/{other}", ADMIN, lambda w, c: {"json": {"active": True}}),
     Route("POST", "/users/{other}/tokens", ADMIN, lambda w, c: {"json": {}}),
+    Route("GET", "/users/{other}/tokens", ADMIN),
+    Route("DELETE", "/users/{other}/tokens/{other_tok}", ADMIN),
     Route("GET", "/projects", ANY),
     Route("GET", "/projects/{a}", ANY),
     Route("POST", "/projects/{a}/queue/next", ANY),
@@ -83,18 +87,25 @@ def _claim(client: TestClient, w: World, role: str, project: int) -> int:
     return int(r.json()["task"]["item"]["id"])
 
 
+def _token_id(w: World, name: str) -> int:
+    """The id of a fresh API token of a user (for the revoke routes)."""
+    w.users.create_token(w.ids[name], "to-revoke")
+    return w.users.tokens(w.ids[name])[-1].id
+
+
 def _url(route: Route, w: World, claimed: dict[str, Any]) -> str:
-    path = route.template.format(a=w.a.id, b=w.b.id, other=w.ids["otherann-zq7"],
+    path = route.template.format(a=w.a.id, b=w.b.id, other=w.ids[OTHER],
                                  item=w.a_items[1], **claimed)
     return f"/api/v1{path}"
 
 
 @pytest.mark.parametrize("role", [None, "annotator", "reviewer", "admin"])
 def test_every_route_for_every_role(client: TestClient, world: World, role: str | None) -> None:
-    claimed: dict[str, Any] = {"mine": 0, "mine_b": 0}
+    claimed: dict[str, Any] = {"mine": 0, "mine_b": 0, "tok": 0, "other_tok": 0}
     if role is not None:
         claimed = {"mine": _claim(client, world, role, world.a.id),
-                   "mine_b": _claim(client, world, role, world.b.id)}
+                   "mine_b": _claim(client, world, role, world.b.id),
+                   "tok": _token_id(world, role), "other_tok": _token_id(world, OTHER)}
     for route in ROUTES:
         if route.template == "/auth/logout":
             continue  # would end the token-less session; covered in test_security
@@ -121,7 +132,8 @@ def test_routes_table_covers_the_whole_openapi_spec(app: FastAPI) -> None:
     mine = set()
     for m, t in tested:
         for k, v in (("{a}", "{x}"), ("{b}", "{x}"), ("{mine_b}", "{y}"), ("{mine}", "{y}"),
-                     ("{item}", "{y}"), ("{other}", "{z}")):
+                     ("{item}", "{y}"), ("{other}", "{z}"), ("{other_tok}", "{token_id}"),
+                     ("{tok}", "{token_id}")):
             t = t.replace(k, v)
         mine.add((m, t))
     assert normalised == mine

@@ -77,6 +77,6 @@ def test_user_grant_and_revoke(project_dir: Path) -> None:
     r = runner.invoke(app, ["user", "revoke", "bob", "-p", str(project_dir)])
     assert r.exit_code == 2 and "bob is not a member" in r.output
     r = runner.invoke(app, ["user", "revoke", "alice", "-p", str(project_dir)])
-    assert r.exit_code == 0 and "open to every user again" in r.output
+    assert r.exit_code == 0 and "only admins see it now" in r.output
     r = runner.invoke(app, ["user", "grant", "nobody", "-p", str(project_dir)])
     assert r.exit_code == 2 and "not found" in r.output

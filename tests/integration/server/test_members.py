@@ -47,7 +47,11 @@ def test_members_see_a_restricted_project_and_nobody_else(client: TestClient,
 
     r = client.delete(f"/api/v1/projects/{a}/members/{world.ids[OTHER]}", headers=admin)
     assert r.status_code == 204
-    assert _names(client, world, "annotator") == {"comments", "cells"}  # open again
+    assert _names(client, world, "annotator") == {"cells"}  # removing members never opens it
+    r = client.patch(f"/api/v1/projects/{a}/settings", headers=admin,
+                     json={"members_only": False})
+    assert r.status_code == 200 and r.json()["settings"]["members_only"] is False
+    assert _names(client, world, "annotator") == {"comments", "cells"}  # the admin opened it
     r = client.delete(f"/api/v1/projects/{a}/members/{world.ids[OTHER]}", headers=admin)
     assert r.status_code == 404
     r = client.put(f"/api/v1/projects/{a}/members/999999", headers=admin)

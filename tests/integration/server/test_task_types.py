@@ -27,9 +27,9 @@ def test_multi_label_and_image_tasks(tmp_path: Path) -> None:
         ItemRecord(data={"image": "a.png"}, width=320, height=240),
         ItemRecord(data={"image": "../../etc/passwd.png"}, width=1, height=1)])
     users = cheap_users(store)
-    users.add("ann", "annotator", "password123")
+    users.add("ann", "annotator", "password1234")
     client = TestClient(create_app(store, secret=SECRET, media_root=media, users=users))
-    csrf = login(client, "ann", "password123")
+    csrf = login(client, "ann", "password1234")
     h = {"X-CSRF-Token": csrf}
     page = client.get(f"/p/{multi.id}/label")
     assert "Labels (toggle)" in page.text and "chips and elections" in page.text
@@ -48,5 +48,5 @@ def test_multi_label_and_image_tasks(tmp_path: Path) -> None:
                headers=h, json={"label": "indoor"})
     evil = client.post(f"/api/v1/projects/{images.id}/queue/next", headers=h).json()["task"]
     r = client.get(evil["item"]["image_url"])
-    assert r.status_code == 404 and "outside the project folder" in r.json()["error"]["message"]
+    assert r.status_code == 404 and "outside the media roots" in r.json()["error"]["message"]
     store.close()

@@ -172,7 +172,7 @@ def test_first_admin_is_created_once(tmp_path: Path) -> None:
 
     store = Store(f"sqlite:///{tmp_path / 'x.db'}")
     users = Users(store, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    users.add("admin", "annotator", "password1")  # the name is taken by a non-admin
+    users.add("admin", "annotator", "password1234")  # the name is taken by a non-admin
     first = users.ensure_admin()
     assert first is not None and first[0].name == "admin-1" and first[0].role == "admin"
     assert users.authenticate("admin-1", first[1]) == first[0]

@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from labelloop.core.records import UserRecord
-from labelloop.errors import NotFoundError
 from labelloop.server.deps import Ctx, Labeler, ProjectDep, ServerContext, Viewer
 from labelloop.server.policies import allowed
 from labelloop.server.routes.convert import scorecard_out, submit_out, task_out
@@ -22,9 +21,9 @@ from labelloop.server.schemas.api import (
     UndoOut,
 )
 from labelloop.services.project import ProjectInfo
+from labelloop.services.review import Scorecard
 
 router = APIRouter(tags=["labeling"])
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 
 
 @router.get("/projects", response_model=list[ProjectOut])
@@ -77,33 +76,30 @@ def undo(project: ProjectDep, user: Labeler, ctx: Ctx, before: int | None = None
 
 @router.get("/projects/{project_id}/scorecard", response_model=ScorecardOut)
 def my_scorecard(project: ProjectDep, user: Labeler, ctx: Ctx) -> ScorecardOut:
-    """Your own numbers in this project."""
-    cards = ctx.review(project).scorecards([user])
-    mine = [c for c in cards if c.user_id == user.id]
-    if not mine:
-        return ScorecardOut(user_id=user.id or 0, name=user.name, labeled=0,
-                            median_seconds=None, honeypots=0, honeypot_accuracy=None,
-                            honeypot_interval=None, agreement=None)
-    return scorecard_out(mine[0])
+    """Your own numbers in this project. Annotators see them delayed and aggregated (over
+    full batches of 20 settled items; honeypots only with honeypot feedback on);
+    reviewers and admins see their full card."""
+    return scorecard_out(my_card(ctx, project, user))
+
+
+def my_card(ctx: ServerContext, project: ProjectInfo, user: UserRecord) -> Scorecard:
+    """The caller's own scorecard as their role may see it."""
+    review = ctx.review(project)
+    if allowed(user, "view_quality"):
+        mine = [c for c in review.scorecards([user]) if c.user_id == user.id]
+        if mine:
+            return mine[0]
+    return review.own_scorecard(user)
 
 
 def image_path(ctx: ServerContext, project: ProjectInfo, item_id: int,
                user: UserRecord) -> Path:
-    """The image file of an item the user may see (annotators: only their own tasks)."""
+    """The image file of an item the user may see (annotators: only their own tasks),
+    inside the project's media roots."""
     if not allowed(user, "review"):
         ctx.queue(project).task(user, item_id)
-    item = ctx.project_service(project).items(ids=[item_id])[0]
-    if item.image is None or item.image.startswith(("http://", "https://")):
-        raise NotFoundError(f"item {item_id} has no local image")
-    path = Path(item.image)
-    if not path.is_absolute() and ctx.media_root is not None:
-        root = ctx.media_root.resolve()
-        path = (root / path).resolve()
-        if not path.is_relative_to(root):
-            raise NotFoundError(f"the image of item {item_id} lies outside the project folder")
-    if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-        raise NotFoundError(f"the image of item {item_id} is missing")
-    return path
+    service = ctx.project_service(project)
+    return service.image_file(service.items(ids=[item_id])[0])
 
 
 @router.get("/projects/{project_id}/items/{item_id}/image", response_class=FileResponse)

@@ -10,13 +10,14 @@ from typing import Annotated, get_args
 from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from fastapi.responses import FileResponse
 
-from labelloop.errors import NotFoundError, ValidationError
+from labelloop.errors import NotFoundError, PayloadTooLargeError, ValidationError
 from labelloop.io import FORMATS, FileExportFormat
 from labelloop.server.deps import Admin, Ctx, ProjectDep, QualityViewer, Reviewer, ServerContext
 from labelloop.server.routes.convert import entry_out, scorecard_out
 from labelloop.server.schemas.api import (
     DashboardOut,
     DecisionIn,
+    ErrorOut,
     ItemOut,
     ProjectOut,
     ReviewEntryOut,
@@ -24,6 +25,7 @@ from labelloop.server.schemas.api import (
     SettingsPatch,
     UserOut,
 )
+from labelloop.server.security import too_large
 from labelloop.services.project import ProjectInfo
 
 router = APIRouter(tags=["oversight"])
@@ -95,15 +97,22 @@ def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
     suffix = Path(file.filename or "upload").suffix.lower()[:10]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
+        copied = 0
         with path.open("wb") as fh:
-            shutil.copyfileobj(file.file, fh)
+            while chunk := file.file.read(1 << 20):
+                copied += len(chunk)
+                if copied > ctx.max_upload_bytes:  # a body without Content-Length
+                    raise PayloadTooLargeError(too_large(ctx.max_upload_bytes))
+                fh.write(chunk)
         options = {} if not label_column else {"label_column": label_column}
         res = ctx.project_service(project).import_file(
-            path, format=format or None, image_root=ctx.media_root, **options)
+            path, format=format or None, image_root=ctx.media_root, trust_folder=False,
+            **options)
     return {"added": res.added, "skipped": res.skipped, "annotations": res.annotations}
 
 
-@router.post("/projects/{project_id}/import")
+@router.post("/projects/{project_id}/import", responses={413: {
+    "model": ErrorOut, "description": "The upload is larger than the server accepts"}})
 def import_file(
     project: ProjectDep, _: Admin, ctx: Ctx, file: Annotated[UploadFile, File()],
     format: Annotated[str | None, Form()] = None,

@@ -30,6 +30,7 @@ from labelloop.server.deps import (
 from labelloop.server.policies import allowed
 from labelloop.server.routes.accounts import login
 from labelloop.server.routes.convert import entry_out, scorecard_out, task_out
+from labelloop.server.routes.labeling import my_card
 from labelloop.server.routes.oversight import import_upload
 from labelloop.server.schemas.api import ProjectOut, SettingsPatch
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
@@ -60,6 +61,11 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
                  message=message)
 
 
+# ``/login?error=`` shows one of these fixed messages, never the text of the link
+LOGIN_ERRORS = {"expired": "your session expired; log in again",
+                "logged_out": "you are logged out"}
+
+
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
@@ -70,7 +76,8 @@ def _safe_next(target: str | None) -> str:
 def login_form(request: Request, next: str | None = None, error: str | None = None) -> Response:
     """The login form (signup is off: an admin creates accounts)."""
     nonce = secrets.token_urlsafe(16)
-    resp = _page(request, "login.html", None, next=_safe_next(next), nonce=nonce, error=error)
+    resp = _page(request, "login.html", None, next=_safe_next(next), nonce=nonce,
+                 error=LOGIN_ERRORS.get(error or ""))
     resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
     return resp
 
@@ -113,9 +120,9 @@ def home(request: Request, user: Labeler, ctx: Ctx) -> Response:
     rows = []
     for p in ctx.projects(user):
         review = ctx.review(p)
-        card = next((c for c in review.scorecards([user]) if c.user_id == user.id), None)
+        card = my_card(ctx, p, user)
         rows.append({
-            "project": ProjectOut.of(p), "card": card and scorecard_out(card),
+            "project": ProjectOut.of(p), "card": scorecard_out(card) if card.labeled else None,
             "counts": ctx.queue(p).counts(user),
             "to_review": len(review.queue(limit=1000)) if allowed(user, "review") else None,
         })
@@ -205,8 +212,22 @@ def members_add(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
                 user_id: Annotated[int, Form()]) -> Response:
     """Admit a user to the project (htmx swaps in the member list)."""
     ctx.members.grant(project.id, user_id)
-    return _page(request, "members.html", user, project=ProjectOut.of(project),
-                 **_members(project, ctx))
+    return _members_page(request, project, user, ctx)
+
+
+def _members_page(request: Request, project: ProjectInfo, user: UserRecord,
+                  ctx: ServerContext) -> Response:
+    fresh = ctx.members.project(user, project.id)
+    return _page(request, "members.html", user, project=ProjectOut.of(fresh),
+                 **_members(fresh, ctx))
+
+
+@router.post("/p/{project_id}/members/access")
+def members_access(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
+                   members_only: Annotated[bool, Form()]) -> Response:
+    """Make the project members-only, or open it to every user (htmx swaps the list)."""
+    ctx.members.set_members_only(project.id, members_only)
+    return _members_page(request, project, user, ctx)
 
 
 @router.post("/p/{project_id}/members/{user_id}/remove")
@@ -214,8 +235,7 @@ def members_remove(request: Request, project: ProjectDep, user_id: int, user: Ad
                    ctx: Ctx) -> Response:
     """Remove a user from the project (htmx swaps in the member list)."""
     ctx.members.revoke(project.id, user_id)
-    return _page(request, "members.html", user, project=ProjectOut.of(project),
-                 **_members(project, ctx))
+    return _members_page(request, project, user, ctx)
 
 
 @router.post("/p/{project_id}/settings")
@@ -270,3 +290,38 @@ def import_page(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
     except LabelloopError as exc:
         return _page(request, "import_result.html", user, error=exc.message)
     return _page(request, "import_result.html", user, result=result, error=None)
+
+
+# -- account: your API tokens ----------------------------------------------------------
+def _account(request: Request, user: User, ctx: Ctx, new_token: str | None = None) -> Response:
+    return _page(request, "account.html", user, tokens=ctx.users.tokens(user.id or 0),
+                 new_token=new_token)
+
+
+@router.get("/account")
+def account(request: Request, user: User, ctx: Ctx) -> Response:
+    """Your API tokens: name, created, expires, last used; revoke buttons."""
+    return _account(request, user, ctx)
+
+
+@router.post("/account/tokens")
+def account_token(request: Request, user: User, ctx: Ctx,
+                  name: Annotated[str, Form(max_length=100)] = "",
+                  expires_days: Annotated[str, Form()] = "") -> Response:
+    """Create an API token; it is shown once on the page that answers."""
+    days = None
+    if expires_days.strip():
+        try:
+            days = float(expires_days)
+        except ValueError:
+            raise ValidationError(f"expires after: expected a number of days, got "
+                                  f"{expires_days[:20]!r}") from None
+    raw = ctx.users.create_token(user.id or 0, name, expires_days=days)
+    return _account(request, user, ctx, new_token=raw)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def account_revoke(token_id: int, user: User, ctx: Ctx) -> Response:
+    """Revoke one of your API tokens."""
+    ctx.users.revoke_token(user.id or 0, token_id)
+    return RedirectResponse("/account", status_code=303)

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, UserRecord
 from labelloop.core.schema import LabelSchema
+from labelloop.io.formats import FORMATS, format_names
 from labelloop.services.project import ProjectInfo
+from labelloop.services.users import MIN_PASSWORD, TokenInfo
 
 
 class _In(BaseModel):
@@ -30,25 +32,40 @@ class UserOut(BaseModel):
 class UserIn(_In):
     name: str = Field(min_length=1, max_length=100)
     role: Literal["admin", "reviewer", "annotator"]
-    password: str | None = Field(default=None, min_length=8, max_length=200)
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=200)
 
 
 class UserCreated(BaseModel):
     user: UserOut
-    password: str
+    password: str | None = Field(
+        description="The generated password (shown once); null when the request gave one.")
 
 
 class UserPatch(_In):
     active: bool | None = None
-    password: str | None = Field(default=None, min_length=8, max_length=200)
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=200)
 
 
 class TokenIn(_In):
     name: str = Field(default="", max_length=100)
+    expires_days: float | None = Field(default=None, gt=0, le=3650)
 
 
 class TokenOut(BaseModel):
     token: str
+
+
+class TokenInfoOut(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, t: TokenInfo) -> TokenInfoOut:
+        return cls(id=t.id, name=t.name, created_at=t.created_at, expires_at=t.expires_at,
+                   last_used_at=t.last_used_at)
 
 
 class LoginIn(_In):
@@ -72,13 +89,24 @@ class ProjectOut(BaseModel):
     task: str
     classes: list[ClassOut]
     settings: dict[str, Any]
+    # what the task's answers look like (core.tasks.TaskType), so pages never compare names
+    is_image: bool = False
+    has_boxes: bool = False
+    multi_label: bool = False
+    export_formats: list[str] = []
 
     @classmethod
     def of(cls, p: ProjectInfo) -> ProjectOut:
+        kind = p.schema.task_type
         return cls(id=p.id, name=p.name, task=p.schema.task,
+                   is_image=kind.is_image, has_boxes=kind.has_boxes,
+                   multi_label=kind.multi_label,
+                   export_formats=[f for f in format_names("export", task=p.schema.task)
+                                   if not FORMATS[f].folder],
                    classes=[ClassOut(name=c.name, description=c.description)
                             for c in p.schema.classes],
-                   settings=p.settings.model_dump())
+                   settings={**p.settings.model_dump(), "members_only": p.members_only,
+                             "media_roots": list(p.media_roots)})
 
 
 class SettingsPatch(_In):
@@ -87,6 +115,8 @@ class SettingsPatch(_In):
     review_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     claim_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
     honeypot_feedback: bool | None = None
+    members_only: bool | None = None
+    media_roots: list[str] | None = Field(default=None, max_length=50)
 
 
 class BoxIO(BaseModel):

@@ -11,8 +11,8 @@
     const project = data.project, task = data.task, pid = project.id, itemId = task.item.id;
     const api = "/api/v1/projects/" + pid;
     const names = project.classes.map(function (c) { return c.name; });
-    const multi = project.task === "multi-label-text";
-    const detection = project.task === "object-detection";
+    const multi = project.multi_label;
+    const detection = project.has_boxes;
     const statusEl = document.getElementById("status");
     const buttons = Array.prototype.slice.call(document.querySelectorAll(".class-btn"));
     const draftKey = "labelloop-draft:" + pid + ":" + itemId;

@@ -5,7 +5,7 @@ Adds ``claim_queue`` (one row per item: taken, send-backs, gold, has room, prior
 assignments by project, state and expiry; fills them for the projects already stored.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 
 import json
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
