@@ -34,7 +34,8 @@ from schemathesis.specs.openapi.checks import (
 
 CALLERS = ("anonymous", "annotator", "reviewer", "admin")
 EXAMPLES = int(os.environ.get("LABELLOOP_FUZZ_EXAMPLES", "6"))  # per operation and mode
-ID_RANGE = {"project_id": 4, "item_id": 16, "user_id": 7, "token_id": 4}  # ids 0..n-1: real and unknown
+# ids 0..n-1: real and unknown
+ID_RANGE = {"project_id": 4, "item_id": 16, "user_id": 7, "token_id": 4}
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 
