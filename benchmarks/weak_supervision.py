@@ -13,6 +13,14 @@ WRENCH's labelled dev rows that ``train.json`` ends with (``labeled_ids.json``).
 crowd-kit's DawidSkene cannot predict unseen rows, so it is fitted on train+test together
 and read on test. Ties everywhere use Snorkel's/WRENCH's SHA-1 rule.
 
+Part 1b, the product path: each dataset becomes a labelloop project (SQLite) holding the
+test, valid and train texts in that order (so a test row's index, which the SHA-1 tie rule
+reads, is WRENCH's), every LF's votes stored as a ``labeling_function`` source, and
+``services.weak.fit_label_model`` fits and stores the posterior; predictions are read back
+from the store. It runs twice: without gold, and with the valid labels imported as gold (as
+a project's honeypots would be). The default ``"auto"`` chooses on those gold rows only;
+nothing is tuned on test.
+
 Part 2, LF application throughput on a large frame built from the UCI YouTube comments:
 the same LF bodies through Snorkel's ``PandasLFApplier`` and labelloop's ``apply_lfs``.
 """
@@ -40,6 +48,8 @@ from labelloop.labelmodels import (
     score_predictions,
 )
 from labelloop.weak import apply_lfs, labeling_function
+
+PRODUCT_MODELS = ("auto", "majority", "label-model", "dawid-skene", "one-coin")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
@@ -197,6 +207,105 @@ def run_label_models(repeats: int, peer_repeats: int) -> list[dict]:
     return results
 
 
+# ------------------------------------------------------------------------- product path
+def _texts(name: str, split: str) -> list[str]:
+    rows = json.loads((DATA / f"wrench-{name}" / f"{split}.json").read_text())
+    return [rows[k]["data"]["text"] for k in sorted(rows, key=int)]
+
+
+def build_project(name: str, folder: Path, *, gold: bool):
+    """A project with WRENCH's test, valid and train rows, LF votes stored; test item ids."""
+    import pandas as pd
+
+    from labelloop import Project
+    from labelloop.core.records import AnnotationRecord
+
+    classes = json.loads((DATA / f"wrench-{name}" / "label.json").read_text())
+    names = [classes[str(i)] for i in range(len(classes))]
+    splits = ("test", "valid", "train")
+    parts = [(s, _texts(name, s), *load_split(name, s)) for s in splits]
+    frame = pd.DataFrame(
+        {
+            "text": [t for _, texts, _, _ in parts for t in texts],
+            "label": [names[v] for _, _, _, y in parts for v in y],
+            "split": [s for s, texts, _, _ in parts for _ in texts],
+        }
+    )
+    project = Project.create(folder, task="text-classification", labels=names)
+    options: dict = {"text_column": "text", "split_column": "split", "label_column": ""}
+    if gold:
+        options |= {"label_column": "label", "label_kind": "gold"}
+        options["label_splits"] = frozenset({"valid"})
+    project.import_dataframe(frame, **options)
+    items = project.items()
+
+    def norm(text: str) -> str:  # import trims whitespace and byte-order marks
+        return " ".join(text.replace("\ufeff", "").split())
+
+    if [norm(it.data["text"]) for it in items] != [norm(t) for t in frame["text"]]:
+        raise RuntimeError("items came back in another order than imported")
+    ids = [int(it.id) for it in items]
+    L = np.concatenate([p[2] for p in parts])
+    records = []
+    for j in range(L.shape[1]):
+        source = project.source("labeling_function", f"lf{j:02d}")
+        records += [
+            AnnotationRecord(item_id=ids[i], source_id=int(source.id), label=int(L[i, j]))
+            for i in np.flatnonzero(L[:, j] != -1)
+        ]
+    project.add_annotations(records)
+    return project, ids[: len(parts[0][1])]
+
+
+def run_product(name: str, metric: str, *, gold: bool) -> list[dict]:
+    """``fit_label_model`` with every model of ``PRODUCT_MODELS`` on one project."""
+    import tempfile
+
+    from labelloop.services.weak import fit_label_model
+
+    _, y_te = load_split(name, "test")
+    k = int(max(y_te.max(), load_split(name, "train")[0].max())) + 1
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        project, test_ids = build_project(name, Path(tmp) / "project", gold=gold)
+        for model in PRODUCT_MODELS:
+            t = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rep = fit_label_model(project, model=model, metric=metric, name=f"lm-{model}")
+            secs = time.perf_counter() - t
+            source = {
+                s.id for s in project.sources(kinds=["label_model"]) if s.name == f"lm-{model}"
+            }
+            got = {
+                a.item_id: a.label
+                for a in project.annotations(kinds=["label_model"])
+                if a.source_id in source
+            }
+            pred = np.array([got[i] for i in test_ids], dtype=np.int64)
+            rows.append(
+                {
+                    "dataset": name,
+                    "gold": "valid" if gold else "none",
+                    "model": model,
+                    "test": 100 * score_predictions(y_te, pred, metric, k),
+                    "fit_s": secs,
+                    "note": rep.rule if model == "auto" else "",
+                }
+            )
+        project.close()
+    return rows
+
+
+def run_products() -> list[dict]:
+    """The product path on every dataset, without and with gold."""
+    out = []
+    for name, (metric, _) in DATASETS.items():
+        for gold in (False, True):
+            out += run_product(name, metric, gold=gold)
+    return out
+
+
 # ---------------------------------------------------------------------------- throughput
 LINK = re.compile(r"https?://|www\.|\.com\b", re.I)
 PLEASE = re.compile(r"\b(please|plz|pls)\b", re.I)
@@ -291,7 +400,53 @@ def run_throughput(n_rows: int) -> dict:
     }
 
 
-def markdown(results: list[dict], tp: dict | None, repeats: int) -> str:
+def product_markdown(rows: list[dict], results: list[dict]) -> list[str]:
+    """Part 1b's table and the issue's targets, beside part 1's Snorkel and crowd-kit rows."""
+    out = [
+        "",
+        "## Product path: `fit_label_model` on a stored project (test rows)",
+        "",
+        "Gold `valid`: WRENCH's valid labels imported as gold; `none`: no gold. Seconds include "
+        "reading the votes from and writing every posterior to SQLite.",
+        "",
+        "| dataset | gold | model | test | seconds | how auto chose |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    out += [
+        f"| {r['dataset']} | {r['gold']} | {r['model']} | {r['test']:.2f} | {r['fit_s']:.2f} "
+        f"| {r['note']} |"
+        for r in rows
+    ]
+    out += ["", "Targets (issue: one label model, one storage layer):", ""]
+    for name in DATASETS:
+
+        def pick(gold: str, model: str, name: str = name) -> float:
+            return next(
+                r["test"]
+                for r in rows
+                if r["dataset"] == name and r["gold"] == gold and r["model"] == model
+            )
+
+        peers = {
+            r["model"]: r["test"]
+            for r in results
+            if r["dataset"] == name and r["model"] in ("Snorkel LabelModel", "crowd-kit DawidSkene")
+        }
+        with_gold, mv_gold = pick("valid", "auto"), pick("valid", "majority")
+        without, mv = pick("none", "auto"), pick("none", "majority")
+        best = max([mv_gold, *peers.values()])
+        out.append(
+            f"- {name}: with gold auto {with_gold:.2f} vs max(MV {mv_gold:.2f}, "
+            + ", ".join(f"{k} {v:.2f}" for k, v in peers.items())
+            + f") -> {'OK' if with_gold >= best - 1e-9 else 'MISSED'}; without gold auto "
+            f"{without:.2f} vs MV {mv:.2f} - 1 -> {'OK' if without >= mv - 1 else 'MISSED'}"
+        )
+    return out
+
+
+def markdown(
+    results: list[dict], tp: dict | None, repeats: int, product: list[dict] | None = None
+) -> str:
     out = [
         "# Weak supervision benchmark",
         "",
@@ -319,6 +474,8 @@ def markdown(results: list[dict], tp: dict | None, repeats: int) -> str:
     ]
     for name, ref in REFERENCE.items():
         out.append(f"| {name} | {ref['snorkel']:.2f} | {ref['mv']:.2f} | {ref['published']:.2f} |")
+    if product:
+        out += product_markdown(product, results)
     if tp:
         out += [
             "",
@@ -355,8 +512,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     results = run_label_models(args.repeats, args.peer_repeats)
+    product = run_products()
     tp = run_throughput(args.rows) if args.rows else None
-    text = markdown(results, tp, args.repeats)
+    text = markdown(results, tp, args.repeats, product)
     print(text)
     args.out.write_text(text)
 

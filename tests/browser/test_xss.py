@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from browser_kit import LiveServer, log_in, shot
 from server_world import PASSWORD
 
-from conftest import LiveServer, log_in, shot
 from labelloop.core.records import AnnotationRecord, ItemRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.services.queue import LabelingQueue

@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "se
 from server_world import OTHER, SECRET, build_world, cheap_users, png
 
 from labelloop.core.records import ItemRecord
-from labelloop.core.schema import ProjectSettings
 from labelloop.services.members import Members
 from labelloop.services.project import Project
 from labelloop.services.queue import LabelingQueue
@@ -48,10 +47,10 @@ class Base:
 
 
 def restrict(store: Store, project_id: int, member_id: int) -> None:
-    """Make a project members-only with one member (the explicit setting where it exists)."""
-    Members(store).grant(project_id, member_id)
-    if "members_only" in ProjectSettings.model_fields:
-        Project(store, store.project(project_id)).update_settings(members_only=True)
+    """Make a project members-only (the explicit setting) with one member."""
+    members = Members(store)
+    members.grant(project_id, member_id)
+    members.set_members_only(project_id, True)
 
 
 def build_base(tmp: Path, *, restricted: bool = False) -> Base:

@@ -10,8 +10,8 @@ on a fresh copy of one SQLite world (see ``access_world.py``):
   the user's session cookie and CSRF token;
 - scope ``own``: the object in the path is the caller's (an item the caller holds, the
   caller's own user id); ``foreign``: someone else's (an item OTHER answered, OTHER's user
-  id); ``held``: an item OTHER holds a claim on; ``nonmember``: both projects are
-  members-only and the caller (with the ids of ``own``) is not a member.
+  id, a token of OTHER's); ``held``: an item OTHER holds a claim on; ``nonmember``: both
+  projects are members-only and the caller (with the ids of ``own``) is not a member.
 - anonymous callers use the ids of ``foreign``.
 """
 
@@ -26,10 +26,13 @@ import pytest
 import yaml
 from access_world import OTHER, ROLES, Base, build_base, clone
 from fastapi.testclient import TestClient
+from httpx import Response
 from server_world import PASSWORD
 
+from labelloop.errors import AuthenticationError
 from labelloop.server.security import CSRF_FIELD, SESSION_COOKIE, csrf_token
 from labelloop.services.members import Members
+from labelloop.services.users import Users
 
 TABLE_FILE = Path(__file__).with_name("access_matrix.yaml")
 TABLE: dict[str, dict[str, Any]] = yaml.safe_load(TABLE_FILE.read_text())
@@ -65,14 +68,20 @@ class Case:
         return self.base.ids[self.who] if self.mine else self.base.ids[OTHER]
 
 
+Facts = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Call:
-    """How to call a route: which project, query, body, and a setup step (as admin)."""
+    """How to call a route: which project, query, body, a setup step on the store (its
+    facts fill the path, e.g. ``token_id``) and a check of the store and response after
+    the call."""
 
     project: str = "a"
     query: Callable[[Case], dict[str, Any]] | None = None
     body: Callable[[Case, TestClient], dict[str, Any]] | None = None
-    setup: Callable[[Case, Any], None] | None = None
+    setup: Callable[[Case, Any], Facts | None] | None = None
+    check: Callable[[Case, Any, Facts, Response], None] | None = None
 
 
 def _json(data: dict[str, Any]) -> Callable[[Case, TestClient], dict[str, Any]]:
@@ -97,6 +106,39 @@ def _grant(case: Case, store: Any) -> None:
     Members(store).grant(case.base.a, case.user_id)
 
 
+OWN_TOKEN, FOREIGN_TOKEN = "own token", "foreign token"
+
+
+def _tokens(case: Case, store: Any) -> Facts:
+    """Give the caller (``own``) and OTHER (``foreign``) an API token each; the path gets the
+    token of the case's user (``Case.user_id``)."""
+    users, made = Users(store), {}
+    for owner, name in ((case.base.ids[case.who], OWN_TOKEN), (case.base.ids[OTHER],
+                                                               FOREIGN_TOKEN)):
+        raw = users.create_token(owner, name)
+        made[owner] = {"token_id": users.tokens(owner)[-1].id, "raw": raw}
+    return made[case.user_id]
+
+
+def _lists_own_tokens(case: Case, store: Any, facts: Facts, r: Response) -> None:
+    if r.status_code == 200:
+        assert OWN_TOKEN in r.text and FOREIGN_TOKEN not in r.text, "not only own tokens"
+
+
+def _revoked_if(by: Callable[[Case], bool]) -> Callable[[Case, Any, Facts, Response], None]:
+    """A check that the path's token stopped working exactly when ``by(case)``."""
+    def check(case: Case, store: Any, facts: Facts, r: Response) -> None:
+        try:
+            Users(store).token_user(facts["raw"])
+            works = True
+        except AuthenticationError:
+            works = False
+        assert works != by(case), f"token of user {case.user_id}: works={works}"
+    return check
+
+
+_OWN_REVOKE = Call(setup=_tokens, check=_revoked_if(lambda c: c.mine))
+
 CALLS: dict[str, Call] = {
     "GET /api/v1/openapi.json": Call(),
     "POST /api/v1/auth/login": Call(body=lambda c, _: {
@@ -104,10 +146,15 @@ CALLS: dict[str, Call] = {
     "POST /api/v1/auth/logout": Call(),
     "GET /api/v1/me": Call(),
     "POST /api/v1/me/tokens": Call(body=_json({"name": "x"})),
+    "GET /api/v1/me/tokens": Call(setup=_tokens, check=_lists_own_tokens),
+    "DELETE /api/v1/me/tokens/{token_id}": _OWN_REVOKE,
     "GET /api/v1/users": Call(),
     "POST /api/v1/users": Call(body=_json({"name": "newcomer", "role": "annotator"})),
     "PATCH /api/v1/users/{user_id}": Call(body=_json({"active": True})),
     "POST /api/v1/users/{user_id}/tokens": Call(body=_json({"name": "x"})),
+    "GET /api/v1/users/{user_id}/tokens": Call(setup=_tokens),
+    "DELETE /api/v1/users/{user_id}/tokens/{token_id}": Call(
+        setup=_tokens, check=_revoked_if(lambda c: c.caller == "admin")),
     "GET /api/v1/projects": Call(),
     "GET /api/v1/projects/{project_id}": Call(),
     "POST /api/v1/projects/{project_id}/queue/next": Call(),
@@ -142,6 +189,8 @@ CALLS: dict[str, Call] = {
         "decision": "correct", "label": "spam"})),
     "GET /p/{project_id}/dashboard": Call(),
     "POST /p/{project_id}/members": Call(body=_form(lambda c: {"user_id": c.user_id})),
+    "POST /p/{project_id}/members/access": Call(body=_form(lambda c: {
+        "members_only": "true"})),
     "POST /p/{project_id}/members/{user_id}/remove": Call(body=_form(), setup=_grant),
     "POST /p/{project_id}/settings": Call(body=_form(lambda c: SETTINGS_FORM)),
     "GET /admin/users": Call(),
@@ -149,6 +198,9 @@ CALLS: dict[str, Call] = {
         "name": "newcomer", "role": "annotator", "password": "a long enough passphrase"})),
     "POST /admin/users/{user_id}/active": Call(body=_form(lambda c: {"active": "true"})),
     "POST /p/{project_id}/import": Call(body=_upload),
+    "GET /account": Call(setup=_tokens, check=_lists_own_tokens),
+    "POST /account/tokens": Call(body=_form(lambda c: {"name": "x", "expires_days": "30"})),
+    "POST /account/tokens/{token_id}/revoke": _OWN_REVOKE,
     "GET /static/{path}": Call(),
 }
 
@@ -176,7 +228,7 @@ def scopes(route: str, caller: str) -> list[str]:
         return ["own"]
     out = ["own"]
     items = "{item_id}" in route or route == "GET /p/{project_id}/label"
-    if items or "{user_id}" in route:
+    if items or "{user_id}" in route or "{token_id}" in route:
         out.append("foreign")
     if items:
         out.append("held")
@@ -216,8 +268,7 @@ def observe(base: Base, tmp: Path, route: str, caller: str, scope: str) -> int:
     case = Case(base, caller, scope)
     app, store = clone(base, tmp)
     try:
-        if call.setup is not None:
-            call.setup(case, store)
+        facts = (call.setup(case, store) if call.setup else None) or {}
         with TestClient(app, follow_redirects=False) as client:
             headers: dict[str, str] = {}
             if caller != "anonymous":
@@ -231,10 +282,12 @@ def observe(base: Base, tmp: Path, route: str, caller: str, scope: str) -> int:
                     app.state.ctx.secret, base.sessions[caller])
             project = base.a if call.project == "a" else base.b
             path = template.format(project_id=project, item_id=case.item(call.project),
-                                   user_id=case.user_id, path="app.css")
+                                   user_id=case.user_id, path="app.css", **facts)
             params = call.query(case) if call.query else None
             r = client.request(method, path, headers=headers, params=params, **kwargs)
-            return r.status_code
+        if call.check is not None:
+            call.check(case, store, facts, r)
+        return r.status_code
     finally:
         store.close()
 

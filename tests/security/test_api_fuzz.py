@@ -7,8 +7,7 @@ test below. Bounded: a few examples per operation and generation mode, so the fi
 about a minute on 2 cores; ``LABELLOOP_FUZZ_EXAMPLES=200`` makes the heavy run.
 
 Checks: no 5xx and responses that conform to their documented schema and content type
-(strict); every status code documented in OpenAPI (xfail until the security fixes document
-401/403/404/409 and the overflowing ids of issue 12 stop answering 500).
+(strict); every status code documented in OpenAPI; 64-bit-overflowing ids answer 404.
 """
 
 from __future__ import annotations
@@ -35,7 +34,8 @@ from schemathesis.specs.openapi.checks import (
 
 CALLERS = ("anonymous", "annotator", "reviewer", "admin")
 EXAMPLES = int(os.environ.get("LABELLOOP_FUZZ_EXAMPLES", "6"))  # per operation and mode
-ID_RANGE = {"project_id": 4, "item_id": 16, "user_id": 7}  # ids 0..n-1: real and unknown
+# ids 0..n-1: real and unknown
+ID_RANGE = {"project_id": 4, "item_id": 16, "user_id": 7, "token_id": 4}
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 
@@ -140,8 +140,6 @@ def test_no_server_error_and_documented_bodies(caller: str, world: World) -> Non
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.xfail(strict=False, reason="issue 12: OpenAPI omits 401/403/404/409 (fixed by "
-                                        "the security helper's OpenAPI responses)")
 def test_every_status_code_is_documented(caller: str, world: World) -> None:
     failures = fuzz(world, caller, [status_code_conformance])
     assert failures == [], "\n".join(failures)
@@ -152,15 +150,13 @@ def _path_id_operations(app: Any) -> list[tuple[str, str]]:
     return [(m.upper(), p) for p, ops in spec.items() for m in ops if "{" in p]
 
 
-@pytest.mark.xfail(strict=False, reason="issue 12: a 64-bit-overflowing path id answers 500 "
-                                        "(OverflowError), fixed by the security helper")
 def test_overflowing_path_ids_are_client_errors(world: World) -> None:
     app = world.app
     huge = 2**63
     failures = []
     with TestClient(app) as client:
         for method, template in _path_id_operations(app):
-            path = template.format(project_id=huge, item_id=huge, user_id=huge)
+            path = template.format(project_id=huge, item_id=huge, user_id=huge, token_id=huge)
             r = client.request(method, path, headers=world.headers("admin"), json={})
             if r.status_code >= 500:
                 failures.append(f"{method} {template}: {r.status_code}")

@@ -57,7 +57,8 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith((API_PREFIX, "/static/"))
 
 
-_ERRORS = {401: "Not logged in (no or a wrong session cookie or API token)",
+_ERRORS = {400: "The request body could not be read (e.g. malformed or too deeply nested JSON)",
+           401: "Not logged in (no or a wrong session cookie or API token)",
            403: "Logged in, but your role may not do this (or the CSRF token is missing)",
            404: "No such project, item or user (or one you may not see)",
            409: "The request clashes with what is stored",
@@ -161,11 +162,12 @@ def create_app(
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
         numbers = [*request.url.path.split("/"), *request.query_params.values()]
-        if any(n.isdigit() and int(n) > MAX_ID for n in numbers):
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+        if any(n.isascii() and n.isdigit() and int(n) > MAX_ID for n in numbers):
             return await _labelloop_error(request, NotFoundError(
                 f"no such id: ids are at most {MAX_ID}"))
         size = request.headers.get("content-length", "")
-        if size.isdigit() and int(size) > ctx.max_upload_bytes:
+        if size.isascii() and size.isdigit() and int(size) > ctx.max_upload_bytes:
             error = PayloadTooLargeError(too_large(ctx.max_upload_bytes))
             return await _labelloop_error(request, error)
         response: Response = await call_next(request)
