@@ -412,7 +412,7 @@ def test_review_decisions_and_send_back(store: Store) -> None:
     boss = store.create_user("boss", "reviewer", "h").id
     ann = store.create_user("ann", "annotator", "h").id
     claim = store.claim_next(p.id, ann, overlap=1, minutes=5)
-    assert claim is not None
+    assert claim is not None and claim.item_id in ids and claim.user_id == ann
     src = store.ensure_source(p.id, "human", "ann", user_id=ann)
     store.upsert_annotations(p.id, [AnnotationRecord(item_id=claim.item_id, source_id=src.id,
                                                      label=0)])

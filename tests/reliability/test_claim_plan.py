@@ -35,7 +35,7 @@ def world(db_url: str) -> Iterator[tuple[Store, int, int, list[int]]]:
     src = human_sources(store, p.id, users)
     for u in users:
         claim = store.claim_next(p.id, u, overlap=2, minutes=5)
-        assert claim is not None
+        assert claim is not None and claim.item_id in ids and claim.user_id == u
         assert store.submit_answer(p.id, u, AnnotationRecord(
             item_id=claim.item_id, source_id=src[u], label=0), overlap=2, minutes=5)
         store.claim_next(p.id, u, overlap=2, minutes=5)

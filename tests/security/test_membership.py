@@ -74,7 +74,7 @@ def test_the_migration_keeps_projects_with_members_closed(tmp_path: Path) -> Non
     assert {p.name: p.members_only for p in store.projects()} == {"closed": True,
                                                                   "open": False}
     ann = store.get_user(1)
-    assert ann is not None
+    assert ann is not None and ann.name == "ann" and ann.role == "annotator"
     assert [p.name for p in Members(store).projects(ann)] == ["closed", "open"]
     store.remove_member(1, 1)
     assert [p.name for p in Members(store).projects(ann)] == ["open"]

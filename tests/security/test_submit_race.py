@@ -24,7 +24,7 @@ def test_a_claim_expiring_mid_submit_never_exceeds_the_overlap(world: World,
     other = world.users.by_name(OTHER)
     queue = LabelingQueue(world.store, one, random.Random(0))
     task = queue.next(ann)
-    assert task is not None
+    assert task is not None and task.item.id is not None
     item = task.item.id
     real_open_claim = world.store.open_claim
     skew = [timedelta(0)]  # the store's clock runs this much ahead once the claim is seen
@@ -37,7 +37,7 @@ def test_a_claim_expiring_mid_submit_never_exceeds_the_overlap(world: World,
         assert claim is not None and claim.item_id == item
         skew[0] = later
         taken = world.store.claim_item(one.id, other.id or 0, item, overlap=1, minutes=30)
-        assert taken is not None
+        assert taken is not None and taken.item_id == item and taken.user_id == other.id
         return claim
 
     import labelloop.storage.queue as storage_queue
