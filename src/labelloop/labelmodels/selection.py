@@ -195,8 +195,10 @@ class AutoLabelModel(BaseLabelModel):
     threshold_ : float or None
         Decision threshold on ``P(class 1)``, or None for the most probable class.
     scores_ : dict
-        Cross-validated score of each tried ``"name"`` and ``"name@threshold"`` (empty
-        without gold).
+        Score on the gold rows of each decision rule tried: the baseline fitted without gold
+        (``"name without gold"``, ``"...@expected-F1"`` for binary F1), and every candidate
+        anchored on gold in cross-validation (``"name"``, ``"name@threshold"``). Empty
+        without enough gold.
     rule_ : str
         How the choice was made, in words (shown to users).
     """
