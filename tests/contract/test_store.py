@@ -529,6 +529,5 @@ def test_export_stream_pages_by_id_with_their_annotations(store: Store) -> None:
         again = list(stream.pages(annotations=False))
         assert [it.id for pg in again for it in pg.items] == ids
         assert all(not pg.annotations for pg in again)
-    with pytest.raises(ValidationError):
-        with store.export_stream(p.id, page_size=0):
-            pass
+    with pytest.raises(ValidationError), store.export_stream(p.id, page_size=0):
+        pass
