@@ -190,3 +190,24 @@ def test_export_round_trips_through_import(project: Project, tmp_path: Path,
         assert again == strip
     finally:
         back.close()
+
+
+def test_cli_import_twice_reads_the_file_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from labelloop.cli.app import app
+
+    runner = CliRunner()
+    folder = tmp_path / "proj"
+    assert runner.invoke(app, ["init", str(folder), "--task", "text-classification",
+                               "--labels", "ham,spam"]).exit_code == 0
+    path = _write_csv(tmp_path / "in.csv", 50)
+    first = runner.invoke(app, ["import", str(path), "-p", str(folder)])
+    assert first.exit_code == 0 and "imported 50 new item(s)" in first.output
+    again = runner.invoke(app, ["import", str(path), "-p", str(folder)])
+    assert again.exit_code == 0 and "imported before" in again.output
+    forced = runner.invoke(app, ["import", str(path), "-p", str(folder), "--force"])
+    assert forced.exit_code == 0 and "imported 0 new item(s)" in forced.output
+    bad = _write_csv(tmp_path / "bad.csv", 60, bad_row=55)
+    failed = runner.invoke(app, ["import", str(bad), "-p", str(folder)])
+    assert failed.exit_code == 2 and "line 57" in failed.output
