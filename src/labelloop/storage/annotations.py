@@ -55,13 +55,13 @@ def upsert_annotation_rows(s: Session, rows: list[dict[str, Any]]) -> None:
     if is_postgres(s) and len(rows) > CHUNK:
         _upsert_staged(s, rows)
     else:
+        stmt = insert(s, AnnotationRow.__table__)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["item_id", "source_id"],
+            set_={c: getattr(stmt.excluded, c) for c in _UPSERTED},
+        )
         for chunk in chunks(rows, BULK):
-            stmt = insert(s, AnnotationRow)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["item_id", "source_id"],
-                set_={c: getattr(stmt.excluded, c) for c in _UPSERTED},
-            )
-            s.execute(stmt, list(chunk))
+            s.connection().execute(stmt, list(chunk))
     counted = cq.counted_sources(s, {r["source_id"] for r in rows})
     if counted:
         cq.refresh(s, [r["item_id"] for r in rows if r["source_id"] in counted])

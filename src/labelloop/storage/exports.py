@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceRecord
@@ -23,6 +24,8 @@ from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import annotation_record, item_record, source_record
 
 PAGE_SIZE = 1000
+_ITEMS: Table = ItemRow.__table__  # type: ignore[assignment]
+_ANNOTATIONS: Table = AnnotationRow.__table__  # type: ignore[assignment]
 
 
 class ExportStream:
@@ -51,27 +54,27 @@ class ExportStream:
     def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]:
         """Pages of items in id order, each a :class:`Snapshot` of those items, every
         source, and (unless ``annotations`` is false) the items' annotations."""
+        items = _ITEMS.c
         last = 0
         while True:
-            rows = self._s.scalars(
-                select(ItemRow).where(ItemRow.project_id == self._project_id,
-                                      ItemRow.id > last)
-                .order_by(ItemRow.id).limit(self.page_size)).all()
+            rows = self._s.execute(
+                select(_ITEMS).where(items.project_id == self._project_id, items.id > last)
+                .order_by(items.id).limit(self.page_size)).all()
             if not rows:
                 return
-            items = [item_record(r) for r in rows]
             first, last = rows[0].id, rows[-1].id
             anns = self._annotations(first, last) if annotations else []
-            self._s.expunge_all()  # keep one page of rows in the session, not all of them
-            yield Snapshot(items, self.sources, anns)
+            # plain rows, not ORM objects: nothing accumulates in the session
+            yield Snapshot([item_record(cast(ItemRow, r)) for r in rows], self.sources, anns)
 
     def _annotations(self, first: int, last: int) -> list[AnnotationRecord]:
-        q = (select(AnnotationRow)
-             .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+        anns = _ANNOTATIONS.c
+        q = (select(_ANNOTATIONS)
+             .join(SourceRow, SourceRow.id == anns.source_id)
              .where(SourceRow.project_id == self._project_id,
-                    AnnotationRow.item_id.between(first, last))
-             .order_by(AnnotationRow.item_id, AnnotationRow.source_id))
-        return [annotation_record(r) for r in self._s.scalars(q)]
+                    anns.item_id.between(first, last))
+             .order_by(anns.item_id, anns.source_id))
+        return [annotation_record(cast(AnnotationRow, r)) for r in self._s.execute(q)]
 
     def items(self) -> Iterator[ItemRecord]:
         """Every item in id order, read page by page (no annotations)."""
