@@ -7,14 +7,23 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Integer, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from labelloop.core.matrix import ABSTAIN, LabelMatrix
 from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceKind, SourceRecord
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
-from labelloop.storage.base import BULK, CHUNK, SqlBase, chunks, insert, is_postgres, stage_rows
+from labelloop.storage.base import (
+    BULK,
+    CHUNK,
+    SqlBase,
+    among,
+    chunks,
+    insert,
+    is_postgres,
+    stage_rows,
+)
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, utcnow
 from labelloop.storage.records import Vote, annotation_record, item_record, source_record
 
@@ -243,11 +252,9 @@ class SqlAnnotations(SqlBase):
         with self.write() as s:
             check_owned(s, project_id, sorted(items), sorted(srcs))
             for chunk in chunks(sorted(items), BULK):
-                s.execute(
-                    delete(AnnotationRow).where(
-                        AnnotationRow.source_id.in_(sorted(srcs)), AnnotationRow.item_id.in_(chunk)
-                    )
-                )
+                s.execute(delete(AnnotationRow).where(
+                    AnnotationRow.source_id.in_(sorted(srcs)),
+                    among(s, AnnotationRow.item_id, chunk, Integer)))
             upsert_annotation_rows(s, annotation_rows(annotations))
             if cq.counted_sources(s, srcs):
                 cq.refresh(s, items)

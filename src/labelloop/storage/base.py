@@ -13,7 +13,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, any_, bindparam
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -76,6 +76,14 @@ def insert(s: Session, table: Any) -> Any:
 def is_postgres(s: Session) -> bool:
     """Whether the session speaks to PostgreSQL (else SQLite)."""
     return bool(s.get_bind().dialect.name == "postgresql")
+
+
+def among(s: Session, column: Any, values: Sequence[Any], item_type: Any) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one parameter however
+    many values (a long ``IN`` list costs the driver more than the query)."""
+    if is_postgres(s):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(item_type)))
+    return column.in_(list(values))
 
 
 def stage_rows(s: Session, table: str, columns: str, names: Sequence[str],

@@ -70,21 +70,28 @@ def _room(project_id: Any) -> Any:
 def add_items(s: Session, item_ids: Sequence[int]) -> None:
     """Queue rows for newly imported items (nothing taken yet, ordered by priority).
 
-    One ``INSERT ... SELECT`` per batch of ids; ``has_room`` is computed in it (nothing is
-    taken yet, so an item has room whenever the project's overlap is at least one).
+    One ``INSERT ... SELECT`` over the id range when the ids are dense (an import batch),
+    else per batch of ids; ``has_room`` is computed in it (nothing is taken yet, so an item
+    has room whenever the project's overlap is at least one). Items in the range that are
+    already queued are left alone.
     """
+    if not item_ids:
+        return
     overlap = func.coalesce(
         select(ClaimQueueProjectRow.overlap)
         .where(ClaimQueueProjectRow.project_id == ItemRow.project_id).scalar_subquery(), 1)
     cols = ["item_id", "project_id", "unranked", "sort_key", "gold", "has_room", "taken",
             "extra"]
-    for chunk in chunks(list(item_ids), BULK):
-        rows = select(
-            ItemRow.id, ItemRow.project_id, ItemRow.priority.is_(None),
-            func.coalesce(-ItemRow.priority, 0.0), false(), literal(0) < overlap, literal(0),
-            literal(0),
-        ).where(ItemRow.id.in_(chunk))
-        s.execute(insert(s, Q).from_select(cols, rows).on_conflict_do_nothing())
+    rows = select(ItemRow.id, ItemRow.project_id, ItemRow.priority.is_(None),
+                  func.coalesce(-ItemRow.priority, 0.0), false(), literal(0) < overlap,
+                  literal(0), literal(0))
+    lo, hi = min(item_ids), max(item_ids)
+    if hi - lo < 2 * len(item_ids):
+        wheres = [ItemRow.id.between(lo, hi)]
+    else:
+        wheres = [ItemRow.id.in_(chunk) for chunk in chunks(sorted(item_ids), BULK)]
+    for where in wheres:
+        s.execute(insert(s, Q).from_select(cols, rows.where(where)).on_conflict_do_nothing())
 
 
 def _refresh_statements() -> tuple[Any, Any]:

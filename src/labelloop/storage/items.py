@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import String, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from labelloop.core.records import ItemRecord, PendingAnnotation
 from labelloop.errors import ValidationError
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.annotations import ensure_source_id, select_items, upsert_annotation_rows
-from labelloop.storage.base import BULK, CHUNK, SqlBase, chunks, insert, is_postgres, stage_rows
+from labelloop.storage.base import (
+    BULK,
+    CHUNK,
+    SqlBase,
+    among,
+    chunks,
+    insert,
+    is_postgres,
+    stage_rows,
+)
 from labelloop.storage.models import EmbeddingRow, FailureRow, ImportFileRow, ItemRow, utcnow
 from labelloop.storage.records import Failure, ImportResult
 
 _PRIORITY_STAGE = "ll_stage_priorities"
+_ITEM_COLUMNS = ("content_hash", "external_id", "data", "meta", "split", "width", "height")
+_ITEM_STAGE = ("content_hash varchar(64), external_id varchar(200), data json, meta json, "
+               "split varchar(20), width integer, height integer")
 
 
 def _ids_by_hash(s: Session, project_id: int, hashes: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for chunk in chunks(hashes, BULK // 2):
+    for chunk in chunks(hashes, BULK):
         q = select(ItemRow.content_hash, ItemRow.id).where(
-            ItemRow.project_id == project_id, ItemRow.content_hash.in_(chunk)
+            ItemRow.project_id == project_id, among(s, ItemRow.content_hash, chunk, String)
         )
         out.update({h: i for h, i in s.execute(q)})
     return out
@@ -55,12 +68,8 @@ class _Importer:
                     "split": it.split, "width": it.width, "height": it.height,
                     "created_at": self.now,
                 }
-        table = ItemRow.__table__
-        stmt = (insert(s, table).on_conflict_do_nothing()
-                .returning(table.c.content_hash, table.c.id))
-        added: dict[str, int] = {}
-        for chunk in chunks(list(new_rows.values()), BULK):
-            added.update({h: i for h, i in s.connection().execute(stmt, list(chunk))})
+        added = (self._copy_items(new_rows) if is_postgres(s) and len(new_rows) > CHUNK
+                 else self._insert_items(new_rows))
         ids = _ids_by_hash(s, self.project_id, [h for h in new_rows if h not in added])
         ids.update(added)
         res.added += len(added)
@@ -68,6 +77,30 @@ class _Importer:
         res.item_ids.extend(ids[h] for h in new_rows)
         cq.add_items(s, list(added.values()))
         res.annotations += self._annotations(ids, annotations)
+
+    def _insert_items(self, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """Multi-row inserts; the ids of the rows added (not those already stored)."""
+        table = ItemRow.__table__
+        stmt = (insert(self.s, table).on_conflict_do_nothing()
+                .returning(table.c.content_hash, table.c.id))
+        added: dict[str, int] = {}
+        for chunk in chunks(list(rows.values()), BULK):
+            added.update({h: i for h, i in self.s.connection().execute(stmt, list(chunk))})
+        return added
+
+    def _copy_items(self, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """PostgreSQL: COPY into a staging table, one INSERT ... SELECT ... RETURNING."""
+        stage_rows(self.s, "ll_stage_items", _ITEM_STAGE, _ITEM_COLUMNS, (
+            (r["content_hash"], r["external_id"], json.dumps(r["data"]),
+             json.dumps(r["meta"]), r["split"], r["width"], r["height"])
+            for r in rows.values()))
+        cols = ", ".join(_ITEM_COLUMNS)
+        found = self.s.execute(text(
+            f"INSERT INTO items (project_id, created_at, {cols}) "
+            f"SELECT :pid, :now, {cols} FROM ll_stage_items "
+            "ON CONFLICT DO NOTHING RETURNING content_hash, id"),
+            {"pid": self.project_id, "now": self.now})
+        return {h: i for h, i in found}
 
     def _annotations(self, ids: dict[str, int], annotations: Sequence[PendingAnnotation]) -> int:
         rows = []
