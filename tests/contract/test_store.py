@@ -525,6 +525,7 @@ def test_export_stream_pages_by_id_with_their_annotations(store: Store) -> None:
         assert [len(pg.items) for pg in pages] == [10, 10, 5]
         assert [it.id for pg in pages for it in pg.items] == ids
         assert [a.item_id for pg in pages for a in pg.annotations] == ids[::3]
+        assert stream.data_keys() == ["text"]
         store.import_records(p.id, [ItemRecord(data={"text": "late"})])  # after the snapshot
         again = list(stream.pages(annotations=False))
         assert [it.id for pg in again for it in pg.items] == ids

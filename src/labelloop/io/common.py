@@ -179,12 +179,15 @@ class Occurrences:
 
 
 class SnapshotPages(Protocol):
-    """What an export writer reads: every source, and the items with their annotations
-    page by page (``labelloop.storage`` hands one out from one read transaction)."""
+    """What an export writer reads: every source, the items with their annotations page by
+    page, and the names of the items' data fields (``labelloop.storage`` hands one out from
+    one read transaction)."""
 
     sources: list[SourceRecord]
 
     def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]: ...
+
+    def data_keys(self) -> list[str]: ...
 
 
 class WholeSnapshot:
@@ -198,20 +201,14 @@ class WholeSnapshot:
         """The one page: the whole snapshot."""
         yield self.snap if annotations else Snapshot(self.snap.items, self.sources, [])
 
+    def data_keys(self) -> list[str]:
+        """Names of the items' data fields in order of first appearance."""
+        return list(dict.fromkeys(k for it in self.snap.items for k in it.data))
+
 
 def as_pages(snap: Snapshot | SnapshotPages) -> SnapshotPages:
     """Pages of a snapshot: a stream as it is, a whole snapshot as one page."""
     return WholeSnapshot(snap) if isinstance(snap, Snapshot) else snap
-
-
-def data_columns(pages: SnapshotPages) -> list[str]:
-    """Names of the items' data fields in order of first appearance (one pass, no
-    annotations read)."""
-    cols: dict[str, None] = {}
-    for page in pages.pages(annotations=False):
-        for it in page.items:
-            cols.update(dict.fromkeys(it.data))
-    return list(cols)
 
 
 def _pick(columns: Iterable[str], explicit: str | None, candidates: tuple[str, ...]) -> str | None:

@@ -18,7 +18,6 @@ from labelloop.io.common import (
     SnapshotPages,
     as_pages,
     collect,
-    data_columns,
     final_labels,
     iter_rows_import,
     label_names,
@@ -90,7 +89,7 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
     memory at a time.
     """
     pages = as_pages(snap)
-    data_cols = data_columns(pages)
+    data_cols = pages.data_keys()
     header = ["id", "split", *data_cols, "label", "label_source", "confidence", "needs_review"]
     n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:

@@ -17,7 +17,6 @@ from labelloop.io.common import (
     SnapshotPages,
     as_pages,
     collect,
-    data_columns,
     final_labels,
     iter_rows_import,
 )
@@ -112,7 +111,7 @@ def to_dataset(snap: Snapshot | SnapshotPages, schema: LabelSchema) -> Any:
     (ClassLabel); :func:`write_hf` writes one to disk page by page."""
     datasets = require("hf", "datasets", feature="Hugging Face export")
     pages = as_pages(snap)
-    cols = data_columns(pages)
+    cols = pages.data_keys()
     table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}, "label": []}
     for part in _tables(pages, cols, schema):
         for key, values in part.items():
@@ -130,7 +129,7 @@ def write_hf(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) ->
     from datasets.arrow_writer import ArrowWriter
 
     pages = as_pages(snap)
-    cols = data_columns(pages)
+    cols = pages.data_keys()
     features = _features(cols, schema)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".hf-export-") as tmp:

@@ -67,6 +67,23 @@ class ExportStream:
             # plain rows, not ORM objects: nothing accumulates in the session
             yield Snapshot([item_record(cast(ItemRow, r)) for r in rows], self.sources, anns)
 
+    def data_keys(self) -> list[str]:
+        """Names of the items' data fields in order of first appearance (read page by
+        page, no records built)."""
+        items = _ITEMS.c
+        keys: dict[str, None] = {}
+        last = 0
+        while True:
+            rows = self._s.execute(
+                select(items.id, items.data).where(items.project_id == self._project_id,
+                                                   items.id > last)
+                .order_by(items.id).limit(self.page_size)).all()
+            if not rows:
+                return list(keys)
+            for r in rows:
+                keys.update(dict.fromkeys(r.data))
+            last = rows[-1].id
+
     def _annotations(self, first: int, last: int) -> list[AnnotationRecord]:
         anns = _ANNOTATIONS.c
         q = (select(_ANNOTATIONS)

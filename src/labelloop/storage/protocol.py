@@ -153,6 +153,8 @@ class ExportPages(Protocol):
 
     def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]: ...
 
+    def data_keys(self) -> list[str]: ...
+
 
 @runtime_checkable
 class ExportRepository(Protocol):

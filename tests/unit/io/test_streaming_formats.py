@@ -117,6 +117,10 @@ class _Pages:
             anns = [a for a in self.snap.annotations if a.item_id == it.id] if annotations else []
             yield Snapshot([it], self.sources, anns)
 
+    def data_keys(self) -> list[str]:
+        return list(dict.fromkeys(k for page in self.pages(annotations=False)
+                                  for it in page.items for k in it.data))
+
 
 def _snapshot(task: str) -> Snapshot:
     media = LabelSchema.from_labels(task, CLASSES).task_type.media
