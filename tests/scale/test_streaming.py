@@ -211,3 +211,16 @@ def test_cli_import_twice_reads_the_file_once(tmp_path: Path) -> None:
     bad = _write_csv(tmp_path / "bad.csv", 60, bad_row=55)
     failed = runner.invoke(app, ["import", str(bad), "-p", str(folder)])
     assert failed.exit_code == 2 and "line 57" in failed.output
+
+
+def test_the_file_key_does_not_depend_on_set_order(project: Project, tmp_path: Path) -> None:
+    from labelloop.io import ImportOptions
+    from labelloop.services.project import _file_key
+
+    path = _write_csv(tmp_path / "in.csv", 3)
+    a = ImportOptions(label_splits=frozenset({"train", "valid", "test"}))
+    b = ImportOptions(label_splits=frozenset({"test", "valid", "train"}))
+    assert _file_key(path, "csv", a, None, project.schema) == _file_key(
+        path, "csv", b, None, project.schema)
+    assert _file_key(path, "csv", a, None, project.schema) != _file_key(
+        path, "csv", ImportOptions(), None, project.schema)

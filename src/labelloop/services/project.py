@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -458,7 +458,8 @@ def _file_key(path: Path, fmt: str, options: ImportOptions, image_root: Path | N
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     root = None if image_root is None else str(image_root.resolve())
-    h.update(json.dumps([fmt, str(path.resolve().parent), root, repr(options),
+    opts = {k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(options).items()}
+    h.update(json.dumps([fmt, str(path.resolve().parent), root, opts,
                          schema.model_dump(mode="json")], sort_keys=True, default=str
                         ).encode())
     return h.hexdigest()

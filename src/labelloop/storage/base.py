@@ -96,7 +96,7 @@ def stage_rows(s: Session, table: str, columns: str, names: Sequence[str],
     """
     cur = s.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")  # never a table of the schema
         cur.execute(f"CREATE TEMPORARY TABLE {table} ({columns}) ON COMMIT DROP")
         with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
             for row in rows:
