@@ -24,7 +24,6 @@ from labelloop.errors import ImportReport, ImportValidationError, ValidationErro
 from labelloop.io.common import (
     BATCH_SIZE,
     ImportOptions,
-    Occurrences,
     ParsedImport,
     SnapshotPages,
     as_pages,
@@ -33,6 +32,7 @@ from labelloop.io.common import (
     parse_label,
     text_position,
 )
+from labelloop.io.seen import Occurrences
 
 
 def iter_jsonl(path: Path, schema: LabelSchema, options: ImportOptions, *,

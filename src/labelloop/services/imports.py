@@ -15,7 +15,8 @@ from typing import Any
 
 from labelloop.core.records import ItemRecord
 from labelloop.errors import ImportReport, ImportValidationError
-from labelloop.io.common import FirstSeen, ParsedImport
+from labelloop.io.common import ParsedImport
+from labelloop.io.seen import FirstSeen
 from labelloop.services.media import is_url, resolve_media
 
 
@@ -27,7 +28,7 @@ def _fingerprint(data: dict[str, Any]) -> int:
 
 class ImportChecks:
     """Checks rows of one import batch by batch; memory grows by about 24 bytes per row
-    with an external id (:class:`~labelloop.io.common.FirstSeen`).
+    with an external id (:class:`~labelloop.io.seen.FirstSeen`).
 
     Parameters
     ----------

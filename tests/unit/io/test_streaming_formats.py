@@ -16,10 +16,10 @@ from labelloop.core import AnnotationRecord, Box, ItemRecord, LabelSchema
 from labelloop.core.records import Snapshot, SourceRecord, occurrence_hash
 from labelloop.errors import ImportValidationError
 from labelloop.io import FORMATS, ImportOptions
-from labelloop.io.common import FirstSeen, Occurrences
 from labelloop.io.csv_format import iter_csv
 from labelloop.io.json_stream import JsonStreamError, iter_array, write_array
 from labelloop.io.label_studio import iter_label_studio
+from labelloop.io.seen import FirstSeen, Occurrences
 
 CLASSES = ["cat", "dog", "bird"]
 VALUES: list[Any] = [1, 12345, -3.5e10, 2.5e-7, "a\nb", "é ü", {"x": [1, 2, {"y": "é"}]},
