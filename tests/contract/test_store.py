@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -426,3 +428,107 @@ def test_review_decisions_and_send_back(store: Store) -> None:
     times = store.decision_times(p.id)
     assert list(times) == [ids[0]] and abs((times[ids[0]] - t1).total_seconds()) < 1e-3
     assert store.available_items(p.id, other, overlap=1) == 2  # one more annotator wanted
+
+
+# -- set-based writes: the bulk paths (more than one IN-list chunk) keep the semantics ----
+BIG = 1200  # above storage.base.CHUNK: COPY on PostgreSQL, range check of owned items
+
+
+def test_bulk_upsert_keeps_the_last_answer_and_refuses_foreign_items(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    q = store.create_project("q", SCHEMA)
+    ids = store.import_records(p.id, _items(BIG)).item_ids
+    foreign = store.import_records(q.id, [ItemRecord(data={"text": "other"})]).item_ids[0]
+    lm_src = store.ensure_source(p.id, "label_model", "lm")
+    first = [AnnotationRecord(item_id=i, source_id=lm_src.id, label=0, confidence=0.5,
+                              probs=[0.5, 0.5]) for i in ids]
+    # the same item twice in one call: the later answer wins
+    later = [AnnotationRecord(item_id=i, source_id=lm_src.id, label=1, confidence=0.9,
+                              probs=[0.1, 0.9], needs_review=True) for i in ids[::2]]
+    assert store.upsert_annotations(p.id, first + later) == BIG + len(later)
+    got = {a.item_id: a for a in store.annotations(p.id)}
+    assert len(got) == BIG
+    assert [got[i].label for i in ids[:4]] == [1, 0, 1, 0]
+    assert got[ids[0]].probs == [0.1, 0.9] and got[ids[0]].needs_review
+    assert got[ids[1]].confidence == 0.5 and not got[ids[1]].needs_review
+    with pytest.raises(NotFoundError):  # one foreign item among many: nothing is written
+        store.upsert_annotations(p.id, [
+            AnnotationRecord(item_id=i, source_id=lm_src.id, label=0) for i in [*ids, foreign]])
+    assert got[ids[0]].label == {a.item_id: a for a in store.annotations(p.id)}[ids[0]].label
+
+
+def test_bulk_set_priorities_order_the_queue(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(BIG)).item_ids
+    user = store.create_user("u", "annotator", "x")
+    assert user.id is not None
+    rng = np.random.default_rng(0)
+    prios = {i: float(v) for i, v in zip(ids, rng.random(BIG), strict=True)}
+    top = max(prios, key=lambda i: prios[i])
+    store.set_priorities(p.id, prios)
+    claim = store.claim_next(p.id, user.id, overlap=1, minutes=10)
+    assert claim is not None and claim.item_id == top
+    store.finish_claim(p.id, user.id, top, "skipped")
+    store.set_priorities(p.id, {ids[5]: 10.0})  # the small path: one item moves to the top
+    claim = store.claim_next(p.id, user.id, overlap=1, minutes=10)
+    assert claim is not None and claim.item_id == ids[5]
+
+
+def test_bulk_replace_of_human_answers_keeps_the_queue_counts(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(BIG)).item_ids
+    user = store.create_user("u", "annotator", "x")
+    assert user.id is not None
+    crowd = store.ensure_source(p.id, "human", "crowd")
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=i, source_id=crowd.id, label=0)
+                                    for i in ids])
+    assert store.available_items(p.id, user.id, overlap=1) == 0  # every item is answered
+    keep = ids[: BIG // 2]
+    store.replace_annotations(p.id, [crowd.id], ids, [
+        AnnotationRecord(item_id=i, source_id=crowd.id, label=1) for i in keep])
+    assert store.available_items(p.id, user.id, overlap=1) == BIG - len(keep)
+    L = store.label_matrix(p.id).L[:, 0]
+    assert (L[: len(keep)] == 1).all() and (L[len(keep):] == -1).all()
+
+
+def test_import_batches_is_all_or_nothing_and_records_the_file(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    items = _items(30)
+
+    def batches() -> Any:
+        yield items[:10], [PendingAnnotation(items[0].content_hash, "gold", "g", label=1)]
+        yield items[10:20], []
+        raise ValidationError("a bad row at the end")
+
+    with pytest.raises(ValidationError):
+        store.import_batches(p.id, batches(), file_key="k1", file_name="f.csv")
+    assert store.count_items(p.id) == 0 and store.sources(p.id) == []
+    assert store.imported_file(p.id, "k1") is None
+    res = store.import_batches(p.id, [(items[:10], []), (items[5:30], [])], file_key="k1")
+    assert (res.added, res.skipped) == (30, 5)
+    done = store.imported_file(p.id, "k1")
+    assert done is not None and done.unchanged and done.skipped == 35
+    assert store.imported_file(p.id, "other") is None
+
+
+def test_export_stream_pages_by_id_with_their_annotations(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    q = store.create_project("q", SCHEMA)
+    ids = store.import_records(p.id, _items(25)).item_ids
+    store.import_records(q.id, [ItemRecord(data={"text": "not mine"})])
+    src = store.ensure_source(p.id, "human", "ann")
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=i, source_id=src.id, label=1)
+                                    for i in ids[::3]])
+    with store.export_stream(p.id, page_size=10) as stream:
+        assert [s.id for s in stream.sources] == [src.id]
+        pages = list(stream.pages())
+        assert [len(pg.items) for pg in pages] == [10, 10, 5]
+        assert [it.id for pg in pages for it in pg.items] == ids
+        assert [a.item_id for pg in pages for a in pg.annotations] == ids[::3]
+        assert stream.data_keys() == ["text"]
+        store.import_records(p.id, [ItemRecord(data={"text": "late"})])  # after the snapshot
+        again = list(stream.pages(annotations=False))
+        assert [it.id for pg in again for it in pg.items] == ids
+        assert all(not pg.annotations for pg in again)
+    with pytest.raises(ValidationError), store.export_stream(p.id, page_size=0):
+        pass

@@ -11,7 +11,13 @@ from rich.table import Table
 
 from labelloop import __version__
 from labelloop.cli.active import app as active_app
-from labelloop.cli.common import LabelloopGroup, ProjectDir, console, open_project
+from labelloop.cli.common import (
+    LabelloopGroup,
+    ProjectDir,
+    console,
+    import_progress,
+    open_project,
+)
 from labelloop.cli.prelabel import app as prelabel_app
 from labelloop.cli.quality import app as quality_app
 from labelloop.cli.server import serve, user_app
@@ -90,8 +96,13 @@ def import_(
     split: Annotated[str | None, typer.Option(help="Split for every row.")] = None,
     image_root: Annotated[Path | None, typer.Option(
         help="Folder that COCO file names are relative to.")] = None,
+    force: Annotated[bool, typer.Option(
+        help="Read the file even if it was imported before with the same options.")] = False,
 ) -> None:
     """Import items (and any labels) from a file, all or nothing.
+
+    The file is read and stored in batches (memory stays small) inside one transaction;
+    a repeated import of the same file is recognised by its hash and skipped.
 
     Example: [bold]labelloop import comments.csv -p spam --label-column CLASS[/]
     """
@@ -102,8 +113,13 @@ def import_(
     }
     if label_splits:
         options["label_splits"] = frozenset(s.strip() for s in label_splits.split(","))
-    with open_project(project) as p:
-        res = p.import_file(file, format=format, image_root=image_root, **options)
+    with open_project(project) as p, import_progress(file) as progress:
+        res = p.import_file(file, format=format, image_root=image_root, force=force,
+                            progress=progress, **options)
+    if res.unchanged:
+        console.print(f"{file.name} was imported before with these options: nothing to do "
+                      f"({res.skipped} row(s); --force reads it again)")
+        return
     console.print(f"imported {res.added} new item(s) from {file.name} "
                   f"({res.skipped} already present, {res.annotations} label(s))")
 

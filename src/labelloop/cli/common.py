@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from typer.core import TyperGroup
 
 from labelloop.errors import ImportValidationError, LabelloopError, UserInputError
@@ -49,6 +59,18 @@ class LabelloopGroup(TyperGroup):
 def open_project(folder: Path) -> Project:
     """Open the project in ``folder`` (errors become one-line CLI errors)."""
     return Project.open(folder)
+
+
+@contextmanager
+def import_progress(file: Path) -> Iterator[Callable[[int], None]]:
+    """A progress bar over the bytes of ``file`` (on stderr; hidden when it is no
+    terminal); yields the callback an import calls with the bytes read so far."""
+    total = file.stat().st_size if file.is_file() else None
+    columns = (TextColumn("importing {task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(file.name, total=total)
+        yield lambda done: bar.update(task, completed=done)
 
 
 def report_error(exc: LabelloopError) -> None:

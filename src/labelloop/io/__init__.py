@@ -1,7 +1,8 @@
 """Import and export formats: CSV, JSONL, Label Studio JSON, COCO, Hugging Face datasets.
 
-Each format has a reader that validates everything before anything is stored (the caller
-stores the result in one transaction) and a writer over one consistent snapshot.
+Each format has a reader that validates every row while it reads the file in batches (the
+caller stores the batches in one transaction, which the reader's final report of bad rows
+rolls back: all or nothing) and a writer that reads one consistent snapshot page by page.
 :data:`~labelloop.io.formats.FORMATS` lists them with their suffixes and task types.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from labelloop.io.common import ImportOptions, ParsedImport
+from labelloop.io.common import ImportOptions, ParsedImport, SnapshotPages
 from labelloop.io.formats import (
     FORMATS,
     Format,
@@ -45,6 +46,7 @@ __all__ = [
     "ImportFormat",
     "ImportOptions",
     "ParsedImport",
+    "SnapshotPages",
     "detect_export_format",
     "detect_format",
     "detect_import_format",

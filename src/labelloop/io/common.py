@@ -1,24 +1,36 @@
-"""What every format shares: import options, parsed imports, row validation, final labels."""
+"""What every format shares: import options, parsed imports in batches, row validation,
+the pages an export reads, final labels.
+
+Imports stream: a reader yields :class:`ParsedImport` batches of at most ``batch_size``
+rows while it validates, collecting row problems in one report, and raises
+:class:`~labelloop.errors.ImportValidationError` at the end of the file when there were
+any (it yields no batch after the first problem). The caller stores the batches in one
+transaction, so the exception rolls everything back: all or nothing, in memory bounded
+by one batch (plus about 24 bytes per row for the duplicate checks,
+:class:`~labelloop.io.seen.FirstSeen`).
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import IO, Any, Protocol
 
 from labelloop.core.records import (
     SPLITS,
     AnnotationRecord,
     ItemRecord,
     PendingAnnotation,
+    Snapshot,
     SourceKind,
     SourceRecord,
-    occurrence_hash,
 )
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
+from labelloop.io.seen import Occurrences
 
 TEXT_FIELDS = ("text", "content", "comment", "sentence", "body", "message", "document")
 IMAGE_FIELDS = ("image", "image_path", "image_url", "file_name", "path", "url")
@@ -26,6 +38,8 @@ LABEL_FIELDS = ("label", "labels", "class", "category", "target")
 SPLIT_FIELDS = ("split",)
 ID_FIELDS = ("id", "external_id", "comment_id", "item_id")
 LABEL_KINDS = (SourceKind.HUMAN, SourceKind.GOLD, SourceKind.MODEL)
+BATCH_SIZE = 2000
+"""Rows per batch an import reader yields (and the store writes)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +84,64 @@ class ImportOptions:
 
 @dataclass
 class ParsedImport:
-    """Items and annotations read from a file, ready for one transaction."""
+    """Items and annotations read from a file (or one batch of it), ready to store.
+
+    ``position`` is how far into the file the reader got (bytes; 0 when unknown), for
+    progress bars. An annotation's item is in the same batch.
+    """
 
     items: list[ItemRecord] = field(default_factory=list)
     annotations: list[PendingAnnotation] = field(default_factory=list)
+    position: int = 0
+
+
+def text_position(fh: IO[str]) -> Callable[[], int]:
+    """How many bytes of a text file were read so far (its buffer's position)."""
+    buffer: Any = getattr(fh, "buffer", None)
+    return buffer.tell if buffer is not None else lambda: 0
+
+
+def collect(batches: Iterable[ParsedImport]) -> ParsedImport:
+    """Every batch of a streaming reader in one :class:`ParsedImport` (whole file in memory)."""
+    out = ParsedImport()
+    for b in batches:
+        out.items.extend(b.items)
+        out.annotations.extend(b.annotations)
+        out.position = b.position
+    return out
+
+
+class SnapshotPages(Protocol):
+    """What an export writer reads: every source, the items with their annotations page by
+    page, and the names of the items' data fields (``labelloop.storage`` hands one out from
+    one read transaction)."""
+
+    sources: list[SourceRecord]
+
+    def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]: ...
+
+    def data_keys(self) -> list[str]: ...
+
+
+class WholeSnapshot:
+    """A :class:`~labelloop.core.records.Snapshot` in memory, as one page."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+        self.sources = snap.sources
+
+    def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]:
+        """The one page: the whole snapshot."""
+        yield self.snap if annotations else Snapshot(self.snap.items, self.sources, [])
+
+    def data_keys(self) -> list[str]:
+        """Names of the items' data fields in order of first appearance."""
+        return list(dict.fromkeys(k for it in self.snap.items for k in it.data))
+
+
+def as_pages(snap: Snapshot | SnapshotPages) -> SnapshotPages:
+    """Pages of a snapshot: a stream as it is, a whole snapshot as one page."""
+    return WholeSnapshot(snap) if isinstance(snap, Snapshot) else snap
 
 
 def _pick(columns: Iterable[str], explicit: str | None, candidates: tuple[str, ...]) -> str | None:
@@ -116,53 +184,55 @@ def is_blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def rows_to_import(
-    rows: Iterable[tuple[int, Mapping[str, Any]]],
-    *,
-    file: str,
-    schema: LabelSchema,
-    options: ImportOptions,
-) -> ParsedImport:
-    """Validate tabular rows ``(line_number, row)`` into items and annotations.
+class RowParser:
+    """Validates tabular rows into items and annotations, one row at a time.
+
+    The text (or image), label, split and id columns are chosen once, from ``columns``.
 
     Raises
     ------
     ImportValidationError
-        With one entry per bad row (file, line, field, problem, fix); nothing is returned.
+        On construction, if the file has no text (image) column or lacks the label
+        column asked for.
     """
-    report = ImportReport()
-    out = ParsedImport()
-    rows = list(rows)
-    if not rows:
-        report.add(file, None, None, "the file holds no rows", "add at least one item")
-        raise ImportValidationError(report)
-    columns = list(dict.fromkeys(k for _, r in rows for k in r))
-    image_task = schema.task_type.is_image
-    main_col = _pick(columns, options.image_column if image_task else options.text_column,
-                     IMAGE_FIELDS if image_task else TEXT_FIELDS)
-    main_key = schema.task_type.media
-    if main_col is None or main_col not in columns:
-        flag = "--image-column" if image_task else "--text-column"
-        report.add(file, None, main_col, f"no {main_key} column among {columns}",
-                   f"name it with {flag}")
-        raise ImportValidationError(report)
-    label_col = _pick(columns, options.label_column, LABEL_FIELDS)
-    if label_col is not None and label_col not in columns:
-        report.add(file, None, label_col, f"label column not found among {columns}",
-                   "check --label-column")
-        raise ImportValidationError(report)
-    split_col = _pick(columns, options.split_column, SPLIT_FIELDS)
-    id_col = _pick(columns, options.id_column, ID_FIELDS)
-    source_name = options.label_source or f"import:{file.rsplit('/', 1)[-1]}"
-    copies: Counter[str] = Counter()
-    for line, row in rows:
+
+    def __init__(self, columns: list[str], *, file: str, schema: LabelSchema,
+                 options: ImportOptions, report: ImportReport) -> None:
+        self.file, self.schema, self.options, self.report = file, schema, options, report
+        image_task = schema.task_type.is_image
+        self.image_task = image_task
+        main_col = _pick(columns, options.image_column if image_task else options.text_column,
+                         IMAGE_FIELDS if image_task else TEXT_FIELDS)
+        self.main_key = schema.task_type.media
+        if main_col is None or main_col not in columns:
+            flag = "--image-column" if image_task else "--text-column"
+            report.add(file, None, main_col, f"no {self.main_key} column among {columns}",
+                       f"name it with {flag}")
+            raise ImportValidationError(report)
+        self.main_col = main_col
+        label_col = _pick(columns, options.label_column, LABEL_FIELDS)
+        if label_col is not None and label_col not in columns:
+            report.add(file, None, label_col, f"label column not found among {columns}",
+                       "check --label-column")
+            raise ImportValidationError(report)
+        self.label_col = label_col
+        self.split_col = _pick(columns, options.split_column, SPLIT_FIELDS)
+        self.id_col = _pick(columns, options.id_column, ID_FIELDS)
+        self.source_name = options.label_source or f"import:{file.rsplit('/', 1)[-1]}"
+        self.copies = Occurrences()
+
+    def parse(self, line: int, row: Mapping[str, Any], out: ParsedImport) -> None:
+        """Add the row's item (and label) to ``out``, or its problem to the report."""
+        file, report, options = self.file, self.report, self.options
+        main_col, label_col, split_col, id_col = (self.main_col, self.label_col,
+                                                  self.split_col, self.id_col)
         main = row.get(main_col)
         if is_blank(main):
-            report.add(file, line, main_col, f"the {main_key} is empty",
-                       f"give every row a {main_key} or remove the row")
-            continue
-        value = str(main) if image_task else str(main).replace("\ufeff", "").strip()
-        data: dict[str, Any] = {main_key: value}
+            report.add(file, line, main_col, f"the {self.main_key} is empty",
+                       f"give every row a {self.main_key} or remove the row")
+            return
+        value = str(main) if self.image_task else str(main).replace("\ufeff", "").strip()
+        data: dict[str, Any] = {self.main_key: value}
         for key, val in row.items():
             if key in (main_col, label_col, split_col) or is_blank(val):
                 continue
@@ -174,28 +244,87 @@ def rows_to_import(
             if split not in SPLITS:
                 report.add(file, line, split_col, f"unknown split {row[split_col]!r}",
                            f"use one of {', '.join(SPLITS)}")
-                continue
+                return
         ext = None if id_col is None or is_blank(row.get(id_col)) else str(row[id_col])
         item = ItemRecord(data=data, split=split, external_id=ext)  # type: ignore[arg-type]
-        base = item.content_hash
-        item.content_hash = occurrence_hash(base, copies[base])
-        copies[base] += 1
+        item.content_hash = self.copies.hash_of(item.content_hash)
         wanted = options.label_splits is None or split in options.label_splits
         if label_col is not None and wanted and not is_blank(row.get(label_col)):
             try:
-                label, labels = parse_label(row[label_col], schema)
+                label, labels = parse_label(row[label_col], self.schema)
             except (ValidationError, json.JSONDecodeError) as exc:
                 report.add(file, line, label_col, str(exc),
                            "fix the label or add the class to the schema")
-                continue
+                return
             out.annotations.append(PendingAnnotation(
-                item.content_hash, options.label_kind, source_name,
+                item.content_hash, options.label_kind, self.source_name,
                 label=label, labels=labels,
             ))
         out.items.append(item)
+
+
+def iter_rows_import(
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    *,
+    file: str,
+    schema: LabelSchema,
+    options: ImportOptions,
+    report: ImportReport | None = None,
+    columns: list[str] | None = None,
+    batch_size: int = BATCH_SIZE,
+    position: Any = None,
+) -> Iterator[ParsedImport]:
+    """Validate tabular rows ``(line_number, row)`` into batches of items and annotations.
+
+    ``columns`` (a CSV header) chooses the text, label, split and id columns; without it
+    the keys of the first batch of rows do. ``report`` collects the problems of the rows
+    (the caller may add its own, e.g. malformed CSV lines); ``position()`` tells how far
+    into the file the rows come from.
+
+    Raises
+    ------
+    ImportValidationError
+        At the end, with one entry per bad row (file, line, field, problem, fix); no batch
+        is yielded after the first problem.
+    """
+    report = ImportReport() if report is None else report
+    it = iter(rows)
+    first = list(islice(it, batch_size))
+    if not first:
+        if not report:
+            report.add(file, None, None, "the file holds no rows", "add at least one item")
+        raise ImportValidationError(report)
+    cols = columns if columns is not None else list(dict.fromkeys(k for _, r in first for k in r))
+    parser = RowParser(cols, file=file, schema=schema, options=options, report=report)
+    chunk: list[tuple[int, Mapping[str, Any]]] = first
+    while chunk:
+        out = ParsedImport()
+        for line, row in chunk:
+            parser.parse(line, row, out)
+        if not report:
+            out.position = position() if position is not None else 0
+            yield out
+        chunk = list(islice(it, batch_size))
     if report:
         raise ImportValidationError(report)
-    return out
+
+
+def rows_to_import(
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    *,
+    file: str,
+    schema: LabelSchema,
+    options: ImportOptions,
+) -> ParsedImport:
+    """Validate tabular rows ``(line_number, row)`` into items and annotations (all rows
+    in memory; :func:`iter_rows_import` streams them).
+
+    Raises
+    ------
+    ImportValidationError
+        With one entry per bad row (file, line, field, problem, fix); nothing is returned.
+    """
+    return collect(iter_rows_import(rows, file=file, schema=schema, options=options))
 
 
 def final_labels(

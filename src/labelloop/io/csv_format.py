@@ -1,76 +1,115 @@
-"""CSV import and export (one row per item)."""
+"""CSV import and export (one row per item), both streaming."""
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from labelloop.core.records import Snapshot
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError
 from labelloop.io.common import (
+    BATCH_SIZE,
     ImportOptions,
     ParsedImport,
+    SnapshotPages,
+    as_pages,
+    collect,
     final_labels,
+    iter_rows_import,
     label_names,
-    rows_to_import,
+    text_position,
 )
 
 
-def read_csv(path: Path, schema: LabelSchema, options: ImportOptions) -> ParsedImport:
-    """Read a CSV file with a header row; line numbers in errors count the header as 1."""
+def iter_csv(path: Path, schema: LabelSchema, options: ImportOptions, *,
+             batch_size: int = BATCH_SIZE) -> Iterator[ParsedImport]:
+    """Read a CSV file with a header row in batches; line numbers in errors count the
+    header as 1.
+
+    Raises
+    ------
+    ImportValidationError
+        After the last row, if any row was bad (see :func:`iter_rows_import`).
+    """
     report = ImportReport()
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames:
-                report.add(str(path), 1, None, "no header row", "put column names on line 1")
-                raise ImportValidationError(report)
-            rows = []
-            for row in reader:
-                if None in row:
-                    report.add(str(path), reader.line_num, None,
-                               f"{len(row[None])} more field(s) than the header's "
-                               f"{len(reader.fieldnames)}",
-                               "quote fields that contain commas")
-                    continue
-                missing = [k for k, v in row.items() if v is None]
-                if missing:
-                    report.add(str(path), reader.line_num, missing[0],
-                               f"row has fewer fields than the header ({len(reader.fieldnames)})",
-                               "add the missing fields or quote embedded commas")
-                    continue
-                rows.append((reader.line_num, row))
-    except UnicodeDecodeError as exc:
-        report.add(str(path), None, None, f"not UTF-8 text ({exc.reason})", "save it as UTF-8")
-    except csv.Error as exc:
-        report.add(str(path), None, None, f"malformed CSV: {exc}", "check quoting")
-    if report:
-        raise ImportValidationError(report)
-    return rows_to_import(rows, file=str(path), schema=schema, options=options)
+    file = str(path)
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        try:
+            header = reader.fieldnames
+        except UnicodeDecodeError as exc:
+            report.add(file, None, None, f"not UTF-8 text ({exc.reason})", "save it as UTF-8")
+            raise ImportValidationError(report) from None
+        except csv.Error as exc:
+            report.add(file, None, None, f"malformed CSV: {exc}", "check quoting")
+            raise ImportValidationError(report) from None
+        if not header:
+            report.add(file, 1, None, "no header row", "put column names on line 1")
+            raise ImportValidationError(report)
+
+        def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+            try:
+                for row in reader:
+                    if None in row:
+                        report.add(file, reader.line_num, None,
+                                   f"{len(row[None])} more field(s) than the header's "
+                                   f"{len(header)}", "quote fields that contain commas")
+                        continue
+                    missing = [k for k, v in row.items() if v is None]
+                    if missing:
+                        report.add(file, reader.line_num, missing[0],
+                                   f"row has fewer fields than the header ({len(header)})",
+                                   "add the missing fields or quote embedded commas")
+                        continue
+                    yield reader.line_num, row
+            except UnicodeDecodeError as exc:
+                report.add(file, None, None, f"not UTF-8 text ({exc.reason})",
+                           "save it as UTF-8")
+            except csv.Error as exc:
+                report.add(file, None, None, f"malformed CSV: {exc}", "check quoting")
+
+        yield from iter_rows_import(rows(), file=file, schema=schema, options=options,
+                                    report=report, columns=list(header),
+                                    batch_size=batch_size, position=text_position(fh))
 
 
-def write_csv(path: Path, snap: Snapshot, schema: LabelSchema) -> int:
-    """Write one row per item: id, split, data fields, final label and its source."""
-    finals = final_labels(snap.items, snap.sources, snap.annotations)
-    data_cols = list(dict.fromkeys(k for it in snap.items for k in it.data))
+def read_csv(path: Path, schema: LabelSchema, options: ImportOptions) -> ParsedImport:
+    """Read a whole CSV file (:func:`iter_csv` reads it in batches)."""
+    return collect(iter_csv(path, schema, options))
+
+
+def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
+    """Write one row per item: id, split, data fields, final label and its source.
+
+    Two passes over the pages (the header needs every data field first), one page in
+    memory at a time.
+    """
+    pages = as_pages(snap)
+    data_cols = pages.data_keys()
     header = ["id", "split", *data_cols, "label", "label_source", "confidence", "needs_review"]
+    n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(header)
-        for it in snap.items:
-            assert it.id is not None
-            ann_src = finals.get(it.id)
-            label: str | list[str] | None = None
-            src = conf = review = ""
-            if ann_src is not None:
-                ann, s = ann_src
-                label = label_names(ann, schema)
-                src = f"{s.kind}:{s.name}"
-                conf = "" if ann.confidence is None else f"{ann.confidence:.6g}"
-                review = "true" if ann.needs_review else "false"
-            cell = json.dumps(label) if isinstance(label, list) else (label or "")
-            w.writerow([it.id, it.split, *[it.data.get(c, "") for c in data_cols],
-                        cell, src, conf, review])
-    return len(snap.items)
+        for page in pages.pages():
+            finals = final_labels(page.items, page.sources, page.annotations)
+            for it in page.items:
+                assert it.id is not None
+                ann_src = finals.get(it.id)
+                label: str | list[str] | None = None
+                src = conf = review = ""
+                if ann_src is not None:
+                    ann, s = ann_src
+                    label = label_names(ann, schema)
+                    src = f"{s.kind}:{s.name}"
+                    conf = "" if ann.confidence is None else f"{ann.confidence:.6g}"
+                    review = "true" if ann.needs_review else "false"
+                cell = json.dumps(label) if isinstance(label, list) else (label or "")
+                w.writerow([it.id, it.split, *[it.data.get(c, "") for c in data_cols],
+                            cell, src, conf, review])
+                n += 1
+    return n

@@ -14,7 +14,7 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,18 +23,20 @@ from labelloop.core.records import Snapshot
 from labelloop.core.schema import LabelSchema
 from labelloop.core.tasks import TASK_TYPES
 from labelloop.errors import UserInputError, ValidationError
-from labelloop.io.coco import read_coco, write_coco
-from labelloop.io.common import ImportOptions, ParsedImport
-from labelloop.io.csv_format import read_csv, write_csv
+from labelloop.io.coco import iter_coco, write_coco
+from labelloop.io.common import BATCH_SIZE, ImportOptions, ParsedImport, SnapshotPages, collect
+from labelloop.io.csv_format import iter_csv, write_csv
 from labelloop.io.hf_datasets import write_hf
-from labelloop.io.jsonl import read_jsonl, write_jsonl
-from labelloop.io.label_studio import read_label_studio, write_label_studio
+from labelloop.io.jsonl import iter_jsonl, write_jsonl
+from labelloop.io.label_studio import iter_label_studio, write_label_studio
 
 Direction = Literal["import", "export"]
-Reader = Callable[[Path, LabelSchema, ImportOptions, Path | None], ParsedImport]
-"""``reader(path, schema, options, image_root)``: parse a file, validating every row."""
-Writer = Callable[[Path, Snapshot, LabelSchema], int]
-"""``writer(path, snapshot, schema)``: write a snapshot, return the number of items."""
+Reader = Callable[[Path, LabelSchema, ImportOptions, Path | None, int], Iterator[ParsedImport]]
+"""``reader(path, schema, options, image_root, batch_size)``: parse a file in batches,
+validating every row; raises ``ImportValidationError`` after the last row if any was bad."""
+Writer = Callable[[Path, Snapshot | SnapshotPages, LabelSchema], int]
+"""``writer(path, pages, schema)``: write a snapshot (whole, or page by page from
+storage's export stream), return the number of items."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,21 @@ class Format:
 
     def read(self, path: Path, schema: LabelSchema, options: ImportOptions, *,
              image_root: Path | None = None) -> ParsedImport:
-        """Read ``path`` for a project with ``schema`` (all rows checked, nothing stored)."""
+        """Read all of ``path`` for a project with ``schema`` (all rows checked, nothing
+        stored); :meth:`stream` reads it in batches."""
+        return collect(self.stream(path, schema, options, image_root=image_root))
+
+    def stream(self, path: Path, schema: LabelSchema, options: ImportOptions, *,
+               image_root: Path | None = None, batch_size: int = BATCH_SIZE
+               ) -> Iterator[ParsedImport]:
+        """Read ``path`` in batches of at most ``batch_size`` rows; the iterator raises
+        ``ImportValidationError`` at the end if any row was bad (store the batches in one
+        transaction so that nothing stays)."""
         self.check(schema.task, "import")
         assert self.reader is not None  # __post_init__: a format that reads has a reader
-        return self.reader(path, schema, options, image_root)
+        return self.reader(path, schema, options, image_root, batch_size)
 
-    def write(self, path: Path, snap: Snapshot, schema: LabelSchema) -> int:
+    def write(self, path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
         """Write ``snap`` to ``path``; a file is written next to it and moved into place,
         so a failed export never leaves half a file."""
         self.check(schema.task, "export")
@@ -110,28 +121,35 @@ class Format:
 
 
 def _read_csv(path: Path, schema: LabelSchema, options: ImportOptions,
-              image_root: Path | None) -> ParsedImport:
-    return read_csv(path, schema, options)
+              image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
+    return iter_csv(path, schema, options, batch_size=batch_size)
 
 
 def _read_jsonl(path: Path, schema: LabelSchema, options: ImportOptions,
-                image_root: Path | None) -> ParsedImport:
-    return read_jsonl(path, schema, options)
+                image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
+    return iter_jsonl(path, schema, options, batch_size=batch_size)
 
 
 def _read_label_studio(path: Path, schema: LabelSchema, options: ImportOptions,
-                       image_root: Path | None) -> ParsedImport:
-    return read_label_studio(path, schema)
+                       image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
+    return iter_label_studio(path, schema, batch_size=batch_size)
 
 
 def _read_coco(path: Path, schema: LabelSchema, options: ImportOptions,
-               image_root: Path | None) -> ParsedImport:
-    return read_coco(path, schema, options, image_root=image_root or path.parent)
+               image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
+    return iter_coco(path, schema, options, image_root=image_root or path.parent,
+                     batch_size=batch_size)
 
 
 def _looks_like_coco(path: Path) -> bool:
+    """A JSON object with ``images`` and ``categories`` (a list is Label Studio's, and is
+    not read further)."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8-sig"))
+        with path.open(encoding="utf-8-sig") as fh:
+            head = fh.read(4096).lstrip()
+            if not head.startswith("{"):
+                return False
+            raw = json.loads(head + fh.read())
     except (json.JSONDecodeError, UnicodeDecodeError):
         return False  # label-studio's reader then reports where the JSON breaks
     return isinstance(raw, dict) and "images" in raw and "categories" in raw

@@ -1,24 +1,49 @@
-"""pandas DataFrames and Hugging Face ``datasets`` in and out (lazy imports)."""
+"""pandas DataFrames and Hugging Face ``datasets`` in and out (lazy imports), streaming."""
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from labelloop._deps import require
 from labelloop.core.records import Snapshot
 from labelloop.core.schema import LabelSchema
-from labelloop.io.common import ImportOptions, ParsedImport, final_labels, rows_to_import
+from labelloop.io.common import (
+    BATCH_SIZE,
+    ImportOptions,
+    ParsedImport,
+    SnapshotPages,
+    as_pages,
+    collect,
+    final_labels,
+    iter_rows_import,
+)
+
+
+def iter_dataframe(df: Any, schema: LabelSchema, options: ImportOptions, *,
+                   batch_size: int = BATCH_SIZE) -> Iterator[ParsedImport]:
+    """Rows of a pandas DataFrame in batches; row numbers in errors start at 1."""
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for start in range(0, len(df), batch_size):
+            recs = df.iloc[start:start + batch_size].to_dict(orient="records")
+            yield from enumerate(recs, start=start + 1)
+
+    return iter_rows_import(rows(), file="DataFrame", schema=schema, options=options,
+                            columns=[str(c) for c in df.columns], batch_size=batch_size)
 
 
 def read_dataframe(df: Any, schema: LabelSchema, options: ImportOptions) -> ParsedImport:
     """Rows of a pandas DataFrame; row numbers in errors start at 1."""
-    rows = [(n, rec) for n, rec in enumerate(df.to_dict(orient="records"), start=1)]
-    return rows_to_import(rows, file="DataFrame", schema=schema, options=options)
+    return collect(iter_dataframe(df, schema, options))
 
 
-def read_dataset(ds: Any, schema: LabelSchema, options: ImportOptions) -> ParsedImport:
-    """Rows of a Hugging Face ``datasets.Dataset``; integer ClassLabel columns map by name."""
+def iter_dataset(ds: Any, schema: LabelSchema, options: ImportOptions, *,
+                 batch_size: int = BATCH_SIZE) -> Iterator[ParsedImport]:
+    """Rows of a Hugging Face ``datasets.Dataset`` in batches (read lazily); integer
+    ClassLabel columns map by name."""
     names: list[str] | None = None
     features = getattr(ds, "features", None) or {}
     for col in (options.label_column, "label", "labels"):
@@ -26,50 +51,96 @@ def read_dataset(ds: Any, schema: LabelSchema, options: ImportOptions) -> Parsed
         if feat is not None and hasattr(feat, "names"):
             names = list(feat.names)
             break
-    rows = []
-    for n, rec in enumerate(ds, start=1):
-        rec = dict(rec)
-        if names is not None:
-            for col in (options.label_column, "label"):
-                if col and isinstance(rec.get(col), int) and rec[col] >= 0:
-                    rec[col] = names[rec[col]]
-        rows.append((n, rec))
-    return rows_to_import(rows, file="Dataset", schema=schema, options=options)
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for n, rec in enumerate(ds, start=1):
+            rec = dict(rec)
+            if names is not None:
+                for col in (options.label_column, "label"):
+                    if col and isinstance(rec.get(col), int) and rec[col] >= 0:
+                        rec[col] = names[rec[col]]
+            yield n, rec
+
+    columns = list(features) if features else None
+    return iter_rows_import(rows(), file="Dataset", schema=schema, options=options,
+                            columns=columns, batch_size=batch_size)
 
 
-def to_dataset(snap: Snapshot, schema: LabelSchema) -> Any:
-    """A ``datasets.Dataset`` with the item fields, split, and final label (ClassLabel)."""
+def read_dataset(ds: Any, schema: LabelSchema, options: ImportOptions) -> ParsedImport:
+    """Rows of a Hugging Face ``datasets.Dataset``; integer ClassLabel columns map by name."""
+    return collect(iter_dataset(ds, schema, options))
+
+
+def _features(cols: list[str], schema: LabelSchema) -> Any:
     datasets = require("hf", "datasets", feature="Hugging Face export")
-    finals = final_labels(snap.items, snap.sources, snap.annotations)
-    cols = list(dict.fromkeys(k for it in snap.items for k in it.data))
-    table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}}
-    multi = schema.task_type.multi_label
-    table["label"] = []
-    for it in snap.items:
-        assert it.id is not None
-        table["id"].append(it.id)
-        table["split"].append(it.split)
-        for c in cols:
-            v = it.data.get(c)
-            table[c].append(None if v is None else str(v))
-        final = finals.get(it.id)
-        if final is None:
-            table["label"].append([] if multi else -1)
-        else:
-            a = final[0]
-            table["label"].append(list(a.labels or []) if multi else (a.label if a.label
-                                                                     is not None else -1))
     feats = {c: datasets.Value("string") for c in cols}
     feats["id"] = datasets.Value("int64")
     feats["split"] = datasets.Value("string")
     label_feat = datasets.ClassLabel(names=schema.names)
-    feats["label"] = datasets.Sequence(label_feat) if multi else label_feat
-    return datasets.Dataset.from_dict(table, features=datasets.Features(feats))
+    feats["label"] = datasets.Sequence(label_feat) if schema.task_type.multi_label else label_feat
+    return datasets.Features({"id": feats.pop("id"), "split": feats.pop("split"), **feats})
 
 
-def write_hf(path: Path, snap: Snapshot, schema: LabelSchema) -> int:
-    """Save the dataset with ``save_to_disk`` into the folder ``path``."""
-    ds = to_dataset(snap, schema)
-    ds.save_to_disk(str(path))
-    return len(ds)
+def _tables(pages: SnapshotPages, cols: list[str], schema: LabelSchema
+            ) -> Iterator[dict[str, list[Any]]]:
+    """One column table per page: id, split, the data fields (as strings), final label."""
+    multi = schema.task_type.multi_label
+    for page in pages.pages():
+        finals = final_labels(page.items, page.sources, page.annotations)
+        table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}}
+        table["label"] = []
+        for it in page.items:
+            assert it.id is not None
+            table["id"].append(it.id)
+            table["split"].append(it.split)
+            for c in cols:
+                v = it.data.get(c)
+                table[c].append(None if v is None else str(v))
+            final = finals.get(it.id)
+            if final is None:
+                table["label"].append([] if multi else -1)
+            else:
+                a = final[0]
+                table["label"].append(list(a.labels or []) if multi else (
+                    a.label if a.label is not None else -1))
+        yield table
 
+
+def to_dataset(snap: Snapshot | SnapshotPages, schema: LabelSchema) -> Any:
+    """A ``datasets.Dataset`` (in memory) with the item fields, split, and final label
+    (ClassLabel); :func:`write_hf` writes one to disk page by page."""
+    datasets = require("hf", "datasets", feature="Hugging Face export")
+    pages = as_pages(snap)
+    cols = pages.data_keys()
+    table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}, "label": []}
+    for part in _tables(pages, cols, schema):
+        for key, values in part.items():
+            table[key].extend(values)
+    return datasets.Dataset.from_dict(table, features=_features(cols, schema))
+
+
+def write_hf(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
+    """Save the dataset with ``save_to_disk`` into the folder ``path``.
+
+    Pages are appended to an Arrow file one at a time (``datasets``' own ``ArrowWriter``),
+    which ``save_to_disk`` then writes out, so memory holds one page.
+    """
+    datasets = require("hf", "datasets", feature="Hugging Face export")
+    from datasets.arrow_writer import ArrowWriter
+
+    pages = as_pages(snap)
+    cols = pages.data_keys()
+    features = _features(cols, schema)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".hf-export-") as tmp:
+        arrow = Path(tmp) / "data.arrow"
+        with ArrowWriter(features=features, path=str(arrow)) as writer:
+            for table in _tables(pages, cols, schema):
+                if table["id"]:
+                    writer.write_batch(table)
+            writer.finalize()
+        ds = datasets.Dataset.from_file(str(arrow))
+        ds.save_to_disk(str(path))
+        n = len(ds)
+        del ds
+    return n

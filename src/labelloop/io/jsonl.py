@@ -7,7 +7,8 @@ Import takes flat rows (``{"text": ..., "label": ...}``) or labelloop's own expo
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -17,55 +18,89 @@ from labelloop.core.records import (
     ItemRecord,
     PendingAnnotation,
     Snapshot,
-    occurrence_hash,
 )
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
-from labelloop.io.common import ImportOptions, ParsedImport, parse_label, rows_to_import
+from labelloop.io.common import (
+    BATCH_SIZE,
+    ImportOptions,
+    ParsedImport,
+    SnapshotPages,
+    as_pages,
+    collect,
+    iter_rows_import,
+    parse_label,
+    text_position,
+)
+from labelloop.io.seen import Occurrences
+
+
+def iter_jsonl(path: Path, schema: LabelSchema, options: ImportOptions, *,
+               batch_size: int = BATCH_SIZE) -> Iterator[ParsedImport]:
+    """Read one JSON object per line, in batches; blank lines are ignored.
+
+    The first batch of lines decides the shape: labelloop's own export (every object has
+    a ``data`` object) or flat rows, whose first batch's keys choose the columns.
+
+    Raises
+    ------
+    ImportValidationError
+        After the last line, if any line was bad.
+    """
+    report = ImportReport()
+    file = str(path)
+    with path.open(encoding="utf-8-sig") as fh:
+
+        def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+            for n, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    report.add(file, n, None, f"not valid JSON ({exc.msg})",
+                               "write one JSON object per line")
+                    continue
+                if not isinstance(obj, dict):
+                    report.add(file, n, None, f"a JSON {type(obj).__name__}, not an object",
+                               "write one JSON object per line")
+                    continue
+                yield n, obj
+
+        it = rows()
+        first = list(islice(it, batch_size))
+        if first and all(isinstance(r.get("data"), dict) for _, r in first):
+            yield from _iter_native(chain(first, it), file, schema, report, batch_size,
+                                    text_position(fh))
+        else:
+            yield from iter_rows_import(chain(first, it), file=file, schema=schema,
+                                        options=options, report=report,
+                                        batch_size=batch_size, position=text_position(fh))
 
 
 def read_jsonl(path: Path, schema: LabelSchema, options: ImportOptions) -> ParsedImport:
-    """Read one JSON object per line; blank lines are ignored."""
-    report = ImportReport()
-    rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8-sig") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                report.add(str(path), n, None, f"not valid JSON ({exc.msg})",
-                           "write one JSON object per line")
-                continue
-            if not isinstance(obj, dict):
-                report.add(str(path), n, None, f"a JSON {type(obj).__name__}, not an object",
-                           "write one JSON object per line")
-                continue
-            rows.append((n, obj))
-    if report:
-        raise ImportValidationError(report)
-    if rows and all(isinstance(r.get("data"), dict) for _, r in rows):
-        return _read_native(rows, str(path), schema)
-    return rows_to_import(rows, file=str(path), schema=schema, options=options)
+    """Read a whole JSON Lines file (:func:`iter_jsonl` reads it in batches)."""
+    return collect(iter_jsonl(path, schema, options))
 
 
-def _read_native(
-    rows: list[tuple[int, dict[str, Any]]], file: str, schema: LabelSchema
-) -> ParsedImport:
-    report = ImportReport()
+def _iter_native(
+    rows: Iterable[tuple[int, dict[str, Any]]], file: str, schema: LabelSchema,
+    report: ImportReport, batch_size: int, position: Callable[[], int],
+) -> Iterator[ParsedImport]:
     out = ParsedImport()
-    copies: Counter[str] = Counter()
+    copies = Occurrences()
     for n, row in rows:
+        if not isinstance(row.get("data"), dict):
+            report.add(file, n, "data", "no data object, unlike the lines before",
+                       "give every line a data object, or none")
+            continue
         split = row.get("split", "unassigned")
         if split not in SPLITS:
             report.add(file, n, "split", f"unknown split {split!r}", f"use one of {SPLITS}")
             continue
         item = ItemRecord(data=row["data"], meta=row.get("meta") or {}, split=split,
                           external_id=row.get("external_id"))
-        base = item.content_hash
-        item.content_hash = occurrence_hash(base, copies[base])
-        copies[base] += 1
+        item.content_hash = copies.hash_of(item.content_hash)
         for a in row.get("annotations") or []:
             src = a.get("source") or {}
             if src.get("kind") not in SOURCE_KINDS or not src.get("name"):
@@ -85,33 +120,45 @@ def _read_native(
                 confidence=a.get("confidence"), needs_review=bool(a.get("needs_review")),
             ))
         out.items.append(item)
+        if len(out.items) >= batch_size:
+            if not report:
+                out.position = position()
+                yield out
+            out = ParsedImport()
     if report:
         raise ImportValidationError(report)
-    return out
+    if out.items:
+        out.position = position()
+        yield out
 
 
-def write_jsonl(path: Path, snap: Snapshot, schema: LabelSchema) -> int:
-    """Write one line per item with its data and every source's annotation."""
-    by_src = {s.id: s for s in snap.sources}
-    per_item: dict[int, list[dict[str, Any]]] = {}
-    for a in snap.annotations:
-        s = by_src[a.source_id]
-        entry: dict[str, Any] = {
-            "source": {"kind": s.kind, "name": s.name, "version": s.version},
-            "label": None if a.label is None else schema.names[a.label],
-        }
-        if a.labels is not None:
-            entry["label"] = [schema.names[i] for i in a.labels]
-        if a.boxes is not None:
-            entry["boxes"] = [b.model_dump() for b in a.boxes]
-        if a.confidence is not None:
-            entry["confidence"] = a.confidence
-        entry["needs_review"] = a.needs_review
-        per_item.setdefault(a.item_id, []).append(entry)
+def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
+    """Write one line per item with its data and every source's annotation, page by page."""
+    pages = as_pages(snap)
+    by_src = {s.id: s for s in pages.sources}
+    n = 0
     with path.open("w", encoding="utf-8") as fh:
-        for it in snap.items:
-            assert it.id is not None
-            obj = {"id": it.id, "external_id": it.external_id, "data": it.data,
-                   "meta": it.meta, "split": it.split, "annotations": per_item.get(it.id, [])}
-            fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    return len(snap.items)
+        for page in pages.pages():
+            per_item: dict[int, list[dict[str, Any]]] = {}
+            for a in page.annotations:
+                s = by_src[a.source_id]
+                entry: dict[str, Any] = {
+                    "source": {"kind": s.kind, "name": s.name, "version": s.version},
+                    "label": None if a.label is None else schema.names[a.label],
+                }
+                if a.labels is not None:
+                    entry["label"] = [schema.names[i] for i in a.labels]
+                if a.boxes is not None:
+                    entry["boxes"] = [b.model_dump() for b in a.boxes]
+                if a.confidence is not None:
+                    entry["confidence"] = a.confidence
+                entry["needs_review"] = a.needs_review
+                per_item.setdefault(a.item_id, []).append(entry)
+            for it in page.items:
+                assert it.id is not None
+                obj = {"id": it.id, "external_id": it.external_id, "data": it.data,
+                       "meta": it.meta, "split": it.split,
+                       "annotations": per_item.get(it.id, [])}
+                fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                n += 1
+    return n

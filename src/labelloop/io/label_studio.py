@@ -8,7 +8,7 @@ pixels here and in percent of the image in Label Studio.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,15 @@ from labelloop.core.records import (
 )
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
-from labelloop.io.common import ParsedImport
+from labelloop.io.common import (
+    BATCH_SIZE,
+    ParsedImport,
+    SnapshotPages,
+    as_pages,
+    collect,
+    text_position,
+)
+from labelloop.io.json_stream import JsonStreamError, iter_array, write_array
 
 FROM_NAME = "label"
 
@@ -81,39 +89,45 @@ def _result(a: AnnotationRecord, item: ItemRecord, schema: LabelSchema) -> list[
              "type": "choices", "value": {"choices": names}}]
 
 
-def write_label_studio(path: Path, snap: Snapshot, schema: LabelSchema) -> int:
-    """Write a JSON list of Label Studio tasks with annotations and predictions."""
-    by_src = {s.id: s for s in snap.sources}
-    per_item: dict[int, list[AnnotationRecord]] = {}
-    for a in snap.annotations:
-        per_item.setdefault(a.item_id, []).append(a)
+def write_label_studio(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
+    """Write a JSON list of Label Studio tasks with annotations and predictions, page by
+    page (the same bytes as ``json.dumps(tasks, indent=1)``)."""
+    pages = as_pages(snap)
+    by_src = {s.id: s for s in pages.sources}
     obj = _to_name(schema)
-    tasks = []
-    for it in snap.items:
-        assert it.id is not None
-        data = dict(it.data)
-        data[obj] = it.image if obj == "image" else it.text
-        task: dict[str, Any] = {
-            "id": it.id, "data": data,
-            "meta": {"split": it.split, "external_id": it.external_id, "meta": it.meta,
-                     "width": it.width, "height": it.height},
-            "annotations": [], "predictions": [],
-        }
-        for a in per_item.get(it.id, []):
-            src = by_src[a.source_id]
-            entry: dict[str, Any] = {"result": _result(a, it, schema)}
-            if src.kind in (SourceKind.HUMAN, SourceKind.GOLD):
-                entry.update(ground_truth=src.kind == SourceKind.GOLD, completed_by=src.name,
-                             lead_time=a.seconds, was_cancelled=False)
-                task["annotations"].append(entry)
-            elif src.kind in (SourceKind.MODEL, SourceKind.LABEL_MODEL):
-                entry.update(model_version=f"{src.name}@{src.version}" if src.version
-                             else src.name, score=a.confidence)
-                entry["meta"] = {"kind": src.kind, "needs_review": a.needs_review}
-                task["predictions"].append(entry)
-        tasks.append(task)
-    path.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
-    return len(tasks)
+
+    def tasks() -> Iterator[dict[str, Any]]:
+        for page in pages.pages():
+            per_item: dict[int, list[AnnotationRecord]] = {}
+            for a in page.annotations:
+                per_item.setdefault(a.item_id, []).append(a)
+            for it in page.items:
+                assert it.id is not None
+                data = dict(it.data)
+                data[obj] = it.image if obj == "image" else it.text
+                task: dict[str, Any] = {
+                    "id": it.id, "data": data,
+                    "meta": {"split": it.split, "external_id": it.external_id,
+                             "meta": it.meta, "width": it.width, "height": it.height},
+                    "annotations": [], "predictions": [],
+                }
+                for a in per_item.get(it.id, []):
+                    src = by_src[a.source_id]
+                    entry: dict[str, Any] = {"result": _result(a, it, schema)}
+                    if src.kind in (SourceKind.HUMAN, SourceKind.GOLD):
+                        entry.update(ground_truth=src.kind == SourceKind.GOLD,
+                                     completed_by=src.name, lead_time=a.seconds,
+                                     was_cancelled=False)
+                        task["annotations"].append(entry)
+                    elif src.kind in (SourceKind.MODEL, SourceKind.LABEL_MODEL):
+                        entry.update(model_version=f"{src.name}@{src.version}" if src.version
+                                     else src.name, score=a.confidence)
+                        entry["meta"] = {"kind": src.kind, "needs_review": a.needs_review}
+                        task["predictions"].append(entry)
+                yield task
+
+    with path.open("w", encoding="utf-8") as fh:
+        return write_array(fh, tasks(), ensure_ascii=False)
 
 
 def _parse_result(
@@ -148,61 +162,88 @@ def _parse_result(
     return idx[0], None, None
 
 
-def read_label_studio(path: Path, schema: LabelSchema) -> ParsedImport:
-    """Read a JSON list of Label Studio tasks (or a single task object)."""
+def iter_label_studio(path: Path, schema: LabelSchema, *,
+                      batch_size: int = BATCH_SIZE) -> Iterator[ParsedImport]:
+    """Read a JSON list of Label Studio tasks (or a single task object) in batches.
+
+    The list is read one task at a time (:func:`~labelloop.io.json_stream.iter_array`),
+    so memory holds one batch of tasks, not the file.
+
+    Raises
+    ------
+    ImportValidationError
+        After the last task, if any task was bad (or where the JSON breaks).
+    """
     report = ImportReport()
     file = str(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        report.add(file, exc.lineno, None, f"not valid JSON ({exc.msg})", "export it again")
-        raise ImportValidationError(report) from None
-    tasks = raw if isinstance(raw, list) else [raw]
     obj = _to_name(schema)
     out = ParsedImport()
-    for n, task in enumerate(tasks, start=1):
-        where = f"task {n}"
-        data = task.get("data") if isinstance(task, dict) else None
-        if not isinstance(data, dict) or data.get(obj) in (None, ""):
-            report.add(file, None, f"{where}.data.{obj}", f"the task has no data.{obj}",
-                       f"put the {obj} under data.{obj}")
-            continue
-        meta = task.get("meta") or {}
-        split = meta.get("split", "unassigned")
-        if split not in SPLITS:
-            split = "unassigned"
-        item = ItemRecord(data=dict(data), meta=meta.get("meta") or {}, split=split,
-                          external_id=meta.get("external_id") or (
-                              str(task["id"]) if "id" in task and "meta" not in task else None),
-                          width=meta.get("width"), height=meta.get("height"))
-        ok = True
-        for field, kind_of in (("annotations", _ann_source), ("predictions", _pred_source)):
-            for m, entry in enumerate(task.get(field) or []):
-                if entry.get("was_cancelled"):
-                    continue
-                try:
-                    label, labels, boxes = _parse_result(entry.get("result") or [], schema,
-                                                         item.width, item.height)
-                except (ValidationError, KeyError, TypeError) as exc:
-                    report.add(file, None, f"{where}.{field}[{m}]", str(exc),
-                               "fix the result or the label schema")
-                    ok = False
-                    continue
-                kind, name, version = kind_of(entry)
-                conf = entry.get("score")
-                meta_p = entry.get("meta") or {}
-                out.annotations.append(PendingAnnotation(
-                    item.content_hash, kind, name, version, label=label, labels=labels,
-                    boxes=boxes, confidence=conf,
-                    needs_review=bool(meta_p.get("needs_review", False)),
-                ))
-        if ok:
-            out.items.append(item)
-    if not tasks:
+    n = 0
+    with path.open(encoding="utf-8-sig") as fh:
+        try:
+            for n, task in enumerate(iter_array(fh), start=1):
+                _read_task(task, n, file, obj, schema, report, out)
+                if len(out.items) >= batch_size:
+                    if not report:
+                        out.position = text_position(fh)()
+                        yield out
+                    out = ParsedImport()
+        except JsonStreamError as exc:
+            report.add(file, exc.line, None, f"not valid JSON ({exc.msg})", "export it again")
+        position = text_position(fh)()
+    if not n and not report:
         report.add(file, None, None, "the file holds no tasks", "export some tasks")
     if report:
         raise ImportValidationError(report)
-    return out
+    if out.items:
+        out.position = position
+        yield out
+
+
+def read_label_studio(path: Path, schema: LabelSchema) -> ParsedImport:
+    """Read a whole Label Studio file (:func:`iter_label_studio` reads it in batches)."""
+    return collect(iter_label_studio(path, schema))
+
+
+def _read_task(task: Any, n: int, file: str, obj: str, schema: LabelSchema,
+               report: ImportReport, out: ParsedImport) -> None:
+    where = f"task {n}"
+    data = task.get("data") if isinstance(task, dict) else None
+    if not isinstance(data, dict) or data.get(obj) in (None, ""):
+        report.add(file, None, f"{where}.data.{obj}", f"the task has no data.{obj}",
+                   f"put the {obj} under data.{obj}")
+        return
+    meta = task.get("meta") or {}
+    split = meta.get("split", "unassigned")
+    if split not in SPLITS:
+        split = "unassigned"
+    item = ItemRecord(data=dict(data), meta=meta.get("meta") or {}, split=split,
+                      external_id=meta.get("external_id") or (
+                          str(task["id"]) if "id" in task and "meta" not in task else None),
+                      width=meta.get("width"), height=meta.get("height"))
+    ok = True
+    for field, kind_of in (("annotations", _ann_source), ("predictions", _pred_source)):
+        for m, entry in enumerate(task.get(field) or []):
+            if entry.get("was_cancelled"):
+                continue
+            try:
+                label, labels, boxes = _parse_result(entry.get("result") or [], schema,
+                                                     item.width, item.height)
+            except (ValidationError, KeyError, TypeError) as exc:
+                report.add(file, None, f"{where}.{field}[{m}]", str(exc),
+                           "fix the result or the label schema")
+                ok = False
+                continue
+            kind, name, version = kind_of(entry)
+            conf = entry.get("score")
+            meta_p = entry.get("meta") or {}
+            out.annotations.append(PendingAnnotation(
+                item.content_hash, kind, name, version, label=label, labels=labels,
+                boxes=boxes, confidence=conf,
+                needs_review=bool(meta_p.get("needs_review", False)),
+            ))
+    if ok:
+        out.items.append(item)
 
 
 def _ann_source(entry: dict[str, Any]) -> tuple[str, str, str]:

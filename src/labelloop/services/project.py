@@ -7,8 +7,10 @@ through this class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,13 @@ import numpy.typing as npt
 import yaml
 
 from labelloop.core.matrix import LabelMatrix
-from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, SourceRecord
+from labelloop.core.records import (
+    AnnotationRecord,
+    ItemRecord,
+    PendingAnnotation,
+    SourceKind,
+    SourceRecord,
+)
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, UserInputError, ValidationError
 from labelloop.io import (
@@ -27,8 +35,8 @@ from labelloop.io import (
     detect_import_format,
     get_format,
 )
-from labelloop.services.imports import check_import
-from labelloop.services.media import check_roots, is_url, local_image, media_roots
+from labelloop.services.imports import ImportChecks
+from labelloop.services.media import check_roots, local_image, media_roots
 from labelloop.storage import (
     Failure,
     ImportResult,
@@ -43,6 +51,8 @@ __all__ = ["CONFIG_FILE", "Project", "ProjectInfo", "ProjectStatus", "StoreProto
            "load_schema_file"]
 
 CONFIG_FILE = "labelloop.yaml"
+EXPORT_PAGE_SIZE = 1000
+"""Items an export reads at a time (with their annotations)."""
 ACCESS_SETTINGS = ("members_only", "media_roots")
 
 
@@ -234,10 +244,15 @@ class Project:
         """Import a CSV, JSONL, Label Studio JSON or COCO file, all or nothing.
 
         Keyword options are those of :class:`labelloop.io.ImportOptions` (``text_column``,
-        ``label_column``, ``label_kind``, ``split`` ...). Re-importing the same rows adds
-        nothing. Local images must lie in the project's media roots; with ``trust_folder``
-        (the default; off for files uploaded to the server) the file's own folder becomes
-        one.
+        ``label_column``, ``label_kind``, ``split`` ...). The file is read and stored in
+        batches inside one transaction (memory holds one batch); a bad row anywhere rolls
+        it all back. Re-importing the same rows adds nothing, and re-importing the same
+        file with the same options (and schema) is recognised by its hash and returns at
+        once with ``unchanged`` set, unless ``force``. Local images must lie in the
+        project's media roots; with ``trust_folder`` (the default; off for files uploaded
+        to the server) the file's own folder becomes one. The keyword ``progress`` (a
+        callable) is called after each stored batch with how many bytes of the file were
+        read; ``force=True`` reads a file imported before.
 
         Raises
         ------
@@ -248,52 +263,72 @@ class Project:
         if not p.is_file():
             raise NotFoundError(f"file {str(p)!r} does not exist")
         fmt = get_format(format, "import") if format else detect_import_format(p)
-        parsed = fmt.read(p, self.schema, _options(options),
-                          image_root=Path(image_root) if image_root else None)
-        return self._store_parsed(parsed, p, trust_folder=trust_folder)
+        progress: Callable[[int], None] | None = options.pop("progress", None)
+        force = bool(options.pop("force", False))
+        opts = _options(options)
+        root = Path(image_root) if image_root else None
+        key = _file_key(p, fmt.name, opts, root, self.schema)
+        if not force:
+            done = self.store.imported_file(self.id, key)
+            if done is not None:
+                return done
+        batches = fmt.stream(p, self.schema, opts, image_root=root)
+        return self._store_batches(batches, p, trust_folder=trust_folder, progress=progress,
+                                   file_key=key)
 
     def import_dataframe(self, df: Any, **options: Any) -> ImportResult:
         """Import the rows of a pandas DataFrame (same options as :meth:`import_file`)."""
-        from labelloop.io.hf_datasets import read_dataframe
+        from labelloop.io.hf_datasets import iter_dataframe
 
-        return self._store_parsed(read_dataframe(df, self.schema, _options(options)))
+        return self._store_batches(iter_dataframe(df, self.schema, _options(options)))
 
     def import_dataset(self, ds: Any, **options: Any) -> ImportResult:
         """Import the rows of a Hugging Face ``datasets.Dataset``."""
-        from labelloop.io.hf_datasets import read_dataset
+        from labelloop.io.hf_datasets import iter_dataset
 
-        return self._store_parsed(read_dataset(ds, self.schema, _options(options)))
+        return self._store_batches(iter_dataset(ds, self.schema, _options(options)))
 
-    def _store_parsed(self, parsed: ParsedImport, source: Path | None = None, *,
-                      trust_folder: bool = False) -> ImportResult:
+    def _store_batches(self, batches: Iterator[ParsedImport], source: Path | None = None, *,
+                       trust_folder: bool = False, progress: Callable[[int], None] | None = None,
+                       file_key: str | None = None) -> ImportResult:
         roots = self.media_roots
-        folder = None
-        if source is not None and trust_folder and any(
-                it.image is not None and not is_url(it.image) for it in parsed.items):
-            folder = source.resolve().parent
+        folder = source.resolve().parent if source is not None and trust_folder else None
+        if folder is not None:
             roots.append(folder)
-        check_import(parsed.items, source.name if source else "data", base=self.folder,
-                     roots=roots)
-        result = self.store.import_records(self.id, parsed.items, parsed.annotations)
-        if folder is not None and str(folder) not in self.info.media_roots and (
+        checks = ImportChecks(source.name if source else "data", base=self.folder, roots=roots)
+
+        def checked() -> Iterator[tuple[list[ItemRecord], list[PendingAnnotation]]]:
+            for batch in checks.guard(batches):
+                yield batch.items, batch.annotations
+                if progress is not None:
+                    progress(batch.position)
+
+        result = self.store.import_batches(self.id, checked(), file_key=file_key,
+                                           file_name=source.name if source else "")
+        if folder is not None and checks.local_images and (
+                str(folder) not in self.info.media_roots) and (
                 self.folder is None or folder != self.folder.resolve()):
             self.info = self.store.set_access(
                 self.id, media_roots=[*self.info.media_roots, str(folder)])
         return result
 
     # -- export ---------------------------------------------------------------------
-    def export(self, path: str | Path, *, format: str | None = None) -> Path:
+    def export(self, path: str | Path, *, format: str | None = None,
+               page_size: int = EXPORT_PAGE_SIZE) -> Path:
         """Export every item with its labels, read in one consistent snapshot.
 
         ``format`` is one of ``csv``, ``jsonl``, ``label-studio``, ``coco``, ``hf`` (a
         folder written with ``datasets.save_to_disk``); by default the file extension
-        decides. The file is written next to its target and moved into place, so a failed
-        export never leaves half a file.
+        decides. Items are read ``page_size`` at a time (with their annotations) inside one
+        read transaction, so memory holds one page, not the project. The file is written
+        next to its target and moved into place, so a failed export never leaves half a
+        file.
         """
         p = Path(path)
         fmt = get_format(format, "export") if format else detect_export_format(p)
         fmt.check(self.schema.task, "export")
-        fmt.write(p, self.store.export_snapshot(self.id), self.schema)
+        with self.store.export_stream(self.id, page_size=page_size) as pages:
+            fmt.write(p, pages, self.schema)
         return p
 
     # -- reading ----------------------------------------------------------------------
@@ -412,6 +447,22 @@ def _resolve_schema(task: str | None, labels: Sequence[str] | None,
     if task is None or not labels:
         raise UserInputError("give a task and labels (--task ... --labels a,b) or a --schema file")
     return LabelSchema.from_labels(task, list(labels))
+
+
+def _file_key(path: Path, fmt: str, options: ImportOptions, image_root: Path | None,
+              schema: LabelSchema) -> str:
+    """SHA-256 of a file's bytes, its folder, the format, the options and the schema: the
+    same key means the same import."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    root = None if image_root is None else str(image_root.resolve())
+    opts = {k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(options).items()}
+    h.update(json.dumps([fmt, str(path.resolve().parent), root, opts,
+                         schema.model_dump(mode="json")], sort_keys=True, default=str
+                        ).encode())
+    return h.hexdigest()
 
 
 def _options(options: dict[str, Any]) -> ImportOptions:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import Integer, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from labelloop.core.matrix import ABSTAIN, LabelMatrix
 from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceKind, SourceRecord
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
-from labelloop.storage.base import SqlBase, chunks, insert
+from labelloop.storage.base import (
+    BULK,
+    CHUNK,
+    SqlBase,
+    among,
+    chunks,
+    insert,
+    is_postgres,
+    stage_rows,
+)
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, utcnow
 from labelloop.storage.records import Vote, annotation_record, item_record, source_record
 
@@ -43,15 +53,48 @@ def ensure_source_id(
 
 
 def upsert_annotation_rows(s: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert annotation rows; a source's earlier row for the same item is replaced."""
-    for chunk in chunks(rows):
-        stmt = insert(s, AnnotationRow)
+    """Insert annotation rows; a source's earlier row for the same item is replaced.
+
+    Set-based: on PostgreSQL many rows go through ``COPY`` into a staging table and one
+    ``INSERT ... ON CONFLICT``; otherwise (and on SQLite) batches of ``executemany``.
+    Of two rows for the same item and source, the later wins.
+    """
+    if not rows:
+        return
+    if is_postgres(s) and len(rows) > CHUNK:
+        _upsert_staged(s, rows)
+    else:
+        stmt = insert(s, AnnotationRow.__table__)
         stmt = stmt.on_conflict_do_update(
             index_elements=["item_id", "source_id"],
             set_={c: getattr(stmt.excluded, c) for c in _UPSERTED},
         )
-        s.execute(stmt, list(chunk))
-    cq.refresh_annotated(s, [(r["item_id"], r["source_id"]) for r in rows])
+        for chunk in chunks(rows, BULK):
+            s.connection().execute(stmt, list(chunk))
+    counted = cq.counted_sources(s, {r["source_id"] for r in rows})
+    if counted:
+        cq.refresh(s, [r["item_id"] for r in rows if r["source_id"] in counted])
+
+
+_STAGE_COLUMNS = ("n bigint, item_id integer, source_id integer, label integer, value json, "
+                  "confidence double precision, needs_review boolean, seconds double precision, "
+                  "created_at timestamptz")
+_COPIED = ("item_id", "source_id", "label", "value", "confidence", "needs_review", "seconds",
+           "created_at")
+
+
+def _upsert_staged(s: Session, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY rows into a staging table, then one INSERT ... ON CONFLICT."""
+    stage_rows(s, "ll_stage_annotations", _STAGE_COLUMNS, ("n", *_COPIED), (
+        (n, r["item_id"], r["source_id"], r["label"], json.dumps(r["value"]),
+         r["confidence"], r["needs_review"], r["seconds"], r["created_at"])
+        for n, r in enumerate(rows)))
+    cols = ", ".join(_COPIED)
+    s.execute(text(
+        f"INSERT INTO annotations ({cols}) SELECT DISTINCT ON (item_id, source_id) {cols} "
+        "FROM ll_stage_annotations ORDER BY item_id, source_id, n DESC "
+        "ON CONFLICT (item_id, source_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _UPSERTED)))
 
 
 def select_items(
@@ -117,22 +160,28 @@ def _select_annotations(
 def check_owned(
     s: Session, project_id: int, item_ids: Sequence[int], source_ids: Sequence[int]
 ) -> None:
-    """Raise NotFoundError unless every item and source belongs to the project."""
-    n_items = 0
-    for chunk in chunks(item_ids):
-        n_items += int(s.scalar(
-            select(func.count(ItemRow.id)).where(
-                ItemRow.project_id == project_id, ItemRow.id.in_(chunk)
-            )
-        ) or 0)
-    if n_items != len(item_ids):
+    """Raise NotFoundError unless every item and source belongs to the project.
+
+    A few items are counted with one ``IN`` query; many are checked against the project's
+    item ids in their id range, read in one query (no query per chunk of ids).
+    """
+    ids = np.unique(np.asarray(item_ids, dtype=np.int64))
+    if ids.size <= CHUNK:
+        n_items = int(s.scalar(select(func.count(ItemRow.id)).where(
+            ItemRow.project_id == project_id, ItemRow.id.in_(ids.tolist()))) or 0)
+    else:
+        stored = np.fromiter(s.scalars(select(ItemRow.id).where(
+            ItemRow.project_id == project_id,
+            ItemRow.id.between(int(ids[0]), int(ids[-1])))), dtype=np.int64)
+        n_items = int(np.isin(ids, stored, assume_unique=True).sum())
+    if n_items != ids.size:
         raise NotFoundError("some annotated items do not belong to this project")
-    n_src = s.scalar(
-        select(func.count(SourceRow.id)).where(
-            SourceRow.project_id == project_id, SourceRow.id.in_(source_ids)
-        )
-    )
-    if n_src != len(source_ids):
+    srcs = sorted(set(source_ids))
+    n_src = 0
+    for chunk in chunks(srcs):
+        n_src += int(s.scalar(select(func.count(SourceRow.id)).where(
+            SourceRow.project_id == project_id, SourceRow.id.in_(chunk))) or 0)
+    if n_src != len(srcs):
         raise NotFoundError("some annotation sources do not belong to this project")
 
 
@@ -202,12 +251,10 @@ class SqlAnnotations(SqlBase):
             )
         with self.write() as s:
             check_owned(s, project_id, sorted(items), sorted(srcs))
-            for chunk in chunks(sorted(items)):
-                s.execute(
-                    delete(AnnotationRow).where(
-                        AnnotationRow.source_id.in_(sorted(srcs)), AnnotationRow.item_id.in_(chunk)
-                    )
-                )
+            for chunk in chunks(sorted(items), BULK):
+                s.execute(delete(AnnotationRow).where(
+                    AnnotationRow.source_id.in_(sorted(srcs)),
+                    among(s, AnnotationRow.item_id, chunk, Integer)))
             upsert_annotation_rows(s, annotation_rows(annotations))
             if cq.counted_sources(s, srcs):
                 cq.refresh(s, items)

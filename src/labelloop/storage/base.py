@@ -7,13 +7,13 @@ on SQLite, reads in one snapshot (``REPEATABLE READ`` on PostgreSQL).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, any_, bindparam
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from labelloop.storage.engine import BUSY_TIMEOUT_MS, WRITE_OPTION, make_engine
 from labelloop.storage.models import utcnow
 
 CHUNK = 500
+BULK = 5000  # rows per executemany / COPY batch of the set-based writes
 T = TypeVar("T")
 # PostgreSQL states that mean "not now" rather than "wrong": connection lost, server
 # shutting down or starting, too many connections, deadlock, serialization failure.
@@ -70,6 +71,38 @@ def insert(s: Session, table: Any) -> Any:
     """An ``INSERT`` with the dialect's ``ON CONFLICT`` support."""
     dialect = s.get_bind().dialect.name
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def is_postgres(s: Session) -> bool:
+    """Whether the session speaks to PostgreSQL (else SQLite)."""
+    return bool(s.get_bind().dialect.name == "postgresql")
+
+
+def among(s: Session, column: Any, values: Sequence[Any], item_type: Any) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one parameter however
+    many values (a long ``IN`` list costs the driver more than the query)."""
+    if is_postgres(s):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(item_type)))
+    return column.in_(list(values))
+
+
+def stage_rows(s: Session, table: str, columns: str, names: Sequence[str],
+               rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL: ``COPY`` ``rows`` into the temporary table ``table`` (created empty).
+
+    The table lives until the transaction ends (``ON COMMIT DROP``); a set-based
+    ``INSERT ... SELECT`` or ``UPDATE ... FROM`` then applies it in one statement.
+    ``columns`` is the column list with types, ``names`` the names in row order.
+    """
+    cur = s.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")  # never a table of the schema
+        cur.execute(f"CREATE TEMPORARY TABLE {table} ({columns}) ON COMMIT DROP")
+        with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cur.close()
 
 
 def aware(ts: datetime) -> datetime:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, exists, false, func, literal, select, true, update
+from sqlalchemy import bindparam, exists, false, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
-from labelloop.storage.base import chunks, insert
+from labelloop.storage.base import BULK, chunks, insert
 from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, SourceRow
 from labelloop.storage.server_models import ClaimQueueProjectRow, ClaimQueueRow, ItemQueueRow
 
@@ -68,16 +68,30 @@ def _room(project_id: Any) -> Any:
 
 
 def add_items(s: Session, item_ids: Sequence[int]) -> None:
-    """Queue rows for newly imported items (nothing taken yet, ordered by priority)."""
-    for chunk in chunks(list(item_ids)):
-        rows = select(
-            ItemRow.id, ItemRow.project_id, ItemRow.priority.is_(None),
-            func.coalesce(-ItemRow.priority, 0.0), false(), true(), literal(0), literal(0),
-        ).where(ItemRow.id.in_(chunk))
-        cols = ["item_id", "project_id", "unranked", "sort_key", "gold", "has_room", "taken",
-                "extra"]
-        s.execute(insert(s, Q).from_select(cols, rows).on_conflict_do_nothing())
-        s.execute(update(Q).where(Q.item_id.in_(chunk)).values(has_room=_room(Q.project_id)))
+    """Queue rows for newly imported items (nothing taken yet, ordered by priority).
+
+    One ``INSERT ... SELECT`` over the id range when the ids are dense (an import batch),
+    else per batch of ids; ``has_room`` is computed in it (nothing is taken yet, so an item
+    has room whenever the project's overlap is at least one). Items in the range that are
+    already queued are left alone.
+    """
+    if not item_ids:
+        return
+    overlap = func.coalesce(
+        select(ClaimQueueProjectRow.overlap)
+        .where(ClaimQueueProjectRow.project_id == ItemRow.project_id).scalar_subquery(), 1)
+    cols = ["item_id", "project_id", "unranked", "sort_key", "gold", "has_room", "taken",
+            "extra"]
+    rows = select(ItemRow.id, ItemRow.project_id, ItemRow.priority.is_(None),
+                  func.coalesce(-ItemRow.priority, 0.0), false(), literal(0) < overlap,
+                  literal(0), literal(0))
+    lo, hi = min(item_ids), max(item_ids)
+    if hi - lo < 2 * len(item_ids):
+        wheres = [ItemRow.id.between(lo, hi)]
+    else:
+        wheres = [ItemRow.id.in_(chunk) for chunk in chunks(sorted(item_ids), BULK)]
+    for where in wheres:
+        s.execute(insert(s, Q).from_select(cols, rows.where(where)).on_conflict_do_nothing())
 
 
 def _refresh_statements() -> tuple[Any, Any]:
@@ -115,13 +129,6 @@ def counted_sources(s: Session, source_ids: Iterable[int]) -> set[int]:
     return counted
 
 
-def refresh_annotated(s: Session, pairs: Sequence[tuple[int, int]]) -> None:
-    """Refresh the items of ``(item_id, source_id)`` pairs whose source is human or gold."""
-    counted = counted_sources(s, (src for _, src in pairs))
-    if counted:
-        refresh(s, [item for item, src in pairs if src in counted])
-
-
 def rebase(s: Session, project_id: int, overlap: int) -> None:
     """Record ``overlap`` for the project and recompute every ``has_room`` flag with it."""
     s.execute(insert(s, ClaimQueueProjectRow).values(project_id=project_id, overlap=overlap)
@@ -131,7 +138,19 @@ def rebase(s: Session, project_id: int, overlap: int) -> None:
 
 
 def set_rank(s: Session, project_id: int, priorities: dict[int, float]) -> None:
-    """Move items in the queue order after their priority changed."""
-    for item_id, p in priorities.items():
-        s.execute(update(Q).where(Q.project_id == project_id, Q.item_id == item_id)
-                  .values(unranked=False, sort_key=-float(p)))
+    """Move items in the queue order after their priority changed (batched executemany)."""
+    stmt = (update(Q)
+            .where(Q.project_id == bindparam("b_project"), Q.item_id == bindparam("b_item"))
+            .values(unranked=False, sort_key=bindparam("b_key")))
+    rows = [{"b_project": project_id, "b_item": int(i), "b_key": -float(p)}
+            for i, p in priorities.items()]
+    for chunk in chunks(rows, BULK):
+        s.connection().execute(stmt, list(chunk))
+
+
+def set_rank_staged(s: Session, project_id: int, table: str) -> None:
+    """PostgreSQL: :func:`set_rank` from a staging table ``(item_id, priority)``, one
+    ``UPDATE ... FROM``."""
+    s.execute(text(f"UPDATE claim_queue SET unranked = false, sort_key = -st.priority "
+                   f"FROM {table} st WHERE claim_queue.item_id = st.item_id "
+                   "AND claim_queue.project_id = :pid"), {"pid": project_id})

@@ -2,65 +2,124 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select, update
+from sqlalchemy import String, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from labelloop.core.records import ItemRecord, PendingAnnotation
 from labelloop.errors import ValidationError
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.annotations import ensure_source_id, select_items, upsert_annotation_rows
-from labelloop.storage.base import SqlBase, chunks, insert
-from labelloop.storage.models import EmbeddingRow, FailureRow, ItemRow, utcnow
+from labelloop.storage.base import (
+    BULK,
+    CHUNK,
+    SqlBase,
+    among,
+    chunks,
+    insert,
+    is_postgres,
+    stage_rows,
+)
+from labelloop.storage.models import EmbeddingRow, FailureRow, ImportFileRow, ItemRow, utcnow
 from labelloop.storage.records import Failure, ImportResult
+
+_PRIORITY_STAGE = "ll_stage_priorities"
+_ITEM_COLUMNS = ("content_hash", "external_id", "data", "meta", "split", "width", "height")
+_ITEM_STAGE = ("content_hash varchar(64), external_id varchar(200), data json, meta json, "
+               "split varchar(20), width integer, height integer")
 
 
 def _ids_by_hash(s: Session, project_id: int, hashes: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for chunk in chunks(hashes):
+    for chunk in chunks(hashes, BULK):
         q = select(ItemRow.content_hash, ItemRow.id).where(
-            ItemRow.project_id == project_id, ItemRow.content_hash.in_(chunk)
+            ItemRow.project_id == project_id, among(s, ItemRow.content_hash, chunk, String)
         )
         out.update({h: i for h, i in s.execute(q)})
     return out
 
 
-def _import_annotations(
-    s: Session, project_id: int, ids: dict[str, int],
-    annotations: Sequence[PendingAnnotation], now: datetime,
-) -> int:
-    if not annotations:
-        return 0
-    source_ids: dict[tuple[str, str, str], int] = {}
-    rows = []
-    for a in annotations:
-        key = (a.kind, a.name, a.version)
-        if key not in source_ids:
-            source_ids[key] = ensure_source_id(s, project_id, *key)
-        value: dict[str, Any] = {}
-        if a.labels is not None:
-            value["labels"] = a.labels
-        if a.boxes is not None:
-            value["boxes"] = a.boxes
-        rows.append(
-            {
-                "item_id": ids[a.content_hash],
-                "source_id": source_ids[key],
-                "label": a.label,
-                "value": value,
-                "confidence": a.confidence,
-                "needs_review": a.needs_review,
-                "seconds": None,
-                "created_at": now,
-            }
-        )
-    upsert_annotation_rows(s, rows)
-    return len(rows)
+class _Importer:
+    """One import inside its write transaction: each batch is stored set-based (one
+    multi-row insert of its new items with their ids returned, one lookup of the items
+    already stored, their queue rows, their annotations)."""
+
+    def __init__(self, s: Session, project_id: int) -> None:
+        self.s = s
+        self.project_id = project_id
+        self.now = utcnow()
+        self.sources: dict[tuple[str, str, str], int] = {}
+        self.result = ImportResult()
+
+    def add(self, items: Sequence[ItemRecord], annotations: Sequence[PendingAnnotation]) -> None:
+        """Store one batch; an annotation's item must be in the same batch."""
+        s, res = self.s, self.result
+        new_rows: dict[str, dict[str, Any]] = {}
+        for it in items:
+            if it.content_hash not in new_rows:
+                new_rows[it.content_hash] = {
+                    "project_id": self.project_id, "content_hash": it.content_hash,
+                    "external_id": it.external_id, "data": it.data, "meta": it.meta,
+                    "split": it.split, "width": it.width, "height": it.height,
+                    "created_at": self.now,
+                }
+        added = (self._copy_items(new_rows) if is_postgres(s) and len(new_rows) > CHUNK
+                 else self._insert_items(new_rows))
+        ids = _ids_by_hash(s, self.project_id, [h for h in new_rows if h not in added])
+        ids.update(added)
+        res.added += len(added)
+        res.skipped += len(items) - len(added)
+        res.item_ids.extend(ids[h] for h in new_rows)
+        cq.add_items(s, list(added.values()))
+        res.annotations += self._annotations(ids, annotations)
+
+    def _insert_items(self, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """Multi-row inserts; the ids of the rows added (not those already stored)."""
+        table = ItemRow.__table__
+        stmt = (insert(self.s, table).on_conflict_do_nothing()
+                .returning(table.c.content_hash, table.c.id))
+        added: dict[str, int] = {}
+        for chunk in chunks(list(rows.values()), BULK):
+            added.update({h: i for h, i in self.s.connection().execute(stmt, list(chunk))})
+        return added
+
+    def _copy_items(self, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """PostgreSQL: COPY into a staging table, one INSERT ... SELECT ... RETURNING."""
+        stage_rows(self.s, "ll_stage_items", _ITEM_STAGE, _ITEM_COLUMNS, (
+            (r["content_hash"], r["external_id"], json.dumps(r["data"]),
+             json.dumps(r["meta"]), r["split"], r["width"], r["height"])
+            for r in rows.values()))
+        cols = ", ".join(_ITEM_COLUMNS)
+        found = self.s.execute(text(
+            f"INSERT INTO items (project_id, created_at, {cols}) "
+            f"SELECT :pid, :now, {cols} FROM ll_stage_items "
+            "ON CONFLICT DO NOTHING RETURNING content_hash, id"),
+            {"pid": self.project_id, "now": self.now})
+        return {h: i for h, i in found}
+
+    def _annotations(self, ids: dict[str, int], annotations: Sequence[PendingAnnotation]) -> int:
+        rows = []
+        for a in annotations:
+            key = (a.kind, a.name, a.version)
+            if key not in self.sources:
+                self.sources[key] = ensure_source_id(self.s, self.project_id, *key)
+            value: dict[str, Any] = {}
+            if a.labels is not None:
+                value["labels"] = a.labels
+            if a.boxes is not None:
+                value["boxes"] = a.boxes
+            rows.append({
+                "item_id": ids[a.content_hash], "source_id": self.sources[key],
+                "label": a.label, "value": value, "confidence": a.confidence,
+                "needs_review": a.needs_review, "seconds": None, "created_at": self.now,
+            })
+        upsert_annotation_rows(self.s, rows)
+        return len(rows)
 
 
 class SqlItems(SqlBase):
@@ -77,39 +136,46 @@ class SqlItems(SqlBase):
         Items already stored (same content hash) are skipped, so importing the same
         rows twice adds nothing; their annotations are upserted.
         """
-        result = ImportResult()
+        return self.import_batches(project_id, [(items, annotations)])
+
+    def import_batches(
+        self, project_id: int,
+        batches: Iterable[tuple[Sequence[ItemRecord], Sequence[PendingAnnotation]]],
+        *, file_key: str | None = None, file_name: str = "",
+    ) -> ImportResult:
+        """Store ``(items, annotations)`` batches as they come, in one transaction.
+
+        The batches may be a generator that parses a file: each batch is written as soon
+        as it is read (memory stays bounded by one batch), and an exception raised by the
+        generator (a validation report at the end of the file) rolls everything back, so
+        the import stays all or nothing. An annotation's item must be in its batch.
+        ``file_key`` (a hash of the file and the import options) is recorded with the
+        import, so :meth:`imported_file` can tell a repeated import of the same file.
+        ``item_ids`` of the result hold one id per distinct item of each batch.
+        """
         with self.write() as s:
-            hashes = list(dict.fromkeys(it.content_hash for it in items))
-            existing = _ids_by_hash(s, project_id, hashes)
-            now = utcnow()
-            new_rows = []
-            seen: set[str] = set()
-            for it in items:
-                if it.content_hash in existing or it.content_hash in seen:
-                    result.skipped += 1
-                    continue
-                seen.add(it.content_hash)
-                new_rows.append(
-                    {
-                        "project_id": project_id,
-                        "content_hash": it.content_hash,
-                        "external_id": it.external_id,
-                        "data": it.data,
-                        "meta": it.meta,
-                        "split": it.split,
-                        "width": it.width,
-                        "height": it.height,
-                        "created_at": now,
-                    }
-                )
-            for chunk in chunks(new_rows):
-                s.execute(insert(s, ItemRow).on_conflict_do_nothing(), list(chunk))
-            result.added = len(new_rows)
-            ids = _ids_by_hash(s, project_id, hashes)
-            result.item_ids = [ids[h] for h in hashes]
-            cq.add_items(s, [ids[h] for h in seen])
-            result.annotations = _import_annotations(s, project_id, ids, annotations, now)
+            importer = _Importer(s, project_id)
+            for items, annotations in batches:
+                importer.add(items, annotations)
+            result = importer.result
+            if file_key is not None:
+                s.execute(insert(s, ImportFileRow).values(
+                    project_id=project_id, file_key=file_key, name=file_name[:300],
+                    items=result.added + result.skipped, annotations=result.annotations,
+                    created_at=importer.now).on_conflict_do_nothing())
         return result
+
+    def imported_file(self, project_id: int, file_key: str) -> ImportResult | None:
+        """What the import recorded under ``file_key`` stored, or None if none did.
+
+        The result has ``unchanged`` set, ``skipped`` the number of rows then read, and
+        no item ids.
+        """
+        with self.snapshot() as s:
+            row = s.execute(select(ImportFileRow.items).where(
+                ImportFileRow.project_id == project_id, ImportFileRow.file_key == file_key)
+            ).first()
+        return None if row is None else ImportResult(skipped=int(row[0]), unchanged=True)
 
     def items(
         self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
@@ -132,14 +198,30 @@ class SqlItems(SqlBase):
             )
 
     def set_priorities(self, project_id: int, priorities: dict[int, float]) -> None:
-        """Store the active-learning priority of items (higher is labeled sooner)."""
+        """Store the active-learning priority of items (higher is labeled sooner).
+
+        Set-based: batches of ``executemany`` on SQLite; on PostgreSQL many priorities go
+        through ``COPY`` into a staging table and one ``UPDATE ... FROM`` per table.
+        """
+        if not priorities:
+            return
         with self.write() as s:
-            for item_id, p in priorities.items():
-                s.execute(
-                    update(ItemRow)
-                    .where(ItemRow.project_id == project_id, ItemRow.id == item_id)
-                    .values(priority=float(p))
-                )
+            if is_postgres(s) and len(priorities) > CHUNK:
+                stage_rows(s, _PRIORITY_STAGE, "item_id integer, priority double precision",
+                           ("item_id", "priority"),
+                           ((int(i), float(p)) for i, p in priorities.items()))
+                s.execute(text(f"UPDATE items SET priority = st.priority FROM {_PRIORITY_STAGE}"
+                               " st WHERE items.id = st.item_id AND items.project_id = :pid"),
+                          {"pid": project_id})
+                cq.set_rank_staged(s, project_id, _PRIORITY_STAGE)
+                return
+            stmt = (update(ItemRow).where(ItemRow.project_id == bindparam("b_project"),
+                                          ItemRow.id == bindparam("b_item"))
+                    .values(priority=bindparam("b_priority")))
+            rows = [{"b_project": project_id, "b_item": int(i), "b_priority": float(p)}
+                    for i, p in priorities.items()]
+            for chunk in chunks(rows, BULK):
+                s.connection().execute(stmt, list(chunk))
             cq.set_rank(s, project_id, priorities)
 
     # -- failures and embeddings --------------------------------------------------------

@@ -171,3 +171,19 @@ class FailureRow(Base):
     stage: Mapped[str] = mapped_column(String(40))
     error: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ImportFileRow(Base):
+    """A file imported into a project, by a hash of its bytes and the import options
+    (a repeated import of the same file is then a no-op without reading it again)."""
+
+    __tablename__ = "import_files"
+    __table_args__ = (UniqueConstraint("project_id", "file_key", name="uq_import_files_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    file_key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    items: Mapped[int] = mapped_column(Integer)
+    annotations: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,8 @@ backend (or a fake in tests) only has to provide these methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -71,6 +72,14 @@ class ItemRepository(Protocol):
         self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
         offset: int = 0, limit: int | None = None,
     ) -> list[ItemRecord]: ...
+
+    def import_batches(
+        self, project_id: int,
+        batches: Iterable[tuple[Sequence[ItemRecord], Sequence[PendingAnnotation]]],
+        *, file_key: str | None = None, file_name: str = "",
+    ) -> ImportResult: ...
+
+    def imported_file(self, project_id: int, file_key: str) -> ImportResult | None: ...
 
     def count_items(self, project_id: int) -> int: ...
 
@@ -135,6 +144,25 @@ class AnnotationRepository(Protocol):
     ) -> LabelMatrix: ...
 
     def export_snapshot(self, project_id: int) -> Snapshot: ...
+
+
+class ExportPages(Protocol):
+    """A project's sources, and its items (with their annotations) page by page."""
+
+    sources: list[SourceRecord]
+
+    def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]: ...
+
+    def data_keys(self) -> list[str]: ...
+
+
+@runtime_checkable
+class ExportRepository(Protocol):
+    """Streaming exports: pages of items and annotations from one consistent snapshot."""
+
+    def export_stream(
+        self, project_id: int, *, page_size: int = 1000
+    ) -> AbstractContextManager[ExportPages]: ...
 
 
 @runtime_checkable
@@ -249,6 +277,7 @@ class StoreProtocol(
     ProjectRepository,
     ItemRepository,
     AnnotationRepository,
+    ExportRepository,
     StatusRepository,
     AccountRepository,
     MemberRepository,

@@ -47,12 +47,14 @@ class TokenInfo:
 
 @dataclass
 class ImportResult:
-    """What an import changed."""
+    """What an import changed (``unchanged``: the same file was imported before with the
+    same options, so nothing was read; ``skipped`` then counts its rows)."""
 
     added: int = 0
     skipped: int = 0
     annotations: int = 0
     item_ids: list[int] = field(default_factory=list)
+    unchanged: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The Store: every repository over one database URL, SQLite (default) or PostgreSQL.
 
 :class:`Store` implements :class:`~labelloop.storage.protocol.StoreProtocol` by combining
-the SQL repositories of this package (projects, items, annotations, status, accounts,
-members, queue, reviews). Every public method runs in its own transaction: writes in
+the SQL repositories of this package (projects, items, annotations, exports, status,
+accounts, members, queue, reviews). Every public method runs in its own transaction: writes in
 ``BEGIN IMMEDIATE`` on SQLite, reads in one snapshot (``REPEATABLE READ`` on PostgreSQL).
 """
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from labelloop.storage.accounts import SqlAccounts
 from labelloop.storage.annotations import SqlAnnotations
+from labelloop.storage.exports import SqlExports
 from labelloop.storage.items import SqlItems
 from labelloop.storage.members import SqlMembers
 from labelloop.storage.projects import SqlProjects
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 
-class Store(SqlProjects, SqlItems, SqlAnnotations, SqlStatus, SqlAccounts, SqlMembers,
-            SqlClaims, SqlReviews):
+class Store(SqlProjects, SqlItems, SqlAnnotations, SqlExports, SqlStatus, SqlAccounts,
+            SqlMembers, SqlClaims, SqlReviews):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters
