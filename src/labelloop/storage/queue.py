@@ -111,16 +111,24 @@ def _insert_claim(
     s: Session, project_id: int, user_id: int, item_id: int, minutes: int, now: datetime,
     *, gold: bool,
 ) -> Claim | None:
-    """Write a claim on an item whose queue row the caller holds; None if the user has one."""
-    mine = s.scalar(select(AssignmentRow.id).where(
+    """Write a claim on an item whose queue row the caller holds; None if the user has one.
+
+    A user's earlier skipped (or closed) assignment of the item is reopened rather than
+    doubled, so one user never holds two live assignments of one item.
+    """
+    earlier = s.scalars(select(AssignmentRow).where(
         AssignmentRow.item_id == item_id, AssignmentRow.user_id == user_id,
-        AssignmentRow.state == "claimed"))
-    if mine is not None:
+        AssignmentRow.state != "expired").order_by(AssignmentRow.id)).all()
+    if any(r.state == "claimed" for r in earlier):
         return None
-    row = AssignmentRow(project_id=project_id, item_id=item_id, user_id=user_id,
-                        claimed_at=now, expires_at=now + timedelta(minutes=minutes),
-                        state="claimed")
-    s.add(row)
+    expires = now + timedelta(minutes=minutes)
+    if earlier:
+        row = earlier[-1]
+        row.claimed_at, row.expires_at, row.state = now, expires, "claimed"
+    else:
+        row = AssignmentRow(project_id=project_id, item_id=item_id, user_id=user_id,
+                            claimed_at=now, expires_at=expires, state="claimed")
+        s.add(row)
     s.flush()
     cq.refresh(s, [item_id])
     return Claim(row.id, item_id, user_id, now, aware(row.expires_at), gold)
