@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from labelloop.storage.accounts import SqlAccounts
 from labelloop.storage.annotations import SqlAnnotations
 from labelloop.storage.items import SqlItems
+from labelloop.storage.jobs import SqlJobs
 from labelloop.storage.members import SqlMembers
 from labelloop.storage.projects import SqlProjects
 from labelloop.storage.queue import SqlClaims
@@ -27,7 +28,7 @@ __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 
 class Store(SqlProjects, SqlItems, SqlAnnotations, SqlStatus, SqlAccounts, SqlMembers,
-            SqlClaims, SqlReviews):
+            SqlClaims, SqlReviews, SqlJobs):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters
