@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage.base import SqlBase, insert
-from labelloop.storage.models import FailureRow, JobChunkRow, JobRow, utcnow
+from labelloop.storage.models import FailureRow, ItemRow, JobChunkRow, JobRow, utcnow
 from labelloop.storage.records import Failure
 
 
@@ -74,6 +74,14 @@ class SqlJobs(SqlBase):
         with self.write() as s:
             s.execute(delete(JobChunkRow).where(JobChunkRow.job_id == job_id))
             s.execute(delete(JobRow).where(JobRow.id == job_id, JobRow.project_id == project_id))
+
+    def job_item_ids(self, project_id: int, *, split: str | None = None) -> list[int]:
+        """Ids of the project's items (of one split) in id order: what a job splits in chunks."""
+        q = select(ItemRow.id).where(ItemRow.project_id == project_id)
+        if split is not None:
+            q = q.where(ItemRow.split == split)
+        with self.snapshot() as s:
+            return [int(i) for i in s.scalars(q.order_by(ItemRow.id))]
 
     def job_chunks(self, project_id: int, key: str) -> list[int]:
         """Stored chunks of the unfinished job ``key`` (empty when there is none)."""

@@ -118,8 +118,10 @@ class LFChunk:
     def __call__(
         self, payload: tuple[int, Any]
     ) -> tuple[npt.NDArray[np.signedinteger[Any]], list[LFFailure]]:
-        """Votes and failures of the LFs on the rows of ``payload = (start, rows)``."""
-        start, rows = payload
+        """Votes and failures of the LFs on the rows of ``payload = (start, rows)``; rows
+        are dicts, strings or objects, as :func:`apply_lfs` takes them."""
+        start, items = payload
+        rows = as_rows(items)
         task = Task(self.lfs, self.names, rows, self.fault_tolerant, self.timeout,
                     self.max_timeouts, self.k)
         n = len(rows)
@@ -140,6 +142,39 @@ class LFChunk:
 
 def _dtype(k: int | None) -> type[np.signedinteger[Any]]:
     return np.int64 if k is None else compact_dtype(k)
+
+
+def check_lfs(
+    lfs: Iterable[Callable[[Any], int]],
+    *,
+    timeout: float | None = None,
+    k: int | None = None,
+    max_timeouts: int = 3,
+) -> tuple[list[Any], list[str]]:
+    """The LFs as a list and their names, after checking them and the options of a run.
+
+    Raises
+    ------
+    ValidationError
+        For no LF, one that is not callable, repeated names, or a bad option.
+    """
+    lf_list = list(lfs)
+    if not lf_list:
+        raise ValidationError("apply_lfs needs at least one labeling function")
+    for lf in lf_list:
+        if not callable(lf):
+            raise ValidationError(f"labeling functions must be callable, got {lf!r}")
+    names = [_lf_name(lf, j) for j, lf in enumerate(lf_list)]
+    dupes = sorted(n for n, c in Counter(names).items() if c > 1)
+    if dupes:
+        raise ValidationError(f"labeling function names must be unique; repeated: {dupes}")
+    if timeout is not None and timeout <= 0:
+        raise ValidationError(f"timeout must be a positive number of seconds, got {timeout}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValidationError(f"k must be a number of classes >= 1, got {k!r}")
+    if max_timeouts < 1:
+        raise ValidationError(f"max_timeouts must be >= 1, got {max_timeouts}")
+    return lf_list, names
 
 
 def apply_lfs(
@@ -193,22 +228,7 @@ def apply_lfs(
     raises (``SystemExit`` included; only a real Ctrl-C stops the run), a bad return
     value, a timeout, or, with ``executor="processes"``, a worker process it kills.
     """
-    lf_list = list(lfs)
-    if not lf_list:
-        raise ValidationError("apply_lfs needs at least one labeling function")
-    for lf in lf_list:
-        if not callable(lf):
-            raise ValidationError(f"labeling functions must be callable, got {lf!r}")
-    names = [_lf_name(lf, j) for j, lf in enumerate(lf_list)]
-    dupes = sorted(n for n, c in Counter(names).items() if c > 1)
-    if dupes:
-        raise ValidationError(f"labeling function names must be unique; repeated: {dupes}")
-    if timeout is not None and timeout <= 0:
-        raise ValidationError(f"timeout must be a positive number of seconds, got {timeout}")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise ValidationError(f"k must be a number of classes >= 1, got {k!r}")
-    if max_timeouts < 1:
-        raise ValidationError(f"max_timeouts must be >= 1, got {max_timeouts}")
+    lf_list, names = check_lfs(lfs, timeout=timeout, k=k, max_timeouts=max_timeouts)
     rows = as_rows(items)
     n = len(rows)
     runner = _lf_runner(executor, n_jobs)
