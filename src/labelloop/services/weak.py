@@ -188,7 +188,8 @@ def apply_to_project(
             progress=progress,
         )
     finally:
-        runner.close()
+        if runner is not executor:  # one it started, not the caller's
+            runner.close()
     if report.skipped:
         _read_back(project, L, item_ids, source_ids, [report.bounds[c] for c in report.skipped])
     order = {name: j for j, name in enumerate(names)}
