@@ -37,6 +37,8 @@ class DaskExecutor(_Closing):
         Local cluster only: workers in separate processes (default) or threads of this one.
     client:
         A ``distributed.Client`` to use as it is (not closed by :meth:`close`).
+    timeout:
+        Seconds to wait for the scheduler at ``address``.
     """
 
     name = "dask"
@@ -48,6 +50,7 @@ class DaskExecutor(_Closing):
         n_workers: int | None = None,
         processes: bool = True,
         client: Any = None,
+        timeout: float = 10.0,
     ) -> None:
         distributed = require("dask", "distributed", feature="the dask executor")
         if n_workers is not None and n_workers < 1:
@@ -58,7 +61,7 @@ class DaskExecutor(_Closing):
             self.client = client
         elif address is not None:
             try:
-                self.client = distributed.Client(address, timeout="10s")
+                self.client = distributed.Client(address, timeout=f"{timeout}s")
             except OSError as exc:
                 raise ValidationError(
                     f"no Dask scheduler answers at {address}: {exc}"
