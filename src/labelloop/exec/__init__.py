@@ -13,6 +13,7 @@ from labelloop.exec.base import (
     ExecutorSpec,
     LocalExecutor,
     ProcessExecutor,
+    check_spec,
     make_executor,
     worker_cached,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "ExecutorSpec",
     "LocalExecutor",
     "ProcessExecutor",
+    "check_spec",
     "make_executor",
     "worker_cached",
 ]

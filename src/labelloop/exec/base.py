@@ -196,6 +196,25 @@ ExecutorSpec = str | Executor
 NAMES = ("local", "processes", "dask")
 
 
+def check_spec(spec: ExecutorSpec) -> None:
+    """Raise ValidationError unless ``spec`` names an executor (nothing is started).
+
+    Raises
+    ------
+    ValidationError
+        For a name that :func:`make_executor` does not take.
+    """
+    if isinstance(spec, str):
+        if spec in NAMES or "://" in spec:
+            return
+        raise ValidationError(
+            f"executor must be one of {', '.join(NAMES)} or a scheduler address "
+            f"like tcp://HOST:PORT, got {spec!r}"
+        )
+    if not isinstance(spec, Executor):
+        raise ValidationError(f"executor must be a name or an Executor, got {spec!r}")
+
+
 def make_executor(spec: ExecutorSpec | None = None, *, n_workers: int | None = None) -> Executor:
     """The executor ``spec`` names (an :class:`Executor` passes through).
 
@@ -217,17 +236,11 @@ def make_executor(spec: ExecutorSpec | None = None, *, n_workers: int | None = N
     """
     if spec is None or spec == "local":
         return LocalExecutor()
+    check_spec(spec)
     if not isinstance(spec, str):
-        if isinstance(spec, Executor):
-            return spec
-        raise ValidationError(f"executor must be a name or an Executor, got {spec!r}")
+        return spec
     if spec == "processes":
         return ProcessExecutor(n_workers)
-    if spec == "dask" or "://" in spec:
-        from labelloop.exec.dask import DaskExecutor
+    from labelloop.exec.dask import DaskExecutor
 
-        return DaskExecutor(None if spec == "dask" else spec, n_workers=n_workers)
-    raise ValidationError(
-        f"executor must be one of {', '.join(NAMES)} or a scheduler address "
-        f"like tcp://HOST:PORT, got {spec!r}"
-    )
+    return DaskExecutor(None if spec == "dask" else spec, n_workers=n_workers)
