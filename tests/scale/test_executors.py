@@ -215,3 +215,37 @@ def test_prelabel_on_dask_matches_local(
     assert drafts_a == drafts_b
     np.testing.assert_array_equal(vec_a, vec_b)
     assert fail_a == fail_b
+
+
+def test_al_scoring_on_dask_matches_local(
+    tmp_path: Path, db_url: str, cluster: DaskExecutor
+) -> None:
+    pytest.importorskip("sklearn")
+    from sqlalchemy import select
+
+    from labelloop.core.records import AnnotationRecord
+    from labelloop.services.active import refresh_priorities
+    from labelloop.storage.models import ItemRow
+
+    rng = np.random.default_rng(0)
+    y = np.arange(N_ITEMS) % 2
+    X = rng.normal(size=(N_ITEMS, 8)) + 2.0 * y[:, None]
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    priorities = []
+    for name, executor in (("local", "local"), ("dask", cluster)):
+        with _project(tmp_path / name, db_url, name) as p:
+            ids = [int(it.id) for it in p.items()]  # type: ignore[arg-type]
+            p.cache_embeddings("fake", ids, X)
+            human = p.source("human", "alice")
+            p.add_annotations([AnnotationRecord(item_id=ids[i], source_id=int(human.id),  # type: ignore[arg-type]
+                                                label=int(y[i])) for i in range(20)])
+            chunks: list[int] = []
+            refresh_priorities(p, embedding_model="fake", batch_size=10, executor=executor,
+                               chunk_size=100, on_chunk=lambda d, t: chunks.append(d))
+            assert chunks == [1, 2, 3, 4, 5, 6]
+            n_of = {it.id: int(it.data["n"]) for it in p.items()}
+            with p.store.engine.connect() as c:  # type: ignore[attr-defined]
+                rows = c.execute(select(ItemRow.id, ItemRow.priority)
+                                 .where(ItemRow.project_id == p.id)).all()
+            priorities.append(sorted((n_of[i], prio) for i, prio in rows))
+    assert priorities[0] == priorities[1]
