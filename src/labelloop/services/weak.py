@@ -242,12 +242,29 @@ def gold_labels(project: Project, item_ids: list[Any]) -> npt.NDArray[np.int64] 
     return y
 
 
+SPARSE_CELLS = 2_000_000
+"""Label matrices with at least this many cells are read sparse (when SciPy is installed)."""
+
+
+def _votes(project: Project, kinds: list[str]) -> Any:
+    """The label matrix of ``kinds``: SciPy sparse for large projects, else dense."""
+    n_sources = len({(s.kind, s.name) for s in project.sources(kinds=kinds)})
+    big = project.store.count_items(project.id) * n_sources >= SPARSE_CELLS
+    sparse = big and importlib.util.find_spec("scipy") is not None
+    return project.store.label_matrix(project.id, kinds=kinds, sparse=sparse)
+
+
+def _no_votes(L: Any) -> bool:
+    return bool(L.shape[1] == 0 or (L.nnz == 0 if hasattr(L, "nnz") else (L == ABSTAIN).all()))
+
+
 def analyze_project(project: Project, *, plot: str | Path | None = None) -> Any:
     """``LFAnalysis.summary`` of the stored LF votes (with gold accuracy where gold exists).
 
-    With ``plot``, also saves the coverage-vs-accuracy PNG there.
+    With ``plot``, also saves the coverage-vs-accuracy PNG there. Large projects are read
+    as a sparse matrix and analysed in blocks (bounded memory).
     """
-    lm = project.label_matrix(kinds=["labeling_function"])
+    lm = _votes(project, ["labeling_function"])
     if lm.L.shape[1] == 0:
         raise ValidationError("no labeling-function votes stored: run `labelloop lf apply` first")
     sources = project.sources(kinds=["labeling_function"])
@@ -305,8 +322,8 @@ def fit_label_model(
     if not 0.0 <= review_below <= 1.0:
         raise ValidationError(f"review_below must be between 0 and 1, got {review_below}")
     canonical = resolve_name(model)  # a bad name fails before anything is read
-    lm = project.label_matrix(kinds=list(kinds))
-    if lm.L.shape[1] == 0 or (lm.L == ABSTAIN).all():
+    lm = _votes(project, list(kinds))
+    if _no_votes(lm.L):
         raise ValidationError(
             f"no votes from sources of kind {', '.join(kinds)}: apply LFs or add labels first"
         )

@@ -57,8 +57,9 @@ class SqlJobs(SqlBase):
                 insert(s, JobChunkRow)
                 .values(job_id=job_id, chunk=chunk, n_items=n_items, finished_at=utcnow())
                 .on_conflict_do_nothing()
+                .returning(JobChunkRow.chunk)
             )
-            if not res.rowcount:  # type: ignore[attr-defined]
+            if res.first() is None:  # recorded already
                 return False
             if failures:
                 now = utcnow()
