@@ -22,7 +22,7 @@ from labelloop.services.weak import apply_to_project, load_lfs
 
 pytest.importorskip("distributed")
 
-from labelloop.exec.dask import DaskExecutor  # noqa: E402
+from labelloop.exec.dask import DaskExecutor
 
 N_ITEMS = 600
 CHUNK = 50
@@ -202,7 +202,7 @@ def test_prelabel_on_dask_matches_local(
             p.import_dataframe(pd.DataFrame({"text": texts}))
             chunks: list[int] = []
             rep = prelabel_project(p, model="minilm", executor=executor, chunk_size=50,
-                                   on_chunk=lambda done, total: chunks.append(done))
+                                   on_chunk=lambda done, total, seen=chunks: seen.append(done))
             text_of = {it.id: it.data["text"] for it in p.items()}
             ids = [it.id for it in p.items()]
             drafts = sorted((text_of[a.item_id], a.label, a.confidence, a.needs_review)
@@ -241,7 +241,7 @@ def test_al_scoring_on_dask_matches_local(
                                                 label=int(y[i])) for i in range(20)])
             chunks: list[int] = []
             refresh_priorities(p, embedding_model="fake", batch_size=10, executor=executor,
-                               chunk_size=100, on_chunk=lambda d, t: chunks.append(d))
+                               chunk_size=100, on_chunk=lambda d, t, seen=chunks: seen.append(d))
             assert chunks == [1, 2, 3, 4, 5, 6]
             n_of = {it.id: int(it.data["n"]) for it in p.items()}
             with p.store.engine.connect() as c:  # type: ignore[attr-defined]

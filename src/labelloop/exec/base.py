@@ -65,8 +65,15 @@ def worker_cached(key: str, factory: Callable[[], T]) -> T:
 class Executor(Protocol):
     """Runs a function over chunks, a bounded number at a time, yielding them as they finish."""
 
-    name: str
-    n_workers: int
+    @property
+    def name(self) -> str:
+        """``"local"``, ``"processes"`` or ``"dask"``."""
+        ...
+
+    @property
+    def n_workers(self) -> int:
+        """Workers that run chunks at the same time."""
+        ...
 
     def map_chunks(
         self,

@@ -77,7 +77,7 @@ class DaskExecutor(_Closing):
         self._distributed = distributed
 
     @property
-    def n_workers(self) -> int:  # type: ignore[override]
+    def n_workers(self) -> int:
         """Workers the scheduler knows now (at least 1)."""
         return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
 

@@ -75,7 +75,8 @@ def run_chunked_job(
         is submitted, not before).
     write:
         ``write(start, chunk_ids, result)`` stores a finished chunk (``start``: the position
-        of its first item in ``item_ids``) and returns its per-item failures, which are recorded with the chunk in one transaction.
+        of its first item in ``item_ids``) and returns its per-item failures, which are
+        recorded with the chunk in one transaction.
     chunk_size:
         Items per chunk (default 5,000).
     progress:

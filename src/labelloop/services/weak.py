@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from collections.abc import Sequence
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -343,7 +343,7 @@ def fit_label_model(
     project.add_annotations(
         [
             AnnotationRecord(
-                item_id=int(item_id),  # type: ignore[call-overload]
+                item_id=int(item_id),
                 source_id=source_id,
                 label=int(pred[i]) if pred[i] != ABSTAIN else None,
                 confidence=float(np.clip(conf[i], 0.0, 1.0)),

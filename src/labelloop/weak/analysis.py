@@ -20,7 +20,6 @@ from labelloop.core.stats import wilson_interval
 from labelloop.errors import ValidationError
 from labelloop.labelmodels import check_targets, to_dense
 
-
 BLOCK = 65_536
 """Rows per block of every statistic."""
 

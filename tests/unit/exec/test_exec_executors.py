@@ -96,5 +96,5 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     pytest.importorskip("distributed")
     from labelloop.exec.dask import DaskExecutor
 
-    with pytest.raises(ValidationError, match="no Dask scheduler answers at tcp://127.0.0.1:9"):
+    with pytest.raises(ValidationError, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9"):
         DaskExecutor("tcp://127.0.0.1:9", timeout=1)
