@@ -66,6 +66,22 @@ def cluster() -> Iterator[DaskExecutor]:
         ex.close()
 
 
+def _model_of_this_worker(payload: int) -> tuple[int, int]:
+    from labelloop.exec import worker_cached
+
+    model = worker_cached("scale-test-model", lambda: {"loaded": object()})
+    return os.getpid(), id(model["loaded"])
+
+
+def test_models_load_once_per_dask_worker(cluster: DaskExecutor) -> None:
+    seen = [r for _, r in cluster.map_chunks(_model_of_this_worker, ((i, i) for i in range(16)))]
+    per_worker: dict[int, set[int]] = {}
+    for pid, model in seen:
+        per_worker.setdefault(pid, set()).add(model)
+    assert os.getpid() not in per_worker
+    assert all(len(models) == 1 for models in per_worker.values())
+
+
 def _project(folder: Path, db_url: str, name: str) -> Project:
     p = Project.create(folder, task="text-classification", labels=["ham", "spam"], db=db_url,
                        name=name)
@@ -128,6 +144,7 @@ def test_killing_a_worker_loses_nothing_and_stores_nothing_twice(
         return real(self, source_ids, item_ids, annotations)
 
     monkeypatch.setattr(Project, "replace_annotations", spy)
+    cluster.client.wait_for_workers(2, timeout=60)  # the one an earlier test killed is back
     before = cluster.worker_pids()
     killed: list[int] = []
 

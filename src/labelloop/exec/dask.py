@@ -3,10 +3,10 @@
 Dask (``dask.distributed``) does the scheduling, the retries and the worker restarts: a
 worker that dies while running a chunk has that chunk run again on another worker (Dask's
 ``distributed.scheduler.allowed-failures`` times, then
-:class:`~labelloop.errors.LabelloopError`). Chunk functions are sent to every worker once
-(``scatter(broadcast=True)``), so what they hold (LFs, a model name) is unpickled once per
-worker per run, and models they load through :func:`~labelloop.exec.worker_cached` are
-loaded once per worker process.
+:class:`~labelloop.errors.LabelloopError`). Chunk functions are small descriptions (LFs, a
+model's name) sent with each chunk, so no worker holds state a restart could lose; the
+models they load through :func:`~labelloop.exec.worker_cached` are loaded once per worker
+process.
 """
 
 from __future__ import annotations
@@ -94,7 +94,6 @@ class DaskExecutor(_Closing):
     ) -> Iterator[tuple[int, R]]:
         """Submit chunks as futures, at most ``window`` at a time; yield them as they finish."""
         limit = window or 2 * self.n_workers
-        shared = self.client.scatter(fn, broadcast=True, hash=False)
         pending = self._distributed.as_completed()
         index_of: dict[str, int] = {}
         source = iter(payloads)
@@ -103,7 +102,7 @@ class DaskExecutor(_Closing):
         def submit_more() -> None:
             nonlocal running
             for index, payload in source:
-                fut = self.client.submit(_call, shared, payload, pure=False)
+                fut = self.client.submit(_call, fn, payload, pure=False)
                 index_of[fut.key] = index
                 pending.add(fut)
                 running += 1
@@ -128,7 +127,6 @@ class DaskExecutor(_Closing):
         finally:
             for fut in pending.futures:
                 fut.cancel()
-            shared.release()
 
     def close(self) -> None:
         """Close the client and the local cluster this executor started."""

@@ -151,7 +151,7 @@ def apply_to_project(
     by_name = dict(zip(names, source_ids, strict=True))
 
     def read(ids: Sequence[int]) -> tuple[int, list[dict[str, Any]]]:
-        return 0, [dict(it.data) for it in project.items(ids=list(ids))]
+        return 0, project.store.item_data(project.id, ids)
 
     def write(a: int, ids: Sequence[int], result: Any) -> list[Failure]:
         votes, fails = result

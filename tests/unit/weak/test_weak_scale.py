@@ -71,6 +71,10 @@ def test_jobs_record_chunks_once_with_their_failures(store: Store) -> None:
         p.id, [ItemRecord(data={"text": f"t{i}"}, split="test" if i % 2 else "train")
                for i in range(6)]).item_ids
     assert store.job_item_ids(p.id) == ids and store.job_item_ids(p.id, split="test") == ids[1::2]
+    assert store.item_data(p.id, ids[1::2]) == [{"text": f"t{i}"} for i in range(1, 6, 2)]
+    assert store.item_data(p.id, []) == []
+    with pytest.raises(NotFoundError):
+        store.item_data(p.id, [ids[-1] + 1])
     lf = store.ensure_source(p.id, "labeling_function", "lf")
     job, done = store.start_job(p.id, "lf_apply", "key", 3)
     assert done == set()
