@@ -23,11 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from weak_supervision import LF_BODIES, youtube_frame  # noqa: E402
-
-from labelloop import Project  # noqa: E402
-from labelloop.services.weak import apply_to_project  # noqa: E402
-from labelloop.weak import labeling_function  # noqa: E402
+from labelloop import Project
+from labelloop.services.weak import apply_to_project
+from labelloop.weak import labeling_function
+from weak_supervision import LF_BODIES, youtube_frame
 
 RESULTS = Path(__file__).parent / "results"
 DIGITS = re.compile(r"\d")
