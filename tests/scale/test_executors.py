@@ -21,6 +21,7 @@ from labelloop import Project
 from labelloop.services.weak import apply_to_project, load_lfs
 
 pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow
 
 from labelloop.exec.dask import DaskExecutor
 
@@ -266,3 +267,21 @@ def test_al_scoring_on_dask_matches_local(
                                  .where(ItemRow.project_id == p.id)).all()
             priorities.append(sorted((n_of[i], prio) for i, prio in rows))
     assert priorities[0] == priorities[1]
+
+
+def test_a_scheduler_address_connects_to_the_running_cluster(
+    tmp_path: Path, cluster: DaskExecutor
+) -> None:
+    lfs, log = _lfs(tmp_path)
+    address = cluster.client.scheduler.address
+    assert address.startswith("tcp://")
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    with _project(tmp_path / "a", db, "local") as a, _project(tmp_path / "b", db, "remote") as b:
+        local = apply_to_project(a, lfs, chunk_size=CHUNK)
+        log.unlink()
+        remote = apply_to_project(b, lfs, executor=address, chunk_size=CHUNK)
+        np.testing.assert_array_equal(local.L, remote.L)
+        assert _stored(a) == _stored(b)
+    pids = {int(line.split()[1]) for line in log.read_text().splitlines()}
+    assert pids <= set(cluster.worker_pids().values())  # the cluster's workers did the work
+    assert cluster.client.status == "running"  # the executor closed its own client only
