@@ -21,9 +21,10 @@ from labelloop import Project
 from labelloop.services.weak import apply_to_project, load_lfs
 
 pytest.importorskip("distributed")
-pytestmark = pytest.mark.slow
 
 from labelloop.exec.dask import DaskExecutor
+
+pytestmark = pytest.mark.slow
 
 N_ITEMS = 600
 CHUNK = 50

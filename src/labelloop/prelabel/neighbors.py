@@ -115,7 +115,7 @@ def _hnsw_search(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Top ``take`` from an HNSW index over ``ref`` (built once per reference)."""
     faiss = require("ann", "faiss", feature="approximate nearest neighbours")
-    key = f"{ref.shape}:{hashlib.sha1(ref).hexdigest()}"  # hashes the buffer, no copy
+    key = f"{ref.shape}:{hashlib.sha1(ref.data).hexdigest()}"  # no copy
     index = _INDEX.get(key)
     if index is None:
         index = faiss.IndexHNSWFlat(ref.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
