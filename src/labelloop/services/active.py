@@ -129,10 +129,7 @@ def refresh_priorities(
         raise ValidationError(f"weak_weight must be in [0, 1], got {weak_weight}")
     check_spec(executor)
     chooser = get_strategy(strategy)
-    items: list[int] = []
-    for it in project.items():
-        assert it.id is not None  # items read from the store have ids
-        items.append(it.id)
+    items = project.store.job_item_ids(project.id)  # ids only: no item records built
     found, X = project.cached_embeddings(embedding_model, items)
     human, weak = training_labels(project, weak_weight=weak_weight)
     ids = np.asarray(found, dtype=np.int64)

@@ -375,8 +375,8 @@ def _store(
         )
         for d in result.ok()
     ]
-    if annotations:
-        project.add_annotations(annotations)
+    for start in range(0, len(annotations), DEFAULT_CHUNK):  # bounded transactions
+        project.add_annotations(annotations[start : start + DEFAULT_CHUNK])
     if result.errors:
         project.record_failures(
             [Failure(e.item_id, source.id, STAGE, e.error) for e in result.errors]
