@@ -94,7 +94,9 @@ class LFAnalysis:
         k = self._k()
         total = np.zeros(self.L.shape[1])
         for block in self._blocks():
-            per_class = np.stack([(block == c).sum(axis=1) for c in range(k)], axis=1)
+            per_class = np.zeros((len(block), max(k, 1)), dtype=np.int64)
+            for c in range(k):
+                per_class[:, c] = (block == c).sum(axis=1)
             voted = block >= 0
             n_votes = voted.sum(axis=1, keepdims=True)
             same = np.take_along_axis(per_class, np.maximum(block, 0).astype(np.intp), axis=1)

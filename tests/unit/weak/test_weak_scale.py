@@ -119,6 +119,9 @@ def test_lf_analysis_is_the_same_blocked_and_sparse(monkeypatch: pytest.MonkeyPa
     hi = np.where(voted, L, -1).max(1)
     lo = np.where(voted, L, 99).min(1)
     assert a.label_conflict() == pytest.approx(np.mean(voted.any(1) & (hi != lo)))
+    silent = LFAnalysis(np.full((5, 2), -1)).summary()  # no LF ever votes
+    assert silent["coverage"].tolist() == silent["conflicts"].tolist() == [0.0, 0.0]
+    assert LFAnalysis(np.zeros((0, 2), dtype=int)).summary()["overlaps"].tolist() == [0.0, 0.0]
     with pytest.raises(ValidationError, match="label \\+ 1"):
         LFAnalysis(sparse.csr_matrix(np.array([[-2, 1]])))
 
