@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from labelloop.active import STRATEGIES
+from labelloop.cli._exec import ExecutorOption, WorkersOption, chunk_progress
 from labelloop.cli.common import ProjectDir, console, open_project
 
 app = typer.Typer()
@@ -69,6 +70,8 @@ def prioritize(
     batch_size: Annotated[
         int | None, typer.Option(help="Items ranked on top (default: the project's requeue_every).")
     ] = None,
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
 ) -> None:
     """Retrain on the embeddings and reorder the annotation queue by priority.
 
@@ -76,9 +79,10 @@ def prioritize(
     """
     from labelloop.services.active import refresh_priorities
 
-    with open_project(project) as p:
+    with open_project(project) as p, chunk_progress("scoring") as on_chunk:
         rep = refresh_priorities(
-            p, embedding_model=embedding_model, strategy=strategy, batch_size=batch_size
+            p, embedding_model=embedding_model, strategy=strategy, batch_size=batch_size,
+            executor=executor, n_workers=workers, on_chunk=on_chunk,
         )
     console.print(
         f"scored {rep.n_scored} of {rep.n_items} item(s) with {rep.strategy} "

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from labelloop.cli._exec import ExecutorOption, WorkersOption, chunk_progress
 from labelloop.cli.common import ProjectDir, console, open_project
 
 app = typer.Typer()
@@ -25,16 +26,25 @@ def prelabel(
         "--per-class/--one-threshold",
         help="One auto-accept threshold per class (each class reaches the target) or one "
              "for all classes (more auto-accepted; the target holds overall).")] = True,
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    chunk_size: Annotated[int | None, typer.Option(
+        min=1, help="Items per chunk sent to the executor (default 5000).")] = None,
 ) -> None:
     """Draft a label (or boxes) with a confidence for every item not yet drafted by this model.
+
+    Embeddings and detections run in chunks on --executor (a model loaded once per worker);
+    finished chunks of embeddings are cached, so an interrupted run resumes.
 
     Example: [bold]labelloop prelabel -p spam --model minilm --target-precision 0.95[/]
     """
     from labelloop.services.prelabel import prelabel_project
 
-    with open_project(project) as p:
+    with open_project(project) as p, chunk_progress("pre-labeling") as on_chunk:
         rep = prelabel_project(p, model=model, target_precision=target_precision,
-                               per_class=per_class, progress=True)
+                               per_class=per_class, progress=executor == "local",
+                               executor=executor, n_workers=workers, chunk_size=chunk_size,
+                               on_chunk=on_chunk)
     console.print(
         f"{rep.model} ({rep.version}): drafted {rep.n_drafted} of {rep.n_items} item(s), "
         f"{rep.n_skipped} already drafted, {rep.n_failed} failed; "

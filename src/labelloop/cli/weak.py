@@ -7,6 +7,7 @@ from typing import Annotated, get_args
 
 import typer
 
+from labelloop.cli._exec import ExecutorOption, WorkersOption, chunk_progress
 from labelloop.cli.common import ProjectDir, console, open_project
 from labelloop.errors import ValidationError
 from labelloop.services import weak as service
@@ -28,25 +29,39 @@ def apply_command(
     timeout: Annotated[
         float | None, typer.Option(help="Seconds one LF may spend on one item.")
     ] = None,
-    processes: Annotated[int, typer.Option(help="Worker processes (0: run in this process).")] = 0,
+    processes: Annotated[
+        int, typer.Option(help="Worker processes (0: as --executor says); same as "
+                          "--executor processes --workers N.")
+    ] = 0,
     version: Annotated[str, typer.Option(help="Version stored with the LF sources.")] = "",
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Items per stored chunk (default 5000).", min=1)
+    ] = None,
 ) -> None:
     """Apply labeling functions and store each one's votes as a source.
 
-    Example: [bold]labelloop lf apply lfs.py --timeout 2[/]
+    Chunks are stored as they finish; an interrupted run started again resumes.
+
+    Example: [bold]labelloop lf apply lfs.py --timeout 2 --executor dask[/]
     """
     if processes < 0:
         raise ValidationError(f"--processes must be >= 0, got {processes}")
+    if processes:
+        executor, workers = "processes", processes
     lfs = service.load_lfs(lfs_file)
-    with open_project(project) as p:
+    with open_project(project) as p, chunk_progress("applying LFs") as progress:
         res = service.apply_to_project(
             p,
             lfs,
             split=split,
-            executor="processes" if processes else "local",
-            n_jobs=processes or None,
+            executor=executor,
+            n_jobs=workers,
             timeout=timeout,
             version=version,
+            chunk_size=chunk_size,
+            progress=progress,
         )
     n, m = res.L.shape
     console.print(

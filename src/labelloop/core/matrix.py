@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,11 +19,35 @@ from labelloop.errors import ValidationError
 ABSTAIN: int = -1
 
 
+def compact_dtype(k: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type that holds classes ``-1..k`` (and ``label + 1``).
+
+    ``int8`` up to ``k = 127``, then ``int16``, then ``int32``: a 1M x 10 matrix of ``int8``
+    takes 10 MB where ``int64`` takes 80 MB.
+
+    Raises
+    ------
+    ValidationError
+        If ``k`` is negative.
+    """
+    if k < 0:
+        raise ValidationError(f"k must be >= 0, got {k}")
+    if k <= np.iinfo(np.int8).max:
+        return np.int8
+    if k <= np.iinfo(np.int16).max:
+        return np.int16
+    return np.int32
+
+
 @dataclass(frozen=True)
 class LabelMatrix:
-    """A label matrix with the ids of its rows (items) and columns (sources)."""
+    """A label matrix with the ids of its rows (items) and columns (sources).
 
-    L: npt.NDArray[np.int64]
+    ``L`` is a dense integer array (``-1`` = abstain; compact: see :func:`compact_dtype`) or,
+    when read with ``sparse=True``, a SciPy CSR matrix holding ``label + 1`` (0 = abstain).
+    """
+
+    L: Any
     item_ids: list[Hashable]
     source_ids: list[Hashable]
 

@@ -27,6 +27,8 @@ from labelloop.active import margin
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
 from labelloop.core.records import SourceKind
 from labelloop.errors import ValidationError
+from labelloop.exec import ExecutorSpec, check_spec, make_executor
+from labelloop.services.jobs import DEFAULT_CHUNK, Progress
 from labelloop.services.project import Project
 
 
@@ -86,6 +88,10 @@ def refresh_priorities(
     weak_weight: float = 0.5,
     estimator: Any = None,
     random_state: int | None = 0,
+    executor: ExecutorSpec = "local",
+    n_workers: int | None = None,
+    chunk_size: int | None = None,
+    on_chunk: Progress | None = None,
 ) -> PriorityReport:
     """Retrain on the embeddings and store a priority for every unlabeled item.
 
@@ -105,6 +111,15 @@ def refresh_priorities(
     estimator : scikit-learn classifier, optional
         Default ``LogisticRegression(max_iter=1000)``.
     random_state : int or None, default=0
+    executor : str or Executor, default="local"
+        Where the unlabeled items are scored, in chunks: ``"local"``, ``"processes"``,
+        ``"dask"``, ``"tcp://HOST:PORT"`` or a :class:`labelloop.exec.Executor`.
+    n_workers : int, optional
+        Workers for ``"processes"`` and ``"dask"``.
+    chunk_size : int, optional
+        Items scored per chunk (default 5,000).
+    on_chunk : callable, optional
+        Called with (chunks done, chunks in all) as chunks finish.
 
     Returns
     -------
@@ -112,11 +127,9 @@ def refresh_priorities(
     """
     if not 0 <= weak_weight <= 1:
         raise ValidationError(f"weak_weight must be in [0, 1], got {weak_weight}")
+    check_spec(executor)
     chooser = get_strategy(strategy)
-    items: list[int] = []
-    for it in project.items():
-        assert it.id is not None  # items read from the store have ids
-        items.append(it.id)
+    items = project.store.job_item_ids(project.id)  # ids only: no item records built
     found, X = project.cached_embeddings(embedding_model, items)
     human, weak = training_labels(project, weak_weight=weak_weight)
     ids = np.asarray(found, dtype=np.int64)
@@ -128,7 +141,8 @@ def refresh_priorities(
     unlabeled = np.setdiff1d(np.arange(ids.size), labeled)
     priorities: dict[int, float] = {}
     if unlabeled.size:
-        base = _margin_scores(model, X, unlabeled)
+        base = _margin_scores(model, X, unlabeled, executor, n_workers,
+                              chunk_size or DEFAULT_CHUNK, on_chunk)
         priorities = {int(ids[r]): float(s) for r, s in zip(unlabeled, base, strict=True)}
         n = min(batch_size or project.settings.requeue_every, unlabeled.size)
         picked = chooser.select(model, X, n, labeled=labeled, random_state=random_state)
@@ -161,9 +175,37 @@ def _fit(
     return model.fit(X[rows], labels, sample_weight=weights)
 
 
+@dataclass(frozen=True)
+class MarginChunk:
+    """Margin uncertainty of a chunk of embeddings under a fitted classifier."""
+
+    model: Any
+
+    def __call__(self, X: npt.NDArray[np.float32]) -> npt.NDArray[np.floating[Any]]:
+        """``1 - (p1 - p2)`` per row of ``X``."""
+        return margin(self.model.predict_proba(X))
+
+
 def _margin_scores(
-    model: Any, X: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]
+    model: Any, X: npt.NDArray[np.float32], rows: npt.NDArray[np.int64],
+    executor: ExecutorSpec, n_workers: int | None, size: int, on_chunk: Progress | None,
 ) -> npt.NDArray[np.floating[Any]]:
+    """Margin scores of ``rows``, in chunks on the executor (zeros while no model exists)."""
     if model is None:
         return np.zeros(rows.size)
-    return margin(model.predict_proba(X[rows]))
+    if size < 1:
+        raise ValidationError(f"chunk_size must be >= 1, got {size}")
+    bounds = [(a, min(a + size, rows.size)) for a in range(0, rows.size, size)]
+    out = np.zeros(rows.size)
+    runner = make_executor(executor, n_workers=n_workers)
+    try:
+        payloads = ((c, X[rows[a:b]]) for c, (a, b) in enumerate(bounds))
+        for n_done, (c, scores) in enumerate(runner.map_chunks(MarginChunk(model), payloads), 1):
+            a, b = bounds[c]
+            out[a:b] = scores
+            if on_chunk is not None:
+                on_chunk(n_done, len(bounds))
+    finally:
+        if runner is not executor:
+            runner.close()
+    return out

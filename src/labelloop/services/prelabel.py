@@ -18,6 +18,12 @@ people have boxed some images, then the calibrated one (:func:`calibrate_box_thr
 
 Items already drafted by the same model name and version are skipped; one item that
 fails is recorded (stage ``prelabel``) and the rest go on.
+
+The heavy steps -- embedding the texts not cached yet, running a detector over the images --
+run in chunks on an executor (``local``, ``processes``, ``dask`` or ``tcp://HOST:PORT``,
+:mod:`labelloop.exec`), the model loaded once per worker. Embeddings are cached chunk by
+chunk as they finish, so an interrupted run resumes from the cached ones. Neighbour
+smoothing uses an HNSW index past 20,000 items (:mod:`labelloop.prelabel.neighbors`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import numpy.typing as npt
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, SourceKind, SourceRecord
 from labelloop.errors import ValidationError
+from labelloop.exec import Executor, ExecutorSpec, make_executor, worker_cached
 from labelloop.prelabel import (
     Calibration,
     ObjectDetector,
@@ -41,7 +48,10 @@ from labelloop.prelabel import (
     calibrate_box_threshold,
     calibrate_thresholds,
 )
+from labelloop.prelabel.base import item_text
 from labelloop.prelabel.calibrate import uncalibrated
+from labelloop.prelabel.chunks import DetectChunk, EmbedChunk
+from labelloop.services.jobs import DEFAULT_CHUNK, Progress
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
 
@@ -76,6 +86,10 @@ def prelabel_project(
     target_precision: float | None = None,
     per_class: bool = True,
     progress: bool = False,
+    executor: ExecutorSpec = "local",
+    n_workers: int | None = None,
+    chunk_size: int | None = None,
+    on_chunk: Progress | None = None,
 ) -> PrelabelReport:
     """Draft every item of ``project`` not yet drafted by this model version.
 
@@ -91,7 +105,16 @@ def prelabel_project(
         One auto-accept threshold per class (each class reaches the target), or one for
         all classes (more auto-accepted with few checks; the target holds overall).
     progress:
-        Draw progress bars.
+        Draw progress bars (of the local executor's batches).
+    executor:
+        Where embeddings and detections run: ``"local"``, ``"processes"``, ``"dask"``, a
+        scheduler address ``"tcp://HOST:PORT"`` or a :class:`labelloop.exec.Executor`.
+    n_workers:
+        Workers for ``"processes"`` and ``"dask"``.
+    chunk_size:
+        Items per chunk sent to the executor (default 5,000).
+    on_chunk:
+        Called with (chunks done, chunks in all) as chunks finish.
 
     Raises
     ------
@@ -101,16 +124,39 @@ def prelabel_project(
         When the model cannot be loaded.
     """
     task = project.schema.task
+    if project.schema.task_type.is_image and not project.schema.task_type.has_boxes:
+        raise ValidationError(
+            f"pre-labeling supports text-classification and object-detection, not {task}"
+        )
+    if chunk_size is not None and chunk_size < 1:
+        raise ValidationError(f"chunk_size must be >= 1, got {chunk_size}")
     items = project.items()
-    if not project.schema.task_type.is_image:
-        target = target_precision or project.settings.target_precision
-        return _prelabel_text(project, items, model, target, per_class, progress)
-    if project.schema.task_type.has_boxes:
-        target = target_precision or project.settings.target_precision
-        return _prelabel_boxes(project, items, model, target, progress)
-    raise ValidationError(
-        f"pre-labeling supports text-classification and object-detection, not {task}"
-    )
+    target = target_precision or project.settings.target_precision
+    runner = make_executor(executor, n_workers=n_workers)
+    chunks = _Chunks(runner, chunk_size or DEFAULT_CHUNK, on_chunk)
+    try:
+        if not project.schema.task_type.is_image:
+            return _prelabel_text(project, items, model, target, per_class, progress, chunks)
+        return _prelabel_boxes(project, items, model, target, progress, chunks)
+    finally:
+        if runner is not executor:  # one it started, not the caller's
+            runner.close()
+
+
+@dataclass(frozen=True)
+class _Chunks:
+    """Where and how big the chunks of the heavy steps are."""
+
+    executor: Executor
+    size: int
+    on_chunk: Progress | None
+
+    def bounds(self, n: int) -> list[tuple[int, int]]:
+        return [(a, min(a + self.size, n)) for a in range(0, n, self.size)]
+
+    def done(self, finished: int, total: int) -> None:
+        if self.on_chunk is not None:
+            self.on_chunk(finished, total)
 
 
 def _prelabel_text(
@@ -120,6 +166,7 @@ def _prelabel_text(
     target: float,
     per_class: bool,
     progress: bool,
+    chunks: _Chunks,
 ) -> PrelabelReport:
     clf = ZeroShotTextClassifier(project.schema, model=model)
     human = _human_labels(project)
@@ -127,7 +174,7 @@ def _prelabel_text(
     calibration = None
     embeddings = None
     if clf.uses_embeddings and with_text:
-        embeddings = _embeddings(project, clf, with_text, progress)
+        embeddings = _embeddings(project, clf, with_text, chunks)
         y = np.array([human.get(it.id, -1) for it in with_text])  # type: ignore[arg-type]
         calibration = _cross_fitted_calibration(clf, embeddings, y, target, per_class)
         clf.fit(embeddings, y)
@@ -147,7 +194,8 @@ def _prelabel_text(
 
 
 def _prelabel_boxes(
-    project: Project, items: list[ItemRecord], model: str, target: float, progress: bool
+    project: Project, items: list[ItemRecord], model: str, target: float, progress: bool,
+    chunks: _Chunks,
 ) -> PrelabelReport:
     """Draft boxes; once people have boxed some images, calibrate the review threshold.
 
@@ -164,7 +212,19 @@ def _prelabel_boxes(
     )
     source = project.source(SourceKind.MODEL, detector.name, detector.version)
     todo = _not_yet_drafted(project, source, items)
-    result = detector.predict(todo, progress=progress)
+    fn = DetectChunk(model, tuple(keep.items()), str(project.folder) if project.folder else None,
+                     project.settings.review_threshold)
+    worker_cached(fn.key, lambda: detector)  # this process has it loaded already
+    result = PrelabelResult(detector.name, detector.version, [None] * len(todo), [])
+    bounds = chunks.bounds(len(todo))
+    payloads = ((c, (a, todo[a:b])) for c, (a, b) in enumerate(bounds))
+    for n_done, (_, part) in enumerate(chunks.executor.map_chunks(fn, payloads), 1):
+        for d in part.drafts:
+            if d is not None:
+                result.drafts[d.index] = d
+        result.errors.extend(part.errors)
+        chunks.done(n_done, len(bounds))
+    result.errors.sort(key=lambda e: e.index)
     checked = _checked_boxes(project)
     if not checked:
         return _store(project, source, items, todo, result, 0, None)
@@ -206,24 +266,31 @@ def _checked_boxes(project: Project) -> dict[int, list[Box]]:
 
 
 def _embeddings(
-    project: Project, clf: ZeroShotTextClassifier, items: list[ItemRecord], progress: bool
+    project: Project, clf: ZeroShotTextClassifier, items: list[ItemRecord], chunks: _Chunks
 ) -> npt.NDArray[np.float32]:
-    """Embeddings of ``items`` from the store's cache, computing and caching the missing."""
+    """Embeddings of ``items`` from the store's cache, computing and caching the missing.
+
+    The missing ones are embedded in chunks on the executor and cached as each chunk ends.
+    """
     ids = [int(it.id) for it in items]  # type: ignore[arg-type]
-    found, cached = project.cached_embeddings(clf.embedder.name, ids)
-    have = {i: r for r, i in enumerate(found)}
-    missing = [it for it in items if it.id not in have]
+    name = clf.embedder.name
+    found, cached = project.cached_embeddings(name, ids)
+    row_of = {i: r for r, i in enumerate(ids)}
     out = np.zeros((len(items), clf.embedder.dim), dtype=np.float32)
-    if missing:
-        vectors = clf.embed(missing, progress=progress)
-        project.cache_embeddings(clf.embedder.name, [int(it.id) for it in missing], vectors)  # type: ignore[arg-type]
-        have_new = {it.id: r for r, it in enumerate(missing)}
-        for row, it in enumerate(items):
-            if it.id in have_new:
-                out[row] = vectors[have_new[it.id]]
-    for row, it in enumerate(items):
-        if it.id in have:
-            out[row] = cached[have[it.id]]
+    if found:
+        out[[row_of[i] for i in found]] = cached
+    have = set(found)
+    missing = [it for it in items if it.id not in have]
+    fn = EmbedChunk(name, clf.embedder.max_length)
+    worker_cached(fn.key, lambda: clf.embedder)  # this process has it loaded already
+    bounds = chunks.bounds(len(missing))
+    payloads = ((c, [item_text(it) for it in missing[a:b]]) for c, (a, b) in enumerate(bounds))
+    for n_done, (c, vectors) in enumerate(chunks.executor.map_chunks(fn, payloads), 1):
+        a, b = bounds[c]
+        chunk_ids = [int(it.id) for it in missing[a:b]]  # type: ignore[arg-type]
+        project.cache_embeddings(name, chunk_ids, vectors)
+        out[[row_of[i] for i in chunk_ids]] = vectors
+        chunks.done(n_done, len(bounds))
     return out
 
 
@@ -308,8 +375,8 @@ def _store(
         )
         for d in result.ok()
     ]
-    if annotations:
-        project.add_annotations(annotations)
+    for start in range(0, len(annotations), DEFAULT_CHUNK):  # bounded transactions
+        project.add_annotations(annotations[start : start + DEFAULT_CHUNK])
     if result.errors:
         project.record_failures(
             [Failure(e.item_id, source.id, STAGE, e.error) for e in result.errors]

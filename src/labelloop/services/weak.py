@@ -8,24 +8,35 @@ posterior is stored as a ``label_model`` source with ``needs_review`` where it i
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.core.matrix import ABSTAIN
+from labelloop.core.matrix import ABSTAIN, compact_dtype
 from labelloop.core.records import AnnotationRecord
 from labelloop.errors import NotFoundError, ValidationError
+from labelloop.exec import Executor, ExecutorSpec, LocalExecutor, make_executor
 from labelloop.labelmodels import Metric as Metric
 from labelloop.labelmodels import make_label_model, resolve_name
+from labelloop.services.jobs import Progress, run_chunked_job
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
-from labelloop.weak import ApplyResult, LabelingFunction, LFAnalysis, apply_lfs
+from labelloop.weak import (
+    ApplyResult,
+    LabelingFunction,
+    LFAnalysis,
+    LFChunk,
+    LFFailure,
+    check_lfs,
+)
 
 ModelName = str
 """A name of :data:`labelloop.labelmodels.LABEL_MODELS` (or an alias)."""
@@ -48,6 +59,10 @@ def load_lfs(path: str | Path) -> list[Any]:
         raise ValidationError(f"{p}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module  # lets dataclasses and pickling inside the file work
+    if importlib.util.find_spec("cloudpickle") is not None:  # Dask workers lack this module:
+        import cloudpickle  # send its LFs by value
+
+        cloudpickle.register_pickle_by_value(module)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -77,56 +92,137 @@ def apply_to_project(
     lfs: list[Any],
     *,
     split: str | None = None,
-    executor: Literal["local", "processes"] = "local",
+    executor: ExecutorSpec = "local",
     n_jobs: int | None = None,
     timeout: float | None = None,
     version: str = "",
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
 ) -> ApplyResult:
     """Apply ``lfs`` to the project's items and store each LF's votes as a source.
 
-    Failures are stored too (stage ``labeling_function``) and returned in the result; a
-    vote outside the project's classes is one of them (``invalid``), and its vote dropped.
+    Items are read, labelled and stored chunk by chunk: each finished chunk's votes replace
+    the LFs' earlier votes on its items, and its failures (stage ``labeling_function``; a
+    vote outside the project's classes is one, ``invalid``, and its vote dropped) are
+    recorded with the chunk in the store. An interrupted run (Ctrl-C, a crash) applied
+    again with the same LFs, items and chunk size skips the chunks it stored.
+
+    Parameters
+    ----------
+    executor:
+        ``"local"``, ``"processes"`` (each chunk over a confined process pool of
+        ``n_jobs`` workers), ``"dask"`` (a ``LocalCluster`` of ``n_jobs`` workers), a
+        scheduler address ``"tcp://HOST:PORT"`` or a :class:`labelloop.exec.Executor`.
+    timeout:
+        Seconds one LF may spend on one item; needs ``"local"`` or ``"processes"``.
+    chunk_size:
+        Items per stored chunk (default 5,000).
+    progress:
+        Called with (chunks done, chunks in all) after each stored chunk.
+
+    Returns
+    -------
+    ApplyResult
+        Votes of every item (those of skipped chunks read back from the store) and the
+        failures of the chunks computed in this run.
     """
-    items = project.items(split=split)
-    if not items:
+    k = project.schema.k
+    lf_list, names = check_lfs(lfs, timeout=timeout, k=k)
+    item_ids = project.store.job_item_ids(project.id, split=split)
+    if not item_ids:
         raise ValidationError(
             "the project has no items" + (f" in split {split!r}" if split else "")
         )
-    # a vote outside the schema's classes is a failure of that LF on that item, like any bad
-    # return value: the run goes on
-    res = apply_lfs(
-        lfs,
-        [dict(it.data) for it in items],
-        executor=executor,
-        n_jobs=n_jobs,
-        timeout=timeout,
-        k=project.schema.k,
-    )
-    sources = [project.source("labeling_function", name, version) for name in res.lf_names]
+    sources = [project.source("labeling_function", name, version) for name in names]
     source_ids = [_source_id(s) for s in sources]
-    item_ids = [int(it.id) if it.id is not None else -1 for it in items]
-    rows, cols = np.nonzero(res.L != ABSTAIN)
-    # an LF applied again replaces its votes on these items: where it now abstains, the old
-    # vote goes
-    project.replace_annotations(
-        source_ids,
-        item_ids,
-        [
-            AnnotationRecord(item_id=item_ids[i], source_id=source_ids[j], label=int(res.L[i, j]))
-            for i, j in zip(rows.tolist(), cols.tolist(), strict=True)
-        ],
-    )
-    by_name = dict(zip(res.lf_names, source_ids, strict=True))
-    if res.failures:
-        project.record_failures(
-            [
-                Failure(
-                    item_ids[f.item], by_name[f.lf], "labeling_function", f"{f.kind}: {f.error}"
-                )
-                for f in res.failures
-            ]
+    fn = LFChunk(lf_list, names, True, timeout, 3, k)
+    if executor == "processes":  # each chunk over the confined LF pool
+        fn.inner, fn.n_jobs = "processes", n_jobs
+        runner: Executor = LocalExecutor()
+    else:
+        runner = make_executor(executor, n_workers=n_jobs)
+    if timeout is not None and not isinstance(runner, LocalExecutor):
+        raise ValidationError(
+            f"timeout needs executor 'local' or 'processes', not {runner.name!r}"
         )
-    return res
+    n = len(item_ids)
+    L = np.full((n, len(names)), ABSTAIN, dtype=compact_dtype(k))
+    failures: list[LFFailure] = []
+    by_name = dict(zip(names, source_ids, strict=True))
+
+    def read(ids: Sequence[int]) -> tuple[int, list[dict[str, Any]]]:
+        return 0, project.store.item_data(project.id, ids)
+
+    def write(a: int, ids: Sequence[int], result: Any) -> list[Failure]:
+        votes, fails = result
+        L[a : a + len(ids)] = votes
+        rows, cols = np.nonzero(votes != ABSTAIN)
+        labels = votes[rows, cols].tolist()
+        # an LF applied again replaces its votes on these items: where it now abstains,
+        # the old vote goes
+        project.replace_annotations(
+            source_ids,
+            list(ids),
+            [
+                AnnotationRecord(item_id=ids[i], source_id=source_ids[j], label=lab)
+                for i, j, lab in zip(rows.tolist(), cols.tolist(), labels, strict=True)
+            ],
+        )
+        failures.extend(LFFailure(f.item + a, f.lf, f.kind, f.error) for f in fails)
+        return [
+            Failure(ids[f.item], by_name[f.lf], "labeling_function", f"{f.kind}: {f.error}")
+            for f in fails
+        ]
+
+    try:
+        report = run_chunked_job(
+            project,
+            kind="lf_apply",
+            fingerprint=[names, version, [_fingerprint(lf) for lf in lf_list], split, timeout],
+            item_ids=item_ids,
+            executor=runner,
+            fn=fn,
+            read=read,
+            write=write,
+            chunk_size=chunk_size,
+            progress=progress,
+        )
+    finally:
+        if runner is not executor:  # one it started, not the caller's
+            runner.close()
+    if report.skipped:
+        _read_back(project, L, item_ids, source_ids, [report.bounds[c] for c in report.skipped])
+    order = {name: j for j, name in enumerate(names)}
+    failures.sort(key=lambda f: (f.item, order[f.lf]))
+    return ApplyResult(L, names, failures)
+
+
+def _fingerprint(lf: Any) -> str:
+    """The source code of an LF where Python has it (an edited LF is a new job), else its repr."""
+    for obj in (getattr(lf, "f", None), lf):
+        if obj is None:
+            continue
+        try:
+            return inspect.getsource(obj)
+        except (OSError, TypeError):
+            continue
+    return repr(lf)
+
+
+def _read_back(
+    project: Project, L: Any, item_ids: list[int], source_ids: list[int],
+    bounds: list[tuple[int, int]],
+) -> None:
+    """Fill the rows of chunks an earlier run stored from the store's votes."""
+    rows = np.concatenate([np.arange(a, b) for a, b in bounds])
+    stored = project.store.label_matrix(
+        project.id, kinds=["labeling_function"], item_ids=[item_ids[r] for r in rows],
+        all_versions=True,
+    )
+    col = {sid: j for j, sid in enumerate(stored.source_ids)}
+    for j, sid in enumerate(source_ids):
+        if sid in col:
+            L[rows, j] = stored.L[:, col[sid]]
 
 
 def _source_id(source: Any) -> int:
@@ -146,12 +242,29 @@ def gold_labels(project: Project, item_ids: list[Any]) -> npt.NDArray[np.int64] 
     return y
 
 
+SPARSE_CELLS = 2_000_000
+"""Label matrices with at least this many cells are read sparse (when SciPy is installed)."""
+
+
+def _votes(project: Project, kinds: list[str]) -> Any:
+    """The label matrix of ``kinds``: SciPy sparse for large projects, else dense."""
+    n_sources = len({(s.kind, s.name) for s in project.sources(kinds=kinds)})
+    big = project.store.count_items(project.id) * n_sources >= SPARSE_CELLS
+    sparse = big and importlib.util.find_spec("scipy") is not None
+    return project.store.label_matrix(project.id, kinds=kinds, sparse=sparse)
+
+
+def _no_votes(L: Any) -> bool:
+    return bool(L.shape[1] == 0 or (L.nnz == 0 if hasattr(L, "nnz") else (L == ABSTAIN).all()))
+
+
 def analyze_project(project: Project, *, plot: str | Path | None = None) -> Any:
     """``LFAnalysis.summary`` of the stored LF votes (with gold accuracy where gold exists).
 
-    With ``plot``, also saves the coverage-vs-accuracy PNG there.
+    With ``plot``, also saves the coverage-vs-accuracy PNG there. Large projects are read
+    as a sparse matrix and analysed in blocks (bounded memory).
     """
-    lm = project.label_matrix(kinds=["labeling_function"])
+    lm = _votes(project, ["labeling_function"])
     if lm.L.shape[1] == 0:
         raise ValidationError("no labeling-function votes stored: run `labelloop lf apply` first")
     sources = project.sources(kinds=["labeling_function"])
@@ -209,8 +322,8 @@ def fit_label_model(
     if not 0.0 <= review_below <= 1.0:
         raise ValidationError(f"review_below must be between 0 and 1, got {review_below}")
     canonical = resolve_name(model)  # a bad name fails before anything is read
-    lm = project.label_matrix(kinds=list(kinds))
-    if lm.L.shape[1] == 0 or (lm.L == ABSTAIN).all():
+    lm = _votes(project, list(kinds))
+    if _no_votes(lm.L):
         raise ValidationError(
             f"no votes from sources of kind {', '.join(kinds)}: apply LFs or add labels first"
         )
@@ -230,7 +343,7 @@ def fit_label_model(
     project.add_annotations(
         [
             AnnotationRecord(
-                item_id=int(item_id),  # type: ignore[call-overload]
+                item_id=int(item_id),
                 source_id=source_id,
                 label=int(pred[i]) if pred[i] != ABSTAIN else None,
                 confidence=float(np.clip(conf[i], 0.0, 1.0)),

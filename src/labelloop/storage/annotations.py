@@ -7,10 +7,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Integer, delete, func, select, text
 from sqlalchemy.orm import Session
 
-from labelloop.core.matrix import ABSTAIN, LabelMatrix
+from labelloop._deps import require
+from labelloop.core.matrix import ABSTAIN, LabelMatrix, compact_dtype
 from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceKind, SourceRecord
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
@@ -27,6 +29,8 @@ from labelloop.storage.base import (
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, utcnow
 from labelloop.storage.records import Vote, annotation_record, item_record, source_record
 
+_STREAM = 100_000
+"""Rows fetched per round trip when streaming the label matrix."""
 _UPSERTED = ("label", "value", "confidence", "needs_review", "seconds", "created_at")
 
 
@@ -319,6 +323,7 @@ class SqlAnnotations(SqlBase):
     def label_matrix(
         self, project_id: int, *, kinds: Iterable[str] | None = None,
         item_ids: Sequence[int] | None = None, all_versions: bool = False,
+        sparse: bool = False,
     ) -> LabelMatrix:
         """Label matrix of single-label annotations: rows are items, columns sources.
 
@@ -326,16 +331,25 @@ class SqlAnnotations(SqlBase):
         ``all_versions``: a model drafted again after new human labels, or a labeling
         function applied under a new version, replaces its earlier column instead of voting
         twice.
+
+        The votes are read in one streamed query of ``(item_id, source_id, label)`` and
+        placed with NumPy. The matrix is compact: ``int8`` (``int16`` for labels past 126).
+        With ``sparse``, ``L`` is a SciPy CSR matrix holding ``label + 1`` (0 = abstain),
+        which every label model reads; needs SciPy (the ``ml`` extra).
         """
         with self.snapshot() as s:
             if item_ids is None:
-                item_ids = list(
+                ids = np.fromiter(
                     s.scalars(
                         select(ItemRow.id)
                         .where(ItemRow.project_id == project_id)
                         .order_by(ItemRow.id)
-                    )
+                        .execution_options(yield_per=_STREAM)
+                    ),
+                    dtype=np.int64,
                 )
+            else:
+                ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
             srcs = select(SourceRow).where(SourceRow.project_id == project_id)
             if kinds is not None:
                 srcs = srcs.where(SourceRow.kind.in_(list(kinds)))
@@ -343,19 +357,31 @@ class SqlAnnotations(SqlBase):
             if not all_versions:
                 newest = {(r.kind, r.name): r.id for r in sources}  # id order: the last wins
                 sources = [r for r in sources if newest[(r.kind, r.name)] == r.id]
-            anns = s.execute(
-                select(AnnotationRow.item_id, AnnotationRow.source_id, AnnotationRow.label)
-                .where(AnnotationRow.source_id.in_([r.id for r in sources]))
-                .where(AnnotationRow.label.is_not(None))
-            ).all()
-        rows = {i: n for n, i in enumerate(item_ids)}
-        cols = {r.id: n for n, r in enumerate(sources)}
-        L = np.full((len(item_ids), len(sources)), ABSTAIN, dtype=np.int64)
-        for item_id, source_id, label in anns:
-            if item_id in rows:
-                assert label is not None  # the query keeps labelled rows only
-                L[rows[item_id], cols[source_id]] = label
-        return LabelMatrix(L, list(item_ids), [r.id for r in sources])
+            source_ids = np.asarray([r.id for r in sources], dtype=np.int64)
+            parts = [np.empty((0, 3), dtype=np.int64)]
+            if source_ids.size and ids.size:
+                result = s.execute(
+                    select(AnnotationRow.item_id, AnnotationRow.source_id, AnnotationRow.label)
+                    .where(AnnotationRow.source_id.in_(source_ids.tolist()))
+                    .where(AnnotationRow.label.is_not(None))
+                    .execution_options(yield_per=_STREAM)
+                )
+                parts += [np.array(part, dtype=np.int64).reshape(-1, 3)
+                          for part in result.partitions()]
+        votes = np.concatenate(parts)
+        rows, keep = _positions(ids, votes[:, 0])
+        cols, _ = _positions(source_ids, votes[:, 1])
+        rows, cols, labels = rows[keep], cols[keep], votes[keep, 2]
+        shape = (ids.size, source_ids.size)
+        dtype = compact_dtype(int(labels.max()) + 1 if labels.size else 1)
+        L: Any
+        if sparse:
+            sp = require("ml", "scipy.sparse", feature="a sparse label matrix")
+            L = sp.csr_matrix(((labels + 1).astype(dtype), (rows, cols)), shape=shape)
+        else:
+            L = np.full(shape, ABSTAIN, dtype=dtype)
+            L[rows, cols] = labels
+        return LabelMatrix(L, ids.tolist(), source_ids.tolist())
 
     def export_snapshot(self, project_id: int) -> Snapshot:
         """Items, sources and annotations of a project, read in one consistent snapshot."""
@@ -370,3 +396,15 @@ class SqlAnnotations(SqlBase):
             ]
             annotations = _select_annotations(s, project_id)
         return Snapshot(items, sources, annotations)
+
+
+def _positions(
+    keys: npt.NDArray[np.int64], values: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Index of each of ``values`` in ``keys`` (any order, unique) and where it was found."""
+    order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
+    at = np.searchsorted(ranked, values)
+    at = np.minimum(at, max(ranked.size - 1, 0))
+    found = ranked[at] == values if ranked.size else np.zeros(values.size, dtype=bool)
+    return (order[at] if ranked.size else at).astype(np.int64), found

@@ -141,6 +141,7 @@ class AnnotationRepository(Protocol):
     def label_matrix(
         self, project_id: int, *, kinds: Iterable[str] | None = None,
         item_ids: Sequence[int] | None = None, all_versions: bool = False,
+        sparse: bool = False,
     ) -> LabelMatrix: ...
 
     def export_snapshot(self, project_id: int) -> Snapshot: ...
@@ -273,6 +274,25 @@ class ReviewRepository(Protocol):
 
 
 @runtime_checkable
+@runtime_checkable
+class JobRepository(Protocol):
+    """Chunked jobs: which chunks are stored, so running a job again skips them."""
+
+    def start_job(self, project_id: int, kind: str, key: str, n_chunks: int
+                  ) -> tuple[int, set[int]]: ...
+
+    def finish_chunk(self, project_id: int, job_id: int, chunk: int, n_items: int,
+                     failures: Sequence[Failure] = ()) -> bool: ...
+
+    def finish_job(self, project_id: int, job_id: int) -> None: ...
+
+    def job_item_ids(self, project_id: int, *, split: str | None = None) -> list[int]: ...
+
+    def item_data(self, project_id: int, item_ids: Sequence[int]) -> list[dict[str, Any]]: ...
+
+    def job_chunks(self, project_id: int, key: str) -> list[int]: ...
+
+
 class StoreProtocol(
     ProjectRepository,
     ItemRepository,
@@ -283,6 +303,7 @@ class StoreProtocol(
     MemberRepository,
     QueueRepository,
     ReviewRepository,
+    JobRepository,
     Protocol,
 ):
     """Every repository over one database, and closing it."""

@@ -14,6 +14,7 @@ from labelloop.storage.accounts import SqlAccounts
 from labelloop.storage.annotations import SqlAnnotations
 from labelloop.storage.exports import SqlExports
 from labelloop.storage.items import SqlItems
+from labelloop.storage.jobs import SqlJobs
 from labelloop.storage.members import SqlMembers
 from labelloop.storage.projects import SqlProjects
 from labelloop.storage.queue import SqlClaims
@@ -28,7 +29,7 @@ __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 
 class Store(SqlProjects, SqlItems, SqlAnnotations, SqlExports, SqlStatus, SqlAccounts,
-            SqlMembers, SqlClaims, SqlReviews):
+            SqlMembers, SqlClaims, SqlReviews, SqlJobs):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters

@@ -10,7 +10,7 @@ from labelloop.core.stats import wilson_interval
 from labelloop.labelmodels import DawidSkene, GuardrailWarning, LabelModel, MajorityVoter
 from labelloop.weak._runner import LFFailure
 from labelloop.weak.analysis import LFAnalysis
-from labelloop.weak.apply import ApplyResult, apply_lfs
+from labelloop.weak.apply import ApplyResult, LFChunk, apply_lfs, check_lfs
 from labelloop.weak.executors import Executor, LocalExecutor, ProcessExecutor
 from labelloop.weak.items import Row
 from labelloop.weak.lf import (
@@ -28,6 +28,7 @@ __all__ = [
     "Executor",
     "GuardrailWarning",
     "LFAnalysis",
+    "LFChunk",
     "LFFailure",
     "LabelModel",
     "LabelingFunction",
@@ -37,6 +38,7 @@ __all__ = [
     "ProcessExecutor",
     "Row",
     "apply_lfs",
+    "check_lfs",
     "keyword_lf",
     "labeling_function",
     "model_lf",

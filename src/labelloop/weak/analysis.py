@@ -1,8 +1,13 @@
-"""Per-LF statistics: polarity, coverage, overlaps, conflicts, and accuracy against gold."""
+"""Per-LF statistics: polarity, coverage, overlaps, conflicts, and accuracy against gold.
+
+Memory stays bounded for large projects: the matrix is held compact (``int8`` for up to 127
+classes, whatever form it came in: dense, SciPy sparse or a long table) and every statistic
+is computed over blocks of :data:`BLOCK` rows, so temporaries never grow with ``n``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +15,32 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop._deps import require
-from labelloop.core.matrix import ABSTAIN
+from labelloop.core.matrix import ABSTAIN, compact_dtype
 from labelloop.core.stats import wilson_interval
 from labelloop.errors import ValidationError
 from labelloop.labelmodels import check_targets, to_dense
+
+BLOCK = 65_536
+"""Rows per block of every statistic."""
+
+
+def _compact(L: object) -> npt.NDArray[np.signedinteger[Any]]:
+    """The votes as a dense matrix of the smallest integer type that holds them.
+
+    SciPy sparse input (``label + 1``, 0 = abstain) is filled in without an ``int64`` copy.
+    """
+    if hasattr(L, "tocoo") and hasattr(L, "nnz"):
+        coo = L.tocoo()
+        if coo.nnz and coo.data.min() < 0:
+            raise ValidationError(
+                f"sparse label matrix holds {coo.data.min()}; it stores label + 1 (0 = abstain)"
+            )
+        dtype = compact_dtype(int(coo.data.max()) if coo.nnz else 1)
+        out = np.full(coo.shape, ABSTAIN, dtype=dtype)
+        out[coo.row, coo.col] = coo.data - 1
+        return out
+    dense = to_dense(L)
+    return dense.astype(compact_dtype(int(dense.max()) + 1 if dense.size else 1), copy=False)
 
 
 class LFAnalysis:
@@ -29,7 +56,7 @@ class LFAnalysis:
     """
 
     def __init__(self, L: object, lfs: Sequence[Any] | None = None) -> None:
-        self.L = to_dense(L)
+        self.L = _compact(L)
         m = self.L.shape[1]
         if lfs is None:
             self.names = [f"lf_{j}" for j in range(m)]
@@ -42,7 +69,12 @@ class LFAnalysis:
     # -------------------------------------------------------------- per LF
     def lf_polarities(self) -> list[list[int]]:
         """Sorted classes each LF ever votes."""
-        return [sorted(set(np.unique(col[col != ABSTAIN]).tolist())) for col in self.L.T]
+        k = self._k()
+        seen = np.zeros((self.L.shape[1], k), dtype=bool)
+        for block in self._blocks():
+            for c in range(k):
+                seen[:, c] |= (block == c).any(axis=0)
+        return [np.flatnonzero(row).tolist() for row in seen]
 
     def lf_coverages(self) -> npt.NDArray[np.float64]:
         """Fraction of items each LF votes on."""
@@ -50,20 +82,26 @@ class LFAnalysis:
 
     def lf_overlaps(self) -> npt.NDArray[np.float64]:
         """Fraction of items where the LF votes and at least one other LF votes too."""
-        others = self._voted.sum(axis=1, keepdims=True) - self._voted
-        return self._mean(self._voted & (others > 0))
+        total = np.zeros(self.L.shape[1])
+        for block in self._blocks():
+            voted = block != ABSTAIN
+            others = voted.sum(axis=1, keepdims=True) - voted
+            total += (voted & (others > 0)).sum(axis=0)
+        return self._per_item(total)
 
     def lf_conflicts(self) -> npt.NDArray[np.float64]:
         """Fraction of items where the LF votes and another LF votes a different class."""
-        k = int(self.L.max()) + 1 if self.L.size else 0
-        per_class = np.stack([np.equal(self.L, c).sum(axis=1) for c in range(k)], axis=1)
-        n_votes = self._voted.sum(axis=1)
-        out = np.zeros(self.L.shape, dtype=bool)
-        for j in range(self.L.shape[1]):
-            lab = self.L[:, j]
-            same = np.where(lab >= 0, per_class[np.arange(len(lab)), np.maximum(lab, 0)], 0)
-            out[:, j] = (lab >= 0) & (n_votes - same > 0)
-        return self._mean(out)
+        k = self._k()
+        total = np.zeros(self.L.shape[1])
+        for block in self._blocks():
+            per_class = np.zeros((len(block), max(k, 1)), dtype=np.int64)
+            for c in range(k):
+                per_class[:, c] = (block == c).sum(axis=1)
+            voted = block >= 0
+            n_votes = voted.sum(axis=1, keepdims=True)
+            same = np.take_along_axis(per_class, np.maximum(block, 0).astype(np.intp), axis=1)
+            total += (voted & (n_votes - same > 0)).sum(axis=0)
+        return self._per_item(total)
 
     def lf_correct_incorrect(
         self, Y: object
@@ -94,9 +132,14 @@ class LFAnalysis:
         """Fraction of items whose votes disagree."""
         if not self.L.shape[0]:
             return 0.0
-        hi = np.where(self._voted, self.L, -1).max(axis=1)
-        lo = np.where(self._voted, self.L, np.iinfo(np.int64).max).min(axis=1)
-        return float(np.mean(self._voted.any(axis=1) & (hi != lo)))
+        top = np.iinfo(self.L.dtype).max
+        n = 0
+        for block in self._blocks():
+            voted = block != ABSTAIN
+            hi = np.where(voted, block, -1).max(axis=1)
+            lo = np.where(voted, block, top).min(axis=1)
+            n += int((voted.any(axis=1) & (hi != lo)).sum())
+        return n / self.L.shape[0]
 
     def summary(self, Y: object = None, *, confidence: float = 0.95) -> Any:
         """One row per LF: polarity, coverage, overlaps, conflicts; with gold ``Y`` also
@@ -160,8 +203,15 @@ class LFAnalysis:
         return out
 
     # -------------------------------------------------------------- helpers
-    def _mean(self, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-        return mask.mean(axis=0) if self.L.shape[0] else np.zeros(self.L.shape[1])
+    def _blocks(self) -> Iterator[npt.NDArray[np.signedinteger[Any]]]:
+        for start in range(0, self.L.shape[0], BLOCK):
+            yield self.L[start : start + BLOCK]
+
+    def _k(self) -> int:
+        return int(self.L.max()) + 1 if self.L.size else 0
+
+    def _per_item(self, counts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return counts / self.L.shape[0] if self.L.shape[0] else np.zeros(self.L.shape[1])
 
     def _gold(self, Y: object) -> npt.NDArray[np.int64]:
         yy = np.asarray(Y)
