@@ -150,7 +150,7 @@ def test_cache_dir_follows_the_environment(
     "CUDAExecutionProvider" in ort.get_available_providers(), reason="a CUDA provider is here"
 )
 def test_cuda_without_a_gpu_is_a_clear_error_and_auto_falls_back(model_cache: Path) -> None:
-    with pytest.raises(ModelLoadError, match="device='cuda' needs a CUDA GPU.*onnxruntime-gpu"):
+    with pytest.raises(ModelLoadError, match=r"device='cuda' needs a CUDA GPU.*onnxruntime-gpu"):
         TextEmbedder("minilm", device="cuda")
     auto = TextEmbedder("minilm")
     assert auto.device == "cpu" and "int8" in auto.version
