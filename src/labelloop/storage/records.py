@@ -118,8 +118,12 @@ class StoreStatus:
 
 
 def item_record(row: ItemRow) -> ItemRecord:
-    """Turn an items row into an ItemRecord."""
-    return ItemRecord(
+    """Turn an items row into an ItemRecord.
+
+    Rows were validated when they were written, so the record is built without validating
+    again (a large export builds one per item).
+    """
+    return ItemRecord.model_construct(
         id=row.id,
         data=row.data,
         meta=row.meta or {},
@@ -140,9 +144,11 @@ def source_record(row: SourceRow) -> SourceRecord:
 
 
 def annotation_record(row: AnnotationRow) -> AnnotationRecord:
-    """Turn an annotations row into an AnnotationRecord."""
+    """Turn an annotations row into an AnnotationRecord (validated when written, so built
+    without validating again; boxes are still parsed into :class:`Box` objects)."""
     value = row.value or {}
-    return AnnotationRecord(
+    make = AnnotationRecord if value.get("boxes") else AnnotationRecord.model_construct
+    return make(
         id=row.id,
         item_id=row.item_id,
         source_id=row.source_id,
