@@ -8,14 +8,17 @@ commands a user runs, each in its own process so its peak RSS is its own:
 ==============  =====================================================================
 step            what runs (and the baseline beside it, in the same run)
 ==============  =====================================================================
-import          ``labelloop import data.csv`` vs a plain streaming insert (csv reader +
-                ``executemany`` in 10k batches into a bare table on the same database)
+import          ``labelloop import data.csv`` vs a plain streaming insert of the same rows
+                (csv reader, data as JSON, a SHA-1 unique key, ``executemany`` in 10k
+                batches into bare tables on the same database, one transaction)
 reimport        ``labelloop import data.csv`` again (unchanged file: should be a no-op)
 lf_apply        ``labelloop lf apply scale_lfs.py`` (10 LFs, votes stored) vs Snorkel's
                 ``PandasLFApplier`` alone on the same texts (``--snorkel-python``)
 fit             ``labelloop label-model fit`` (posteriors stored)
 prioritize      ``labelloop prioritize`` on cached embeddings (cached before, untimed)
-export          ``labelloop export data.jsonl`` vs a plain streaming export of the bare table
+export          ``labelloop export data.jsonl`` vs a plain streaming export of the same
+                content (one ordered query joining the project's items, votes and
+                sources, one JSON line per item)
 server          ``labelloop serve``: p50/p95 of each page and API call an admin opens
 ==============  =====================================================================
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import random
@@ -155,37 +159,71 @@ def database(kind: str, folder: Path) -> Iterator[str | None]:
 
 # -- baselines (run in child processes) -------------------------------------------------
 def baseline_import(csv_path: str, db: str) -> None:
-    """Plain streaming insert: csv reader + executemany in 10k batches into a bare table."""
+    """Plain streaming insert of the same rows: csv reader, the row's data as JSON and its
+    SHA-1 as a unique key, ``executemany`` in 10k batches into a bare table (one
+    transaction); the labelled rows' labels into a bare votes table."""
     conn, ph = _raw_connect(db)
     cur = conn.cursor()
-    cur.execute("DROP TABLE IF EXISTS bare_items")
-    cur.execute("CREATE TABLE bare_items (id INTEGER PRIMARY KEY, ext TEXT, text TEXT, "
-                "label TEXT)")
+    for t in ("bare_votes", "bare_items"):
+        cur.execute(f"DROP TABLE IF EXISTS {t}")
+    cur.execute("CREATE TABLE bare_items (id INTEGER PRIMARY KEY, ext TEXT, data TEXT, "
+                "hash TEXT UNIQUE)")
+    cur.execute("CREATE TABLE bare_votes (item_id INTEGER, source TEXT, label TEXT, "
+                "PRIMARY KEY (item_id, source))")
+    items_sql = f"INSERT INTO bare_items VALUES ({ph},{ph},{ph},{ph})"
+    votes_sql = f"INSERT INTO bare_votes VALUES ({ph},{ph},{ph})"
     with open(csv_path, newline="", encoding="utf-8") as fh:
         rows = csv.reader(fh)
         next(rows)
-        batch: list[tuple[int, str, str, str]] = []
+        items: list[tuple[int, str, str, str]] = []
+        votes: list[tuple[int, str, str]] = []
         for n, (ext, text, label) in enumerate(rows):
-            batch.append((n, ext, text, label))
-            if len(batch) == 10_000:
-                cur.executemany(f"INSERT INTO bare_items VALUES ({ph},{ph},{ph},{ph})", batch)
-                batch = []
-        if batch:
-            cur.executemany(f"INSERT INTO bare_items VALUES ({ph},{ph},{ph},{ph})", batch)
+            data = json.dumps({"text": text, "id": ext})
+            items.append((n, ext, data, hashlib.sha1(data.encode()).hexdigest()))
+            if label:
+                votes.append((n, "import", label))
+            if len(items) == 10_000:
+                cur.executemany(items_sql, items)
+                cur.executemany(votes_sql, votes)
+                items, votes = [], []
+        cur.executemany(items_sql, items)
+        cur.executemany(votes_sql, votes)
     conn.commit()
     conn.close()
 
 
 def baseline_export(db: str, out: str) -> None:
-    """Plain streaming export: the bare table, id order, one JSON line per row."""
+    """Plain streaming export of the same content from the project's own tables: items in
+    id order joined with every vote and its source (one ordered query, read 10k rows at a
+    time), one JSON line per item with the class names."""
     conn, _ = _raw_connect(db)
     cur = conn.cursor()
-    cur.execute("SELECT id, ext, text, label FROM bare_items ORDER BY id")
+    names = ["ham", "spam"]
+    cur.execute("SELECT i.id, i.external_id, i.data, i.meta, i.split, s.kind, s.name, "
+                "s.version, a.label, a.confidence, a.needs_review FROM items i "
+                "LEFT JOIN annotations a ON a.item_id = i.id "
+                "LEFT JOIN sources s ON s.id = a.source_id ORDER BY i.id, a.source_id")
+    last, obj = None, None
     with open(out, "w", encoding="utf-8") as fh:
         while rows := cur.fetchmany(10_000):
-            for i, ext, text, label in rows:
-                fh.write(json.dumps({"id": i, "external_id": ext, "text": text,
-                                     "label": label or None}) + "\n")
+            for i, ext, data, meta, split, kind, name, version, label, conf, review in rows:
+                if i != last:
+                    if obj is not None:
+                        fh.write(json.dumps(obj) + "\n")
+                    obj = {"id": i, "external_id": ext,
+                           "data": json.loads(data) if isinstance(data, str) else data,
+                           "meta": json.loads(meta) if isinstance(meta, str) else meta,
+                           "split": split, "annotations": []}
+                    last = i
+                if kind is not None:
+                    vote = {"source": {"kind": kind, "name": name, "version": version},
+                            "label": None if label is None else names[label]}
+                    if conf is not None:
+                        vote["confidence"] = conf
+                    vote["needs_review"] = bool(review)
+                    obj["annotations"].append(vote)
+        if obj is not None:
+            fh.write(json.dumps(obj) + "\n")
     conn.close()
 
 
@@ -380,7 +418,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             step("prioritize", cli(src, "prioritize", "-p", str(folder)))
         if "export" in steps:
             step("export", cli(src, "export", str(Path(tmp) / "out.jsonl"), "-p", str(folder)),
-                 child(src, "baseline_export", bare, str(Path(tmp) / "bare.jsonl")))
+                 child(src, "baseline_export", url or f"sqlite:///{folder / 'labelloop.db'}",
+                       str(Path(tmp) / "bare.jsonl")))
         if "server" in steps:
             res["server"] = time_server(src, folder, args.annotators, args.per_annotator)
             print(json.dumps(res["server"]), flush=True)
@@ -405,7 +444,9 @@ def report(jsonl: Path) -> str:
            "Each step is a separate `labelloop` process; RSS is that process's peak. "
            "*Before* is the same step measured before the scale work (issue \"Scale\", SQLite). "
            "Baselines run in the same run on the same database: a plain streaming insert "
-           "(csv reader + `executemany`), a plain streaming export (one JSON line per row), "
+           "of the same rows (csv reader, data as JSON, SHA-1 unique key, `executemany` "
+           "into bare tables), a plain streaming export of the same content (one ordered "
+           "query joining the project's items, votes and sources; one JSON line per item), "
            "Snorkel 0.10's `PandasLFApplier` alone (no storage).", "",
            "| db | items | step | labelloop | peak RSS | baseline | ratio | before | target (1M) |",
            "|---|---|---|---|---|---|---|---|---|"]
