@@ -8,7 +8,7 @@ Send-back asks one more annotator to label the item.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,6 +30,8 @@ __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEnt
 Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
+PEOPLE = (SourceKind.HUMAN, SourceKind.GOLD)  # the votes scorecards and agreement read
+CANDIDATE_PAGE = 500  # review candidates read per step of the queue
 
 
 @dataclass
@@ -81,11 +83,9 @@ class Review:
         self.store = store
         self.project = project
 
-    def _votes(self, item_ids: list[int] | None = None) -> dict[int, list[Vote]]:
-        out: dict[int, list[Vote]] = defaultdict(list)
-        for v in self.store.votes(self.project.id, item_ids=item_ids):
-            out[v.annotation.item_id].append(v)
-        return out
+    def _people(self) -> dict[int, list[Vote]]:
+        """Human and gold votes of the project, by item (what scorecards read)."""
+        return _by_item(self.store.votes_where_kind(self.project.id, PEOPLE))
 
     @staticmethod
     def reasons(votes: list[Vote]) -> list[str]:
@@ -111,7 +111,10 @@ class Review:
 
         if not self.project.schema.task_type.single_label:
             return {}
-        votes = self._votes() if votes is None else votes
+        if votes is None:  # human answers, and models' votes on the items people answered
+            votes = _by_item(self.store.votes_where_kind(
+                self.project.id, (SourceKind.HUMAN, SourceKind.MODEL, SourceKind.LABEL_MODEL),
+                on_items_of=SourceKind.HUMAN))
         rows, secs = [], []
         model: dict[int, list[float]] = {}
         names = self.project.schema.names
@@ -139,37 +142,68 @@ class Review:
             out[int(f.item)].append(f"{f.annotator}: {f.reason}")  # type: ignore[call-overload]
         return out
 
-    def queue(self, *, reason: str | None = None, limit: int = 100) -> list[ReviewEntry]:
-        """Items flagged since their last review decision, oldest item first."""
+    def _flagged(self, reason: str | None, limit: int, after: int = 0
+                 ) -> Iterator[tuple[int, list[str], list[Vote], list[str]]]:
+        """Flagged items not decided since their newest vote, in id order, up to ``limit``,
+        from the first item id above ``after``.
+
+        Candidates come a page at a time from the store (items with a flagged draft, a gold
+        vote or two answers, and items the automated checks flag); the reasons are decided
+        from each candidate's own votes, so the work follows the page, not the project.
+        """
         if reason is not None and reason not in REASONS:
             raise ValidationError(f"unknown reason {reason!r}; expected one of {REASONS}")
-        decided = self.store.decision_times(self.project.id)
-        all_votes = self._votes()
-        checks = self.check_flags(all_votes)
-        flagged: list[tuple[int, list[str], list[Vote]]] = []
-        for item_id, votes in all_votes.items():
-            newest = max(
-                (when(v.annotation.created_at) for v in votes if v.kind != SourceKind.GOLD),
-                default=None,
-            )
-            if newest is None or (item_id in decided and decided[item_id] >= newest):
-                continue
-            why = self.reasons(votes) + (["check"] if item_id in checks else [])
-            if why and (reason is None or reason in why):
-                flagged.append((item_id, why, votes))
-            if len(flagged) >= limit:
-                break
+        pid = self.project.id
+        checks = self.check_flags()
+        checked = sorted(checks)
+        if after < 0:
+            raise ValidationError(f"expected after >= 0, got {after}")
+        found = 0
+        while found < limit:
+            page = self.store.review_candidates(pid, after=after, limit=CANDIDATE_PAGE)
+            last = page[-1] if len(page) == CANDIDATE_PAGE else None
+            batch = sorted({*page, *(i for i in checked
+                                     if i > after and (last is None or i <= last))})
+            votes = self.store.item_votes(pid, batch) if batch else {}
+            decided = self.store.decision_times(pid, batch) if batch else {}
+            for item_id in batch:
+                item_votes = votes[item_id]
+                newest = max((when(v.annotation.created_at) for v in item_votes
+                              if v.kind != SourceKind.GOLD), default=None)
+                if newest is None or (item_id in decided and decided[item_id] >= newest):
+                    continue
+                why = self.reasons(item_votes) + (["check"] if item_id in checks else [])
+                if why and (reason is None or reason in why):
+                    yield item_id, why, item_votes, checks.get(item_id, [])
+                    found += 1
+                    if found >= limit:
+                        return
+            if last is None:
+                return
+            after = last
+
+    def queue(self, *, reason: str | None = None, limit: int = 100,
+              after: int = 0) -> list[ReviewEntry]:
+        """Items flagged since their last review decision, oldest item first.
+
+        ``after``: start after this item id (the last id of the previous page).
+        """
+        flagged = list(self._flagged(reason, limit, after))
         items = {it.id: it for it in self.store.items(self.project.id,
                                                       ids=[f[0] for f in flagged])}
-        return [ReviewEntry(items[i], why, votes, checks.get(i, []))
-                for i, why, votes in flagged]
+        return [ReviewEntry(items[i], why, votes, notes) for i, why, votes, notes in flagged]
+
+    def count(self, *, reason: str | None = None, limit: int = 10_000) -> int:
+        """How many items wait for a reviewer (counted up to ``limit``)."""
+        return sum(1 for _ in self._flagged(reason, limit))
 
     def entry(self, item_id: int) -> ReviewEntry:
         """One item with all its votes, flagged or not (raises NotFoundError)."""
         item = self.store.items(self.project.id, ids=[item_id])[0]
-        all_votes = self._votes()
-        votes = all_votes.get(item_id, [])
-        notes = self.check_flags(all_votes).get(item_id, [])
+        votes = self.store.item_votes(self.project.id, [item_id])[item_id]
+        # the automated checks flag only items a person answered
+        answered = any(v.kind == SourceKind.HUMAN for v in votes)
+        notes = self.check_flags().get(item_id, []) if answered else []
         return ReviewEntry(item, self.reasons(votes) + (["check"] if notes else []), votes, notes)
 
     def decide(self, reviewer: UserRecord, item_id: int, decision: str,
@@ -195,7 +229,8 @@ class Review:
         if decision == "send_back":
             answer = None
         elif vote is not None:
-            chosen = [v for v in self._votes([item_id]).get(item_id, []) if v.source == vote]
+            chosen = [v for v in self.store.item_votes(self.project.id, [item_id])[item_id]
+                      if v.source == vote]
             if not chosen:
                 raise ValidationError(f"no vote from {vote!r} on item {item_id} to accept")
             a = chosen[0].annotation
@@ -225,7 +260,7 @@ class Review:
                    all_votes: dict[int, list[Vote]] | None = None) -> list[Scorecard]:
         """Per-annotator counts, speed, honeypot accuracy and agreement with others
         (``all_votes``: the project's votes when the caller has read them already)."""
-        votes = self._votes() if all_votes is None else all_votes
+        votes = self._people() if all_votes is None else all_votes
         return build_scorecards(self.project.schema, votes, users)
 
     def own_scorecard(self, user: UserRecord) -> Scorecard:
@@ -234,28 +269,18 @@ class Review:
         :func:`labelloop.services.scorecards.own_scorecard`). Reviewers and admins see
         everyone's full cards through :meth:`scorecards`."""
         st = self.project.settings
-        return own_scorecard(self.project.schema, self._votes(), user, overlap=st.overlap,
+        mine = _by_item(self.store.votes_where_kind(self.project.id, PEOPLE, user_id=user.id))
+        return own_scorecard(self.project.schema, mine, user, overlap=st.overlap,
                              honeypot_feedback=st.honeypot_feedback)
 
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
-        votes = self._votes()
+        votes = self._people()
         n_items = self.store.count_items(self.project.id)
-        threshold = self.project.settings.review_threshold
-        lm_items = saved = compared = agreed = 0
+        lm_items, saved = self.store.vote_coverage(self.project.id,
+                                                   self.project.settings.review_threshold)
+        compared = agreed = 0
         for item_votes in votes.values():
-            kinds = {v.kind for v in item_votes}
-            if kinds & {SourceKind.LABEL_MODEL, SourceKind.LABELING_FUNCTION}:
-                lm_items += 1
-            auto = [
-                v.annotation
-                for v in item_votes
-                if v.kind in (SourceKind.LABEL_MODEL, SourceKind.MODEL)
-            ]
-            if not kinds & {SourceKind.HUMAN, SourceKind.GOLD} and any(
-                (a.confidence or 0.0) >= threshold and not a.needs_review for a in auto
-            ):
-                saved += 1
             humans = [v.annotation for v in item_votes if v.kind == SourceKind.HUMAN]
             for i, a in enumerate(humans):
                 for b in humans[i + 1:]:
@@ -268,9 +293,16 @@ class Review:
             pairs_compared=compared,
             label_model_coverage=lm_items / n_items if n_items else 0.0,
             human_labels_saved=saved,
-            review_queue=len(self.queue(limit=10_000)),
+            review_queue=self.count(limit=10_000),
             scorecards=self.scorecards(users, votes),
         )
+
+
+def _by_item(votes: Iterable[Vote]) -> dict[int, list[Vote]]:
+    out: dict[int, list[Vote]] = defaultdict(list)
+    for v in votes:
+        out[v.annotation.item_id].append(v)
+    return out
 
 
 def _now() -> datetime:

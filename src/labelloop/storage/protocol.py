@@ -241,7 +241,28 @@ class ReviewRepository(Protocol):
         value: dict[str, Any], note: str, created_at: datetime,
     ) -> None: ...
 
-    def decision_times(self, project_id: int) -> dict[int, datetime]: ...
+    def decision_times(self, project_id: int, item_ids: Sequence[int] | None = None
+                       ) -> dict[int, datetime]: ...
+
+
+@runtime_checkable
+class PageRepository(Protocol):
+    """Reads that cost one page, whatever the project's size (keyset walks, SQL counts)."""
+
+    def item_page(self, project_id: int, *, after: int | None = None, limit: int = 100,
+                  split: str | None = None) -> list[ItemRecord]: ...
+
+    def review_candidates(self, project_id: int, *, after: int = 0,
+                          limit: int = 500) -> list[int]: ...
+
+    def item_votes(self, project_id: int, item_ids: Sequence[int], *,
+                   kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]: ...
+
+    def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,
+                         on_items_of: str | None = None,
+                         user_id: int | None = None) -> list[Vote]: ...
+
+    def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]: ...
 
 
 @runtime_checkable
@@ -254,6 +275,7 @@ class StoreProtocol(
     MemberRepository,
     QueueRepository,
     ReviewRepository,
+    PageRepository,
     Protocol,
 ):
     """Every repository over one database, and closing it."""

@@ -1,36 +1,17 @@
-"""Project status: items by split and state, annotations per source."""
+"""Project status: items by split and state, annotations per source.
+
+States come from ``item_stats`` (kept by triggers on the votes), splits from an index of
+items, annotation counts per source from the source index: no read of every vote.
+"""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-
 from sqlalchemy import Integer, cast, func, select
 
-from labelloop.core.records import SourceKind
+from labelloop.storage import item_stats
 from labelloop.storage.base import SqlBase
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import ITEM_STATES, SourceCount, StoreStatus
-
-
-def item_state(marks: set[str]) -> str:
-    """Gold, else human, else the label model's verdict, else any draft's.
-
-    ``marks`` holds the kinds of the sources that annotated the item, ``KIND:review`` for
-    annotations flagged ``needs_review``.
-    """
-    if any(m.startswith(SourceKind.GOLD) for m in marks):
-        return "gold"
-    if any(m.startswith(SourceKind.HUMAN) for m in marks):
-        return "human"
-    if "label_model:review" in marks:
-        return "needs_review"
-    if SourceKind.LABEL_MODEL in marks:
-        return "auto"
-    if any(m.endswith(":review") for m in marks):
-        return "needs_review"
-    if marks & {SourceKind.MODEL, SourceKind.LABELING_FUNCTION}:
-        return "auto"
-    return "unlabeled"
 
 
 class SqlStatus(SqlBase):
@@ -56,19 +37,9 @@ class SqlStatus(SqlBase):
                 .group_by(SourceRow.id, SourceRow.kind, SourceRow.name, SourceRow.version)
                 .order_by(SourceRow.id)
             ).all()
-            kinds_per_item = s.execute(
-                select(AnnotationRow.item_id, SourceRow.kind, AnnotationRow.needs_review)
-                .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-                .where(SourceRow.project_id == project_id)
-            ).all()
+            states, _, _ = item_stats.counts(s, project_id, threshold=1.0)
         total = sum(splits.values())
-        by_item: dict[int, set[str]] = defaultdict(set)
-        for item_id, kind, review in kinds_per_item:
-            by_item[item_id].add(f"{kind}:review" if review else kind)
-        states: Counter[str] = Counter()
-        for marks in by_item.values():
-            states[item_state(marks)] += 1
-        states["unlabeled"] = total - sum(states.values())
+        states["unlabeled"] = total - sum(v for k, v in states.items() if k != "unlabeled")
         return StoreStatus(
             items=total,
             splits=splits,

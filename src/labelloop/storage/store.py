@@ -2,7 +2,7 @@
 
 :class:`Store` implements :class:`~labelloop.storage.protocol.StoreProtocol` by combining
 the SQL repositories of this package (projects, items, annotations, status, accounts,
-members, queue, reviews). Every public method runs in its own transaction: writes in
+members, queue, reviews, pages). Every public method runs in its own transaction: writes in
 ``BEGIN IMMEDIATE`` on SQLite, reads in one snapshot (``REPEATABLE READ`` on PostgreSQL).
 """
 
@@ -14,6 +14,7 @@ from labelloop.storage.accounts import SqlAccounts
 from labelloop.storage.annotations import SqlAnnotations
 from labelloop.storage.items import SqlItems
 from labelloop.storage.members import SqlMembers
+from labelloop.storage.pages import SqlPages
 from labelloop.storage.projects import SqlProjects
 from labelloop.storage.queue import SqlClaims
 from labelloop.storage.records import Failure, ImportResult, ProjectInfo
@@ -27,7 +28,7 @@ __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 
 class Store(SqlProjects, SqlItems, SqlAnnotations, SqlStatus, SqlAccounts, SqlMembers,
-            SqlClaims, SqlReviews):
+            SqlClaims, SqlReviews, SqlPages):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters

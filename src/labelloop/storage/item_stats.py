@@ -1,0 +1,57 @@
+"""Per-item vote summary (``item_stats``) kept by triggers, so counts never read votes.
+
+One row per item that has votes: its state (gold, human, needs_review, auto), whether a
+label model or labeling function voted, and the highest confidence of a model's or label
+model's vote not flagged for review. Database triggers on ``annotations`` (migration 0008)
+recompute an item's row from its own votes in the transaction that writes them, whoever
+writes (import, submit, review, labeling functions), so the status, the dashboard and
+``labelloop status`` count one index range instead of every vote.
+On PostgreSQL the trigger first locks the items' ``claim_queue`` rows in id order (as
+:func:`labelloop.storage.claim_queue.refresh` does) and recounts in a later statement, so
+two transactions writing votes on one item cannot leave a stale summary.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, case, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from labelloop.storage.models import Base
+
+UNSURE = -1.0  # ``sure`` of an item without a confident-able model vote
+
+
+class ItemStatsRow(Base):
+    """An item's state and model coverage (only items with votes have a row)."""
+
+    __tablename__ = "item_stats"
+    __table_args__ = (
+        Index("ix_item_stats_project", "project_id", "state", "lm", "sure"),
+    )
+
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(20))
+    lm: Mapped[int] = mapped_column(Integer)
+    sure: Mapped[float] = mapped_column(Float)
+
+
+def counts(s: Session, project_id: int, threshold: float) -> tuple[Counter[str], int, int]:
+    """Items with votes by state; items a label model or labeling function voted on; items
+    no person answered that a model answered with confidence ``>= threshold``."""
+    r = ItemStatsRow
+    sure = case((r.sure >= threshold, 1), else_=0)
+    rows = s.execute(
+        select(r.state, r.lm, sure, func.count())
+        .where(r.project_id == project_id)
+        .group_by(r.state, r.lm, sure)
+    ).all()
+    states: Counter[str] = Counter()
+    lm = saved = 0
+    for state, has_lm, confident, n in rows:
+        states[str(state)] += int(n)
+        lm += int(n) if has_lm else 0
+        saved += int(n) if confident and state not in ("gold", "human") else 0
+    return states, lm, saved

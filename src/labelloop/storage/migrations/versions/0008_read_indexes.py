@@ -1,0 +1,125 @@
+"""Reads that serve one page: indexes for keyset pages and review candidates, and
+``item_stats``, a per-item summary of the votes kept by triggers for the counts.
+
+Adds ``ix_items_project_id`` (project, id: keyset pages and counts),
+``ix_items_project_split`` (status by split), ``ix_annotations_needs_review`` (items with
+a flagged draft, a partial index) and ``ix_claim_queue_shared`` (items with two answers
+or claims, a partial index): the walks of :mod:`labelloop.storage.pages`; and
+``item_stats`` (see :mod:`labelloop.storage.item_stats`), filled here from the stored
+votes and kept by triggers on ``annotations`` from then on.
+
+Revision ID: 0008
+Revises: 0005 (the lead rechains it after 0006/0007)
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+_REVIEW = "a.needs_review = true"
+
+
+def _has(cond: str) -> str:
+    return f"max(CASE WHEN {cond} THEN 1 ELSE 0 END) = 1"
+
+
+_STATE = " ".join(f"WHEN {_has(cond)} THEN '{name}'" for cond, name in (
+    ("s.kind = 'gold'", "gold"),
+    ("s.kind = 'human'", "human"),
+    (f"s.kind = 'label_model' AND {_REVIEW}", "needs_review"),
+    ("s.kind = 'label_model'", "auto"),
+    (_REVIEW, "needs_review"),
+))
+
+
+def _summary(where: str) -> str:
+    """Item summaries (the columns of item_stats) from the votes of the items ``where``."""
+    return (
+        "INSERT INTO item_stats (item_id, project_id, state, lm, sure)"
+        f" SELECT a.item_id, max(s.project_id), CASE {_STATE} ELSE 'auto' END,"
+        " max(CASE WHEN s.kind IN ('label_model', 'labeling_function') THEN 1 ELSE 0 END),"
+        " max(CASE WHEN s.kind IN ('label_model', 'model') AND NOT coalesce(a.needs_review,"
+        " false) THEN coalesce(a.confidence, 0.0) ELSE -1.0 END)"
+        " FROM annotations a JOIN sources s ON s.id = a.source_id"
+        f" WHERE {where} GROUP BY a.item_id"
+    )
+
+
+_SQLITE_TRIGGERS = {
+    "insert": ("AFTER INSERT", "a.item_id = NEW.item_id", "item_id = NEW.item_id"),
+    "update": ("AFTER UPDATE", "a.item_id IN (OLD.item_id, NEW.item_id)",
+               "item_id IN (OLD.item_id, NEW.item_id)"),
+    "delete": ("AFTER DELETE", "a.item_id = OLD.item_id", "item_id = OLD.item_id"),
+}
+
+_PG_FUNCTION = f"""
+CREATE FUNCTION item_stats_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE ids integer[];
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    SELECT array_agg(DISTINCT item_id ORDER BY item_id) INTO ids FROM old_rows;
+  ELSE
+    SELECT array_agg(DISTINCT item_id ORDER BY item_id) INTO ids FROM new_rows;
+  END IF;
+  IF ids IS NULL THEN
+    RETURN NULL;
+  END IF;
+  PERFORM 1 FROM claim_queue WHERE item_id = ANY(ids) ORDER BY item_id FOR UPDATE;
+  DELETE FROM item_stats WHERE item_id = ANY(ids);
+  {_summary("a.item_id = ANY(ids)")};
+  RETURN NULL;
+END $$
+"""
+_PG_TRIGGERS = {
+    "insert": "AFTER INSERT ON annotations REFERENCING NEW TABLE AS new_rows",
+    "update": "AFTER UPDATE ON annotations REFERENCING NEW TABLE AS new_rows",
+    "delete": "AFTER DELETE ON annotations REFERENCING OLD TABLE AS old_rows",
+}
+
+
+def upgrade() -> None:
+    op.create_index("ix_items_project_id", "items", ["project_id", "id"])
+    op.create_index("ix_items_project_split", "items", ["project_id", "split"])
+    op.create_index("ix_annotations_needs_review", "annotations", ["item_id"],
+                    sqlite_where=sa.text("needs_review = 1"),
+                    postgresql_where=sa.text("needs_review = true"))
+    op.create_index("ix_claim_queue_shared", "claim_queue", ["project_id", "item_id"],
+                    sqlite_where=sa.text("taken >= 2"), postgresql_where=sa.text("taken >= 2"))
+    op.create_table(
+        "item_stats",
+        sa.Column("item_id", sa.Integer(), primary_key=True),
+        sa.Column("project_id", sa.Integer(),
+                  sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("lm", sa.Integer(), nullable=False),
+        sa.Column("sure", sa.Float(), nullable=False),
+    )
+    op.create_index("ix_item_stats_project", "item_stats", ["project_id", "state", "lm", "sure"])
+    op.execute(_summary("true"))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_FUNCTION)
+        for event, when in _PG_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER item_stats_{event} {when}"
+                       " FOR EACH STATEMENT EXECUTE FUNCTION item_stats_refresh()")
+        return
+    for event, (when, votes, rows) in _SQLITE_TRIGGERS.items():
+        op.execute(f"CREATE TRIGGER item_stats_{event} {when} ON annotations BEGIN"
+                   f" DELETE FROM item_stats WHERE {rows}; {_summary(votes)}; END")
+
+
+def downgrade() -> None:
+    for event in _SQLITE_TRIGGERS:
+        op.execute(f"DROP TRIGGER IF EXISTS item_stats_{event}"
+                   + (" ON annotations" if op.get_bind().dialect.name == "postgresql" else ""))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS item_stats_refresh()")
+    op.drop_index("ix_item_stats_project", table_name="item_stats")
+    op.drop_table("item_stats")
+    op.drop_index("ix_claim_queue_shared", table_name="claim_queue")
+    op.drop_index("ix_annotations_needs_review", table_name="annotations")
+    op.drop_index("ix_items_project_split", table_name="items")
+    op.drop_index("ix_items_project_id", table_name="items")

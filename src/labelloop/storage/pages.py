@@ -1,0 +1,158 @@
+"""Reads that serve one page: keyset item pages, review candidates, per-item votes, counts.
+
+Every query here walks an index from a position (``item_id > after``) and stops after a
+page, or aggregates in SQL, so a page of a project with a million items costs what a page
+of a small one does. Migration 0008 adds the indexes they walk;
+``tests/scale/test_explain.py`` fails when a plan scans ``items`` or ``annotations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import (
+    Index,
+    and_,
+    exists,
+    literal_column,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.orm import aliased
+
+from labelloop.core.records import ItemRecord, SourceKind
+from labelloop.errors import ValidationError
+from labelloop.storage import item_stats
+from labelloop.storage.base import SqlBase, chunks
+from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
+from labelloop.storage.records import Vote, annotation_record, item_record
+from labelloop.storage.server_models import ClaimQueueRow
+
+MAX_PAGE = 10_000
+
+# The indexes these reads walk (migration 0008 creates them).
+Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
+Index("ix_items_project_split", ItemRow.project_id, ItemRow.split)
+Index("ix_annotations_needs_review", AnnotationRow.item_id,
+      sqlite_where=text("needs_review = 1"), postgresql_where=text("needs_review = true"))
+Index("ix_claim_queue_shared", ClaimQueueRow.project_id, ClaimQueueRow.item_id,
+      sqlite_where=text("taken >= 2"), postgresql_where=text("taken >= 2"))
+
+
+def _check_page(after: int | None, limit: int) -> None:
+    if after is not None and after < 0:
+        raise ValidationError(f"expected after >= 0, got {after}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"expected 1 <= limit <= {MAX_PAGE}, got {limit}")
+
+
+class SqlPages(SqlBase):
+    """:class:`~labelloop.storage.protocol.PageRepository` over SQL."""
+
+    def item_page(self, project_id: int, *, after: int | None = None, limit: int = 100,
+                  split: str | None = None) -> list[ItemRecord]:
+        """Items with an id above ``after`` (keyset), in id order, at most ``limit``.
+
+        The next page starts after the last id of this one; unlike an offset, a deep page
+        costs what the first does.
+        """
+        _check_page(after, limit)
+        q = select(ItemRow).where(ItemRow.project_id == project_id)
+        if after is not None:
+            q = q.where(ItemRow.id > after)
+        if split is not None:
+            q = q.where(ItemRow.split == split)
+        with self.snapshot() as s:
+            return [item_record(r) for r in s.scalars(q.order_by(ItemRow.id).limit(limit))]
+
+    def review_candidates(self, project_id: int, *, after: int = 0,
+                          limit: int = 500) -> list[int]:
+        """Items above ``after`` that may need a reviewer, in id order, at most ``limit``.
+
+        A candidate has a vote flagged ``needs_review``, a gold vote, or at least two
+        human answers or open claims (``claim_queue.taken``): every item the review rules
+        can flag, read from three index walks. The caller decides from the item's votes.
+        """
+        _check_page(after, limit)
+        review = (
+            select(AnnotationRow.item_id)
+            .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+            .where(AnnotationRow.needs_review == true(), AnnotationRow.item_id > after,
+                   SourceRow.project_id == project_id)
+            .order_by(AnnotationRow.item_id).limit(limit)
+        )
+        gold = (
+            select(AnnotationRow.item_id)
+            .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+            .where(SourceRow.project_id == project_id, SourceRow.kind == SourceKind.GOLD,
+                   AnnotationRow.item_id > after)
+            .order_by(AnnotationRow.item_id).limit(limit)
+        )
+        shared = (
+            select(ClaimQueueRow.item_id)
+            .where(ClaimQueueRow.project_id == project_id,
+                   ClaimQueueRow.taken >= literal_column("2"),  # the partial index's term
+                   ClaimQueueRow.item_id > after)
+            .order_by(ClaimQueueRow.item_id).limit(limit)
+        )
+        found: set[int] = set()
+        with self.snapshot() as s:
+            for q in (review, gold, shared):
+                found.update(int(i) for i in s.scalars(q))
+        return sorted(found)[:limit]
+
+    def item_votes(self, project_id: int, item_ids: Sequence[int], *,
+                   kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
+        """Votes on the given items only, by item, each in source id order."""
+        out: dict[int, list[Vote]] = {int(i): [] for i in item_ids}
+        q = (
+            select(SourceRow.kind, SourceRow.name, SourceRow.user_id, AnnotationRow)
+            .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+            .where(SourceRow.project_id == project_id)
+            .order_by(AnnotationRow.item_id, SourceRow.id)
+        )
+        if kinds is not None:
+            q = q.where(SourceRow.kind.in_(list(kinds)))
+        with self.snapshot() as s:
+            for chunk in chunks(sorted(out)):
+                for kind, name, uid, row in s.execute(q.where(AnnotationRow.item_id.in_(chunk))):
+                    out[row.item_id].append(Vote(kind, name, uid, annotation_record(row)))
+        return out
+
+    def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,
+                         on_items_of: str | None = None,
+                         user_id: int | None = None) -> list[Vote]:
+        """Votes of some source kinds, by item then source id, read through the sources.
+
+        ``on_items_of``: only on items that a source of this kind voted on;
+        ``user_id``: only on items that this user answered (as a ``human`` source).
+        The work is proportional to the votes returned, not to the project's items.
+        """
+        q = (
+            select(SourceRow.kind, SourceRow.name, SourceRow.user_id, AnnotationRow)
+            .join(AnnotationRow, AnnotationRow.source_id == SourceRow.id)
+            .where(SourceRow.project_id == project_id, SourceRow.kind.in_(list(kinds)))
+            .order_by(AnnotationRow.item_id, SourceRow.id)
+        )
+        if on_items_of is not None or user_id is not None:
+            other = aliased(AnnotationRow)
+            other_src = aliased(SourceRow)
+            cond = [other.item_id == AnnotationRow.item_id,
+                    other_src.id == other.source_id, other_src.project_id == project_id]
+            if on_items_of is not None:
+                cond.append(other_src.kind == on_items_of)
+            if user_id is not None:
+                cond += [other_src.kind == SourceKind.HUMAN, other_src.user_id == user_id]
+            q = q.where(exists().where(and_(*cond)))
+        with self.snapshot() as s:
+            return [Vote(kind, name, uid, annotation_record(row))
+                    for kind, name, uid, row in s.execute(q).all()]
+
+    def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]:
+        """Items a label model or labeling function voted on, and items no person answered
+        that a model or label model answered confidently (``>= threshold``, not flagged),
+        counted from ``item_stats``."""
+        with self.snapshot() as s:
+            _, lm, saved = item_stats.counts(s, project_id, threshold)
+        return lm, saved
