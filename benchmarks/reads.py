@@ -123,6 +123,8 @@ def measure(args: argparse.Namespace) -> None:
         ("item list (first page)", "admin", f"/api/v1/projects/{pid}/items?limit=100"),
         ("item list (deep page)", "admin", f"/api/v1/projects/{pid}/items?offset="
          f"{args.items - 200}&limit=100"),
+        ("item list (deep page, after)", "admin", f"/api/v1/projects/{pid}/items?after="
+         f"{args.items - 200}&limit=100"),
         ("item detail", "admin", f"/api/v1/projects/{pid}/items/{item}"),
         ("review queue", "admin", f"/api/v1/projects/{pid}/review?limit=50"),
         ("review queue (disagreement)", "admin",

@@ -9,11 +9,10 @@ of a small one does. Migration 0008 adds the indexes they walk;
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     Index,
-    and_,
-    exists,
     literal_column,
     select,
     text,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from labelloop.core.records import ItemRecord, SourceKind
+from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.errors import ValidationError
 from labelloop.storage import item_stats
 from labelloop.storage.base import SqlBase, chunks
@@ -129,25 +128,28 @@ class SqlPages(SqlBase):
         ``user_id``: only on items that this user answered (as a ``human`` source).
         The work is proportional to the votes returned, not to the project's items.
         """
+        a = AnnotationRow
         q = (
-            select(SourceRow.kind, SourceRow.name, SourceRow.user_id, AnnotationRow)
-            .join(AnnotationRow, AnnotationRow.source_id == SourceRow.id)
+            select(SourceRow.kind, SourceRow.name, SourceRow.user_id, a.id, a.item_id,
+                   a.source_id, a.label, a.value, a.confidence, a.needs_review, a.seconds,
+                   a.created_at)
+            .join(a, a.source_id == SourceRow.id)
             .where(SourceRow.project_id == project_id, SourceRow.kind.in_(list(kinds)))
-            .order_by(AnnotationRow.item_id, SourceRow.id)
+            .order_by(a.item_id, SourceRow.id)
         )
-        if on_items_of is not None or user_id is not None:
-            other = aliased(AnnotationRow)
-            other_src = aliased(SourceRow)
-            cond = [other.item_id == AnnotationRow.item_id,
-                    other_src.id == other.source_id, other_src.project_id == project_id]
+        if on_items_of is not None or user_id is not None:  # driven from those items
+            other, other_src = aliased(AnnotationRow), aliased(SourceRow)
+            items = (select(other.item_id)
+                     .join(other_src, other_src.id == other.source_id)
+                     .where(other_src.project_id == project_id))
             if on_items_of is not None:
-                cond.append(other_src.kind == on_items_of)
+                items = items.where(other_src.kind == on_items_of)
             if user_id is not None:
-                cond += [other_src.kind == SourceKind.HUMAN, other_src.user_id == user_id]
-            q = q.where(exists().where(and_(*cond)))
+                items = items.where(other_src.kind == SourceKind.HUMAN,
+                                    other_src.user_id == user_id)
+            q = q.where(a.item_id.in_(items))
         with self.snapshot() as s:
-            return [Vote(kind, name, uid, annotation_record(row))
-                    for kind, name, uid, row in s.execute(q).all()]
+            return [Vote(r[0], r[1], r[2], _light_record(r)) for r in s.execute(q)]
 
     def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]:
         """Items a label model or labeling function voted on, and items no person answered
@@ -156,3 +158,13 @@ class SqlPages(SqlBase):
         with self.snapshot() as s:
             _, lm, saved = item_stats.counts(s, project_id, threshold)
         return lm, saved
+
+
+def _light_record(r: Any) -> AnnotationRecord:
+    """An annotation record from a stored row's columns (no ORM object in between)."""
+    value = r.value or {}
+    return AnnotationRecord(
+        id=r.id, item_id=r.item_id, source_id=r.source_id, label=r.label,
+        labels=value.get("labels"), boxes=value.get("boxes"), probs=value.get("probs"),
+        confidence=r.confidence, needs_review=bool(r.needs_review), seconds=r.seconds,
+        created_at=r.created_at)
