@@ -8,14 +8,15 @@ Send-back asks one more annotator to label the item.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, UserRecord
 from labelloop.errors import ValidationError
 from labelloop.services.queue import Answer, answers_match, parse_answer
+from labelloop.services.readcache import RESULTS
 from labelloop.services.scorecards import (
     Scorecard,
     build_scorecards,
@@ -32,6 +33,7 @@ DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
 PEOPLE = (SourceKind.HUMAN, SourceKind.GOLD)  # the votes scorecards and agreement read
 CANDIDATE_PAGE = 500  # review candidates read per step of the queue
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,6 +85,18 @@ class Review:
         self.store = store
         self.project = project
 
+    def _cached(self, what: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, or its result kept from an earlier call on the same votes.
+
+        The version is read before the result is computed, so a kept result is never
+        older than the version it is kept under.
+        """
+        version = self.store.votes_version(self.project.id)
+        schema = (self.project.schema.task, tuple(self.project.schema.names))
+        key = (getattr(self.store, "url", id(self.store)), self.project.id, version, schema,
+               what)
+        return RESULTS.get(key, compute)
+
     def _people(self) -> dict[int, list[Vote]]:
         """Human and gold votes of the project, by item (what scorecards read)."""
         return _by_item(self.store.votes_where_kind(self.project.id, PEOPLE))
@@ -107,14 +121,19 @@ class Review:
         Spammer patterns (same label, too fast, chance-level agreement) and human labels
         that contradict a confident model; single-label tasks only.
         """
-        from labelloop.quality.checks import find_model_disagreements, find_spammers
-
         if not self.project.schema.task_type.single_label:
             return {}
         if votes is None:  # human answers, and models' votes on the items people answered
-            votes = _by_item(self.store.votes_where_kind(
-                self.project.id, (SourceKind.HUMAN, SourceKind.MODEL, SourceKind.LABEL_MODEL),
-                on_items_of=SourceKind.HUMAN))
+            return self._cached("checks", lambda: self._checks(_by_item(
+                self.store.votes_where_kind(
+                    self.project.id,
+                    (SourceKind.HUMAN, SourceKind.MODEL, SourceKind.LABEL_MODEL),
+                    on_items_of=SourceKind.HUMAN))))
+        return self._checks(votes)
+
+    def _checks(self, votes: dict[int, list[Vote]]) -> dict[int, list[str]]:
+        from labelloop.quality.checks import find_model_disagreements, find_spammers
+
         rows, secs = [], []
         model: dict[int, list[float]] = {}
         names = self.project.schema.names
@@ -195,7 +214,8 @@ class Review:
 
     def count(self, *, reason: str | None = None, limit: int = 10_000) -> int:
         """How many items wait for a reviewer (counted up to ``limit``)."""
-        return sum(1 for _ in self._flagged(reason, limit))
+        return self._cached(("count", reason, limit),
+                            lambda: sum(1 for _ in self._flagged(reason, limit)))
 
     def entry(self, item_id: int) -> ReviewEntry:
         """One item with all its votes, flagged or not (raises NotFoundError)."""
@@ -260,8 +280,10 @@ class Review:
                    all_votes: dict[int, list[Vote]] | None = None) -> list[Scorecard]:
         """Per-annotator counts, speed, honeypot accuracy and agreement with others
         (``all_votes``: the project's votes when the caller has read them already)."""
-        votes = self._people() if all_votes is None else all_votes
-        return build_scorecards(self.project.schema, votes, users)
+        if all_votes is not None:
+            return build_scorecards(self.project.schema, all_votes, users)
+        return self._cached(("cards", _who(users)), lambda: build_scorecards(
+            self.project.schema, self._people(), users))
 
     def own_scorecard(self, user: UserRecord) -> Scorecard:
         """The card an annotator sees of themselves: delayed, aggregated over full batches
@@ -269,23 +291,21 @@ class Review:
         :func:`labelloop.services.scorecards.own_scorecard`). Reviewers and admins see
         everyone's full cards through :meth:`scorecards`."""
         st = self.project.settings
-        mine = _by_item(self.store.votes_where_kind(self.project.id, PEOPLE, user_id=user.id))
-        return own_scorecard(self.project.schema, mine, user, overlap=st.overlap,
-                             honeypot_feedback=st.honeypot_feedback)
+
+        def compute() -> Scorecard:
+            mine = self.store.votes_where_kind(self.project.id, PEOPLE, user_id=user.id)
+            return own_scorecard(self.project.schema, _by_item(mine), user,
+                                 overlap=st.overlap, honeypot_feedback=st.honeypot_feedback)
+
+        return self._cached(("own", *_who([user]), st.overlap, st.honeypot_feedback), compute)
 
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
-        votes = self._people()
         n_items = self.store.count_items(self.project.id)
         lm_items, saved = self.store.vote_coverage(self.project.id,
                                                    self.project.settings.review_threshold)
-        compared = agreed = 0
-        for item_votes in votes.values():
-            humans = [v.annotation for v in item_votes if v.kind == SourceKind.HUMAN]
-            for i, a in enumerate(humans):
-                for b in humans[i + 1:]:
-                    compared += 1
-                    agreed += answers_match(a, b)
+        compared, agreed, cards = self._cached(("people", _who(users)),
+                                               lambda: self._agreement(users))
         return Dashboard(
             status=self.store.status(self.project.id),
             items=n_items,
@@ -294,8 +314,24 @@ class Review:
             label_model_coverage=lm_items / n_items if n_items else 0.0,
             human_labels_saved=saved,
             review_queue=self.count(limit=10_000),
-            scorecards=self.scorecards(users, votes),
+            scorecards=cards,
         )
+
+    def _agreement(self, users: list[UserRecord]) -> tuple[int, int, list[Scorecard]]:
+        """Pairs of human answers on one item, how many agree, and the scorecards."""
+        votes = self._people()
+        compared = agreed = 0
+        for item_votes in votes.values():
+            humans = [v.annotation for v in item_votes if v.kind == SourceKind.HUMAN]
+            for i, a in enumerate(humans):
+                for b in humans[i + 1:]:
+                    compared += 1
+                    agreed += answers_match(a, b)
+        return compared, agreed, build_scorecards(self.project.schema, votes, users)
+
+
+def _who(users: Iterable[UserRecord]) -> tuple[tuple[int | None, str], ...]:
+    return tuple((u.id, u.name) for u in users)
 
 
 def _by_item(votes: Iterable[Vote]) -> dict[int, list[Vote]]:

@@ -38,6 +38,20 @@ class ItemStatsRow(Base):
     sure: Mapped[float] = mapped_column(Float)
 
 
+class SourceChangesRow(Base):
+    """How many times the votes of a source were written (inserted, changed or deleted).
+
+    Bumped by the same triggers, so the numbers of a project's sources together are a
+    version of its votes: equal numbers, the same votes. A writer locks only the rows of
+    the sources it writes (an annotator's own, a model's), never a project-wide row.
+    """
+
+    __tablename__ = "source_changes"
+
+    source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 def counts(s: Session, project_id: int, threshold: float) -> tuple[Counter[str], int, int]:
     """Items with votes by state; items a label model or labeling function voted on; items
     no person answered that a model answered with confidence ``>= threshold``."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     Index,
+    func,
     literal_column,
     select,
     text,
@@ -24,9 +25,10 @@ from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.errors import ValidationError
 from labelloop.storage import item_stats
 from labelloop.storage.base import SqlBase, chunks
+from labelloop.storage.item_stats import SourceChangesRow
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import Vote, annotation_record, item_record
-from labelloop.storage.server_models import ClaimQueueRow
+from labelloop.storage.server_models import ClaimQueueRow, ReviewDecisionRow
 
 MAX_PAGE = 10_000
 
@@ -35,6 +37,7 @@ Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
 Index("ix_items_project_split", ItemRow.project_id, ItemRow.split)
 Index("ix_annotations_needs_review", AnnotationRow.item_id,
       sqlite_where=text("needs_review = 1"), postgresql_where=text("needs_review = true"))
+Index("ix_review_decisions_project", ReviewDecisionRow.project_id, ReviewDecisionRow.id)
 Index("ix_claim_queue_shared", ClaimQueueRow.project_id, ClaimQueueRow.item_id,
       sqlite_where=text("taken >= 2"), postgresql_where=text("taken >= 2"))
 
@@ -150,6 +153,22 @@ class SqlPages(SqlBase):
             q = q.where(a.item_id.in_(items))
         with self.snapshot() as s:
             return [Vote(r[0], r[1], r[2], _light_record(r)) for r in s.execute(q)]
+
+    def votes_version(self, project_id: int) -> tuple[int, ...]:
+        """A version of the project's votes and review decisions: it changes whenever a
+        vote is written or deleted, a source is added or a decision recorded (read from
+        ``source_changes``, kept by triggers, and the decisions' index)."""
+        with self.snapshot() as s:
+            sources = s.execute(
+                select(SourceRow.id, func.coalesce(SourceChangesRow.n, 0))
+                .outerjoin(SourceChangesRow, SourceChangesRow.source_id == SourceRow.id)
+                .where(SourceRow.project_id == project_id).order_by(SourceRow.id)
+            ).all()
+            n, last = s.execute(
+                select(func.count(ReviewDecisionRow.id), func.max(ReviewDecisionRow.id))
+                .where(ReviewDecisionRow.project_id == project_id)
+            ).one()
+        return (*(int(x) for row in sources for x in row), int(n), int(last or 0))
 
     def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]:
         """Items a label model or labeling function voted on, and items no person answered

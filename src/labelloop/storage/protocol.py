@@ -264,6 +264,8 @@ class PageRepository(Protocol):
 
     def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]: ...
 
+    def votes_version(self, project_id: int) -> tuple[int, ...]: ...
+
 
 @runtime_checkable
 class StoreProtocol(

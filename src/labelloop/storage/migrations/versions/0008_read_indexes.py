@@ -6,7 +6,9 @@ Adds ``ix_items_project_id`` (project, id: keyset pages and counts),
 a flagged draft, a partial index) and ``ix_claim_queue_shared`` (items with two answers
 or claims, a partial index): the walks of :mod:`labelloop.storage.pages`; and
 ``item_stats`` (see :mod:`labelloop.storage.item_stats`), filled here from the stored
-votes and kept by triggers on ``annotations`` from then on.
+votes and kept by triggers on ``annotations`` from then on; ``source_changes``, a count of
+writes per source bumped by the same triggers (a cheap version of a project's votes), and
+``ix_review_decisions_project``.
 
 Revision ID: 0008
 Revises: 0005 (the lead rechains it after 0006/0007)
@@ -49,11 +51,13 @@ def _summary(where: str) -> str:
     )
 
 
-_SQLITE_TRIGGERS = {
-    "insert": ("AFTER INSERT", "a.item_id = NEW.item_id", "item_id = NEW.item_id"),
+_SQLITE_TRIGGERS = {  # event, the votes to summarize, the summaries to drop, the source
+    "insert": ("AFTER INSERT", "a.item_id = NEW.item_id", "item_id = NEW.item_id",
+               "NEW.source_id"),
     "update": ("AFTER UPDATE", "a.item_id IN (OLD.item_id, NEW.item_id)",
-               "item_id IN (OLD.item_id, NEW.item_id)"),
-    "delete": ("AFTER DELETE", "a.item_id = OLD.item_id", "item_id = OLD.item_id"),
+               "item_id IN (OLD.item_id, NEW.item_id)", "NEW.source_id"),
+    "delete": ("AFTER DELETE", "a.item_id = OLD.item_id", "item_id = OLD.item_id",
+               "OLD.source_id"),
 }
 
 _PG_FUNCTION = f"""
@@ -62,8 +66,14 @@ DECLARE ids integer[];
 BEGIN
   IF TG_OP = 'DELETE' THEN
     SELECT array_agg(DISTINCT item_id ORDER BY item_id) INTO ids FROM old_rows;
+    INSERT INTO source_changes (source_id, n)
+      SELECT source_id, count(*) FROM old_rows GROUP BY source_id ORDER BY source_id
+      ON CONFLICT (source_id) DO UPDATE SET n = source_changes.n + excluded.n;
   ELSE
     SELECT array_agg(DISTINCT item_id ORDER BY item_id) INTO ids FROM new_rows;
+    INSERT INTO source_changes (source_id, n)
+      SELECT source_id, count(*) FROM new_rows GROUP BY source_id ORDER BY source_id
+      ON CONFLICT (source_id) DO UPDATE SET n = source_changes.n + excluded.n;
   END IF;
   IF ids IS NULL THEN
     RETURN NULL;
@@ -100,15 +110,23 @@ def upgrade() -> None:
     )
     op.create_index("ix_item_stats_project", "item_stats", ["project_id", "state", "lm", "sure"])
     op.execute(_summary("true"))
+    op.create_table(
+        "source_changes",
+        sa.Column("source_id", sa.Integer(), primary_key=True),
+        sa.Column("n", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_review_decisions_project", "review_decisions", ["project_id", "id"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
         for event, when in _PG_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER item_stats_{event} {when}"
                        " FOR EACH STATEMENT EXECUTE FUNCTION item_stats_refresh()")
         return
-    for event, (when, votes, rows) in _SQLITE_TRIGGERS.items():
+    for event, (when, votes, rows, source) in _SQLITE_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER item_stats_{event} {when} ON annotations BEGIN"
-                   f" DELETE FROM item_stats WHERE {rows}; {_summary(votes)}; END")
+                   f" DELETE FROM item_stats WHERE {rows}; {_summary(votes)};"
+                   f" INSERT INTO source_changes (source_id, n) VALUES ({source}, 1)"
+                   " ON CONFLICT (source_id) DO UPDATE SET n = n + 1; END")
 
 
 def downgrade() -> None:
@@ -117,6 +135,8 @@ def downgrade() -> None:
                    + (" ON annotations" if op.get_bind().dialect.name == "postgresql" else ""))
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS item_stats_refresh()")
+    op.drop_index("ix_review_decisions_project", table_name="review_decisions")
+    op.drop_table("source_changes")
     op.drop_index("ix_item_stats_project", table_name="item_stats")
     op.drop_table("item_stats")
     op.drop_index("ix_claim_queue_shared", table_name="claim_queue")
