@@ -24,6 +24,7 @@ from labelloop.services.scorecards import (
     when,
 )
 from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
+from labelloop.storage.pages import VoteMark
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
            "Scorecard", "Vote"]
@@ -32,7 +33,7 @@ Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
 PEOPLE = (SourceKind.HUMAN, SourceKind.GOLD)  # the votes scorecards and agreement read
-CANDIDATE_PAGE = 500  # review candidates read per step of the queue
+CANDIDATE_PAGE = 1000  # most review candidates read per step of the queue
 T = TypeVar("T")
 
 
@@ -162,13 +163,15 @@ class Review:
         return out
 
     def _flagged(self, reason: str | None, limit: int, after: int = 0
-                 ) -> Iterator[tuple[int, list[str], list[Vote], list[str]]]:
+                 ) -> Iterator[tuple[int, list[str], list[Vote] | None, list[str]]]:
         """Flagged items not decided since their newest vote, in id order, up to ``limit``,
         from the first item id above ``after``.
 
         Candidates come a page at a time from the store (items with a flagged draft, a gold
         vote or two answers, and items the automated checks flag); the reasons are decided
         from each candidate's own votes, so the work follows the page, not the project.
+        Plain label answers are compared from their marks (no answer decoded); the votes
+        come along (else None) where they had to be read.
         """
         if reason is not None and reason not in REASONS:
             raise ValidationError(f"unknown reason {reason!r}; expected one of {REASONS}")
@@ -177,23 +180,30 @@ class Review:
         checked = sorted(checks)
         if after < 0:
             raise ValidationError(f"expected after >= 0, got {after}")
-        found = 0
+        found, step = 0, min(max(2 * limit, 20), CANDIDATE_PAGE)
         while found < limit:
-            page = self.store.review_candidates(pid, after=after, limit=CANDIDATE_PAGE)
-            last = page[-1] if len(page) == CANDIDATE_PAGE else None
+            page = self.store.review_candidates(pid, after=after, limit=step)
+            last = page[-1] if len(page) == step else None
+            step = min(2 * step, CANDIDATE_PAGE)
             batch = sorted({*page, *(i for i in checked
                                      if i > after and (last is None or i <= last))})
-            votes = self.store.item_votes(pid, batch) if batch else {}
+            marks = self.store.vote_marks(pid, batch) if batch else {}
             decided = self.store.decision_times(pid, batch) if batch else {}
             for item_id in batch:
-                item_votes = votes[item_id]
-                newest = max((when(v.annotation.created_at) for v in item_votes
-                              if v.kind != SourceKind.GOLD), default=None)
+                item_marks = marks[item_id]
+                newest = max((when(m.created_at) for m in item_marks
+                              if m.kind != SourceKind.GOLD), default=None)
                 if newest is None or (item_id in decided and decided[item_id] >= newest):
                     continue
-                why = self.reasons(item_votes) + (["check"] if item_id in checks else [])
+                votes = None
+                if all(m.plain for m in item_marks if m.kind in PEOPLE):
+                    why = _plain_reasons(item_marks)
+                else:  # label sets and boxes: compared as answers
+                    votes = self.store.item_votes(pid, [item_id])[item_id]
+                    why = self.reasons(votes)
+                why += ["check"] if item_id in checks else []
                 if why and (reason is None or reason in why):
-                    yield item_id, why, item_votes, checks.get(item_id, [])
+                    yield item_id, why, votes, checks.get(item_id, [])
                     found += 1
                     if found >= limit:
                         return
@@ -208,9 +218,11 @@ class Review:
         ``after``: start after this item id (the last id of the previous page).
         """
         flagged = list(self._flagged(reason, limit, after))
-        items = {it.id: it for it in self.store.items(self.project.id,
-                                                      ids=[f[0] for f in flagged])}
-        return [ReviewEntry(items[i], why, votes, notes) for i, why, votes, notes in flagged]
+        ids = [f[0] for f in flagged]
+        items = {it.id: it for it in self.store.items(self.project.id, ids=ids)}
+        read = self.store.item_votes(self.project.id, [f[0] for f in flagged if f[2] is None])
+        return [ReviewEntry(items[i], why, read[i] if votes is None else votes, notes)
+                for i, why, votes, notes in flagged]
 
     def count(self, *, reason: str | None = None, limit: int = 10_000) -> int:
         """How many items wait for a reviewer (counted up to ``limit``)."""
@@ -328,6 +340,20 @@ class Review:
                     compared += 1
                     agreed += answers_match(a, b)
         return compared, agreed, build_scorecards(self.project.schema, votes, users)
+
+
+def _plain_reasons(marks: list[VoteMark]) -> list[str]:
+    """:meth:`Review.reasons` for plain label answers, from the votes' marks."""
+    humans = [m.label for m in marks if m.kind == SourceKind.HUMAN]
+    golds = [m.label for m in marks if m.kind == SourceKind.GOLD]
+    out = []
+    if any(m.needs_review for m in marks):
+        out.append("needs_review")
+    if not golds and any(h != humans[0] for h in humans[1:]):
+        out.append("disagreement")
+    if golds and any(h != golds[-1] for h in humans):
+        out.append("honeypot_miss")
+    return out
 
 
 def _who(users: Iterable[UserRecord]) -> tuple[tuple[int | None, str], ...]:

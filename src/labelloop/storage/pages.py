@@ -9,10 +9,13 @@ of a small one does. Migration 0008 adds the indexes they walk;
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Index,
+    Text,
+    cast,
     func,
     literal_column,
     select,
@@ -24,13 +27,24 @@ from sqlalchemy.orm import aliased
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.errors import ValidationError
 from labelloop.storage import item_stats
-from labelloop.storage.base import SqlBase, chunks
+from labelloop.storage.base import SqlBase, aware, chunks
 from labelloop.storage.item_stats import SourceChangesRow
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
-from labelloop.storage.records import Vote, annotation_record, item_record
+from labelloop.storage.records import Vote, item_record
 from labelloop.storage.server_models import ClaimQueueRow, ReviewDecisionRow
 
 MAX_PAGE = 10_000
+
+
+class VoteMark(NamedTuple):
+    """What the review rules read of a vote: its source kind, label, whether the answer
+    is a plain label (no label set, no boxes), its review flag and time."""
+
+    kind: str
+    label: int | None
+    plain: bool
+    needs_review: bool
+    created_at: datetime | None
 
 # The indexes these reads walk (migration 0008 creates them).
 Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
@@ -108,18 +122,34 @@ class SqlPages(SqlBase):
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
         """Votes on the given items only, by item, each in source id order."""
         out: dict[int, list[Vote]] = {int(i): [] for i in item_ids}
-        q = (
-            select(SourceRow.kind, SourceRow.name, SourceRow.user_id, AnnotationRow)
-            .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-            .where(SourceRow.project_id == project_id)
-            .order_by(AnnotationRow.item_id, SourceRow.id)
-        )
+        q = _vote_columns(project_id)
         if kinds is not None:
             q = q.where(SourceRow.kind.in_(list(kinds)))
         with self.snapshot() as s:
             for chunk in chunks(sorted(out)):
-                for kind, name, uid, row in s.execute(q.where(AnnotationRow.item_id.in_(chunk))):
-                    out[row.item_id].append(Vote(kind, name, uid, annotation_record(row)))
+                for r in s.execute(q.where(AnnotationRow.item_id.in_(chunk))):
+                    out[r.item_id].append(Vote(r[0], r[1], r[2], _light_record(r)))
+        return out
+
+    def vote_marks(self, project_id: int, item_ids: Sequence[int]
+                   ) -> dict[int, list[VoteMark]]:
+        """The marks of the votes on the given items, by item, each in source id order
+        (no answer decoded: what the review queue needs to tell flagged items)."""
+        a = AnnotationRow
+        out: dict[int, list[VoteMark]] = {int(i): [] for i in item_ids}
+        q = (
+            select(a.item_id, SourceRow.kind, a.label,
+                   func.length(cast(a.value, Text)) <= 2, a.needs_review, a.created_at)
+            .join(SourceRow, SourceRow.id == a.source_id)
+            .where(SourceRow.project_id == project_id)
+            .order_by(a.item_id, SourceRow.id)
+        )
+        with self.snapshot() as s:
+            for chunk in chunks(sorted(out)):
+                for item_id, kind, label, plain, review, created in s.execute(
+                        q.where(a.item_id.in_(chunk))):
+                    out[item_id].append(VoteMark(kind, label, bool(plain), bool(review),
+                                                 aware(created) if created else None))
         return out
 
     def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,
@@ -132,14 +162,7 @@ class SqlPages(SqlBase):
         The work is proportional to the votes returned, not to the project's items.
         """
         a = AnnotationRow
-        q = (
-            select(SourceRow.kind, SourceRow.name, SourceRow.user_id, a.id, a.item_id,
-                   a.source_id, a.label, a.value, a.confidence, a.needs_review, a.seconds,
-                   a.created_at)
-            .join(a, a.source_id == SourceRow.id)
-            .where(SourceRow.project_id == project_id, SourceRow.kind.in_(list(kinds)))
-            .order_by(a.item_id, SourceRow.id)
-        )
+        q = _vote_columns(project_id).where(SourceRow.kind.in_(list(kinds)))
         if on_items_of is not None or user_id is not None:  # driven from those items
             other, other_src = aliased(AnnotationRow), aliased(SourceRow)
             items = (select(other.item_id)
@@ -177,6 +200,19 @@ class SqlPages(SqlBase):
         with self.snapshot() as s:
             _, lm, saved = item_stats.counts(s, project_id, threshold)
         return lm, saved
+
+
+def _vote_columns(project_id: int) -> Any:
+    """The columns of a vote (source kind, name, user; the annotation), by item, source."""
+    a = AnnotationRow
+    return (
+        select(SourceRow.kind, SourceRow.name, SourceRow.user_id, a.id, a.item_id,
+               a.source_id, a.label, a.value, a.confidence, a.needs_review, a.seconds,
+               a.created_at)
+        .join(a, a.source_id == SourceRow.id)
+        .where(SourceRow.project_id == project_id)
+        .order_by(a.item_id, SourceRow.id)
+    )
 
 
 def _light_record(r: Any) -> AnnotationRecord:

@@ -25,6 +25,7 @@ from labelloop.core.records import (
     UserRecord,
 )
 from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.storage.pages import VoteMark
 from labelloop.storage.records import (
     Claim,
     Failure,
@@ -257,6 +258,9 @@ class PageRepository(Protocol):
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]: ...
+
+    def vote_marks(self, project_id: int, item_ids: Sequence[int]
+                   ) -> dict[int, list[VoteMark]]: ...
 
     def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,
                          on_items_of: str | None = None,
