@@ -10,11 +10,13 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.services.review import Review
 from labelloop.storage import Store, Vote
 
 SCHEMA = LabelSchema.from_labels("text-classification", ["a", "b"])
@@ -104,3 +106,69 @@ def test_item_stats_follow_every_write(store: Store) -> None:
     store.delete_annotations(p.id, src["gold"])
     _check(store, p.id, n)
     assert store.status(other.id).states["human"] == 1
+
+
+def reference_queue(store: Store, review: Review) -> list[tuple[int, list[str]]]:
+    """The review queue as it was computed before ``item_stats``: from every vote."""
+    from labelloop.services.scorecards import when
+
+    votes: dict[int, list[Vote]] = {}
+    for v in store.votes(review.project.id):
+        votes.setdefault(v.annotation.item_id, []).append(v)
+    decided = store.decision_times(review.project.id)
+    checks = review.check_flags(votes)
+    out = []
+    for item_id, vs in votes.items():
+        newest = max((when(v.annotation.created_at) for v in vs if v.kind != "gold"),
+                     default=None)
+        if newest is None or (item_id in decided and decided[item_id] >= newest):
+            continue
+        why = review.reasons(vs) + (["check"] if item_id in checks else [])
+        if why:
+            out.append((item_id, why))
+    return out
+
+
+@pytest.mark.parametrize("task", ["text-classification", "multi-label-text"])
+def test_review_flags_match_the_votes(store: Store, task: str) -> None:
+    """Disagreements, honeypot misses (one gold or two that differ), flagged drafts and
+    decisions: the queue read from ``item_stats`` equals the one computed from votes."""
+    import random
+
+    rng = random.Random(3)
+    schema = LabelSchema.from_labels(task, ["a", "b", "c"])
+    p = store.create_project(f"flags-{task}", schema, ProjectSettings(overlap=2))
+    ids = store.import_records(p.id, [ItemRecord(data={"text": f"f{i}"}) for i in range(120)]
+                               ).item_ids
+    users = [store.create_user(f"{task}-u{i}", "annotator", "x") for i in range(3)]
+    src = [store.ensure_source(p.id, "human", u.name, user_id=u.id).id for u in users]
+    gold = [store.ensure_source(p.id, "gold", f"review:{task}-r{i}").id for i in range(2)]
+    lm = store.ensure_source(p.id, "label_model", "lm").id
+    rows = []
+    for n, item in enumerate(ids):
+        def answer(source: int | None, item: int = item) -> AnnotationRecord:
+            label = rng.choice([0, 0, 1])
+            extra = {"labels": [label]} if task == "multi-label-text" else {"label": label}
+            return AnnotationRecord(item_id=item, source_id=source, **extra)
+
+        for s in rng.sample(src, rng.choice([0, 1, 2, 2, 3])):
+            rows.append(answer(s))
+        for g in gold[: rng.choice([0, 0, 0, 1, 2])]:
+            rows.append(answer(g))
+        if n % 4 == 0:
+            rows.append(AnnotationRecord(item_id=item, source_id=lm, label=n % 3,
+                                         confidence=0.5, needs_review=n % 8 == 0))
+    store.upsert_annotations(p.id, rows)
+    review = Review(store, p)
+    reviewer = store.create_user(f"{task}-rev", "reviewer", "x")
+    for item_id, _ in reference_queue(store, review)[:5]:
+        store.record_decision(p.id, item_id, reviewer.id or 0, "send_back", {}, "",
+                              datetime.now(UTC))
+    expected_queue = reference_queue(store, review)
+    assert len(expected_queue) > 10
+    got = [(e.item.id, e.reasons) for e in review.queue(limit=1000)]
+    assert got == expected_queue
+    assert review.count() == len(expected_queue)
+    paged = [(e.item.id, e.reasons) for e in review.queue(limit=7)]
+    paged += [(e.item.id, e.reasons) for e in review.queue(limit=1000, after=paged[-1][0])]
+    assert paged == expected_queue

@@ -21,10 +21,8 @@ from labelloop.services.scorecards import (
     Scorecard,
     build_scorecards,
     own_scorecard,
-    when,
 )
 from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
-from labelloop.storage.pages import VoteMark
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
            "Scorecard", "Vote"]
@@ -34,6 +32,9 @@ DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
 PEOPLE = (SourceKind.HUMAN, SourceKind.GOLD)  # the votes scorecards and agreement read
 CANDIDATE_PAGE = 1000  # most review candidates read per step of the queue
+# the flags of item_stats (kept by triggers) and the reasons they stand for
+FLAG_REASONS = ((1, "needs_review"), (2, "disagreement"), (4, "honeypot_miss"))
+COMPARE = 8  # label sets or boxes (or differing golds): compare the answers here
 T = TypeVar("T")
 
 
@@ -167,11 +168,11 @@ class Review:
         """Flagged items not decided since their newest vote, in id order, up to ``limit``,
         from the first item id above ``after``.
 
-        Candidates come a page at a time from the store (items with a flagged draft, a gold
-        vote or two answers, and items the automated checks flag); the reasons are decided
-        from each candidate's own votes, so the work follows the page, not the project.
-        Plain label answers are compared from their marks (no answer decoded); the votes
-        come along (else None) where they had to be read.
+        Candidates come a page at a time from the store: the flagged items of
+        ``item_stats`` (their reasons kept by triggers as their votes are written) and the
+        items the automated checks flag, so the work follows the page, not the project.
+        Label sets and boxes are compared here, from the item's votes, which then come
+        along (else None).
         """
         if reason is not None and reason not in REASONS:
             raise ValidationError(f"unknown reason {reason!r}; expected one of {REASONS}")
@@ -182,25 +183,19 @@ class Review:
             raise ValidationError(f"expected after >= 0, got {after}")
         found, step = 0, min(max(2 * limit, 20), CANDIDATE_PAGE)
         while found < limit:
-            page = self.store.review_candidates(pid, after=after, limit=step)
-            last = page[-1] if len(page) == step else None
+            page, last = self.store.flagged_items(pid, after=after, limit=step, also=checked)
             step = min(2 * step, CANDIDATE_PAGE)
-            batch = sorted({*page, *(i for i in checked
-                                     if i > after and (last is None or i <= last))})
-            marks = self.store.vote_marks(pid, batch) if batch else {}
-            decided = self.store.decision_times(pid, batch) if batch else {}
-            for item_id in batch:
-                item_marks = marks[item_id]
-                newest = max((when(m.created_at) for m in item_marks
-                              if m.kind != SourceKind.GOLD), default=None)
-                if newest is None or (item_id in decided and decided[item_id] >= newest):
+            decided = self.store.decision_times(pid, [f.item_id for f in page]) if page else {}
+            for f in page:
+                item_id = f.item_id
+                if f.newest is None or (item_id in decided and decided[item_id] >= f.newest):
                     continue
                 votes = None
-                if all(m.plain for m in item_marks if m.kind in PEOPLE):
-                    why = _plain_reasons(item_marks)
-                else:  # label sets and boxes: compared as answers
+                if f.flags & COMPARE:  # label sets and boxes: compared as answers
                     votes = self.store.item_votes(pid, [item_id])[item_id]
                     why = self.reasons(votes)
+                else:
+                    why = [name for bit, name in FLAG_REASONS if f.flags & bit]
                 why += ["check"] if item_id in checks else []
                 if why and (reason is None or reason in why):
                     yield item_id, why, votes, checks.get(item_id, [])
@@ -340,20 +335,6 @@ class Review:
                     compared += 1
                     agreed += answers_match(a, b)
         return compared, agreed, build_scorecards(self.project.schema, votes, users)
-
-
-def _plain_reasons(marks: list[VoteMark]) -> list[str]:
-    """:meth:`Review.reasons` for plain label answers, from the votes' marks."""
-    humans = [m.label for m in marks if m.kind == SourceKind.HUMAN]
-    golds = [m.label for m in marks if m.kind == SourceKind.GOLD]
-    out = []
-    if any(m.needs_review for m in marks):
-        out.append("needs_review")
-    if not golds and any(h != humans[0] for h in humans[1:]):
-        out.append("disagreement")
-    if golds and any(h != golds[-1] for h in humans):
-        out.append("honeypot_miss")
-    return out
 
 
 def _who(users: Iterable[UserRecord]) -> tuple[tuple[int | None, str], ...]:

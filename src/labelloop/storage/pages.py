@@ -1,4 +1,4 @@
-"""Reads that serve one page: keyset item pages, review candidates, per-item votes, counts.
+"""Reads that serve one page: keyset item pages, flagged items, per-item votes, counts.
 
 Every query here walks an index from a position (``item_id > after``) and stops after a
 page, or aggregates in SQL, so a page of a project with a million items costs what a page
@@ -14,13 +14,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Index,
-    Text,
-    cast,
     func,
     literal_column,
     select,
-    text,
-    true,
 )
 from sqlalchemy.orm import aliased
 
@@ -28,32 +24,27 @@ from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.errors import ValidationError
 from labelloop.storage import item_stats
 from labelloop.storage.base import SqlBase, aware, chunks
-from labelloop.storage.item_stats import SourceChangesRow
+from labelloop.storage.item_stats import ItemStatsRow, SourceChangesRow
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import Vote, item_record
-from labelloop.storage.server_models import ClaimQueueRow, ReviewDecisionRow
+from labelloop.storage.server_models import ReviewDecisionRow
 
 MAX_PAGE = 10_000
-
-
-class VoteMark(NamedTuple):
-    """What the review rules read of a vote: its source kind, label, whether the answer
-    is a plain label (no label set, no boxes), its review flag and time."""
-
-    kind: str
-    label: int | None
-    plain: bool
-    needs_review: bool
-    created_at: datetime | None
 
 # The indexes these reads walk (migration 0008 creates them).
 Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
 Index("ix_items_project_split", ItemRow.project_id, ItemRow.split)
-Index("ix_annotations_needs_review", AnnotationRow.item_id,
-      sqlite_where=text("needs_review = 1"), postgresql_where=text("needs_review = true"))
 Index("ix_review_decisions_project", ReviewDecisionRow.project_id, ReviewDecisionRow.id)
-Index("ix_claim_queue_shared", ClaimQueueRow.project_id, ClaimQueueRow.item_id,
-      sqlite_where=text("taken >= 2"), postgresql_where=text("taken >= 2"))
+
+
+class ItemFlags(NamedTuple):
+    """Why an item may need a reviewer (the ``flags`` bits of ``item_stats``: 1 flagged
+    draft, 2 disagreement, 4 honeypot miss, 8 compare the answers) and its newest vote
+    other than gold."""
+
+    item_id: int
+    flags: int
+    newest: datetime | None
 
 
 def _check_page(after: int | None, limit: int) -> None:
@@ -82,41 +73,31 @@ class SqlPages(SqlBase):
         with self.snapshot() as s:
             return [item_record(r) for r in s.scalars(q.order_by(ItemRow.id).limit(limit))]
 
-    def review_candidates(self, project_id: int, *, after: int = 0,
-                          limit: int = 500) -> list[int]:
-        """Items above ``after`` that may need a reviewer, in id order, at most ``limit``.
+    def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
+                      also: Sequence[int] = ()) -> tuple[list[ItemFlags], int | None]:
+        """Items above ``after`` whose votes may need a reviewer, in id order.
 
-        A candidate has a vote flagged ``needs_review``, a gold vote, or at least two
-        human answers or open claims (``claim_queue.taken``): every item the review rules
-        can flag, read from three index walks. The caller decides from the item's votes.
+        Walks the flagged items of ``item_stats`` (at most ``limit``), adds the items of
+        ``also`` (flagged or not) up to where the walk stopped, and answers them with that
+        stop: the last id walked, or None when the walk reached the end.
         """
         _check_page(after, limit)
-        review = (
-            select(AnnotationRow.item_id)
-            .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-            .where(AnnotationRow.needs_review == true(), AnnotationRow.item_id > after,
-                   SourceRow.project_id == project_id)
-            .order_by(AnnotationRow.item_id).limit(limit)
-        )
-        gold = (
-            select(AnnotationRow.item_id)
-            .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-            .where(SourceRow.project_id == project_id, SourceRow.kind == SourceKind.GOLD,
-                   AnnotationRow.item_id > after)
-            .order_by(AnnotationRow.item_id).limit(limit)
-        )
-        shared = (
-            select(ClaimQueueRow.item_id)
-            .where(ClaimQueueRow.project_id == project_id,
-                   ClaimQueueRow.taken >= literal_column("2"),  # the partial index's term
-                   ClaimQueueRow.item_id > after)
-            .order_by(ClaimQueueRow.item_id).limit(limit)
-        )
-        found: set[int] = set()
+        r = ItemStatsRow
+        cols = select(r.item_id, r.flags, r.newest).where(r.project_id == project_id)
+        walk = (cols.where(r.flags > literal_column("0"),  # the partial index's term
+                           r.item_id > after)
+                .order_by(r.item_id).limit(limit))
+        found: dict[int, ItemFlags] = {}
         with self.snapshot() as s:
-            for q in (review, gold, shared):
-                found.update(int(i) for i in s.scalars(q))
-        return sorted(found)[:limit]
+            for item_id, flags, newest in s.execute(walk):
+                found[item_id] = ItemFlags(item_id, flags, aware(newest) if newest else None)
+            stop = max(found) if len(found) == limit else None
+            extra = {i for i in also if i > after and (stop is None or i <= stop)} - set(found)
+            for chunk in chunks(sorted(extra)):
+                for item_id, flags, newest in s.execute(cols.where(r.item_id.in_(chunk))):
+                    found[item_id] = ItemFlags(item_id, flags,
+                                               aware(newest) if newest else None)
+        return [found[i] for i in sorted(found)], stop
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
@@ -129,27 +110,6 @@ class SqlPages(SqlBase):
             for chunk in chunks(sorted(out)):
                 for r in s.execute(q.where(AnnotationRow.item_id.in_(chunk))):
                     out[r.item_id].append(Vote(r[0], r[1], r[2], _light_record(r)))
-        return out
-
-    def vote_marks(self, project_id: int, item_ids: Sequence[int]
-                   ) -> dict[int, list[VoteMark]]:
-        """The marks of the votes on the given items, by item, each in source id order
-        (no answer decoded: what the review queue needs to tell flagged items)."""
-        a = AnnotationRow
-        out: dict[int, list[VoteMark]] = {int(i): [] for i in item_ids}
-        q = (
-            select(a.item_id, SourceRow.kind, a.label,
-                   func.length(cast(a.value, Text)) <= 2, a.needs_review, a.created_at)
-            .join(SourceRow, SourceRow.id == a.source_id)
-            .where(SourceRow.project_id == project_id)
-            .order_by(a.item_id, SourceRow.id)
-        )
-        with self.snapshot() as s:
-            for chunk in chunks(sorted(out)):
-                for item_id, kind, label, plain, review, created in s.execute(
-                        q.where(a.item_id.in_(chunk))):
-                    out[item_id].append(VoteMark(kind, label, bool(plain), bool(review),
-                                                 aware(created) if created else None))
         return out
 
     def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,

@@ -25,7 +25,7 @@ from labelloop.core.records import (
     UserRecord,
 )
 from labelloop.core.schema import LabelSchema, ProjectSettings
-from labelloop.storage.pages import VoteMark
+from labelloop.storage.pages import ItemFlags
 from labelloop.storage.records import (
     Claim,
     Failure,
@@ -253,14 +253,11 @@ class PageRepository(Protocol):
     def item_page(self, project_id: int, *, after: int | None = None, limit: int = 100,
                   split: str | None = None) -> list[ItemRecord]: ...
 
-    def review_candidates(self, project_id: int, *, after: int = 0,
-                          limit: int = 500) -> list[int]: ...
+    def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
+                      also: Sequence[int] = ()) -> tuple[list[ItemFlags], int | None]: ...
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]: ...
-
-    def vote_marks(self, project_id: int, item_ids: Sequence[int]
-                   ) -> dict[int, list[VoteMark]]: ...
 
     def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,
                          on_items_of: str | None = None,

@@ -1,11 +1,10 @@
 """Reads that serve one page: indexes for keyset pages and review candidates, and
 ``item_stats``, a per-item summary of the votes kept by triggers for the counts.
 
-Adds ``ix_items_project_id`` (project, id: keyset pages and counts),
-``ix_items_project_split`` (status by split), ``ix_annotations_needs_review`` (items with
-a flagged draft, a partial index) and ``ix_claim_queue_shared`` (items with two answers
-or claims, a partial index): the walks of :mod:`labelloop.storage.pages`; and
-``item_stats`` (see :mod:`labelloop.storage.item_stats`), filled here from the stored
+Adds ``ix_items_project_id`` (project, id: keyset pages and counts) and
+``ix_items_project_split`` (status by split), the walks of :mod:`labelloop.storage.pages`;
+``item_stats`` (see :mod:`labelloop.storage.item_stats`: state, coverage and review flags
+of each item, with the partial index of flagged items), filled here from the stored
 votes and kept by triggers on ``annotations`` from then on; ``source_changes``, a count of
 writes per source bumped by the same triggers (a cheap version of a project's votes), and
 ``ix_review_decisions_project``.
@@ -38,14 +37,39 @@ _STATE = " ".join(f"WHEN {_has(cond)} THEN '{name}'" for cond, name in (
 ))
 
 
+def _labels(kinds: str) -> str:
+    """How many different labels the votes of source ``kinds`` give (None counts as one)."""
+    return f"count(DISTINCT CASE WHEN s.kind IN ({kinds}) THEN coalesce(a.label, -1) END)"
+
+
+_GOLDS = "sum(CASE WHEN s.kind = 'gold' THEN 1 ELSE 0 END)"
+_HUMANS = "sum(CASE WHEN s.kind = 'human' THEN 1 ELSE 0 END)"
+# an answer other than a plain label (a label set, boxes) has a non-empty value
+_PLAIN = ("min(CASE WHEN s.kind IN ('human', 'gold') AND length(CAST(a.value AS TEXT)) > 2"
+          " THEN 0 ELSE 1 END) = 1")
+_H, _G = "'human'", "'gold'"
+_FLAGS = (  # 1 needs_review, 2 disagreement, 4 honeypot miss, 8 compare the answers in Python
+    f"CASE WHEN {_has(_REVIEW)} THEN 1 ELSE 0 END"
+    f" + CASE WHEN {_GOLDS} = 0 AND {_labels(_H)} > 1"
+    " THEN 2 ELSE 0 END"
+    f" + CASE WHEN {_GOLDS} > 0 AND {_HUMANS} > 0"
+    f" AND {_labels(_G)} = 1"
+    f" AND {_labels(_H + ', ' + _G)} > 1"
+    " THEN 4 ELSE 0 END"
+    f" + CASE WHEN (NOT ({_PLAIN}) AND {_GOLDS} + {_HUMANS} > 1) OR ({_GOLDS} > 0 AND {_HUMANS} > 0"
+    f" AND {_labels(_G)} > 1) THEN 8 ELSE 0 END"
+)
+
+
 def _summary(where: str) -> str:
     """Item summaries (the columns of item_stats) from the votes of the items ``where``."""
     return (
-        "INSERT INTO item_stats (item_id, project_id, state, lm, sure)"
+        "INSERT INTO item_stats (item_id, project_id, state, lm, sure, flags, newest)"
         f" SELECT a.item_id, max(s.project_id), CASE {_STATE} ELSE 'auto' END,"
         " max(CASE WHEN s.kind IN ('label_model', 'labeling_function') THEN 1 ELSE 0 END),"
         " max(CASE WHEN s.kind IN ('label_model', 'model') AND NOT coalesce(a.needs_review,"
-        " false) THEN coalesce(a.confidence, 0.0) ELSE -1.0 END)"
+        f" false) THEN coalesce(a.confidence, 0.0) ELSE -1.0 END), {_FLAGS},"
+        " max(CASE WHEN s.kind <> 'gold' THEN a.created_at END)"
         " FROM annotations a JOIN sources s ON s.id = a.source_id"
         f" WHERE {where} GROUP BY a.item_id"
     )
@@ -94,11 +118,6 @@ _PG_TRIGGERS = {
 def upgrade() -> None:
     op.create_index("ix_items_project_id", "items", ["project_id", "id"])
     op.create_index("ix_items_project_split", "items", ["project_id", "split"])
-    op.create_index("ix_annotations_needs_review", "annotations", ["item_id"],
-                    sqlite_where=sa.text("needs_review = 1"),
-                    postgresql_where=sa.text("needs_review = true"))
-    op.create_index("ix_claim_queue_shared", "claim_queue", ["project_id", "item_id"],
-                    sqlite_where=sa.text("taken >= 2"), postgresql_where=sa.text("taken >= 2"))
     op.create_table(
         "item_stats",
         sa.Column("item_id", sa.Integer(), primary_key=True),
@@ -107,8 +126,12 @@ def upgrade() -> None:
         sa.Column("state", sa.String(20), nullable=False),
         sa.Column("lm", sa.Integer(), nullable=False),
         sa.Column("sure", sa.Float(), nullable=False),
+        sa.Column("flags", sa.Integer(), nullable=False),
+        sa.Column("newest", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_item_stats_project", "item_stats", ["project_id", "state", "lm", "sure"])
+    op.create_index("ix_item_stats_flagged", "item_stats", ["project_id", "item_id"],
+                    sqlite_where=sa.text("flags > 0"), postgresql_where=sa.text("flags > 0"))
     op.execute(_summary("true"))
     op.create_table(
         "source_changes",
@@ -137,9 +160,8 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS item_stats_refresh()")
     op.drop_index("ix_review_decisions_project", table_name="review_decisions")
     op.drop_table("source_changes")
+    op.drop_index("ix_item_stats_flagged", table_name="item_stats")
     op.drop_index("ix_item_stats_project", table_name="item_stats")
     op.drop_table("item_stats")
-    op.drop_index("ix_claim_queue_shared", table_name="claim_queue")
-    op.drop_index("ix_annotations_needs_review", table_name="annotations")
     op.drop_index("ix_items_project_split", table_name="items")
     op.drop_index("ix_items_project_id", table_name="items")
