@@ -69,6 +69,12 @@ def _check(store: Store, pid: int, n: int) -> None:
     got = store.status(pid).states
     assert {k: v for k, v in got.items() if v} == {k: v for k, v in states.items() if v}
     assert store.vote_coverage(pid, 0.8) == (lm, saved)
+    per_source = Counter((v.kind, v.source) for v in store.votes(pid))
+    flagged = Counter((v.kind, v.source) for v in store.votes(pid) if v.annotation.needs_review)
+    assert {(c.kind, c.name): (c.annotations, c.needs_review)
+            for c in store.status(pid).sources} == {
+        (s.kind, s.name): (per_source[(s.kind, s.name)], flagged[(s.kind, s.name)])
+        for s in store.sources(pid)}
 
 
 def test_item_stats_follow_every_write(store: Store) -> None:

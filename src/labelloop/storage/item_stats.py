@@ -60,18 +60,20 @@ class ItemStatsRow(Base):
     newest: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-class SourceChangesRow(Base):
-    """How many times the votes of a source were written (inserted, changed or deleted).
+class SourceStatsRow(Base):
+    """A source's votes, flagged votes, and how many times its votes were written.
 
-    Bumped by the same triggers, so the numbers of a project's sources together are a
+    Kept by the same triggers, so ``changes`` of a project's sources together are a
     version of its votes: equal numbers, the same votes. A writer locks only the rows of
     the sources it writes (an annotator's own, a model's), never a project-wide row.
     """
 
-    __tablename__ = "source_changes"
+    __tablename__ = "source_stats"
 
     source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
+    changes: Mapped[int] = mapped_column(Integer)
+    votes: Mapped[int] = mapped_column(Integer)
+    flagged: Mapped[int] = mapped_column(Integer)
 
 
 def counts(s: Session, project_id: int, threshold: float) -> tuple[Counter[str], int, int]:

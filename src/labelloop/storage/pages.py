@@ -24,7 +24,7 @@ from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.errors import ValidationError
 from labelloop.storage import item_stats
 from labelloop.storage.base import SqlBase, aware, chunks
-from labelloop.storage.item_stats import ItemStatsRow, SourceChangesRow
+from labelloop.storage.item_stats import ItemStatsRow, SourceStatsRow
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import Vote, item_record
 from labelloop.storage.server_models import ReviewDecisionRow
@@ -140,11 +140,11 @@ class SqlPages(SqlBase):
     def votes_version(self, project_id: int) -> tuple[int, ...]:
         """A version of the project's votes and review decisions: it changes whenever a
         vote is written or deleted, a source is added or a decision recorded (read from
-        ``source_changes``, kept by triggers, and the decisions' index)."""
+        ``source_stats``, kept by triggers, and the decisions' index)."""
         with self.snapshot() as s:
             sources = s.execute(
-                select(SourceRow.id, func.coalesce(SourceChangesRow.n, 0))
-                .outerjoin(SourceChangesRow, SourceChangesRow.source_id == SourceRow.id)
+                select(SourceRow.id, func.coalesce(SourceStatsRow.changes, 0))
+                .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
                 .where(SourceRow.project_id == project_id).order_by(SourceRow.id)
             ).all()
             n, last = s.execute(

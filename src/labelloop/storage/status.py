@@ -1,16 +1,17 @@
 """Project status: items by split and state, annotations per source.
 
-States come from ``item_stats`` (kept by triggers on the votes), splits from an index of
-items, annotation counts per source from the source index: no read of every vote.
+States come from ``item_stats`` and annotation counts per source from ``source_stats``
+(both kept by triggers on the votes), splits from an index of items: no read of a vote.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import func, select
 
 from labelloop.storage import item_stats
 from labelloop.storage.base import SqlBase
-from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
+from labelloop.storage.item_stats import SourceStatsRow
+from labelloop.storage.models import ItemRow, SourceRow
 from labelloop.storage.records import ITEM_STATES, SourceCount, StoreStatus
 
 
@@ -29,12 +30,10 @@ class SqlStatus(SqlBase):
             }
             per_source = s.execute(
                 select(SourceRow.kind, SourceRow.name, SourceRow.version,
-                       func.count(AnnotationRow.id),
-                       func.coalesce(func.sum(
-                           cast(AnnotationRow.needs_review, Integer)), 0))
-                .join(AnnotationRow, AnnotationRow.source_id == SourceRow.id, isouter=True)
+                       func.coalesce(SourceStatsRow.votes, 0),
+                       func.coalesce(SourceStatsRow.flagged, 0))
+                .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
                 .where(SourceRow.project_id == project_id)
-                .group_by(SourceRow.id, SourceRow.kind, SourceRow.name, SourceRow.version)
                 .order_by(SourceRow.id)
             ).all()
             states, _, _ = item_stats.counts(s, project_id, threshold=1.0)

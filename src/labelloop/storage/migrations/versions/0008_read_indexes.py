@@ -5,9 +5,9 @@ Adds ``ix_items_project_id`` (project, id: keyset pages and counts) and
 ``ix_items_project_split`` (status by split), the walks of :mod:`labelloop.storage.pages`;
 ``item_stats`` (see :mod:`labelloop.storage.item_stats`: state, coverage and review flags
 of each item, with the partial index of flagged items), filled here from the stored
-votes and kept by triggers on ``annotations`` from then on; ``source_changes``, a count of
-writes per source bumped by the same triggers (a cheap version of a project's votes), and
-``ix_review_decisions_project``.
+votes and kept by triggers on ``annotations`` from then on; ``source_stats``, per source
+its votes, flagged votes and a count of writes (a cheap version of a project's votes),
+kept by the same triggers; and ``ix_review_decisions_project``.
 
 Revision ID: 0008
 Revises: 0005 (the lead rechains it after 0006/0007)
@@ -75,13 +75,40 @@ def _summary(where: str) -> str:
     )
 
 
-_SQLITE_TRIGGERS = {  # event, the votes to summarize, the summaries to drop, the source
+_FLAGGED = "CASE WHEN {row}.needs_review THEN 1 ELSE 0 END"
+
+
+def _count(rows: str) -> str:
+    """Add to source_stats per source of ``rows`` (``source_id``, ``v`` votes, ``f``
+    flagged votes): one more change each, and the votes and flagged votes."""
+    return (
+        "INSERT INTO source_stats (source_id, changes, votes, flagged)"
+        f" SELECT source_id, count(*), sum(v), sum(f) FROM ({rows}) d GROUP BY source_id"
+        " ORDER BY source_id ON CONFLICT (source_id) DO UPDATE SET"
+        " changes = source_stats.changes + excluded.changes,"
+        " votes = source_stats.votes + excluded.votes,"
+        " flagged = source_stats.flagged + excluded.flagged"
+    )
+
+
+def _rows(table: str, sign: str) -> str:
+    """Per vote of ``table`` (a transition table, or NEW/OLD of a row trigger): its source,
+    one vote and whether it is flagged, signed."""
+    if table in ("NEW", "OLD"):
+        flagged = _FLAGGED.format(row=table)
+        return f"SELECT {table}.source_id AS source_id, {sign}1 AS v, {sign}{flagged} AS f"
+    return (f"SELECT source_id, {sign}1 AS v, {sign}{_FLAGGED.format(row=table)} AS f"
+            f" FROM {table}")
+
+
+_SQLITE_TRIGGERS = {  # event, the votes to summarize, the summaries to drop, the counts
     "insert": ("AFTER INSERT", "a.item_id = NEW.item_id", "item_id = NEW.item_id",
-               "NEW.source_id"),
+               _rows("NEW", "")),
     "update": ("AFTER UPDATE", "a.item_id IN (OLD.item_id, NEW.item_id)",
-               "item_id IN (OLD.item_id, NEW.item_id)", "NEW.source_id"),
+               "item_id IN (OLD.item_id, NEW.item_id)",
+               _rows("NEW", "") + " UNION ALL " + _rows("OLD", "-")),
     "delete": ("AFTER DELETE", "a.item_id = OLD.item_id", "item_id = OLD.item_id",
-               "OLD.source_id"),
+               _rows("OLD", "-")),
 }
 
 _PG_FUNCTION = f"""
@@ -90,14 +117,14 @@ DECLARE ids integer[];
 BEGIN
   IF TG_OP = 'DELETE' THEN
     SELECT array_agg(DISTINCT item_id ORDER BY item_id) INTO ids FROM old_rows;
-    INSERT INTO source_changes (source_id, n)
-      SELECT source_id, count(*) FROM old_rows GROUP BY source_id ORDER BY source_id
-      ON CONFLICT (source_id) DO UPDATE SET n = source_changes.n + excluded.n;
+    {_count(_rows("old_rows", "-"))};
+  ELSIF TG_OP = 'UPDATE' THEN
+    SELECT array_agg(DISTINCT item_id ORDER BY item_id) INTO ids
+      FROM (SELECT item_id FROM new_rows UNION SELECT item_id FROM old_rows) u;
+    {_count(_rows("new_rows", "") + " UNION ALL " + _rows("old_rows", "-"))};
   ELSE
     SELECT array_agg(DISTINCT item_id ORDER BY item_id) INTO ids FROM new_rows;
-    INSERT INTO source_changes (source_id, n)
-      SELECT source_id, count(*) FROM new_rows GROUP BY source_id ORDER BY source_id
-      ON CONFLICT (source_id) DO UPDATE SET n = source_changes.n + excluded.n;
+    {_count(_rows("new_rows", ""))};
   END IF;
   IF ids IS NULL THEN
     RETURN NULL;
@@ -110,7 +137,8 @@ END $$
 """
 _PG_TRIGGERS = {
     "insert": "AFTER INSERT ON annotations REFERENCING NEW TABLE AS new_rows",
-    "update": "AFTER UPDATE ON annotations REFERENCING NEW TABLE AS new_rows",
+    "update": ("AFTER UPDATE ON annotations REFERENCING OLD TABLE AS old_rows"
+               " NEW TABLE AS new_rows"),
     "delete": "AFTER DELETE ON annotations REFERENCING OLD TABLE AS old_rows",
 }
 
@@ -134,10 +162,15 @@ def upgrade() -> None:
                     sqlite_where=sa.text("flags > 0"), postgresql_where=sa.text("flags > 0"))
     op.execute(_summary("true"))
     op.create_table(
-        "source_changes",
+        "source_stats",
         sa.Column("source_id", sa.Integer(), primary_key=True),
-        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("changes", sa.Integer(), nullable=False),
+        sa.Column("votes", sa.Integer(), nullable=False),
+        sa.Column("flagged", sa.Integer(), nullable=False),
     )
+    op.execute("INSERT INTO source_stats (source_id, changes, votes, flagged)"
+               f" SELECT source_id, 0, count(*), sum({_FLAGGED.format(row='annotations')})"
+               " FROM annotations GROUP BY source_id")
     op.create_index("ix_review_decisions_project", "review_decisions", ["project_id", "id"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
@@ -145,11 +178,10 @@ def upgrade() -> None:
             op.execute(f"CREATE TRIGGER item_stats_{event} {when}"
                        " FOR EACH STATEMENT EXECUTE FUNCTION item_stats_refresh()")
         return
-    for event, (when, votes, rows, source) in _SQLITE_TRIGGERS.items():
+    for event, (when, votes, rows, counts) in _SQLITE_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER item_stats_{event} {when} ON annotations BEGIN"
                    f" DELETE FROM item_stats WHERE {rows}; {_summary(votes)};"
-                   f" INSERT INTO source_changes (source_id, n) VALUES ({source}, 1)"
-                   " ON CONFLICT (source_id) DO UPDATE SET n = n + 1; END")
+                   f" {_count(counts)}; END")
 
 
 def downgrade() -> None:
@@ -159,7 +191,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS item_stats_refresh()")
     op.drop_index("ix_review_decisions_project", table_name="review_decisions")
-    op.drop_table("source_changes")
+    op.drop_table("source_stats")
     op.drop_index("ix_item_stats_flagged", table_name="item_stats")
     op.drop_index("ix_item_stats_project", table_name="item_stats")
     op.drop_table("item_stats")
