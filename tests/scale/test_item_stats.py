@@ -175,6 +175,9 @@ def test_review_flags_match_the_votes(store: Store, task: str) -> None:
     got = [(e.item.id, e.reasons) for e in review.queue(limit=1000)]
     assert got == expected_queue
     assert review.count() == len(expected_queue)
+    for reason in ("needs_review", "disagreement", "honeypot_miss", "check"):
+        assert [(e.item.id, e.reasons) for e in review.queue(reason=reason, limit=1000)] == [
+            (i, why) for i, why in expected_queue if reason in why]
     paged = [(e.item.id, e.reasons) for e in review.queue(limit=7)]
     paged += [(e.item.id, e.reasons) for e in review.queue(limit=1000, after=paged[-1][0])]
     assert paged == expected_queue

@@ -181,9 +181,13 @@ class Review:
         checked = sorted(checks)
         if after < 0:
             raise ValidationError(f"expected after >= 0, got {after}")
+        # the flags that can give the reason asked for (answers to compare always can)
+        bits = {name: bit for bit, name in FLAG_REASONS}
+        mask = None if reason is None else COMPARE | bits[reason] if reason in bits else 0
         found, step = 0, min(max(2 * limit, 20), CANDIDATE_PAGE)
         while found < limit:
-            page, last = self.store.flagged_items(pid, after=after, limit=step, also=checked)
+            page, last = self.store.flagged_items(pid, after=after, limit=step, also=checked,
+                                                  mask=mask)
             step = min(2 * step, CANDIDATE_PAGE)
             decided = self.store.decision_times(pid, [f.item_id for f in page]) if page else {}
             for f in page:

@@ -74,12 +74,14 @@ class SqlPages(SqlBase):
             return [item_record(r) for r in s.scalars(q.order_by(ItemRow.id).limit(limit))]
 
     def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
-                      also: Sequence[int] = ()) -> tuple[list[ItemFlags], int | None]:
+                      also: Sequence[int] = (), mask: int | None = None
+                      ) -> tuple[list[ItemFlags], int | None]:
         """Items above ``after`` whose votes may need a reviewer, in id order.
 
-        Walks the flagged items of ``item_stats`` (at most ``limit``), adds the items of
-        ``also`` (flagged or not) up to where the walk stopped, and answers them with that
-        stop: the last id walked, or None when the walk reached the end.
+        Walks the flagged items of ``item_stats`` (at most ``limit``; with ``mask``, only
+        those with one of its flag bits, none for 0), adds the items of ``also`` (flagged
+        or not) up to where the walk stopped, and answers them with that stop: the last id
+        walked, or None when the walk reached the end.
         """
         _check_page(after, limit)
         r = ItemStatsRow
@@ -87,10 +89,14 @@ class SqlPages(SqlBase):
         walk = (cols.where(r.flags > literal_column("0"),  # the partial index's term
                            r.item_id > after)
                 .order_by(r.item_id).limit(limit))
+        if mask is not None:
+            walk = walk.where(r.flags.op("&")(mask) != 0)
         found: dict[int, ItemFlags] = {}
         with self.snapshot() as s:
-            for item_id, flags, newest in s.execute(walk):
-                found[item_id] = ItemFlags(item_id, flags, aware(newest) if newest else None)
+            if mask != 0:
+                for item_id, flags, newest in s.execute(walk):
+                    found[item_id] = ItemFlags(item_id, flags,
+                                               aware(newest) if newest else None)
             stop = max(found) if len(found) == limit else None
             extra = {i for i in also if i > after and (stop is None or i <= stop)} - set(found)
             for chunk in chunks(sorted(extra)):
