@@ -12,7 +12,7 @@ import pytest
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, PendingAnnotation, UserRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
-from labelloop.services.review import Review, _by_item
+from labelloop.services.review import CHECKED, Review, _by_item
 from labelloop.services.scorecards import build_scorecards
 from labelloop.storage import Store
 
@@ -59,8 +59,11 @@ def test_kept_results_follow_the_votes(store: Store) -> None:
     assert "check" in review.entry(ids[3]).reasons  # contradicts the confident model
     # a decision takes it off the queue
     rev = store.create_user("rev", "reviewer", "x")
+    checked = store.votes_version(p.id, CHECKED)
     review.decide(rev, ids[3], "accept", vote=users[0].name)
     assert review.count() == 0 and review.queue() == []
+    # the gold vote and the decision leave the automated checks' votes as they were
+    assert store.votes_version(p.id, CHECKED) == checked
     # deleting a source's votes changes the version and the cards
     v2 = store.votes_version(p.id)
     store.delete_annotations(p.id, src[users[1].id])

@@ -31,6 +31,7 @@ Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
 PEOPLE = (SourceKind.HUMAN, SourceKind.GOLD)  # the votes scorecards and agreement read
+CHECKED = (SourceKind.HUMAN, SourceKind.MODEL, SourceKind.LABEL_MODEL)  # automated checks
 CANDIDATE_PAGE = 1000  # most review candidates read per step of the queue
 # the flags of item_stats (kept by triggers) and the reasons they stand for
 FLAG_REASONS = ((1, "needs_review"), (2, "disagreement"), (4, "honeypot_miss"))
@@ -87,13 +88,15 @@ class Review:
         self.store = store
         self.project = project
 
-    def _cached(self, what: Hashable, compute: Callable[[], T]) -> T:
-        """``compute()``, or its result kept from an earlier call on the same votes.
+    def _cached(self, what: Hashable, compute: Callable[[], T],
+                kinds: tuple[str, ...] | None = None) -> T:
+        """``compute()``, or its result kept from an earlier call on the same votes (of
+        the source ``kinds`` it reads; all, and the decisions, by default).
 
         The version is read before the result is computed, so a kept result is never
         older than the version it is kept under.
         """
-        version = self.store.votes_version(self.project.id)
+        version = self.store.votes_version(self.project.id, kinds)
         schema = (self.project.schema.task, tuple(self.project.schema.names))
         key = (getattr(self.store, "url", id(self.store)), self.project.id, version, schema,
                what)
@@ -127,10 +130,8 @@ class Review:
             return {}
         if votes is None:  # human answers, and models' votes on the items people answered
             return self._cached("checks", lambda: self._checks(_by_item(
-                self.store.votes_where_kind(
-                    self.project.id,
-                    (SourceKind.HUMAN, SourceKind.MODEL, SourceKind.LABEL_MODEL),
-                    on_items_of=SourceKind.HUMAN))))
+                self.store.votes_where_kind(self.project.id, CHECKED,
+                                            on_items_of=SourceKind.HUMAN))), CHECKED)
         return self._checks(votes)
 
     def _checks(self, votes: dict[int, list[Vote]]) -> dict[int, list[str]]:
@@ -294,7 +295,7 @@ class Review:
         if all_votes is not None:
             return build_scorecards(self.project.schema, all_votes, users)
         return self._cached(("cards", _who(users)), lambda: build_scorecards(
-            self.project.schema, self._people(), users))
+            self.project.schema, self._people(), users), PEOPLE)
 
     def own_scorecard(self, user: UserRecord) -> Scorecard:
         """The card an annotator sees of themselves: delayed, aggregated over full batches
@@ -308,7 +309,8 @@ class Review:
             return own_scorecard(self.project.schema, _by_item(mine), user,
                                  overlap=st.overlap, honeypot_feedback=st.honeypot_feedback)
 
-        return self._cached(("own", *_who([user]), st.overlap, st.honeypot_feedback), compute)
+        return self._cached(("own", *_who([user]), st.overlap, st.honeypot_feedback), compute,
+                            PEOPLE)
 
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
@@ -316,7 +318,7 @@ class Review:
         lm_items, saved = self.store.vote_coverage(self.project.id,
                                                    self.project.settings.review_threshold)
         compared, agreed, cards = self._cached(("people", _who(users)),
-                                               lambda: self._agreement(users))
+                                               lambda: self._agreement(users), PEOPLE)
         return Dashboard(
             status=self.store.status(self.project.id),
             items=n_items,

@@ -143,21 +143,26 @@ class SqlPages(SqlBase):
         with self.snapshot() as s:
             return [Vote(r[0], r[1], r[2], _light_record(r)) for r in s.execute(q)]
 
-    def votes_version(self, project_id: int) -> tuple[int, ...]:
+    def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
+                      ) -> tuple[int, ...]:
         """A version of the project's votes and review decisions: it changes whenever a
         vote is written or deleted, a source is added or a decision recorded (read from
-        ``source_stats``, kept by triggers, and the decisions' index)."""
+        ``source_stats``, kept by triggers, and the decisions' index). With ``kinds``:
+        of the votes of those source kinds only, decisions left out."""
+        q = (select(SourceRow.id, func.coalesce(SourceStatsRow.changes, 0))
+             .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
+             .where(SourceRow.project_id == project_id).order_by(SourceRow.id))
+        if kinds is not None:
+            q = q.where(SourceRow.kind.in_(list(kinds)))
         with self.snapshot() as s:
-            sources = s.execute(
-                select(SourceRow.id, func.coalesce(SourceStatsRow.changes, 0))
-                .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
-                .where(SourceRow.project_id == project_id).order_by(SourceRow.id)
-            ).all()
+            sources = tuple(int(x) for row in s.execute(q) for x in row)
+            if kinds is not None:
+                return sources
             n, last = s.execute(
                 select(func.count(ReviewDecisionRow.id), func.max(ReviewDecisionRow.id))
                 .where(ReviewDecisionRow.project_id == project_id)
             ).one()
-        return (*(int(x) for row in sources for x in row), int(n), int(last or 0))
+        return (*sources, int(n), int(last or 0))
 
     def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]:
         """Items a label model or labeling function voted on, and items no person answered

@@ -266,7 +266,8 @@ class PageRepository(Protocol):
 
     def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]: ...
 
-    def votes_version(self, project_id: int) -> tuple[int, ...]: ...
+    def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
+                      ) -> tuple[int, ...]: ...
 
 
 @runtime_checkable
