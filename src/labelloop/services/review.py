@@ -314,13 +314,14 @@ class Review:
 
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
-        n_items = self.store.count_items(self.project.id)
+        status = self.store.status(self.project.id)
+        n_items = status.items
         lm_items, saved = self.store.vote_coverage(self.project.id,
                                                    self.project.settings.review_threshold)
         compared, agreed, cards = self._cached(("people", _who(users)),
                                                lambda: self._agreement(users), PEOPLE)
         return Dashboard(
-            status=self.store.status(self.project.id),
+            status=status,
             items=n_items,
             agreement=agreed / compared if compared else None,
             pairs_compared=compared,

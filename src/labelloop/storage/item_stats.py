@@ -80,16 +80,16 @@ def counts(s: Session, project_id: int, threshold: float) -> tuple[Counter[str],
     """Items with votes by state; items a label model or labeling function voted on; items
     no person answered that a model answered with confidence ``>= threshold``."""
     r = ItemStatsRow
-    sure = case((r.sure >= threshold, 1), else_=0)
-    rows = s.execute(
-        select(r.state, r.lm, sure, func.count())
+    rows = s.execute(  # one walk of ix_item_stats_project, grouped in its order
+        select(r.state, func.count(), func.sum(r.lm),
+               func.sum(case((r.sure >= threshold, 1), else_=0)))
         .where(r.project_id == project_id)
-        .group_by(r.state, r.lm, sure)
+        .group_by(r.state)
     ).all()
     states: Counter[str] = Counter()
     lm = saved = 0
-    for state, has_lm, confident, n in rows:
+    for state, n, with_lm, confident in rows:
         states[str(state)] += int(n)
-        lm += int(n) if has_lm else 0
-        saved += int(n) if confident and state not in ("gold", "human") else 0
+        lm += int(with_lm or 0)
+        saved += int(confident or 0) if state not in ("gold", "human") else 0
     return states, lm, saved
