@@ -68,7 +68,7 @@ def _check(store: Store, pid: int, n: int) -> None:
     states, lm, saved = expected(store, pid, n, 0.8)
     got = store.status(pid).states
     assert {k: v for k, v in got.items() if v} == {k: v for k, v in states.items() if v}
-    assert store.vote_coverage(pid, 0.8) == (lm, saved)
+    assert store.status_with_coverage(pid, 0.8)[1:] == (lm, saved)
     per_source = Counter((v.kind, v.source) for v in store.votes(pid))
     flagged = Counter((v.kind, v.source) for v in store.votes(pid) if v.annotation.needs_review)
     assert {(c.kind, c.name): (c.annotations, c.needs_review)

@@ -314,10 +314,9 @@ class Review:
 
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
-        status = self.store.status(self.project.id)
+        status, lm_items, saved = self.store.status_with_coverage(
+            self.project.id, self.project.settings.review_threshold)
         n_items = status.items
-        lm_items, saved = self.store.vote_coverage(self.project.id,
-                                                   self.project.settings.review_threshold)
         compared, agreed, cards = self._cached(("people", _who(users)),
                                                lambda: self._agreement(users), PEOPLE)
         return Dashboard(

@@ -22,7 +22,6 @@ from sqlalchemy.orm import aliased
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.errors import ValidationError
-from labelloop.storage import item_stats
 from labelloop.storage.base import SqlBase, aware, chunks
 from labelloop.storage.item_stats import ItemStatsRow, SourceStatsRow
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
@@ -164,13 +163,6 @@ class SqlPages(SqlBase):
             ).one()
         return (*sources, int(n), int(last or 0))
 
-    def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]:
-        """Items a label model or labeling function voted on, and items no person answered
-        that a model or label model answered confidently (``>= threshold``, not flagged),
-        counted from ``item_stats``."""
-        with self.snapshot() as s:
-            _, lm, saved = item_stats.counts(s, project_id, threshold)
-        return lm, saved
 
 
 def _vote_columns(project_id: int) -> Any:

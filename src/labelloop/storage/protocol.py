@@ -144,6 +144,9 @@ class StatusRepository(Protocol):
 
     def status(self, project_id: int) -> StoreStatus: ...
 
+    def status_with_coverage(self, project_id: int, threshold: float
+                             ) -> tuple[StoreStatus, int, int]: ...
+
 
 @runtime_checkable
 class AccountRepository(Protocol):
@@ -263,8 +266,6 @@ class PageRepository(Protocol):
     def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,
                          on_items_of: str | None = None,
                          user_id: int | None = None) -> list[Vote]: ...
-
-    def vote_coverage(self, project_id: int, threshold: float) -> tuple[int, int]: ...
 
     def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
                       ) -> tuple[int, ...]: ...

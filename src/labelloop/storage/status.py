@@ -20,6 +20,13 @@ class SqlStatus(SqlBase):
 
     def status(self, project_id: int) -> StoreStatus:
         """Counts of items by state and split, and of annotations by source."""
+        return self.status_with_coverage(project_id, 1.0)[0]
+
+    def status_with_coverage(self, project_id: int, threshold: float
+                             ) -> tuple[StoreStatus, int, int]:
+        """:meth:`status`, and in the same walk of ``item_stats`` the items a label model
+        or labeling function voted on and the items no person answered that a model or
+        label model answered with confidence ``>= threshold`` (not flagged)."""
         with self.snapshot() as s:
             splits = {
                 split: int(n) for split, n in s.execute(
@@ -36,7 +43,7 @@ class SqlStatus(SqlBase):
                 .where(SourceRow.project_id == project_id)
                 .order_by(SourceRow.id)
             ).all()
-            states, _, _ = item_stats.counts(s, project_id, threshold=1.0)
+            states, lm, saved = item_stats.counts(s, project_id, threshold)
         total = sum(splits.values())
         states["unlabeled"] = total - sum(v for k, v in states.items() if k != "unlabeled")
         return StoreStatus(
@@ -44,4 +51,4 @@ class SqlStatus(SqlBase):
             splits=splits,
             states={k: states.get(k, 0) for k in ITEM_STATES},
             sources=[SourceCount(k, n, v, int(c), int(r or 0)) for k, n, v, c, r in per_source],
-        )
+        ), lm, saved
