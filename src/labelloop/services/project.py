@@ -344,8 +344,24 @@ class Project:
         return local_image(item, self.folder, self.media_roots)
 
     def items(self, *, split: str | None = None, ids: Sequence[int] | None = None,
-              offset: int = 0, limit: int | None = None) -> list[ItemRecord]:
-        """Items in id order, optionally one split, a page, or the given ids (in order)."""
+              offset: int = 0, limit: int | None = None,
+              after: int | None = None) -> list[ItemRecord]:
+        """Items in id order, optionally one split, a page, or the given ids (in order).
+
+        ``after`` pages by key: the items with an id above it, at most ``limit`` (default
+        100); the next page starts after the last id. It costs the same on any page, where
+        ``offset`` (kept for compatibility) walks every item before the page.
+
+        Raises
+        ------
+        ValidationError
+            If ``after`` is combined with ``offset`` or ``ids``, or is negative.
+        """
+        if after is not None:
+            if offset or ids is not None:
+                raise ValidationError("give either 'after' or 'offset'/'ids', not both")
+            return self.store.item_page(self.id, after=after, split=split,
+                                        limit=100 if limit is None else limit)
         return self.store.items(self.id, split=split, ids=ids, offset=offset, limit=limit)
 
     def status(self) -> ProjectStatus:

@@ -8,19 +8,19 @@ Send-back asks one more annotator to label the item.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, UserRecord
 from labelloop.errors import ValidationError
 from labelloop.services.queue import Answer, answers_match, parse_answer
+from labelloop.services.readcache import RESULTS
 from labelloop.services.scorecards import (
     Scorecard,
     build_scorecards,
     own_scorecard,
-    when,
 )
 from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
 
@@ -30,6 +30,13 @@ __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEnt
 Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
+PEOPLE = (SourceKind.HUMAN, SourceKind.GOLD)  # the votes scorecards and agreement read
+CHECKED = (SourceKind.HUMAN, SourceKind.MODEL, SourceKind.LABEL_MODEL)  # automated checks
+CANDIDATE_PAGE = 1000  # most review candidates read per step of the queue
+# the flags of item_stats (kept by triggers) and the reasons they stand for
+FLAG_REASONS = ((1, "needs_review"), (2, "disagreement"), (4, "honeypot_miss"))
+COMPARE = 8  # label sets or boxes (or differing golds): compare the answers here
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,11 +88,23 @@ class Review:
         self.store = store
         self.project = project
 
-    def _votes(self, item_ids: list[int] | None = None) -> dict[int, list[Vote]]:
-        out: dict[int, list[Vote]] = defaultdict(list)
-        for v in self.store.votes(self.project.id, item_ids=item_ids):
-            out[v.annotation.item_id].append(v)
-        return out
+    def _cached(self, what: Hashable, compute: Callable[[], T],
+                kinds: tuple[str, ...] | None = None) -> T:
+        """``compute()``, or its result kept from an earlier call on the same votes (of
+        the source ``kinds`` it reads; all, and the decisions, by default).
+
+        The version is read before the result is computed, so a kept result is never
+        older than the version it is kept under.
+        """
+        version = self.store.votes_version(self.project.id, kinds)
+        schema = (self.project.schema.task, tuple(self.project.schema.names))
+        key = (getattr(self.store, "url", id(self.store)), self.project.id, version, schema,
+               what)
+        return RESULTS.get(key, compute)
+
+    def _people(self) -> dict[int, list[Vote]]:
+        """Human and gold votes of the project, by item (what scorecards read)."""
+        return _by_item(self.store.votes_where_kind(self.project.id, PEOPLE))
 
     @staticmethod
     def reasons(votes: list[Vote]) -> list[str]:
@@ -107,11 +126,17 @@ class Review:
         Spammer patterns (same label, too fast, chance-level agreement) and human labels
         that contradict a confident model; single-label tasks only.
         """
-        from labelloop.quality.checks import find_model_disagreements, find_spammers
-
         if not self.project.schema.task_type.single_label:
             return {}
-        votes = self._votes() if votes is None else votes
+        if votes is None:  # human answers, and models' votes on the items people answered
+            return self._cached("checks", lambda: self._checks(_by_item(
+                self.store.votes_where_kind(self.project.id, CHECKED,
+                                            on_items_of=SourceKind.HUMAN))), CHECKED)
+        return self._checks(votes)
+
+    def _checks(self, votes: dict[int, list[Vote]]) -> dict[int, list[str]]:
+        from labelloop.quality.checks import find_model_disagreements, find_spammers
+
         rows, secs = [], []
         model: dict[int, list[float]] = {}
         names = self.project.schema.names
@@ -139,37 +164,78 @@ class Review:
             out[int(f.item)].append(f"{f.annotator}: {f.reason}")  # type: ignore[call-overload]
         return out
 
-    def queue(self, *, reason: str | None = None, limit: int = 100) -> list[ReviewEntry]:
-        """Items flagged since their last review decision, oldest item first."""
+    def _flagged(self, reason: str | None, limit: int, after: int = 0
+                 ) -> Iterator[tuple[int, list[str], list[Vote] | None, list[str]]]:
+        """Flagged items not decided since their newest vote, in id order, up to ``limit``,
+        from the first item id above ``after``.
+
+        Candidates come a page at a time from the store: the flagged items of
+        ``item_stats`` (their reasons kept by triggers as their votes are written) and the
+        items the automated checks flag, so the work follows the page, not the project.
+        Label sets and boxes are compared here, from the item's votes, which then come
+        along (else None).
+        """
         if reason is not None and reason not in REASONS:
             raise ValidationError(f"unknown reason {reason!r}; expected one of {REASONS}")
-        decided = self.store.decision_times(self.project.id)
-        all_votes = self._votes()
-        checks = self.check_flags(all_votes)
-        flagged: list[tuple[int, list[str], list[Vote]]] = []
-        for item_id, votes in all_votes.items():
-            newest = max(
-                (when(v.annotation.created_at) for v in votes if v.kind != SourceKind.GOLD),
-                default=None,
-            )
-            if newest is None or (item_id in decided and decided[item_id] >= newest):
-                continue
-            why = self.reasons(votes) + (["check"] if item_id in checks else [])
-            if why and (reason is None or reason in why):
-                flagged.append((item_id, why, votes))
-            if len(flagged) >= limit:
-                break
-        items = {it.id: it for it in self.store.items(self.project.id,
-                                                      ids=[f[0] for f in flagged])}
-        return [ReviewEntry(items[i], why, votes, checks.get(i, []))
-                for i, why, votes in flagged]
+        pid = self.project.id
+        checks = self.check_flags()
+        checked = sorted(checks)
+        if after < 0:
+            raise ValidationError(f"expected after >= 0, got {after}")
+        # the flags that can give the reason asked for (answers to compare always can)
+        bits = {name: bit for bit, name in FLAG_REASONS}
+        mask = None if reason is None else COMPARE | bits[reason] if reason in bits else 0
+        found, step = 0, min(max(2 * limit, 20), CANDIDATE_PAGE)
+        while found < limit:
+            page, last = self.store.flagged_items(pid, after=after, limit=step, also=checked,
+                                                  mask=mask)
+            step = min(2 * step, CANDIDATE_PAGE)
+            decided = self.store.decision_times(pid, [f.item_id for f in page]) if page else {}
+            for f in page:
+                item_id = f.item_id
+                if f.newest is None or (item_id in decided and decided[item_id] >= f.newest):
+                    continue
+                votes = None
+                if f.flags & COMPARE:  # label sets and boxes: compared as answers
+                    votes = self.store.item_votes(pid, [item_id])[item_id]
+                    why = self.reasons(votes)
+                else:
+                    why = [name for bit, name in FLAG_REASONS if f.flags & bit]
+                why += ["check"] if item_id in checks else []
+                if why and (reason is None or reason in why):
+                    yield item_id, why, votes, checks.get(item_id, [])
+                    found += 1
+                    if found >= limit:
+                        return
+            if last is None:
+                return
+            after = last
+
+    def queue(self, *, reason: str | None = None, limit: int = 100,
+              after: int = 0) -> list[ReviewEntry]:
+        """Items flagged since their last review decision, oldest item first.
+
+        ``after``: start after this item id (the last id of the previous page).
+        """
+        flagged = list(self._flagged(reason, limit, after))
+        ids = [f[0] for f in flagged]
+        items = {it.id: it for it in self.store.items(self.project.id, ids=ids)}
+        read = self.store.item_votes(self.project.id, [f[0] for f in flagged if f[2] is None])
+        return [ReviewEntry(items[i], why, read[i] if votes is None else votes, notes)
+                for i, why, votes, notes in flagged]
+
+    def count(self, *, reason: str | None = None, limit: int = 10_000) -> int:
+        """How many items wait for a reviewer (counted up to ``limit``)."""
+        return self._cached(("count", reason, limit),
+                            lambda: sum(1 for _ in self._flagged(reason, limit)))
 
     def entry(self, item_id: int) -> ReviewEntry:
         """One item with all its votes, flagged or not (raises NotFoundError)."""
         item = self.store.items(self.project.id, ids=[item_id])[0]
-        all_votes = self._votes()
-        votes = all_votes.get(item_id, [])
-        notes = self.check_flags(all_votes).get(item_id, [])
+        votes = self.store.item_votes(self.project.id, [item_id])[item_id]
+        # the automated checks flag only items a person answered
+        answered = any(v.kind == SourceKind.HUMAN for v in votes)
+        notes = self.check_flags().get(item_id, []) if answered else []
         return ReviewEntry(item, self.reasons(votes) + (["check"] if notes else []), votes, notes)
 
     def decide(self, reviewer: UserRecord, item_id: int, decision: str,
@@ -195,7 +261,8 @@ class Review:
         if decision == "send_back":
             answer = None
         elif vote is not None:
-            chosen = [v for v in self._votes([item_id]).get(item_id, []) if v.source == vote]
+            chosen = [v for v in self.store.item_votes(self.project.id, [item_id])[item_id]
+                      if v.source == vote]
             if not chosen:
                 raise ValidationError(f"no vote from {vote!r} on item {item_id} to accept")
             a = chosen[0].annotation
@@ -225,8 +292,10 @@ class Review:
                    all_votes: dict[int, list[Vote]] | None = None) -> list[Scorecard]:
         """Per-annotator counts, speed, honeypot accuracy and agreement with others
         (``all_votes``: the project's votes when the caller has read them already)."""
-        votes = self._votes() if all_votes is None else all_votes
-        return build_scorecards(self.project.schema, votes, users)
+        if all_votes is not None:
+            return build_scorecards(self.project.schema, all_votes, users)
+        return self._cached(("cards", _who(users)), lambda: build_scorecards(
+            self.project.schema, self._people(), users), PEOPLE)
 
     def own_scorecard(self, user: UserRecord) -> Scorecard:
         """The card an annotator sees of themselves: delayed, aggregated over full batches
@@ -234,43 +303,55 @@ class Review:
         :func:`labelloop.services.scorecards.own_scorecard`). Reviewers and admins see
         everyone's full cards through :meth:`scorecards`."""
         st = self.project.settings
-        return own_scorecard(self.project.schema, self._votes(), user, overlap=st.overlap,
-                             honeypot_feedback=st.honeypot_feedback)
+
+        def compute() -> Scorecard:
+            mine = self.store.votes_where_kind(self.project.id, PEOPLE, user_id=user.id)
+            return own_scorecard(self.project.schema, _by_item(mine), user,
+                                 overlap=st.overlap, honeypot_feedback=st.honeypot_feedback)
+
+        return self._cached(("own", *_who([user]), st.overlap, st.honeypot_feedback), compute,
+                            PEOPLE)
 
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
-        votes = self._votes()
-        n_items = self.store.count_items(self.project.id)
-        threshold = self.project.settings.review_threshold
-        lm_items = saved = compared = agreed = 0
-        for item_votes in votes.values():
-            kinds = {v.kind for v in item_votes}
-            if kinds & {SourceKind.LABEL_MODEL, SourceKind.LABELING_FUNCTION}:
-                lm_items += 1
-            auto = [
-                v.annotation
-                for v in item_votes
-                if v.kind in (SourceKind.LABEL_MODEL, SourceKind.MODEL)
-            ]
-            if not kinds & {SourceKind.HUMAN, SourceKind.GOLD} and any(
-                (a.confidence or 0.0) >= threshold and not a.needs_review for a in auto
-            ):
-                saved += 1
-            humans = [v.annotation for v in item_votes if v.kind == SourceKind.HUMAN]
-            for i, a in enumerate(humans):
-                for b in humans[i + 1:]:
-                    compared += 1
-                    agreed += answers_match(a, b)
+        status, lm_items, saved = self.store.status_with_coverage(
+            self.project.id, self.project.settings.review_threshold)
+        n_items = status.items
+        compared, agreed, cards = self._cached(("people", _who(users)),
+                                               lambda: self._agreement(users), PEOPLE)
         return Dashboard(
-            status=self.store.status(self.project.id),
+            status=status,
             items=n_items,
             agreement=agreed / compared if compared else None,
             pairs_compared=compared,
             label_model_coverage=lm_items / n_items if n_items else 0.0,
             human_labels_saved=saved,
-            review_queue=len(self.queue(limit=10_000)),
-            scorecards=self.scorecards(users, votes),
+            review_queue=self.count(limit=10_000),
+            scorecards=cards,
         )
+
+    def _agreement(self, users: list[UserRecord]) -> tuple[int, int, list[Scorecard]]:
+        """Pairs of human answers on one item, how many agree, and the scorecards."""
+        votes = self._people()
+        compared = agreed = 0
+        for item_votes in votes.values():
+            humans = [v.annotation for v in item_votes if v.kind == SourceKind.HUMAN]
+            for i, a in enumerate(humans):
+                for b in humans[i + 1:]:
+                    compared += 1
+                    agreed += answers_match(a, b)
+        return compared, agreed, build_scorecards(self.project.schema, votes, users)
+
+
+def _who(users: Iterable[UserRecord]) -> tuple[tuple[int | None, str], ...]:
+    return tuple((u.id, u.name) for u in users)
+
+
+def _by_item(votes: Iterable[Vote]) -> dict[int, list[Vote]]:
+    out: dict[int, list[Vote]] = defaultdict(list)
+    for v in votes:
+        out[v.annotation.item_id].append(v)
+    return out
 
 
 def _now() -> datetime:

@@ -26,6 +26,7 @@ from labelloop.core.records import (
     UserRecord,
 )
 from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.storage.pages import ItemFlags
 from labelloop.storage.records import (
     Claim,
     Failure,
@@ -172,6 +173,9 @@ class StatusRepository(Protocol):
 
     def status(self, project_id: int) -> StoreStatus: ...
 
+    def status_with_coverage(self, project_id: int, threshold: float
+                             ) -> tuple[StoreStatus, int, int]: ...
+
 
 @runtime_checkable
 class AccountRepository(Protocol):
@@ -270,7 +274,30 @@ class ReviewRepository(Protocol):
         value: dict[str, Any], note: str, created_at: datetime,
     ) -> None: ...
 
-    def decision_times(self, project_id: int) -> dict[int, datetime]: ...
+    def decision_times(self, project_id: int, item_ids: Sequence[int] | None = None
+                       ) -> dict[int, datetime]: ...
+
+
+@runtime_checkable
+class PageRepository(Protocol):
+    """Reads that cost one page, whatever the project's size (keyset walks, SQL counts)."""
+
+    def item_page(self, project_id: int, *, after: int | None = None, limit: int = 100,
+                  split: str | None = None) -> list[ItemRecord]: ...
+
+    def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
+                      also: Sequence[int] = (), mask: int | None = None
+                      ) -> tuple[list[ItemFlags], int | None]: ...
+
+    def item_votes(self, project_id: int, item_ids: Sequence[int], *,
+                   kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]: ...
+
+    def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,
+                         on_items_of: str | None = None,
+                         user_id: int | None = None) -> list[Vote]: ...
+
+    def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
+                      ) -> tuple[int, ...]: ...
 
 
 @runtime_checkable
@@ -304,6 +331,7 @@ class StoreProtocol(
     QueueRepository,
     ReviewRepository,
     JobRepository,
+    PageRepository,
     Protocol,
 ):
     """Every repository over one database, and closing it."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
 from labelloop.storage import claim_queue as cq
-from labelloop.storage.base import SqlBase, aware
+from labelloop.storage.base import SqlBase, aware, chunks
 from labelloop.storage.server_models import ItemQueueRow, ReviewDecisionRow
 
 
@@ -33,12 +34,18 @@ class SqlReviews(SqlBase):
                 s.flush()
                 cq.refresh(s, [item_id])
 
-    def decision_times(self, project_id: int) -> dict[int, datetime]:
-        """When each reviewed item of the project was last decided (with its zone)."""
+    def decision_times(self, project_id: int, item_ids: Sequence[int] | None = None
+                       ) -> dict[int, datetime]:
+        """When each reviewed item of the project (or of ``item_ids``) was last decided."""
+        q = (select(ReviewDecisionRow.item_id, func.max(ReviewDecisionRow.created_at))
+             .where(ReviewDecisionRow.project_id == project_id)
+             .group_by(ReviewDecisionRow.item_id))
+        out: dict[int, datetime] = {}
         with self.snapshot() as s:
-            rows = s.execute(
-                select(ReviewDecisionRow.item_id, func.max(ReviewDecisionRow.created_at))
-                .where(ReviewDecisionRow.project_id == project_id)
-                .group_by(ReviewDecisionRow.item_id)
-            ).all()
-        return {int(item_id): aware(ts) for item_id, ts in rows}
+            if item_ids is None:
+                rows = s.execute(q).all()
+            else:
+                rows = [r for chunk in chunks(sorted(set(item_ids)))
+                        for r in s.execute(q.where(ReviewDecisionRow.item_id.in_(chunk)))]
+        out.update({int(item_id): aware(ts) for item_id, ts in rows})
+        return out

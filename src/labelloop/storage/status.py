@@ -1,36 +1,18 @@
-"""Project status: items by split and state, annotations per source."""
+"""Project status: items by split and state, annotations per source.
+
+States come from ``item_stats`` and annotation counts per source from ``source_stats``
+(both kept by triggers on the votes), splits from an index of items: no read of a vote.
+"""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from sqlalchemy import func, select
 
-from sqlalchemy import Integer, cast, func, select
-
-from labelloop.core.records import SourceKind
+from labelloop.storage import item_stats
 from labelloop.storage.base import SqlBase
-from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
+from labelloop.storage.item_stats import SourceStatsRow
+from labelloop.storage.models import ItemRow, SourceRow
 from labelloop.storage.records import ITEM_STATES, SourceCount, StoreStatus
-
-
-def item_state(marks: set[str]) -> str:
-    """Gold, else human, else the label model's verdict, else any draft's.
-
-    ``marks`` holds the kinds of the sources that annotated the item, ``KIND:review`` for
-    annotations flagged ``needs_review``.
-    """
-    if any(m.startswith(SourceKind.GOLD) for m in marks):
-        return "gold"
-    if any(m.startswith(SourceKind.HUMAN) for m in marks):
-        return "human"
-    if "label_model:review" in marks:
-        return "needs_review"
-    if SourceKind.LABEL_MODEL in marks:
-        return "auto"
-    if any(m.endswith(":review") for m in marks):
-        return "needs_review"
-    if marks & {SourceKind.MODEL, SourceKind.LABELING_FUNCTION}:
-        return "auto"
-    return "unlabeled"
 
 
 class SqlStatus(SqlBase):
@@ -38,6 +20,13 @@ class SqlStatus(SqlBase):
 
     def status(self, project_id: int) -> StoreStatus:
         """Counts of items by state and split, and of annotations by source."""
+        return self.status_with_coverage(project_id, 1.0)[0]
+
+    def status_with_coverage(self, project_id: int, threshold: float
+                             ) -> tuple[StoreStatus, int, int]:
+        """:meth:`status`, and in the same walk of ``item_stats`` the items a label model
+        or labeling function voted on and the items no person answered that a model or
+        label model answered with confidence ``>= threshold`` (not flagged)."""
         with self.snapshot() as s:
             splits = {
                 split: int(n) for split, n in s.execute(
@@ -48,30 +37,18 @@ class SqlStatus(SqlBase):
             }
             per_source = s.execute(
                 select(SourceRow.kind, SourceRow.name, SourceRow.version,
-                       func.count(AnnotationRow.id),
-                       func.coalesce(func.sum(
-                           cast(AnnotationRow.needs_review, Integer)), 0))
-                .join(AnnotationRow, AnnotationRow.source_id == SourceRow.id, isouter=True)
+                       func.coalesce(SourceStatsRow.votes, 0),
+                       func.coalesce(SourceStatsRow.flagged, 0))
+                .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
                 .where(SourceRow.project_id == project_id)
-                .group_by(SourceRow.id, SourceRow.kind, SourceRow.name, SourceRow.version)
                 .order_by(SourceRow.id)
             ).all()
-            kinds_per_item = s.execute(
-                select(AnnotationRow.item_id, SourceRow.kind, AnnotationRow.needs_review)
-                .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-                .where(SourceRow.project_id == project_id)
-            ).all()
+            states, lm, saved = item_stats.counts(s, project_id, threshold)
         total = sum(splits.values())
-        by_item: dict[int, set[str]] = defaultdict(set)
-        for item_id, kind, review in kinds_per_item:
-            by_item[item_id].add(f"{kind}:review" if review else kind)
-        states: Counter[str] = Counter()
-        for marks in by_item.values():
-            states[item_state(marks)] += 1
-        states["unlabeled"] = total - sum(states.values())
+        states["unlabeled"] = total - sum(v for k, v in states.items() if k != "unlabeled")
         return StoreStatus(
             items=total,
             splits=splits,
             states={k: states.get(k, 0) for k in ITEM_STATES},
             sources=[SourceCount(k, n, v, int(c), int(r or 0)) for k, n, v, c, r in per_source],
-        )
+        ), lm, saved

@@ -2,8 +2,9 @@
 
 :class:`Store` implements :class:`~labelloop.storage.protocol.StoreProtocol` by combining
 the SQL repositories of this package (projects, items, annotations, exports, status,
-accounts, members, queue, reviews). Every public method runs in its own transaction: writes in
-``BEGIN IMMEDIATE`` on SQLite, reads in one snapshot (``REPEATABLE READ`` on PostgreSQL).
+accounts, members, queue, reviews, jobs, pages). Every public method runs in its own
+transaction: writes in ``BEGIN IMMEDIATE`` on SQLite, reads in one snapshot
+(``REPEATABLE READ`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from labelloop.storage.exports import SqlExports
 from labelloop.storage.items import SqlItems
 from labelloop.storage.jobs import SqlJobs
 from labelloop.storage.members import SqlMembers
+from labelloop.storage.pages import SqlPages
 from labelloop.storage.projects import SqlProjects
 from labelloop.storage.queue import SqlClaims
 from labelloop.storage.records import Failure, ImportResult, ProjectInfo
@@ -29,7 +31,7 @@ __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 
 class Store(SqlProjects, SqlItems, SqlAnnotations, SqlExports, SqlStatus, SqlAccounts,
-            SqlMembers, SqlClaims, SqlReviews, SqlJobs):
+            SqlMembers, SqlClaims, SqlReviews, SqlJobs, SqlPages):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, get_args
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from labelloop.errors import NotFoundError, PayloadTooLargeError, ValidationError
@@ -34,13 +34,29 @@ _SUFFIX = {name: FORMATS[name].suffixes[0] for name in get_args(FileExportFormat
 
 
 @router.get("/projects/{project_id}/items", response_model=list[ItemOut])
-def list_items(project: ProjectDep, _: Reviewer, ctx: Ctx, offset: int = 0,
+def list_items(project: ProjectDep, _: Reviewer, ctx: Ctx, request: Request,
+               response: Response, after: int | None = None, offset: int = 0,
                limit: int = 100) -> list[ItemOut]:
-    """Items of a project, in id order (paged)."""
+    """Items of a project, in id order (paged).
+
+    Page with ``after`` (the last id of the previous page): the ``Link`` header of a full
+    page names the next one (``rel="next"``). ``offset`` still works, but walks every item
+    before the page, so deep offsets are slow on large projects.
+    """
     if limit < 1 or limit > 1000 or offset < 0:
         raise ValidationError(f"expected 0 <= offset and 1 <= limit <= 1000, got {offset}, {limit}")
-    items = ctx.project_service(project).items(offset=offset, limit=limit)
+    if after is None and offset == 0:
+        after = 0  # the first page: a keyset read too
+    items = ctx.project_service(project).items(after=after, offset=offset, limit=limit)
+    if len(items) == limit:
+        response.headers["Link"] = next_link(request, items[-1].id)
     return [ItemOut.of(project.id, it) for it in items]
+
+
+def next_link(request: Request, last: int | None) -> str:
+    """A ``Link`` header value naming the page after item ``last`` (other query kept)."""
+    url = request.url.remove_query_params(["after", "offset"]).include_query_params(after=last)
+    return f'<{url.path}?{url.query}>; rel="next"'
 
 
 @router.get("/projects/{project_id}/items/{item_id}", response_model=ReviewEntryOut)
@@ -50,10 +66,19 @@ def get_item(project: ProjectDep, item_id: int, _: Reviewer, ctx: Ctx) -> Review
 
 
 @router.get("/projects/{project_id}/review", response_model=list[ReviewEntryOut])
-def review_queue(project: ProjectDep, _: Reviewer, ctx: Ctx, reason: str | None = None,
-                 limit: int = 50) -> list[ReviewEntryOut]:
-    """Items flagged needs_review, disagreements and honeypot misses, not yet reviewed."""
-    return [entry_out(project, e) for e in ctx.review(project).queue(reason=reason, limit=limit)]
+def review_queue(project: ProjectDep, _: Reviewer, ctx: Ctx, request: Request,
+                 response: Response, reason: str | None = None, limit: int = 50,
+                 after: int = 0) -> list[ReviewEntryOut]:
+    """Items flagged needs_review, disagreements and honeypot misses, not yet reviewed.
+
+    ``after``: start after this item id; a full page's ``Link`` header names the next.
+    """
+    if limit < 1 or limit > 1000:
+        raise ValidationError(f"expected 1 <= limit <= 1000, got {limit}")
+    entries = ctx.review(project).queue(reason=reason, limit=limit, after=after)
+    if len(entries) == limit:
+        response.headers["Link"] = next_link(request, entries[-1].item.id)
+    return [entry_out(project, e) for e in entries]
 
 
 @router.post("/projects/{project_id}/items/{item_id}/review", response_model=ReviewEntryOut)

@@ -37,6 +37,7 @@ from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
 from labelloop.services.project import ProjectInfo
 
 router = APIRouter(include_in_schema=False)
+REVIEW_PAGE = 200  # review list rows per page
 templates = Jinja2Templates(env=jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(resources.files("labelloop.server") / "ui" / "templates")),
     autoescape=True,
@@ -124,7 +125,7 @@ def home(request: Request, user: Labeler, ctx: Ctx) -> Response:
         rows.append({
             "project": ProjectOut.of(p), "card": scorecard_out(card) if card.labeled else None,
             "counts": ctx.queue(p).counts(user),
-            "to_review": len(review.queue(limit=1000)) if allowed(user, "review") else None,
+            "to_review": review.count(limit=1000) if allowed(user, "review") else None,
         })
     return _page(request, "home.html", user, rows=rows)
 
@@ -145,12 +146,14 @@ def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
 
 @router.get("/p/{project_id}/review")
 def review_list(request: Request, project: ProjectDep, user: Reviewer, ctx: Ctx,
-                reason: str | None = None) -> Response:
-    """Items waiting for review."""
+                reason: str | None = None, after: int = 0) -> Response:
+    """Items waiting for review, a page at a time (``after``: the last item id shown)."""
     entries = [entry_out(project, e) for e in
-               ctx.review(project).queue(reason=reason or None, limit=200)]
+               ctx.review(project).queue(reason=reason or None, limit=REVIEW_PAGE,
+                                         after=after)]
+    next_after = entries[-1].item.id if len(entries) == REVIEW_PAGE else None
     return _page(request, "review.html", user, project=ProjectOut.of(project),
-                 entries=entries, reason=reason)
+                 entries=entries, reason=reason, next_after=next_after)
 
 
 @router.get("/p/{project_id}/review/{item_id}")

@@ -1,0 +1,188 @@
+"""Reads that serve one page: keyset item pages, flagged items, per-item votes, counts.
+
+Every query here walks an index from a position (``item_id > after``) and stops after a
+page, or aggregates in SQL, so a page of a project with a million items costs what a page
+of a small one does. Migration 0008 adds the indexes they walk;
+``tests/scale/test_explain.py`` fails when a plan scans ``items`` or ``annotations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    Index,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.orm import aliased
+
+from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
+from labelloop.errors import ValidationError
+from labelloop.storage.base import SqlBase, aware, chunks
+from labelloop.storage.item_stats import ItemStatsRow, SourceStatsRow
+from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
+from labelloop.storage.records import Vote, item_record
+from labelloop.storage.server_models import ReviewDecisionRow
+
+MAX_PAGE = 10_000
+
+# The indexes these reads walk (migration 0008 creates them).
+Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
+Index("ix_items_project_split", ItemRow.project_id, ItemRow.split)
+Index("ix_review_decisions_project", ReviewDecisionRow.project_id, ReviewDecisionRow.id)
+
+
+class ItemFlags(NamedTuple):
+    """Why an item may need a reviewer (the ``flags`` bits of ``item_stats``: 1 flagged
+    draft, 2 disagreement, 4 honeypot miss, 8 compare the answers) and its newest vote
+    other than gold."""
+
+    item_id: int
+    flags: int
+    newest: datetime | None
+
+
+def _check_page(after: int | None, limit: int) -> None:
+    if after is not None and after < 0:
+        raise ValidationError(f"expected after >= 0, got {after}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"expected 1 <= limit <= {MAX_PAGE}, got {limit}")
+
+
+class SqlPages(SqlBase):
+    """:class:`~labelloop.storage.protocol.PageRepository` over SQL."""
+
+    def item_page(self, project_id: int, *, after: int | None = None, limit: int = 100,
+                  split: str | None = None) -> list[ItemRecord]:
+        """Items with an id above ``after`` (keyset), in id order, at most ``limit``.
+
+        The next page starts after the last id of this one; unlike an offset, a deep page
+        costs what the first does.
+        """
+        _check_page(after, limit)
+        q = select(ItemRow).where(ItemRow.project_id == project_id)
+        if after is not None:
+            q = q.where(ItemRow.id > after)
+        if split is not None:
+            q = q.where(ItemRow.split == split)
+        with self.snapshot() as s:
+            return [item_record(r) for r in s.scalars(q.order_by(ItemRow.id).limit(limit))]
+
+    def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
+                      also: Sequence[int] = (), mask: int | None = None
+                      ) -> tuple[list[ItemFlags], int | None]:
+        """Items above ``after`` whose votes may need a reviewer, in id order.
+
+        Walks the flagged items of ``item_stats`` (at most ``limit``; with ``mask``, only
+        those with one of its flag bits, none for 0), adds the items of ``also`` (flagged
+        or not) up to where the walk stopped, and answers them with that stop: the last id
+        walked, or None when the walk reached the end.
+        """
+        _check_page(after, limit)
+        r = ItemStatsRow
+        cols = select(r.item_id, r.flags, r.newest).where(r.project_id == project_id)
+        walk = (cols.where(r.flags > literal_column("0"),  # the partial index's term
+                           r.item_id > after)
+                .order_by(r.item_id).limit(limit))
+        if mask is not None:
+            walk = walk.where(r.flags.op("&")(mask) != 0)
+        found: dict[int, ItemFlags] = {}
+        with self.snapshot() as s:
+            if mask != 0:
+                for item_id, flags, newest in s.execute(walk):
+                    found[item_id] = ItemFlags(item_id, flags,
+                                               aware(newest) if newest else None)
+            stop = max(found) if len(found) == limit else None
+            extra = {i for i in also if i > after and (stop is None or i <= stop)} - set(found)
+            for chunk in chunks(sorted(extra)):
+                for item_id, flags, newest in s.execute(cols.where(r.item_id.in_(chunk))):
+                    found[item_id] = ItemFlags(item_id, flags,
+                                               aware(newest) if newest else None)
+        return [found[i] for i in sorted(found)], stop
+
+    def item_votes(self, project_id: int, item_ids: Sequence[int], *,
+                   kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
+        """Votes on the given items only, by item, each in source id order."""
+        out: dict[int, list[Vote]] = {int(i): [] for i in item_ids}
+        q = _vote_columns(project_id)
+        if kinds is not None:
+            q = q.where(SourceRow.kind.in_(list(kinds)))
+        with self.snapshot() as s:
+            for chunk in chunks(sorted(out)):
+                for r in s.execute(q.where(AnnotationRow.item_id.in_(chunk))):
+                    out[r.item_id].append(Vote(r[0], r[1], r[2], _light_record(r)))
+        return out
+
+    def votes_where_kind(self, project_id: int, kinds: Iterable[str], *,
+                         on_items_of: str | None = None,
+                         user_id: int | None = None) -> list[Vote]:
+        """Votes of some source kinds, by item then source id, read through the sources.
+
+        ``on_items_of``: only on items that a source of this kind voted on;
+        ``user_id``: only on items that this user answered (as a ``human`` source).
+        The work is proportional to the votes returned, not to the project's items.
+        """
+        a = AnnotationRow
+        q = _vote_columns(project_id).where(SourceRow.kind.in_(list(kinds)))
+        if on_items_of is not None or user_id is not None:  # driven from those items
+            other, other_src = aliased(AnnotationRow), aliased(SourceRow)
+            items = (select(other.item_id)
+                     .join(other_src, other_src.id == other.source_id)
+                     .where(other_src.project_id == project_id))
+            if on_items_of is not None:
+                items = items.where(other_src.kind == on_items_of)
+            if user_id is not None:
+                items = items.where(other_src.kind == SourceKind.HUMAN,
+                                    other_src.user_id == user_id)
+            q = q.where(a.item_id.in_(items))
+        with self.snapshot() as s:
+            return [Vote(r[0], r[1], r[2], _light_record(r)) for r in s.execute(q)]
+
+    def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
+                      ) -> tuple[int, ...]:
+        """A version of the project's votes and review decisions: it changes whenever a
+        vote is written or deleted, a source is added or a decision recorded (read from
+        ``source_stats``, kept by triggers, and the decisions' index). With ``kinds``:
+        of the votes of those source kinds only, decisions left out."""
+        q = (select(SourceRow.id, func.coalesce(SourceStatsRow.changes, 0))
+             .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
+             .where(SourceRow.project_id == project_id).order_by(SourceRow.id))
+        if kinds is not None:
+            q = q.where(SourceRow.kind.in_(list(kinds)))
+        with self.snapshot() as s:
+            sources = tuple(int(x) for row in s.execute(q) for x in row)
+            if kinds is not None:
+                return sources
+            n, last = s.execute(
+                select(func.count(ReviewDecisionRow.id), func.max(ReviewDecisionRow.id))
+                .where(ReviewDecisionRow.project_id == project_id)
+            ).one()
+        return (*sources, int(n), int(last or 0))
+
+
+
+def _vote_columns(project_id: int) -> Any:
+    """The columns of a vote (source kind, name, user; the annotation), by item, source."""
+    a = AnnotationRow
+    return (
+        select(SourceRow.kind, SourceRow.name, SourceRow.user_id, a.id, a.item_id,
+               a.source_id, a.label, a.value, a.confidence, a.needs_review, a.seconds,
+               a.created_at)
+        .join(a, a.source_id == SourceRow.id)
+        .where(SourceRow.project_id == project_id)
+        .order_by(a.item_id, SourceRow.id)
+    )
+
+
+def _light_record(r: Any) -> AnnotationRecord:
+    """An annotation record from a stored row's columns (no ORM object in between)."""
+    value = r.value or {}
+    return AnnotationRecord(
+        id=r.id, item_id=r.item_id, source_id=r.source_id, label=r.label,
+        labels=value.get("labels"), boxes=value.get("boxes"), probs=value.get("probs"),
+        confidence=r.confidence, needs_review=bool(r.needs_review), seconds=r.seconds,
+        created_at=r.created_at)
