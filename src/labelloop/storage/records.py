@@ -127,7 +127,7 @@ def item_record(row: ItemRow) -> ItemRecord:
         id=row.id,
         data=row.data,
         meta=row.meta or {},
-        split=row.split,  # type: ignore[arg-type]
+        split=row.split,
         external_id=row.external_id,
         content_hash=row.content_hash,
         width=row.width,
