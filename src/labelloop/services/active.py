@@ -86,6 +86,7 @@ def refresh_priorities(
     strategy: str = DEFAULT_STRATEGY,
     batch_size: int | None = None,
     weak_weight: float = 0.5,
+    max_weak: int | None = 20_000,
     estimator: Any = None,
     random_state: int | None = 0,
     executor: ExecutorSpec = "local",
@@ -108,6 +109,10 @@ def refresh_priorities(
     weak_weight : float, default=0.5
         Sample weight of a label-model label relative to a human one (times its confidence);
         0 trains on human labels only.
+    max_weak : int or None, default=20_000
+        At most this many label-model labels train the classifier (a seeded random sample
+        when there are more; every human label always trains it), so the fit stays seconds
+        at 1M items. ``None`` uses them all.
     estimator : scikit-learn classifier, optional
         Default ``LogisticRegression(max_iter=1000)``.
     random_state : int or None, default=0
@@ -127,6 +132,8 @@ def refresh_priorities(
     """
     if not 0 <= weak_weight <= 1:
         raise ValidationError(f"weak_weight must be in [0, 1], got {weak_weight}")
+    if max_weak is not None and max_weak < 0:
+        raise ValidationError(f"max_weak must be >= 0 or None, got {max_weak}")
     check_spec(executor)
     chooser = get_strategy(strategy)
     items = project.store.job_item_ids(project.id)  # ids only: no item records built
@@ -135,7 +142,12 @@ def refresh_priorities(
     ids = np.asarray(found, dtype=np.int64)
     pos = {int(i): r for r, i in enumerate(ids)}
     train = [(pos[i], lab, 1.0) for i, lab in human.items() if i in pos]
-    train += [(pos[i], lab, w) for i, (lab, w) in weak.items() if i in pos and w > 0]
+    weak_rows = [(pos[i], lab, w) for i, (lab, w) in weak.items() if i in pos and w > 0]
+    if max_weak is not None and len(weak_rows) > max_weak:
+        keep = np.random.default_rng(random_state).choice(len(weak_rows), max_weak,
+                                                          replace=False)
+        weak_rows = [weak_rows[k] for k in sorted(keep)]
+    train += weak_rows
     model = _fit(estimator, X, train)
     labeled = np.asarray(sorted(pos[i] for i in human if i in pos), dtype=np.int64)
     unlabeled = np.setdiff1d(np.arange(ids.size), labeled)

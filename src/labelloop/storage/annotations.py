@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -148,17 +148,19 @@ def _select_annotations(
     s: Session, project_id: int, *, kinds: Iterable[str] | None = None,
     source_ids: Iterable[int] | None = None,
 ) -> list[AnnotationRecord]:
+    # plain rows of the table, not ORM objects: nothing to track, several times faster
+    table: Any = AnnotationRow.__table__
     q = (
-        select(AnnotationRow)
-        .join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+        select(table)
+        .join(SourceRow, SourceRow.id == table.c.source_id)
         .where(SourceRow.project_id == project_id)
     )
     if kinds is not None:
         q = q.where(SourceRow.kind.in_(list(kinds)))
     if source_ids is not None:
         q = q.where(SourceRow.id.in_(list(source_ids)))
-    q = q.order_by(AnnotationRow.item_id, AnnotationRow.source_id)
-    return [annotation_record(r) for r in s.scalars(q)]
+    q = q.order_by(table.c.item_id, table.c.source_id)
+    return [annotation_record(cast(AnnotationRow, r)) for r in s.execute(q)]
 
 
 def check_owned(

@@ -172,3 +172,16 @@ def test_simulate_command_bad_input_is_one_line_and_exit_2(sim_data, args, messa
     assert res.exit_code == 2
     assert message in res.output
     assert "Traceback" not in res.output
+
+
+def test_max_weak_caps_the_label_model_rows_that_train(project: Project) -> None:
+    """Only human labels here: the one label-model label is the only class-1 evidence, so
+    with max_weak=0 the classifier cannot be fitted, and with the default it can."""
+    ids = [it.id for it in project.items()]
+    _label(project, "human", "alice", [(ids[0], 0), (ids[2], 0)])
+    _label(project, "label_model", "lm", [(ids[1], 1)], 0.9)
+    assert not refresh_priorities(project, embedding_model="fake", batch_size=2,
+                                  max_weak=0).model_fitted
+    assert refresh_priorities(project, embedding_model="fake", batch_size=2).model_fitted
+    with pytest.raises(Exception, match="max_weak"):
+        refresh_priorities(project, embedding_model="fake", max_weak=-1)
