@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from labelloop.core.records import ItemRecord
-from labelloop.errors import ImportReport, NotFoundError, ValidationError
+from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import ProjectInfo
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
@@ -66,21 +66,6 @@ def resolve_media(image: str, base: Path | None, roots: Sequence[Path]) -> Path 
     except (OSError, RuntimeError):  # a symlink loop, a name too long
         return None
     return real if any(real.is_relative_to(r) for r in roots) else None
-
-
-def check_media(items: Sequence[ItemRecord], file: str, base: Path | None,
-                roots: Sequence[Path], report: ImportReport) -> None:
-    """Add a problem to ``report`` for each item whose local image lies outside the roots."""
-    shown = ", ".join(str(r) for r in roots) or "none configured"
-    for n, it in enumerate(items, start=1):
-        image = it.image
-        if image is None or is_url(image) or resolve_media(image, base, roots) is not None:
-            continue
-        report.add(file, None, "image",
-                   f"row {n}: image {image!r} lies outside the project's media roots ({shown})",
-                   "move the file into a media root, or add its folder to the media_roots "
-                   "setting")
-
 
 
 def local_image(item: ItemRecord, base: Path | None, roots: Sequence[Path]) -> Path:
