@@ -532,3 +532,31 @@ def test_export_stream_pages_by_id_with_their_annotations(store: Store) -> None:
         assert all(not pg.annotations for pg in again)
     with pytest.raises(ValidationError), store.export_stream(p.id, page_size=0):
         pass
+
+
+def test_upsert_posterior_writes_batches_in_one_transaction(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(7)).item_ids
+    src = store.ensure_source(p.id, "label_model", "lm", "v1")
+    P = np.array([[0.9, 0.1]] * 3 + [[0.2, 0.8]] * 3 + [[0.5, 0.5]])
+    pred = np.array([0, 0, 0, 1, 1, 1, -1])
+    n = store.upsert_posterior(p.id, int(src.id or 0), ids, pred, P.max(axis=1), P,
+                               P.max(axis=1) < 0.6, batch_size=2)
+    assert n == 7
+    got = {a.item_id: a for a in store.annotations(p.id, kinds=["label_model"])}
+    assert [got[i].label for i in ids] == [0, 0, 0, 1, 1, 1, None]
+    assert got[ids[3]].probs == pytest.approx([0.2, 0.8])
+    assert got[ids[3]].confidence == pytest.approx(0.8)
+    assert [got[i].needs_review for i in ids] == [False] * 6 + [True]
+    # a new posterior replaces the old one; an item of another project refuses the lot
+    other = store.create_project("q", SCHEMA)
+    foreign = store.import_records(other.id, [ItemRecord(data={"text": "elsewhere"})]).item_ids
+    with pytest.raises(NotFoundError):
+        store.upsert_posterior(p.id, int(src.id or 0), [*ids, *foreign], np.ones(8, int),
+                               np.ones(8), np.tile([0.0, 1.0], (8, 1)), np.zeros(8, bool),
+                               batch_size=2)
+    assert [a.label for a in store.annotations(p.id, kinds=["label_model"])] == \
+        [0, 0, 0, 1, 1, 1, None]
+    with pytest.raises(ValidationError, match="one label"):
+        store.upsert_posterior(p.id, int(src.id or 0), ids, pred[:3], P.max(axis=1), P,
+                               np.zeros(7, bool))

@@ -339,20 +339,8 @@ def fit_label_model(
     conf = P[np.arange(len(pred)), np.maximum(pred, 0)]
     source = project.source("label_model", name, canonical)
     review = (conf < review_below) | (pred == ABSTAIN)
-    source_id = _source_id(source)
-    project.add_annotations(
-        [
-            AnnotationRecord(
-                item_id=int(item_id),
-                source_id=source_id,
-                label=int(pred[i]) if pred[i] != ABSTAIN else None,
-                confidence=float(np.clip(conf[i], 0.0, 1.0)),
-                probs=[float(v) for v in P[i]],
-                needs_review=bool(review[i]),
-            )
-            for i, item_id in enumerate(lm.item_ids)
-        ]
-    )
+    project.store.upsert_posterior(project.id, _source_id(source), lm.item_ids, pred, conf, P,
+                                   review)
     names: dict[Any, str] = {s.id: s.name for s in project.sources(kinds=list(kinds))}
     return FitReport(
         n_items=len(lm.item_ids),

@@ -231,6 +231,54 @@ class SqlAnnotations(SqlBase):
             upsert_annotation_rows(s, annotation_rows(annotations))
         return len(annotations)
 
+    def upsert_posterior(
+        self, project_id: int, source_id: int, item_ids: Sequence[int],
+        labels: npt.ArrayLike, confidence: npt.ArrayLike, probs: npt.ArrayLike,
+        needs_review: npt.ArrayLike, *, batch_size: int = 5000,
+    ) -> int:
+        """Store a label model's posterior as one source's answer on each item, atomically.
+
+        Rows are built from the arrays one batch at a time inside one transaction (no record
+        per item held in memory), so a posterior over a million items writes in bounded
+        memory and a failure stores nothing. A label of -1 (the model abstains) is stored
+        as no label.
+
+        Raises
+        ------
+        ValidationError
+            If the arrays do not have one entry (one row of ``probs``) per item.
+        NotFoundError
+            If the source or an item is not in this project.
+        """
+        ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
+        lab = np.asarray(labels).reshape(-1)
+        conf = np.clip(np.asarray(confidence, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        P = np.asarray(probs, dtype=np.float64)
+        rev = np.asarray(needs_review, dtype=bool).reshape(-1)
+        if not (lab.size == conf.size == rev.size == ids.size and P.ndim == 2
+                and P.shape[0] == ids.size):
+            raise ValidationError(
+                f"a posterior needs one label, confidence, review flag and row of probs per "
+                f"item: {ids.size} items, {lab.size} labels, {conf.size} confidences, "
+                f"{rev.size} flags, probs of shape {P.shape}")
+        if batch_size < 1:
+            raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
+        now = utcnow()
+        with self.write() as s:
+            check_owned(s, project_id, ids.tolist(), [source_id])
+            for a in range(0, ids.size, batch_size):
+                b = min(a + batch_size, ids.size)
+                upsert_annotation_rows(s, [
+                    {"item_id": int(i), "source_id": source_id,
+                     "label": None if y < 0 else int(y), "value": {"probs": p},
+                     "confidence": float(c), "needs_review": bool(r), "seconds": None,
+                     "created_at": now}
+                    for i, y, c, p, r in zip(ids[a:b].tolist(), lab[a:b].tolist(),
+                                             conf[a:b].tolist(), P[a:b].tolist(),
+                                             rev[a:b].tolist(), strict=True)
+                ])
+        return int(ids.size)
+
     def replace_annotations(
         self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
         annotations: Sequence[AnnotationRecord],

@@ -118,6 +118,12 @@ class AnnotationRepository(Protocol):
         self, project_id: int, annotations: Sequence[AnnotationRecord]
     ) -> int: ...
 
+    def upsert_posterior(
+        self, project_id: int, source_id: int, item_ids: Sequence[int],
+        labels: npt.ArrayLike, confidence: npt.ArrayLike, probs: npt.ArrayLike,
+        needs_review: npt.ArrayLike, *, batch_size: int = 5000,
+    ) -> int: ...
+
     def replace_annotations(
         self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
         annotations: Sequence[AnnotationRecord],
