@@ -560,3 +560,18 @@ def test_upsert_posterior_writes_batches_in_one_transaction(store: Store) -> Non
     with pytest.raises(ValidationError, match="one label"):
         store.upsert_posterior(p.id, int(src.id or 0), ids, pred[:3], P.max(axis=1), P,
                                np.zeros(7, bool))
+
+
+def test_get_embeddings_keeps_the_order_asked_over_many_ids(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(700)).item_ids  # past one IN list
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(700, 4)).astype(np.float32)
+    store.put_embeddings("m", ids[:650], vecs[:650])
+    found, arr = store.get_embeddings("m", ids)
+    assert found == ids[:650] and np.array_equal(arr, vecs[:650])
+    asked = [ids[5], ids[690], ids[3], ids[5], ids[600]]  # shuffled, repeated, one missing
+    found, arr = store.get_embeddings("m", asked)
+    assert found == [ids[5], ids[3], ids[5], ids[600]]
+    assert np.array_equal(arr, vecs[[5, 3, 5, 600]])
+    assert store.get_embeddings("other", ids)[0] == []

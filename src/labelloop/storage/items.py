@@ -276,16 +276,53 @@ class SqlItems(SqlBase):
     def get_embeddings(
         self, model: str, item_ids: Sequence[int]
     ) -> tuple[list[int], npt.NDArray[np.float32]]:
-        """Cached embeddings: the ids found (in the order asked) and their vectors."""
-        found: dict[int, npt.NDArray[np.float32]] = {}
+        """Cached embeddings: the ids found (in the order asked) and their vectors.
+
+        Many ids are read in one streamed range query and placed with NumPy, straight into
+        the result array (no per-item objects, no second copy when every id is found in
+        id order).
+
+        Raises
+        ------
+        ValidationError
+            If the cached vectors of ``model`` do not all have the same length.
+        """
+        ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
+        empty: tuple[list[int], npt.NDArray[np.float32]] = [], np.zeros((0, 0), np.float32)
+        if ids.size == 0:
+            return empty
+        wanted = np.unique(ids)
+        E = EmbeddingRow
+        q = select(E.item_id, E.vector).where(E.model == model)
+        if wanted.size <= CHUNK:
+            q = q.where(E.item_id.in_(wanted.tolist()))
+        else:
+            q = q.where(E.item_id.between(int(wanted[0]), int(wanted[-1])))
+        X: npt.NDArray[np.float32] | None = None
+        have = np.zeros(wanted.size, dtype=bool)
         with self.snapshot() as s:
-            for chunk in chunks(list(item_ids)):
-                q = select(EmbeddingRow).where(
-                    EmbeddingRow.model == model, EmbeddingRow.item_id.in_(chunk)
-                )
-                for r in s.scalars(q):
-                    found[r.item_id] = np.frombuffer(r.vector, dtype=np.float32)
-        ids = [int(i) for i in item_ids if i in found]
-        if not ids:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return ids, np.stack([found[i] for i in ids])
+            for part in s.execute(q.execution_options(yield_per=10_000)).partitions():
+                got = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
+                pos = np.minimum(np.searchsorted(wanted, got), wanted.size - 1)
+                keep = wanted[pos] == got
+                vecs = [r[1] for r, k in zip(part, keep, strict=True) if k]
+                if not vecs:
+                    continue
+                dim = len(vecs[0]) // 4
+                if any(len(v) != 4 * dim for v in vecs):
+                    raise ValidationError(f"cached {model!r} vectors differ in length: "
+                                          "cache the embeddings again under one model")
+                if X is None:
+                    X = np.zeros((wanted.size, dim), dtype=np.float32)
+                elif X.shape[1] != dim:
+                    raise ValidationError(f"cached {model!r} vectors differ in length: "
+                                          "cache the embeddings again under one model")
+                X[pos[keep]] = np.frombuffer(b"".join(vecs), dtype=np.float32).reshape(-1, dim)
+                have[pos[keep]] = True
+        if X is None:
+            return empty
+        if have.all() and ids.size == wanted.size and bool(np.all(ids[1:] > ids[:-1])):
+            return ids.tolist(), X
+        rows = np.searchsorted(wanted, ids)
+        found = have[rows]
+        return ids[found].tolist(), X[rows[found]]
