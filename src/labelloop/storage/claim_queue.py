@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, exists, false, func, literal, select, text, update
+from sqlalchemy import bindparam, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from labelloop.storage.base import BULK, chunks, insert
-from labelloop.storage.models import AnnotationRow, AssignmentRow, ItemRow, SourceRow
+from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow
 from labelloop.storage.server_models import ClaimQueueProjectRow, ClaimQueueRow, ItemQueueRow
 
 Q = ClaimQueueRow
@@ -67,31 +67,23 @@ def _room(project_id: Any) -> Any:
     return Q.taken < overlap + Q.extra
 
 
-def add_items(s: Session, item_ids: Sequence[int]) -> None:
-    """Queue rows for newly imported items (nothing taken yet, ordered by priority).
+def add_items(s: Session, project_id: int, item_ids: Sequence[int]) -> None:
+    """Queue rows for newly imported items (nothing taken yet, no priority yet).
 
-    One ``INSERT ... SELECT`` over the id range when the ids are dense (an import batch),
-    else per batch of ids; ``has_room`` is computed in it (nothing is taken yet, so an item
-    has room whenever the project's overlap is at least one). Items in the range that are
-    already queued are left alone.
+    The rows are written from the ids alone (``executemany``), never selected back from
+    ``items``: inside a large import's transaction the planner's statistics of ``items``
+    are stale and a select by id range became a scan per batch (quadratic at 1M items on
+    PostgreSQL). ``has_room`` is true whenever the project's overlap is at least one.
+    Items already queued are left alone.
     """
     if not item_ids:
         return
-    overlap = func.coalesce(
-        select(ClaimQueueProjectRow.overlap)
-        .where(ClaimQueueProjectRow.project_id == ItemRow.project_id).scalar_subquery(), 1)
-    cols = ["item_id", "project_id", "unranked", "sort_key", "gold", "has_room", "taken",
-            "extra"]
-    rows = select(ItemRow.id, ItemRow.project_id, ItemRow.priority.is_(None),
-                  func.coalesce(-ItemRow.priority, 0.0), false(), literal(0) < overlap,
-                  literal(0), literal(0))
-    lo, hi = min(item_ids), max(item_ids)
-    if hi - lo < 2 * len(item_ids):
-        wheres = [ItemRow.id.between(lo, hi)]
-    else:
-        wheres = [ItemRow.id.in_(chunk) for chunk in chunks(sorted(item_ids), BULK)]
-    for where in wheres:
-        s.execute(insert(s, Q).from_select(cols, rows.where(where)).on_conflict_do_nothing())
+    room = (recorded_overlap(s, project_id) or 1) > 0
+    rows = [{"item_id": int(i), "project_id": project_id, "unranked": True, "sort_key": 0.0,
+             "gold": False, "has_room": room, "taken": 0, "extra": 0}
+            for i in item_ids]
+    for chunk in chunks(rows, BULK):
+        s.execute(insert(s, Q).on_conflict_do_nothing(), list(chunk))
 
 
 def _refresh_statements() -> tuple[Any, Any]:

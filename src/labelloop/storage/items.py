@@ -75,7 +75,7 @@ class _Importer:
         res.added += len(added)
         res.skipped += len(items) - len(added)
         res.item_ids.extend(ids[h] for h in new_rows)
-        cq.add_items(s, list(added.values()))
+        cq.add_items(s, self.project_id, list(added.values()))
         res.annotations += self._annotations(ids, annotations)
 
     def _insert_items(self, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
