@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,10 @@ def postgres_base_url() -> str | None:
         return None
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL whose tables live in a fresh schema dropped after the test."""
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """A fresh schema on the test PostgreSQL server, dropped afterwards (skipped when no
+    server answers outside CI; in CI a missing server fails)."""
     base = postgres_base_url()
     if base is None:
         pytest.skip("no PostgreSQL server answers (set LABELLOOP_TEST_POSTGRES_URL)")
@@ -59,6 +61,20 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(raw, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose tables live in a fresh schema dropped after the test."""
+    with _postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """Like ``postgres_url``, one schema for a whole module (for costly shared data)."""
+    with _postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

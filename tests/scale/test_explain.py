@@ -35,7 +35,6 @@ from labelloop.storage import Store
 N_ITEMS = 8000
 BIG = {"items", "annotations", "claim_queue"}
 SECRET = "explain-test-secret-" + "k3Jd8sLq2Wm5Xn7Vb4Zc9Rt6Yh1Gf0Pa"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SCHEMA = LabelSchema.from_labels("text-classification", ["a", "b", "c"])
 
 
@@ -61,27 +60,7 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('explain') / 'labelloop.db'}"
         return
-    import os
-    import uuid
-
-    import psycopg
-
-    base = os.environ.get("LABELLOOP_TEST_POSTGRES_URL", PG_URL)
-    raw = base.replace("+psycopg", "")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(raw, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL tests need a server at {base} (CI=true): {exc}")
-        pytest.skip("no PostgreSQL server answers (set LABELLOOP_TEST_POSTGRES_URL)")
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(raw, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    yield str(request.getfixturevalue("module_postgres_url"))
 
 
 @pytest.fixture(scope="module")
