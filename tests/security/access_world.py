@@ -71,16 +71,20 @@ def build_base(tmp: Path, *, restricted: bool = False) -> Base:
     for key, queue in (("a", qa), ("b", qb)):
         for kind in ("answered", "held"):
             task = queue.next(other)
-            assert task is not None
-            getattr(base, kind)[key] = task.item.id or 0
+            # the queue gives the other annotator a task, and never the item they answered
+            assert task is not None and task.item.id is not None
+            assert kind == "answered" or task.item.id != base.answered[key]
+            getattr(base, kind)[key] = task.item.id
             if kind == "answered":
                 queue.submit(other, task.item.id or 0, answers[key])
     for role in ROLES:
         user = w.users.get(w.ids[role])
-        for queue, own in ((qa, base.own_a), (qb, base.own_b)):
+        for key, queue, own in (("a", qa, base.own_a), ("b", qb, base.own_b)):
             task = queue.next(user)
-            assert task is not None
-            own[role] = task.item.id or 0
+            # each role gets its own claim: an item no one answered or held before
+            assert task is not None and task.item.id is not None
+            assert task.item.id not in (base.answered[key], base.held[key])
+            own[role] = task.item.id
         base.sessions[role] = w.users.create_session(w.ids[role])
     if restricted:
         for pid in (a.id, b.id):
