@@ -224,7 +224,10 @@ class LabelingQueue:
         claim = self.store.open_claim(self._pid, user.id)
         own = self._own(user, item_id)
         gold = self._gold(item_id)
-        if gold is not None and own is not None:
+        # a honeypot for this user: gold when they claimed it (a reviewer's later decision
+        # is neither scored against their change nor shown to them)
+        honeypot = gold is not None and self.store.was_honeypot(self._pid, user.id, item_id)
+        if honeypot and own is not None:
             raise ConflictError("this answer was already scored and cannot be changed")
         if seconds is None and claim is not None and claim.item_id == item_id:
             seconds = (_now() - claim.claimed_at).total_seconds()
@@ -244,7 +247,7 @@ class LabelingQueue:
         stored = self._own(user, item_id)
         assert stored is not None
         feedback = None
-        if gold is not None and st.honeypot_feedback:
+        if honeypot and gold is not None and st.honeypot_feedback:
             expected = Answer(gold.label, gold.labels, gold.boxes)
             feedback = Feedback(answers_match(stored, gold), expected)
         return SubmitResult(stored, feedback)

@@ -157,6 +157,17 @@ def _claim_from(
     return None
 
 
+
+def _gold_before_claim(project_id: int) -> Any:
+    """An assignment's item had a gold answer when it was claimed (an EXISTS clause)."""
+    return (
+        select(AnnotationRow.id).join(SourceRow, SourceRow.id == AnnotationRow.source_id)
+        .where(SourceRow.project_id == project_id, SourceRow.kind == "gold",
+               AnnotationRow.item_id == AssignmentRow.item_id,
+               AnnotationRow.created_at <= AssignmentRow.claimed_at)
+        .exists()
+    )
+
 class SqlClaims(SqlBase):
     """:class:`~labelloop.storage.protocol.QueueRepository` over SQL."""
 
@@ -318,13 +329,7 @@ class SqlClaims(SqlBase):
         ``before``. An item that had a gold answer when the user claimed it (a honeypot) is
         never offered; gold added later (a review) changes nothing, so the answer does not
         reveal it."""
-        honeypot = (
-            select(AnnotationRow.id).join(SourceRow, SourceRow.id == AnnotationRow.source_id)
-            .where(SourceRow.project_id == project_id, SourceRow.kind == "gold",
-                   AnnotationRow.item_id == AssignmentRow.item_id,
-                   AnnotationRow.created_at <= AssignmentRow.claimed_at)
-            .exists()
-        )
+        honeypot = _gold_before_claim(project_id)
         with self.snapshot() as s:
             q = (
                 select(AssignmentRow.item_id)
@@ -342,6 +347,16 @@ class SqlClaims(SqlBase):
                 if mark is not None:
                     q = q.where(AssignmentRow.id < mark)
             return s.scalar(q)
+
+    def was_honeypot(self, project_id: int, user_id: int, item_id: int) -> bool:
+        """Whether the item had a gold answer when the user claimed it (a honeypot for
+        them); gold added after the claim (a reviewer's decision) does not count."""
+        with self.snapshot() as s:
+            return bool(s.scalar(select(
+                select(AssignmentRow.id).where(
+                    AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
+                    AssignmentRow.item_id == item_id, _gold_before_claim(project_id))
+                .exists())))
 
     def assignment_counts(self, project_id: int, user_id: int) -> dict[str, int]:
         """Distinct items per assignment state (``submitted``, ``skipped``, ...) of a user."""

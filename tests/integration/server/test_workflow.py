@@ -67,6 +67,25 @@ def test_label_undo_skip_and_review(client: TestClient, world: World) -> None:
     assert dash["items"] == 7 and dash["pairs_compared"] == 1
 
 
+def test_an_answer_decided_by_a_reviewer_can_still_be_changed_without_revealing_the_decision(
+        client: TestClient, world: World) -> None:
+    ann, rev = _client(client, world, "annotator"), _client(client, world, "reviewer")
+    a = world.a.id
+    t1 = ann.next_task(a)["item"]["id"]
+    ann.submit(a, t1, label="ham")
+    rev.decide(a, t1, "correct", label="spam", note="links")
+    # undo offers the item (the gold came after the claim: not a honeypot for this user) ...
+    assert ann.request("GET", f"/projects/{a}/undo")["item_id"] == t1
+    # ... so changing the answer works (before: 409 "already scored"), and no feedback shows
+    # the reviewer's label, though honeypot feedback is on
+    assert world.a.settings.honeypot_feedback
+    r = ann.submit(a, t1, label="spam")
+    assert r["answer"]["label"] == "spam" and r["feedback"] is None
+    entry = rev.request("GET", f"/projects/{a}/items/{t1}")
+    labels = {(v["kind"], v["answer"]["label"]) for v in entry["votes"]}
+    assert {("gold", "spam"), ("human", "spam")} <= labels and ("human", "ham") not in labels
+
+
 def test_suggestion_comes_from_the_newest_model_version(client: TestClient,
                                                         world: World) -> None:
     from labelloop.core.records import AnnotationRecord
