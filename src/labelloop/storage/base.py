@@ -13,7 +13,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, any_, bindparam
+from sqlalchemy import Engine, any_, bindparam, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -103,6 +103,30 @@ def stage_rows(s: Session, table: str, columns: str, names: Sequence[str],
                 copy.write_row(row)
     finally:
         cur.close()
+
+
+def refresh_stale_statistics(s: Session, tables: Sequence[str], rows: int) -> bool:
+    """PostgreSQL: ``ANALYZE`` ``tables`` inside the caller's (long, writing) transaction
+    if the planner believes the first of them holds fewer than half of ``rows``, the rows
+    the caller knows it holds. Returns whether it did.
+
+    An ``ANALYZE`` that ran while a large import was open (autovacuum, or anyone's
+    database-wide ``ANALYZE``) cannot see the import's rows and records the tables as
+    empty. The planner then costs every index of ``items`` alike and may look an id up by
+    walking the whole ``(project_id, id)`` index: each foreign-key check of the import's
+    claim-queue rows became a full index scan (over a minute per batch at 900k items).
+    An ``ANALYZE`` in the writing transaction counts its own rows, which sets this right;
+    it also holds off other ``ANALYZE``/``VACUUM`` runs of these tables until the commit,
+    so it runs only when the statistics are wrong.
+    """
+    if not is_postgres(s):
+        return False
+    believed = s.scalar(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                        {"t": tables[0]})
+    if believed is None or believed < 0 or believed >= rows / 2:  # -1: never analyzed
+        return False
+    s.execute(text("ANALYZE " + ", ".join(tables)))
+    return True
 
 
 def aware(ts: datetime) -> datetime:

@@ -23,6 +23,7 @@ from labelloop.storage.base import (
     chunks,
     insert,
     is_postgres,
+    refresh_stale_statistics,
     stage_rows,
 )
 from labelloop.storage.models import EmbeddingRow, FailureRow, ImportFileRow, ItemRow, utcnow
@@ -77,6 +78,14 @@ class _Importer:
         res.item_ids.extend(ids[h] for h in new_rows)
         cq.add_items(s, self.project_id, list(added.values()))
         res.annotations += self._annotations(ids, annotations)
+        self.check_statistics()  # one catalog read per batch
+
+    def check_statistics(self) -> None:
+        """Refresh the planner's statistics of the tables this import writes if they
+        were taken without its rows (see
+        :func:`~labelloop.storage.base.refresh_stale_statistics`)."""
+        refresh_stale_statistics(
+            self.s, ("items", "claim_queue", "annotations"), self.result.added)
 
     def _insert_items(self, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
         """Multi-row inserts; the ids of the rows added (not those already stored)."""
@@ -157,6 +166,7 @@ class SqlItems(SqlBase):
             importer = _Importer(s, project_id)
             for items, annotations in batches:
                 importer.add(items, annotations)
+            importer.check_statistics()  # the plans after it should see its rows
             result = importer.result
             if file_key is not None:
                 s.execute(insert(s, ImportFileRow).values(
