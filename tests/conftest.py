@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,25 @@ def module_postgres_url() -> Iterator[str]:
     """Like ``postgres_url``, one schema for a whole module (for costly shared data)."""
     with _postgres_schema() as url:
         yield url
+
+
+def _analyze_own_tables(engine: Any) -> None:
+    """Fresh planner statistics for this database's tables only: on PostgreSQL the tables
+    of the test's schema by name (a bare ``ANALYZE`` would also record other tests' open,
+    uncommitted imports as empty tables and mislead their plans); on SQLite ``ANALYZE``."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = conn.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").scalars()
+            conn.exec_driver_sql("ANALYZE " + ", ".join(f'"{n}"' for n in names))
+        else:
+            conn.exec_driver_sql("ANALYZE")
+
+
+@pytest.fixture(scope="session")
+def analyze_own_tables() -> Any:
+    """The function that gives an engine's own tables fresh planner statistics."""
+    return _analyze_own_tables
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -23,7 +23,7 @@ BIG = {"items", "annotations", "claim_queue"}
 
 
 @pytest.fixture
-def world(db_url: str) -> Iterator[tuple[Store, int, int, list[int]]]:
+def world(db_url: str, analyze_own_tables: Any) -> Iterator[tuple[Store, int, int, list[int]]]:
     store = Store(db_url)
     p = store.create_project("plan", SCHEMA, ProjectSettings(overlap=2))
     items = [ItemRecord(data={"text": f"plan item {i}"}) for i in range(N_ITEMS)]
@@ -39,8 +39,7 @@ def world(db_url: str) -> Iterator[tuple[Store, int, int, list[int]]]:
         assert store.submit_answer(p.id, u, AnnotationRecord(
             item_id=claim.item_id, source_id=src[u], label=0), overlap=2, minutes=5)
         store.claim_next(p.id, u, overlap=2, minutes=5)
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
+    analyze_own_tables(store.engine)
     yield store, p.id, users[0], ids
     store.close()
 

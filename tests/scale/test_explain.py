@@ -64,7 +64,7 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
-def world(db: str) -> Iterator[World]:
+def world(db: str, analyze_own_tables: Any) -> Iterator[World]:
     store = Store(db)
     rng = random.Random(1)
     pid = 0
@@ -104,8 +104,7 @@ def world(db: str) -> Iterator[World]:
     for item in human[:5]:
         store.record_decision(pid, item, rev.id or 0, "accept", {}, "", t0 + timedelta(days=1))
     Review(store, info)  # the service the routes build
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
+    analyze_own_tables(store.engine)
     yield World(store, pid, human[len(human) // 2], tokens)
     store.close()
 
