@@ -197,3 +197,12 @@ def test_project_on_postgres(postgres_url: str, tmp_path: Path, youtube_csvs: li
     with Project.open(folder) as p:
         assert p.store.dialect == "postgresql" and len(p.items()) == 350
     shutil.rmtree(folder)
+
+
+def test_install_hints_keep_the_extras_name(project_dir: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)  # not installed
+    code, out = run("export", str(project_dir / "out"), "-p", str(project_dir), "--format", "hf")
+    assert code != 0
+    # rich markup used to eat "[hf]", leaving the useless hint "pip install 'labelloop'"
+    assert "pip install 'labelloop[hf]'" in " ".join(out.split())

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -84,4 +85,6 @@ def report_error(exc: LabelloopError) -> None:
         if len(problems) > MAX_REPORTED_PROBLEMS:
             err_console.print(f"  ... and {len(problems) - MAX_REPORTED_PROBLEMS} more")
     else:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # escaped: "[hf]" in "pip install 'labelloop[hf]'" is not a style tag
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False,
+                          soft_wrap=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
+from rich.markup import escape
 
 from labelloop.cli._exec import ExecutorOption, WorkersOption, chunk_progress
 from labelloop.cli.common import ProjectDir, console, open_project
@@ -146,4 +147,4 @@ def fit_command(
             highlight=False,
         )
     for w in rep.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
