@@ -19,6 +19,7 @@ import numpy.typing as npt
 from labelloop.core.matrix import LabelMatrix
 from labelloop.core.records import (
     AnnotationRecord,
+    ExportPage,
     ItemRecord,
     PendingAnnotation,
     Snapshot,
@@ -155,11 +156,12 @@ class AnnotationRepository(Protocol):
 
 
 class ExportPages(Protocol):
-    """A project's sources, and its items (with their annotations) page by page."""
+    """A project's sources, and its items (with their annotations) page by page, as plain
+    tuples."""
 
     sources: list[SourceRecord]
 
-    def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]: ...
+    def pages(self, *, annotations: bool = True) -> Iterator[ExportPage]: ...
 
     def data_keys(self) -> list[str]: ...
 
