@@ -22,7 +22,7 @@ from labelloop.services.scorecards import (
     build_scorecards,
     own_scorecard,
 )
-from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
+from labelloop.storage import ItemFlags, ProjectInfo, StoreProtocol, StoreStatus, Vote
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
            "Scorecard", "Vote"]
@@ -190,11 +190,8 @@ class Review:
             page, last = self.store.flagged_items(pid, after=after, limit=step, also=checked,
                                                   mask=mask)
             step = min(2 * step, CANDIDATE_PAGE)
-            decided = self.store.decision_times(pid, [f.item_id for f in page]) if page else {}
-            for f in page:
+            for f in self._undecided(page):
                 item_id = f.item_id
-                if f.newest is None or (item_id in decided and decided[item_id] >= f.newest):
-                    continue
                 votes = None
                 if f.flags & COMPARE:  # label sets and boxes: compared as answers
                     votes = self.store.item_votes(pid, [item_id])[item_id]
@@ -225,9 +222,52 @@ class Review:
                 for i, why, votes, notes in flagged]
 
     def count(self, *, reason: str | None = None, limit: int = 10_000) -> int:
-        """How many items wait for a reviewer (counted up to ``limit``)."""
-        return self._cached(("count", reason, limit),
-                            lambda: sum(1 for _ in self._flagged(reason, limit)))
+        """How many items wait for a reviewer (counted up to ``limit``): the items
+        :meth:`queue` lists, page after page.
+
+        Items flagged from plain labels are counted in SQL (the flagged items of
+        ``item_stats`` without a review decision since their newest vote); only those
+        whose answers are compared here (label sets, boxes, differing golds) and those
+        that only the automated checks flag are looked at one by one.
+
+        Raises
+        ------
+        ValidationError
+            If ``reason`` is not one of :data:`REASONS`.
+        """
+        if reason is not None and reason not in REASONS:
+            raise ValidationError(f"unknown reason {reason!r}; expected one of {REASONS}")
+        return self._cached(("count", reason, limit), lambda: self._count(reason, limit))
+
+    def _count(self, reason: str | None, limit: int) -> int:
+        pid = self.project.id
+        checks = self.check_flags()
+        bits = {name: bit for bit, name in FLAG_REASONS}
+        plain = sum(bits.values()) if reason is None else bits.get(reason, 0)
+        n = self.store.count_flagged(pid, plain, without=COMPARE) if plain else 0
+        after = 0
+        while n < limit:  # answers compared here, a page at a time
+            page, last = self.store.flagged_items(pid, after=after, limit=CANDIDATE_PAGE,
+                                                  mask=COMPARE)
+            waiting = [f.item_id for f in self._undecided(page)]
+            votes = self.store.item_votes(pid, waiting) if waiting else {}
+            for item_id in waiting:
+                why = self.reasons(votes[item_id]) + (["check"] if item_id in checks else [])
+                n += bool(why) and (reason is None or reason in why)
+            if last is None:
+                break
+            after = last
+        if reason in (None, "check") and checks:  # flagged by the checks alone
+            found, _ = self.store.flagged_items(pid, limit=1, also=sorted(checks), mask=0)
+            n += len(self._undecided([f for f in found if not f.flags & (plain | COMPARE)]))
+        return min(n, limit)
+
+    def _undecided(self, flagged: list[ItemFlags]) -> list[ItemFlags]:
+        """The items of ``flagged`` with a vote newer than their last review decision."""
+        ids = [f.item_id for f in flagged]
+        decided = self.store.decision_times(self.project.id, ids) if ids else {}
+        return [f for f in flagged if f.newest is not None
+                and not (f.item_id in decided and decided[f.item_id] >= f.newest)]
 
     def entry(self, item_id: int) -> ReviewEntry:
         """One item with all its votes, flagged or not (raises NotFoundError)."""

@@ -104,6 +104,29 @@ class SqlPages(SqlBase):
                                                aware(newest) if newest else None)
         return [found[i] for i in sorted(found)], stop
 
+    def count_flagged(self, project_id: int, flags: int, *, without: int = 0) -> int:
+        """Flagged items waiting for a reviewer, counted in SQL: items of ``item_stats``
+        with one of the ``flags`` bits and none of ``without``, whose newest vote other
+        than gold is newer than their last review decision (or that have none).
+
+        One walk of the flagged items' partial index, each checked against the decisions'
+        item index (an anti-join), whatever the project's size beyond them.
+        """
+        r, d = ItemStatsRow, ReviewDecisionRow
+        decided = (select(d.id).where(d.item_id == r.item_id, d.created_at >= r.newest)
+                   .exists())
+        q = select(func.count()).select_from(r).where(
+            r.project_id == project_id,
+            r.flags > literal_column("0"),  # the partial index's term
+            r.flags.op("&")(flags) != 0,
+            r.newest.is_not(None),
+            ~decided,
+        )
+        if without:
+            q = q.where(r.flags.op("&")(without) == 0)
+        with self.snapshot() as s:
+            return int(s.execute(q).scalar_one())
+
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
         """Votes on the given items only, by item, each in source id order."""
