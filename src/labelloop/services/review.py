@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, UserRecord
 from labelloop.errors import ValidationError
 from labelloop.services.queue import Answer, answers_match, parse_answer
-from labelloop.services.readcache import RESULTS
+from labelloop.services.readcache import RESULTS, VOTES, KeptVotes
 from labelloop.services.scorecards import (
     Scorecard,
     build_scorecards,
@@ -104,7 +104,63 @@ class Review:
 
     def _people(self) -> dict[int, list[Vote]]:
         """Human and gold votes of the project, by item (what scorecards read)."""
-        return _by_item(self.store.votes_where_kind(self.project.id, PEOPLE))
+        return self._votes(PEOPLE)
+
+    def _votes(self, kinds: tuple[str, ...], on_items_of: str | None = None
+               ) -> dict[int, list[Vote]]:
+        """Votes of the source ``kinds`` by item in id order (only on the items a source
+        of kind ``on_items_of`` voted on), each item's in source order; do not change them.
+
+        Read whole once, then kept (:data:`~labelloop.services.readcache.VOTES`) with the
+        version of each source: the next call re-reads only the sources whose votes
+        changed since (an annotator's answers), and reads everything again when a source
+        went, or when a source of another kind than ``on_items_of`` changed.
+        """
+        pid = self.project.id
+        key = (getattr(self.store, "url", id(self.store)), pid, kinds, on_items_of)
+        flat = self.store.votes_version(pid, kinds)  # read before the votes, never after
+        now = dict(zip(flat[::2], flat[1::2], strict=True))
+        kept = VOTES.get(key)
+        by_item = None
+        if kept is not None and set(kept.versions) <= set(now):
+            dirty = [sid for sid, n in now.items() if kept.versions.get(sid) != n]
+            if not dirty:
+                return kept.by_item
+            by_item = self._merge(kept.by_item, dirty, kinds, on_items_of)
+        if by_item is None:
+            by_item = _by_item(self.store.votes_where_kind(pid, kinds, on_items_of=on_items_of))
+        VOTES.put(key, KeptVotes(now, by_item))
+        return by_item
+
+    def _merge(self, old: dict[int, list[Vote]], dirty: list[int], kinds: tuple[str, ...],
+               on_items_of: str | None) -> dict[int, list[Vote]] | None:
+        """``old`` with the votes of the ``dirty`` sources read again (None: read all)."""
+        pid = self.project.id
+        if on_items_of is not None:
+            kind_of = {s.id: s.kind for s in self.store.sources(pid, kinds=kinds)}
+            if any(kind_of.get(sid) != on_items_of for sid in dirty):
+                return None
+        gone = set(dirty)
+        fresh = _by_item(self.store.votes_of_sources(pid, dirty))
+        touched = set(fresh) | {i for i, vs in old.items()
+                                if any(v.annotation.source_id in gone for v in vs)}
+        out = dict(old)
+        new_items = []
+        for i in touched:
+            if i not in old and on_items_of is not None:
+                new_items.append(i)  # its other votes are read below
+                continue
+            vs = sorted([v for v in old.get(i, []) if v.annotation.source_id not in gone]
+                        + fresh.get(i, []), key=lambda v: v.annotation.source_id)
+            if vs and (on_items_of is None or any(v.kind == on_items_of for v in vs)):
+                out[i] = vs
+            else:
+                out.pop(i, None)
+        if new_items:
+            out.update((i, vs) for i, vs in
+                       self.store.item_votes(pid, new_items, kinds=kinds).items()
+                       if any(v.kind == on_items_of for v in vs))
+        return dict(sorted(out.items()))
 
     @staticmethod
     def reasons(votes: list[Vote]) -> list[str]:
@@ -129,9 +185,8 @@ class Review:
         if not self.project.schema.task_type.single_label:
             return {}
         if votes is None:  # human answers, and models' votes on the items people answered
-            return self._cached("checks", lambda: self._checks(_by_item(
-                self.store.votes_where_kind(self.project.id, CHECKED,
-                                            on_items_of=SourceKind.HUMAN))), CHECKED)
+            return self._cached("checks", lambda: self._checks(
+                self._votes(CHECKED, SourceKind.HUMAN)), CHECKED)
         return self._checks(votes)
 
     def _checks(self, votes: dict[int, list[Vote]]) -> dict[int, list[str]]:

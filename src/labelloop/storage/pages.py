@@ -165,6 +165,13 @@ class SqlPages(SqlBase):
         with self.snapshot() as s:
             return [Vote(r[0], r[1], r[2], _light_record(r)) for r in s.execute(q)]
 
+    def votes_of_sources(self, project_id: int, source_ids: Sequence[int]) -> list[Vote]:
+        """Every vote of the given sources of the project, by item then source id (read
+        through the sources' index: the work follows their votes, not the project)."""
+        q = _vote_columns(project_id).where(SourceRow.id.in_(sorted(set(source_ids))))
+        with self.snapshot() as s:
+            return [Vote(r[0], r[1], r[2], _light_record(r)) for r in s.execute(q)]
+
     def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
                       ) -> tuple[int, ...]:
         """A version of the project's votes and review decisions: it changes whenever a
