@@ -299,9 +299,9 @@ class Review:
         checks = self.check_flags()
         bits = {name: bit for bit, name in FLAG_REASONS}
         plain = sum(bits.values()) if reason is None else bits.get(reason, 0)
-        n = self.store.count_flagged(pid, plain, without=COMPARE) if plain else 0
+        n, compared = self.store.count_flagged(pid, (plain, COMPARE), (COMPARE, 0))
         after = 0
-        while n < limit:  # answers compared here, a page at a time
+        while compared and n < limit:  # answers compared here, a page at a time
             page, last = self.store.flagged_items(pid, after=after, limit=CANDIDATE_PAGE,
                                                   mask=COMPARE)
             waiting = [f.item_id for f in self._undecided(page)]
