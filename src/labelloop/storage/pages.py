@@ -99,10 +99,14 @@ class SqlPages(SqlBase):
                                                aware(newest) if newest else None)
             stop = max(found) if len(found) == limit else None
             extra = {i for i in also if i > after and (stop is None or i <= stop)} - set(found)
+            # by key alone: with the project in the query a planner walks the project's
+            # rows of ix_item_stats_project instead (every item); ids are unique anyway
+            by_id = select(r.item_id, r.flags, r.newest, r.project_id)
             for chunk in chunks(sorted(extra)):
-                for item_id, flags, newest in s.execute(cols.where(r.item_id.in_(chunk))):
-                    found[item_id] = ItemFlags(item_id, flags,
-                                               aware(newest) if newest else None)
+                for item_id, flags, newest, pid in s.execute(by_id.where(r.item_id.in_(chunk))):
+                    if pid == project_id:
+                        found[item_id] = ItemFlags(item_id, flags,
+                                                   aware(newest) if newest else None)
         return [found[i] for i in sorted(found)], stop
 
     def count_flagged(self, project_id: int, *groups: tuple[int, int]) -> list[int]:
