@@ -139,7 +139,7 @@ def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema)
     identity = {s.id: {"kind": str(s.kind), "name": s.name, "version": s.version}
                 for s in pages.sources}
     names = schema.names
-    dumps = json.dumps
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(obj, ensure_ascii=False)
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for page in pages.pages():
@@ -158,9 +158,9 @@ def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema)
                 entry["needs_review"] = a.needs_review
                 per_item.setdefault(a.item_id, []).append(entry)
             lines = [
-                dumps({"id": it.id, "external_id": it.external_id, "data": it.data,
-                       "meta": it.meta, "split": it.split,
-                       "annotations": per_item.get(it.id, [])}, ensure_ascii=False)
+                encode({"id": it.id, "external_id": it.external_id, "data": it.data,
+                        "meta": it.meta, "split": it.split,
+                        "annotations": per_item.get(it.id, [])})
                 for it in page.items
             ]
             if lines:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Table, Text, cast, select
+from sqlalchemy import Select, Table, Text, cast, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.records import Box, ExportItem, ExportPage, ExportVote, SourceRecord
@@ -26,6 +27,7 @@ from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import source_record
 
 PAGE_SIZE = 1000
+_EMPTY = ("{}", "null")  # stored values that decode to nothing
 _ITEMS: Table = ItemRow.__table__  # type: ignore[assignment]
 _ANNOTATIONS: Table = AnnotationRow.__table__  # type: ignore[assignment]
 
@@ -59,20 +61,30 @@ class ExportStream:
         the session), every source, and (unless ``annotations`` is false) the items'
         annotations."""
         items = _ITEMS.c
-        cols = (items.id, items.external_id, items.data, items.meta, items.split,
-                items.width, items.height)
+        # data and meta as stored text, decoded here (an empty meta is not decoded)
+        cols = (items.id, items.external_id, cast(items.data, Text), cast(items.meta, Text),
+                items.split, items.width, items.height)
+        loads = json.loads
         last = 0
         while True:
-            rows = self._s.execute(
+            rows = self._rows(
                 select(*cols).where(items.project_id == self._project_id, items.id > last)
-                .order_by(items.id).limit(self.page_size)).all()
+                .order_by(items.id).limit(self.page_size))
             if not rows:
                 return
-            page = [ExportItem(i, ext, data, meta or {}, split, w, h)
+            page = [ExportItem(i, ext, loads(data),
+                               {} if meta is None or meta in _EMPTY else loads(meta) or {},
+                               split, w, h)
                     for i, ext, data, meta, split, w, h in rows]
             first, last = page[0].id, page[-1].id
             votes = self._annotations(first, last) if annotations else []
             yield ExportPage(page, self.sources, votes)
+
+    def _rows(self, q: Select[Any]) -> list[Any]:
+        """The rows of ``q`` as the driver hands them over (plain tuples, no result
+        processing: every column read here is an integer, float, string or boolean, JSON
+        is cast to text and decoded by the caller)."""
+        return list(self._s.connection().execute(q).cursor.fetchall())
 
     def data_keys(self) -> list[str]:
         """Names of the items' data fields in order of first appearance (read page by
@@ -103,7 +115,7 @@ class ExportStream:
              .order_by(anns.item_id, anns.source_id))
         mine = self._source_ids
         out: list[ExportVote] = []
-        for item_id, source_id, label, raw, conf, review, seconds in self._s.execute(q):
+        for item_id, source_id, label, raw, conf, review, seconds in self._rows(q):
             if source_id not in mine:
                 continue
             labels = boxes = None
