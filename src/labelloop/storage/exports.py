@@ -84,7 +84,11 @@ class ExportStream:
         """The rows of ``q`` as the driver hands them over (plain tuples, no result
         processing: every column read here is an integer, float, string or boolean, JSON
         is cast to text and decoded by the caller)."""
-        return list(self._s.connection().execute(q).cursor.fetchall())
+        result = self._s.connection().execute(q)
+        try:
+            return list(result.cursor.fetchall())
+        finally:
+            result.close()
 
     def data_keys(self) -> list[str]:
         """Names of the items' data fields in order of first appearance (read page by
