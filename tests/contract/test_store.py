@@ -491,6 +491,26 @@ def test_bulk_replace_of_human_answers_keeps_the_queue_counts(store: Store) -> N
     assert (L[: len(keep)] == 1).all() and (L[len(keep):] == -1).all()
 
 
+def test_available_items_counted_up_to_a_limit(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(30)).item_ids
+    user = store.create_user("u", "annotator", "x").id
+    other = store.create_user("o", "annotator", "x").id
+    assert user is not None and other is not None
+    for i in ids[:5]:  # the user answers five, the other person takes one of them
+        assert store.submit_answer(p.id, user, AnnotationRecord(
+            item_id=i, source_id=store.ensure_source(p.id, "human", "u", user_id=user).id,
+            label=0), overlap=2, minutes=5)
+    store.finish_claim(p.id, user, ids[5], "skipped")
+    assert store.available_items(p.id, user, overlap=2) == 24
+    for limit, want in ((1, 1), (10, 10), (24, 24), (100, 24)):
+        assert store.available_items(p.id, user, overlap=2, limit=limit) == want
+    # an overlap other than the one the queue's flags were computed with
+    assert store.available_items(p.id, other, overlap=1) == 25
+    assert store.available_items(p.id, other, overlap=1, limit=20) == 20
+    assert store.available_items(p.id, other, overlap=2, limit=100) == 30
+
+
 def test_import_batches_is_all_or_nothing_and_records_the_file(store: Store) -> None:
     p = store.create_project("p", SCHEMA)
     items = _items(30)

@@ -176,6 +176,7 @@ def _route_reads(w: World) -> dict[str, tuple[str, str]]:
         "page: review item": ("rev1", f"/p/{p}/review/{i}"),
         "page: dashboard": ("admin1", f"/p/{p}/dashboard"),
         "page: home": ("rev1", "/"),
+        "page: home (annotator)": ("ann0", "/"),
         "page: label (claims the next task)": ("ann1", f"/p/{p}/label"),
         "next task (claim)": ("ann2", f"/api/v1/projects/{p}/queue/next"),
     }
@@ -184,7 +185,8 @@ def _route_reads(w: World) -> dict[str, tuple[str, str]]:
 READS = ["item list", "item list, next page", "item detail", "review queue",
          "review queue by reason", "scorecards", "own scorecard", "dashboard", "members",
          "users", "projects", "page: review list", "page: review item", "page: dashboard",
-         "page: home", "page: label (claims the next task)", "next task (claim)"]
+         "page: home", "page: home (annotator)", "page: label (claims the next task)",
+         "next task (claim)"]
 
 
 @pytest.mark.parametrize("read", READS)
@@ -199,6 +201,37 @@ def test_server_reads_use_indexes(world: World, recorder: list[tuple[str, Any]],
         r = method(path, headers=headers)
         assert r.status_code == 200, r.text[:300]
     _check(world, recorder, read)
+
+
+def test_reads_after_a_vote_use_indexes(world: World, recorder: list[tuple[str, Any]],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after an annotator's answer the dashboard and the review queue read again
+    only that annotator's votes (and the votes on an item answered for the first time):
+    those reads walk indexes too."""
+    p = world.project
+    merged: list[list[int]] = []
+    real = world.store.votes_of_sources
+
+    def spy(project_id: int, source_ids: Any) -> Any:
+        merged.append(list(source_ids))
+        return real(project_id, source_ids)
+
+    monkeypatch.setattr(world.store, "votes_of_sources", spy)
+    app = create_app(world.store, secret=SECRET, users=_users(world.store))
+    admin = {"Authorization": f"Bearer {world.tokens['admin1']}"}
+    ann = {"Authorization": f"Bearer {world.tokens['ann0']}"}
+    with TestClient(app) as c:
+        for path in (f"/api/v1/projects/{p}/dashboard", f"/api/v1/projects/{p}/review"):
+            assert c.get(path, headers=admin).status_code == 200  # votes read and kept
+            task = c.post(f"/api/v1/projects/{p}/queue/next", headers=ann).json()["task"]
+            r = c.put(f"/api/v1/projects/{p}/items/{task['item']['id']}/annotation",
+                      json={"label": "a", "seconds": 1.0}, headers=ann)
+            assert r.status_code == 200, r.text[:300]
+            recorder.clear()
+            merged.clear()
+            assert c.get(path, headers=admin).status_code == 200
+            assert merged  # the annotator's votes, merged into the kept ones
+            _check(world, recorder, f"{path} after a vote")
 
 
 def test_cli_status_uses_indexes(world: World, recorder: list[tuple[str, Any]]) -> None:

@@ -167,7 +167,8 @@ def test_review_flags_match_the_votes(store: Store, task: str) -> None:
     store.upsert_annotations(p.id, rows)
     review = Review(store, p)
     reviewer = store.create_user(f"{task}-rev", "reviewer", "x")
-    for item_id, _ in reference_queue(store, review)[:5]:
+    sent_back = [item_id for item_id, _ in reference_queue(store, review)[:5]]
+    for item_id in sent_back:
         store.record_decision(p.id, item_id, reviewer.id or 0, "send_back", {}, "",
                               datetime.now(UTC))
     expected_queue = reference_queue(store, review)
@@ -176,8 +177,18 @@ def test_review_flags_match_the_votes(store: Store, task: str) -> None:
     assert got == expected_queue
     assert review.count() == len(expected_queue)
     for reason in ("needs_review", "disagreement", "honeypot_miss", "check"):
-        assert [(e.item.id, e.reasons) for e in review.queue(reason=reason, limit=1000)] == [
-            (i, why) for i, why in expected_queue if reason in why]
+        want = [(i, why) for i, why in expected_queue if reason in why]
+        assert [(e.item.id, e.reasons) for e in review.queue(reason=reason, limit=1000)] == want
+        assert review.count(reason=reason) == len(want)  # counted in SQL, the same number
     paged = [(e.item.id, e.reasons) for e in review.queue(limit=7)]
     paged += [(e.item.id, e.reasons) for e in review.queue(limit=1000, after=paged[-1][0])]
     assert paged == expected_queue
+    assert review.count(limit=3) == 3
+    # a new vote on a decided item puts it back; one decided after its votes leaves
+    store.upsert_annotations(p.id, [AnnotationRecord(
+        item_id=sent_back[0], source_id=lm, label=2, confidence=0.5, needs_review=True)])
+    store.record_decision(p.id, expected_queue[0][0], reviewer.id or 0, "accept", {}, "",
+                          datetime.now(UTC))
+    again = reference_queue(store, review)
+    assert sent_back[0] in {i for i, _ in again} and expected_queue[0] not in again
+    assert review.count() == len(again)

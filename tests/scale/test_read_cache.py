@@ -70,3 +70,58 @@ def test_kept_results_follow_the_votes(store: Store) -> None:
     assert store.votes_version(p.id) != v2
     assert review.scorecards(users) == fresh_cards(store, review, users)
     assert review.dashboard(users).pairs_compared == 0
+
+
+def test_kept_votes_are_merged_from_the_sources_that_changed(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each write, the kept votes equal a fresh read; an annotator's write re-reads
+    that annotator's votes only, a model's write reads everything again."""
+    p = store.create_project("merge", SCHEMA, ProjectSettings(overlap=2))
+    items = [ItemRecord(data={"text": f"m{i}"}) for i in range(40)]
+    ids = store.import_records(p.id, items, [
+        PendingAnnotation(content_hash=it.content_hash, kind="label_model", name="lm",
+                          label=n % 2, confidence=0.9) for n, it in enumerate(items)]).item_ids
+    users = [store.create_user(f"m{i}", "annotator", "x") for i in range(3)]
+    src = {u.id: store.ensure_source(p.id, "human", u.name, user_id=u.id).id for u in users}
+    gold = store.ensure_source(p.id, "gold", "review:g").id
+    lm = store.sources(p.id, kinds=["label_model"])[0].id
+    review = Review(store, p)
+    whole: list[str] = []
+    real = store.votes_where_kind
+
+    def spy(*args: object, **kw: object) -> object:
+        whole.append("read")
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "votes_where_kind", spy)
+
+    def check(*, full: bool) -> None:
+        whole.clear()
+        for kinds, on in ((CHECKED, "human"), (("human", "gold"), None)):
+            got = review._votes(kinds, on)
+            want = _by_item(real(p.id, kinds, on_items_of=on))
+            assert list(got) == list(want)
+            assert {i: [(v.source, v.annotation.label) for v in vs] for i, vs in got.items()} == {
+                i: [(v.source, v.annotation.label) for v in vs] for i, vs in want.items()}
+        assert bool(whole) == full
+
+    def answer(user: UserRecord, item: int, label: int) -> AnnotationRecord:
+        return AnnotationRecord(item_id=item, source_id=src[user.id], label=label)
+
+    store.upsert_annotations(p.id, [answer(users[0], i, 0) for i in ids[:10]])
+    check(full=True)  # the first read
+    check(full=False)  # nothing changed
+    store.upsert_annotations(p.id, [answer(users[1], i, 1) for i in ids[5:15]])  # new items
+    check(full=False)
+    store.upsert_annotations(p.id, [answer(users[0], ids[2], 1),  # a changed answer
+                                    AnnotationRecord(item_id=ids[20], source_id=gold, label=0)])
+    check(full=False)
+    store.delete_annotations(p.id, src[users[1].id])  # items 10-14 lose their only person
+    check(full=False)
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=ids[0], source_id=lm, label=1,
+                                                     confidence=0.2)])
+    whole.clear()
+    review._votes(CHECKED, "human")
+    assert whole  # a model's vote changed: read again
+    store.upsert_annotations(p.id, [answer(users[2], ids[30], 1)])  # a new person
+    check(full=False)

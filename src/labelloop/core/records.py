@@ -7,9 +7,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from labelloop.errors import ValidationError
 
 
 class SourceKind(StrEnum):
@@ -179,6 +181,64 @@ class PendingAnnotation:
     needs_review: bool = False
 
 
+class ExportItem(NamedTuple):
+    """An item as an export reads it: a plain tuple, no validation (the stored row)."""
+
+    id: int
+    external_id: str | None
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    split: str
+    width: int | None
+    height: int | None
+
+
+class ExportVote(NamedTuple):
+    """One source's annotation of an item as an export reads it: a plain tuple.
+
+    ``labels`` and ``boxes`` are read from the stored value only where it holds them.
+    """
+
+    item_id: int
+    source_id: int
+    label: int | None
+    labels: list[int] | None
+    boxes: list[Box] | None
+    confidence: float | None
+    needs_review: bool
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class ExportPage:
+    """One page of an export: items in id order, every source, the items' annotations
+    ordered by item and source."""
+
+    items: list[ExportItem]
+    sources: list[SourceRecord]
+    annotations: list[ExportVote]
+
+
+def export_page(snap: Snapshot) -> ExportPage:
+    """A snapshot of records as one export page (the in-memory path of the writers).
+
+    Raises
+    ------
+    ValidationError
+        If an item has no id (only stored items can be exported).
+    """
+    missing = [n for n, it in enumerate(snap.items) if it.id is None]
+    if missing:
+        raise ValidationError(f"item {missing[0]} of the snapshot has no id; export stored items")
+    return ExportPage(
+        [ExportItem(it.id, it.external_id, it.data, it.meta,  # type: ignore[arg-type]
+                    it.split, it.width, it.height) for it in snap.items],
+        snap.sources,
+        [ExportVote(a.item_id, a.source_id, a.label, a.labels, a.boxes, a.confidence,
+                    a.needs_review, a.seconds) for a in snap.annotations],
+    )
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Everything an export needs, read in one transaction."""
@@ -196,6 +256,9 @@ __all__ = [
     "AssignmentRecord",
     "AssignmentState",
     "Box",
+    "ExportItem",
+    "ExportPage",
+    "ExportVote",
     "ItemRecord",
     "PendingAnnotation",
     "Role",
@@ -205,5 +268,6 @@ __all__ = [
     "Split",
     "UserRecord",
     "content_hash",
+    "export_page",
     "occurrence_hash",
 ]

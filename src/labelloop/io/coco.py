@@ -133,15 +133,15 @@ def write_coco(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) 
                     raise ValidationError(
                         f"item {it.id} has no image width/height; COCO needs them")
                 n += 1
-                yield {"id": n, "file_name": it.image or "", "width": it.width,
-                       "height": it.height}
+                image = it.data.get("image")
+                yield {"id": n, "file_name": "" if image is None else str(image),
+                       "width": it.width, "height": it.height}
 
     def annotations() -> Iterator[dict[str, Any]]:
         n = ann_id = 0
         for page in pages.pages():
             finals = final_labels(page.items, page.sources, page.annotations)
             for it in page.items:
-                assert it.id is not None
                 n += 1
                 final = finals.get(it.id)
                 for b in (final[0].boxes or []) if final else []:

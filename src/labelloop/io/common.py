@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 from labelloop.core.records import (
     SPLITS,
     AnnotationRecord,
+    ExportItem,
+    ExportPage,
+    ExportVote,
     ItemRecord,
     PendingAnnotation,
     Snapshot,
     SourceKind,
     SourceRecord,
+    export_page,
 )
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
@@ -113,34 +117,34 @@ def collect(batches: Iterable[ParsedImport]) -> ParsedImport:
 
 class SnapshotPages(Protocol):
     """What an export writer reads: every source, the items with their annotations page by
-    page, and the names of the items' data fields (``labelloop.storage`` hands one out from
-    one read transaction)."""
+    page as plain tuples (:class:`~labelloop.core.records.ExportPage`), and the names of
+    the items' data fields (``labelloop.storage`` hands one out from one read transaction)."""
 
     sources: list[SourceRecord]
 
-    def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]: ...
+    def pages(self, *, annotations: bool = True) -> Iterator[ExportPage]: ...
 
     def data_keys(self) -> list[str]: ...
 
 
 class WholeSnapshot:
-    """A :class:`~labelloop.core.records.Snapshot` in memory, as one page."""
+    """A :class:`~labelloop.core.records.Snapshot` of records in memory, as one page."""
 
     def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
+        self.page = export_page(snap)
         self.sources = snap.sources
 
-    def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]:
+    def pages(self, *, annotations: bool = True) -> Iterator[ExportPage]:
         """The one page: the whole snapshot."""
-        yield self.snap if annotations else Snapshot(self.snap.items, self.sources, [])
+        yield self.page if annotations else ExportPage(self.page.items, self.sources, [])
 
     def data_keys(self) -> list[str]:
         """Names of the items' data fields in order of first appearance."""
-        return list(dict.fromkeys(k for it in self.snap.items for k in it.data))
+        return list(dict.fromkeys(k for it in self.page.items for k in it.data))
 
 
 def as_pages(snap: Snapshot | SnapshotPages) -> SnapshotPages:
-    """Pages of a snapshot: a stream as it is, a whole snapshot as one page."""
+    """Pages of a snapshot: a stream as it is, a whole snapshot of records as one page."""
     return WholeSnapshot(snap) if isinstance(snap, Snapshot) else snap
 
 
@@ -327,50 +331,54 @@ def rows_to_import(
     return collect(iter_rows_import(rows, file=file, schema=schema, options=options))
 
 
+_PRECEDENCE = {
+    SourceKind.GOLD: 0, SourceKind.HUMAN: 1, SourceKind.LABEL_MODEL: 2, SourceKind.MODEL: 3,
+}
+V = TypeVar("V", AnnotationRecord, ExportVote)
+
+
 def final_labels(
-    items: list[ItemRecord], sources: list[SourceRecord], annotations: list[AnnotationRecord]
-) -> dict[int, tuple[AnnotationRecord, SourceRecord]]:
+    items: Sequence[ItemRecord | ExportItem], sources: list[SourceRecord],
+    annotations: Iterable[V],
+) -> dict[int, tuple[V, SourceRecord]]:
     """The label an export reports per item: gold, else the human majority, else the label
     model, else a model draft.
 
     Among several gold sources the earliest wins; among label models or model drafts the
-    newest source (a model drafted again after new labels) wins.
+    newest source (a model drafted again after new labels) wins; a tie between humans goes
+    to the answer given first (in annotation order).
     """
     by_id = {s.id: s for s in sources}
-    order = {
-        SourceKind.GOLD: 0, SourceKind.HUMAN: 1, SourceKind.LABEL_MODEL: 2, SourceKind.MODEL: 3
-    }
-    best: dict[int, list[tuple[AnnotationRecord, SourceRecord]]] = {}
+    rank = {s.id: _PRECEDENCE[s.kind] for s in sources if s.kind in _PRECEDENCE}
+    best: dict[int, tuple[int, list[V]]] = {}
     for a in annotations:
-        src = by_id[a.source_id]
-        if src.kind not in order:
+        r = rank.get(a.source_id)
+        if r is None:
             continue
         cur = best.get(a.item_id)
-        if cur is None or order[src.kind] < order[cur[0][1].kind]:
-            best[a.item_id] = [(a, src)]
-        elif order[src.kind] == order[cur[0][1].kind]:
-            cur.append((a, src))
-    out: dict[int, tuple[AnnotationRecord, SourceRecord]] = {}
-    for item_id, cands in best.items():
-        kind = cands[0][1].kind
-        if len(cands) == 1 or kind == SourceKind.GOLD:
-            out[item_id] = cands[0]
-            continue
-        if kind != SourceKind.HUMAN:
-            out[item_id] = max(cands, key=lambda c: c[1].id or 0)
-            continue
-        votes = Counter(
-            a.label if a.label is not None else tuple(a.labels or ()) for a, _ in cands
-        )
-        top = votes.most_common(1)[0][0]
-        out[item_id] = next(
-            c for c in cands
-            if (c[0].label if c[0].label is not None else tuple(c[0].labels or ())) == top
-        )
+        if cur is None or r < cur[0]:
+            best[a.item_id] = (r, [a])
+        elif r == cur[0]:
+            cur[1].append(a)
+    out: dict[int, tuple[V, SourceRecord]] = {}
+    for item_id, (r, cands) in best.items():
+        if len(cands) == 1 or r == 0:
+            pick = cands[0]
+        elif r != 1:
+            pick = max(cands, key=lambda c: c.source_id)
+        else:
+            votes = Counter(_answer(c) for c in cands)
+            top = votes.most_common(1)[0][0]
+            pick = next(c for c in cands if _answer(c) == top)
+        out[item_id] = (pick, by_id[pick.source_id])
     return out
 
 
-def label_names(a: AnnotationRecord, schema: LabelSchema) -> str | list[str] | None:
+def _answer(a: AnnotationRecord | ExportVote) -> int | tuple[int, ...]:
+    return a.label if a.label is not None else tuple(a.labels or ())
+
+
+def label_names(a: AnnotationRecord | ExportVote, schema: LabelSchema) -> str | list[str] | None:
     """Class name(s) of an annotation."""
     if a.label is not None:
         return schema.names[a.label]

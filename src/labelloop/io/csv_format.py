@@ -98,7 +98,6 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
         for page in pages.pages():
             finals = final_labels(page.items, page.sources, page.annotations)
             for it in page.items:
-                assert it.id is not None
                 ann_src = finals.get(it.id)
                 label: str | list[str] | None = None
                 src = conf = review = ""

@@ -90,7 +90,6 @@ def _tables(pages: SnapshotPages, cols: list[str], schema: LabelSchema
         table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}}
         table["label"] = []
         for it in page.items:
-            assert it.id is not None
             table["id"].append(it.id)
             table["split"].append(it.split)
             for c in cols:

@@ -135,30 +135,35 @@ def _iter_native(
 def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
     """Write one line per item with its data and every source's annotation, page by page."""
     pages = as_pages(snap)
-    by_src = {s.id: s for s in pages.sources}
+    # one "source" object per source, shared by its entries (json.dumps only reads it)
+    identity = {s.id: {"kind": str(s.kind), "name": s.name, "version": s.version}
+                for s in pages.sources}
+    names = schema.names
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(obj, ensure_ascii=False)
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for page in pages.pages():
             per_item: dict[int, list[dict[str, Any]]] = {}
             for a in page.annotations:
-                s = by_src[a.source_id]
                 entry: dict[str, Any] = {
-                    "source": {"kind": s.kind, "name": s.name, "version": s.version},
-                    "label": None if a.label is None else schema.names[a.label],
+                    "source": identity[a.source_id],
+                    "label": None if a.label is None else names[a.label],
                 }
                 if a.labels is not None:
-                    entry["label"] = [schema.names[i] for i in a.labels]
+                    entry["label"] = [names[i] for i in a.labels]
                 if a.boxes is not None:
                     entry["boxes"] = [b.model_dump() for b in a.boxes]
                 if a.confidence is not None:
                     entry["confidence"] = a.confidence
                 entry["needs_review"] = a.needs_review
                 per_item.setdefault(a.item_id, []).append(entry)
-            for it in page.items:
-                assert it.id is not None
-                obj = {"id": it.id, "external_id": it.external_id, "data": it.data,
-                       "meta": it.meta, "split": it.split,
-                       "annotations": per_item.get(it.id, [])}
-                fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
-                n += 1
+            lines = [
+                encode({"id": it.id, "external_id": it.external_id, "data": it.data,
+                        "meta": it.meta, "split": it.split,
+                        "annotations": per_item.get(it.id, [])})
+                for it in page.items
+            ]
+            if lines:
+                fh.write("\n".join(lines) + "\n")
+            n += len(lines)
     return n

@@ -15,7 +15,8 @@ from typing import Any
 
 from labelloop.core.records import (
     SPLITS,
-    AnnotationRecord,
+    ExportItem,
+    ExportVote,
     ItemRecord,
     PendingAnnotation,
     Snapshot,
@@ -61,7 +62,7 @@ def label_config(schema: LabelSchema) -> str:
     return f'<View><{tag} name="{obj}" value="${obj}"/>{control}</View>'
 
 
-def _result(a: AnnotationRecord, item: ItemRecord, schema: LabelSchema) -> list[dict[str, Any]]:
+def _result(a: ExportVote, item: ExportItem, schema: LabelSchema) -> list[dict[str, Any]]:
     obj = _to_name(schema)
     if a.boxes is not None:
         if not item.width or not item.height:
@@ -98,13 +99,13 @@ def write_label_studio(path: Path, snap: Snapshot | SnapshotPages, schema: Label
 
     def tasks() -> Iterator[dict[str, Any]]:
         for page in pages.pages():
-            per_item: dict[int, list[AnnotationRecord]] = {}
+            per_item: dict[int, list[ExportVote]] = {}
             for a in page.annotations:
                 per_item.setdefault(a.item_id, []).append(a)
             for it in page.items:
-                assert it.id is not None
                 data = dict(it.data)
-                data[obj] = it.image if obj == "image" else it.text
+                main = it.data.get(obj)
+                data[obj] = None if main is None else str(main)
                 task: dict[str, Any] = {
                     "id": it.id, "data": data,
                     "meta": {"split": it.split, "external_id": it.external_id,

@@ -45,11 +45,13 @@ class Task:
 
 @dataclass(frozen=True)
 class QueueCounts:
-    """How many items a user answered and skipped, and how many wait for them."""
+    """How many items a user answered and skipped, and how many wait for them
+    (``more``: at least ``waiting``, the count stopped there)."""
 
     submitted: int
     skipped: int
     waiting: int
+    more: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,10 +266,14 @@ class LabelingQueue:
         assert user.id is not None
         return self.store.last_submitted(self._pid, user.id, before=before)
 
-    def counts(self, user: UserRecord) -> QueueCounts:
-        """How many items the user answered and skipped, and how many wait for them."""
+    def counts(self, user: UserRecord, *, limit: int | None = None) -> QueueCounts:
+        """How many items the user answered and skipped, and how many wait for them
+        (with ``limit``: counted up to it, ``more`` when at least that many wait, so the
+        cost follows the limit and the user's work, not the project's size)."""
         assert user.id is not None
         got = self.store.assignment_counts(self._pid, user.id)
         waiting = self.store.available_items(self._pid, user.id,
-                                             overlap=self.project.settings.overlap)
-        return QueueCounts(got.get("submitted", 0), got.get("skipped", 0), waiting)
+                                             overlap=self.project.settings.overlap,
+                                             limit=limit)
+        return QueueCounts(got.get("submitted", 0), got.get("skipped", 0), waiting,
+                           more=limit is not None and waiting >= limit)

@@ -6,6 +6,10 @@ a write counter per source, bumped by database triggers in the writing transacti
 the review decisions), so a dashboard refreshed while nobody labels costs two small
 queries. Any write of a vote or a decision changes the version and the next read
 computes afresh; entries of old versions fall out of the bounded cache.
+
+The votes such results are computed from are kept too (:data:`VOTES`), with the version
+of each source they were read at: after a write, only the votes of the sources that
+changed (an annotator's answers) are read again and merged in, not the whole project.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from labelloop.storage import Vote
 
 T = TypeVar("T")
 
@@ -41,3 +48,42 @@ class VersionedCache:
 
 
 RESULTS = VersionedCache()
+
+
+@dataclass(frozen=True)
+class KeptVotes:
+    """Votes read by item, and the version of each source's votes they were read at
+    (source id -> its write counter)."""
+
+    versions: dict[int, int]
+    by_item: dict[int, list[Vote]]
+
+
+class LatestVotes:
+    """The latest votes read per key (store, project, what was read), so that the next
+    read after a write re-reads only the sources whose votes changed. Entries are
+    replaced whole, never changed in place."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, KeptVotes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> KeptVotes | None:
+        """The votes kept under ``key``, if any."""
+        with self._lock:
+            kept = self._items.get(key)
+            if kept is not None:
+                self._items.move_to_end(key)
+            return kept
+
+    def put(self, key: Hashable, kept: KeptVotes) -> None:
+        """Keep ``kept`` under ``key`` (the oldest key goes beyond ``size``)."""
+        with self._lock:
+            self._items[key] = kept
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+VOTES = LatestVotes()

@@ -16,13 +16,13 @@ from typing import Any, Literal, TypeVar
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, UserRecord
 from labelloop.errors import ValidationError
 from labelloop.services.queue import Answer, answers_match, parse_answer
-from labelloop.services.readcache import RESULTS
+from labelloop.services.readcache import RESULTS, VOTES, KeptVotes
 from labelloop.services.scorecards import (
     Scorecard,
     build_scorecards,
     own_scorecard,
 )
-from labelloop.storage import ProjectInfo, StoreProtocol, StoreStatus, Vote
+from labelloop.storage import ItemFlags, ProjectInfo, StoreProtocol, StoreStatus, Vote
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
            "Scorecard", "Vote"]
@@ -104,7 +104,63 @@ class Review:
 
     def _people(self) -> dict[int, list[Vote]]:
         """Human and gold votes of the project, by item (what scorecards read)."""
-        return _by_item(self.store.votes_where_kind(self.project.id, PEOPLE))
+        return self._votes(PEOPLE)
+
+    def _votes(self, kinds: tuple[str, ...], on_items_of: str | None = None
+               ) -> dict[int, list[Vote]]:
+        """Votes of the source ``kinds`` by item in id order (only on the items a source
+        of kind ``on_items_of`` voted on), each item's in source order; do not change them.
+
+        Read whole once, then kept (:data:`~labelloop.services.readcache.VOTES`) with the
+        version of each source: the next call re-reads only the sources whose votes
+        changed since (an annotator's answers), and reads everything again when a source
+        went, or when a source of another kind than ``on_items_of`` changed.
+        """
+        pid = self.project.id
+        key = (getattr(self.store, "url", id(self.store)), pid, kinds, on_items_of)
+        flat = self.store.votes_version(pid, kinds)  # read before the votes, never after
+        now = dict(zip(flat[::2], flat[1::2], strict=True))
+        kept = VOTES.get(key)
+        by_item = None
+        if kept is not None and set(kept.versions) <= set(now):
+            dirty = [sid for sid, n in now.items() if kept.versions.get(sid) != n]
+            if not dirty:
+                return kept.by_item
+            by_item = self._merge(kept.by_item, dirty, kinds, on_items_of)
+        if by_item is None:
+            by_item = _by_item(self.store.votes_where_kind(pid, kinds, on_items_of=on_items_of))
+        VOTES.put(key, KeptVotes(now, by_item))
+        return by_item
+
+    def _merge(self, old: dict[int, list[Vote]], dirty: list[int], kinds: tuple[str, ...],
+               on_items_of: str | None) -> dict[int, list[Vote]] | None:
+        """``old`` with the votes of the ``dirty`` sources read again (None: read all)."""
+        pid = self.project.id
+        if on_items_of is not None:
+            kind_of = {s.id: s.kind for s in self.store.sources(pid, kinds=kinds)}
+            if any(kind_of.get(sid) != on_items_of for sid in dirty):
+                return None
+        gone = set(dirty)
+        fresh = _by_item(self.store.votes_of_sources(pid, dirty))
+        touched = set(fresh) | {i for i, vs in old.items()
+                                if any(v.annotation.source_id in gone for v in vs)}
+        out = dict(old)
+        new_items = []
+        for i in touched:
+            if i not in old and on_items_of is not None:
+                new_items.append(i)  # its other votes are read below
+                continue
+            vs = sorted([v for v in old.get(i, []) if v.annotation.source_id not in gone]
+                        + fresh.get(i, []), key=lambda v: v.annotation.source_id)
+            if vs and (on_items_of is None or any(v.kind == on_items_of for v in vs)):
+                out[i] = vs
+            else:
+                out.pop(i, None)
+        if new_items:
+            out.update((i, vs) for i, vs in
+                       self.store.item_votes(pid, new_items, kinds=kinds).items()
+                       if any(v.kind == on_items_of for v in vs))
+        return dict(sorted(out.items()))
 
     @staticmethod
     def reasons(votes: list[Vote]) -> list[str]:
@@ -129,9 +185,8 @@ class Review:
         if not self.project.schema.task_type.single_label:
             return {}
         if votes is None:  # human answers, and models' votes on the items people answered
-            return self._cached("checks", lambda: self._checks(_by_item(
-                self.store.votes_where_kind(self.project.id, CHECKED,
-                                            on_items_of=SourceKind.HUMAN))), CHECKED)
+            return self._cached("checks", lambda: self._checks(
+                self._votes(CHECKED, SourceKind.HUMAN)), CHECKED)
         return self._checks(votes)
 
     def _checks(self, votes: dict[int, list[Vote]]) -> dict[int, list[str]]:
@@ -190,11 +245,8 @@ class Review:
             page, last = self.store.flagged_items(pid, after=after, limit=step, also=checked,
                                                   mask=mask)
             step = min(2 * step, CANDIDATE_PAGE)
-            decided = self.store.decision_times(pid, [f.item_id for f in page]) if page else {}
-            for f in page:
+            for f in self._undecided(page):
                 item_id = f.item_id
-                if f.newest is None or (item_id in decided and decided[item_id] >= f.newest):
-                    continue
                 votes = None
                 if f.flags & COMPARE:  # label sets and boxes: compared as answers
                     votes = self.store.item_votes(pid, [item_id])[item_id]
@@ -225,9 +277,52 @@ class Review:
                 for i, why, votes, notes in flagged]
 
     def count(self, *, reason: str | None = None, limit: int = 10_000) -> int:
-        """How many items wait for a reviewer (counted up to ``limit``)."""
-        return self._cached(("count", reason, limit),
-                            lambda: sum(1 for _ in self._flagged(reason, limit)))
+        """How many items wait for a reviewer (counted up to ``limit``): the items
+        :meth:`queue` lists, page after page.
+
+        Items flagged from plain labels are counted in SQL (the flagged items of
+        ``item_stats`` without a review decision since their newest vote); only those
+        whose answers are compared here (label sets, boxes, differing golds) and those
+        that only the automated checks flag are looked at one by one.
+
+        Raises
+        ------
+        ValidationError
+            If ``reason`` is not one of :data:`REASONS`.
+        """
+        if reason is not None and reason not in REASONS:
+            raise ValidationError(f"unknown reason {reason!r}; expected one of {REASONS}")
+        return self._cached(("count", reason, limit), lambda: self._count(reason, limit))
+
+    def _count(self, reason: str | None, limit: int) -> int:
+        pid = self.project.id
+        checks = self.check_flags()
+        bits = {name: bit for bit, name in FLAG_REASONS}
+        plain = sum(bits.values()) if reason is None else bits.get(reason, 0)
+        n, compared = self.store.count_flagged(pid, (plain, COMPARE), (COMPARE, 0))
+        after = 0
+        while compared and n < limit:  # answers compared here, a page at a time
+            page, last = self.store.flagged_items(pid, after=after, limit=CANDIDATE_PAGE,
+                                                  mask=COMPARE)
+            waiting = [f.item_id for f in self._undecided(page)]
+            votes = self.store.item_votes(pid, waiting) if waiting else {}
+            for item_id in waiting:
+                why = self.reasons(votes[item_id]) + (["check"] if item_id in checks else [])
+                n += bool(why) and (reason is None or reason in why)
+            if last is None:
+                break
+            after = last
+        if reason in (None, "check") and checks:  # flagged by the checks alone
+            found, _ = self.store.flagged_items(pid, limit=1, also=sorted(checks), mask=0)
+            n += len(self._undecided([f for f in found if not f.flags & (plain | COMPARE)]))
+        return min(n, limit)
+
+    def _undecided(self, flagged: list[ItemFlags]) -> list[ItemFlags]:
+        """The items of ``flagged`` with a vote newer than their last review decision."""
+        ids = [f.item_id for f in flagged]
+        decided = self.store.decision_times(self.project.id, ids) if ids else {}
+        return [f for f in flagged if f.newest is not None
+                and not (f.item_id in decided and decided[f.item_id] >= f.newest)]
 
     def entry(self, item_id: int) -> ReviewEntry:
         """One item with all its votes, flagged or not (raises NotFoundError)."""

@@ -7,6 +7,7 @@ Only this package speaks SQL. :class:`Store` is the SQL implementation of
 
 from labelloop.core.records import PendingAnnotation, Snapshot
 from labelloop.storage.engine import make_engine, sqlite_url
+from labelloop.storage.pages import ItemFlags
 from labelloop.storage.protocol import StoreProtocol
 from labelloop.storage.records import (
     Claim,
@@ -24,6 +25,7 @@ __all__ = [
     "Claim",
     "Failure",
     "ImportResult",
+    "ItemFlags",
     "PendingAnnotation",
     "ProjectInfo",
     "Snapshot",

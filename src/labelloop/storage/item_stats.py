@@ -14,7 +14,6 @@ two transactions writing votes on one item cannot leave a stale summary.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import (
@@ -24,12 +23,9 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    case,
-    func,
-    select,
     text,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from labelloop.storage.models import Base
 
@@ -74,22 +70,3 @@ class SourceStatsRow(Base):
     changes: Mapped[int] = mapped_column(Integer)
     votes: Mapped[int] = mapped_column(Integer)
     flagged: Mapped[int] = mapped_column(Integer)
-
-
-def counts(s: Session, project_id: int, threshold: float) -> tuple[Counter[str], int, int]:
-    """Items with votes by state; items a label model or labeling function voted on; items
-    no person answered that a model answered with confidence ``>= threshold``."""
-    r = ItemStatsRow
-    rows = s.execute(  # one walk of ix_item_stats_project, grouped in its order
-        select(r.state, func.count(), func.sum(r.lm),
-               func.sum(case((r.sure >= threshold, 1), else_=0)))
-        .where(r.project_id == project_id)
-        .group_by(r.state)
-    ).all()
-    states: Counter[str] = Counter()
-    lm = saved = 0
-    for state, n, with_lm, confident in rows:
-        states[str(state)] += int(n)
-        lm += int(with_lm or 0)
-        saved += int(confident or 0) if state not in ("gold", "human") else 0
-    return states, lm, saved

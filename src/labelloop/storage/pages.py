@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Index,
+    case,
     func,
     literal_column,
     select,
@@ -98,11 +99,42 @@ class SqlPages(SqlBase):
                                                aware(newest) if newest else None)
             stop = max(found) if len(found) == limit else None
             extra = {i for i in also if i > after and (stop is None or i <= stop)} - set(found)
+            # by key alone: with the project in the query a planner walks the project's
+            # rows of ix_item_stats_project instead (every item); ids are unique anyway
+            by_id = select(r.item_id, r.flags, r.newest, r.project_id)
             for chunk in chunks(sorted(extra)):
-                for item_id, flags, newest in s.execute(cols.where(r.item_id.in_(chunk))):
-                    found[item_id] = ItemFlags(item_id, flags,
-                                               aware(newest) if newest else None)
+                for item_id, flags, newest, pid in s.execute(by_id.where(r.item_id.in_(chunk))):
+                    if pid == project_id:
+                        found[item_id] = ItemFlags(item_id, flags,
+                                                   aware(newest) if newest else None)
         return [found[i] for i in sorted(found)], stop
+
+    def count_flagged(self, project_id: int, *groups: tuple[int, int]) -> list[int]:
+        """Flagged items waiting for a reviewer, counted in SQL, per group ``(any_of,
+        none_of)``: the items of ``item_stats`` with one of the ``any_of`` flag bits and
+        none of ``none_of``, whose newest vote other than gold is newer than their last
+        review decision (or that have none).
+
+        One walk of the flagged items' partial index for every group, each item checked
+        against the decisions' item index (an anti-join), whatever the project's size
+        beyond them.
+        """
+        r, d = ItemStatsRow, ReviewDecisionRow
+        decided = (select(d.id).where(d.item_id == r.item_id, d.created_at >= r.newest)
+                   .exists())
+        bit = r.flags.op("&")
+        q = select(*[
+            func.coalesce(func.sum(case(((bit(any_of) != 0) & (bit(none_of) == 0), 1),
+                                        else_=0)), 0)
+            for any_of, none_of in groups
+        ]).select_from(r).where(
+            r.project_id == project_id,
+            r.flags > literal_column("0"),  # the partial index's term
+            r.newest.is_not(None),
+            ~decided,
+        )
+        with self.snapshot() as s:
+            return [int(n) for n in s.execute(q).one()]
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
@@ -141,6 +173,17 @@ class SqlPages(SqlBase):
             q = q.where(a.item_id.in_(items))
         with self.snapshot() as s:
             return [Vote(r[0], r[1], r[2], _light_record(r)) for r in s.execute(q)]
+
+    def votes_of_sources(self, project_id: int, source_ids: Sequence[int]) -> list[Vote]:
+        """Every vote of the given sources of the project, by item then source id (read
+        through the sources' index: the work follows their votes, not the project)."""
+        # from the votes' source index, sorted here: ordered in SQL, a planner may walk
+        # every vote in item order instead
+        q = _vote_columns(project_id).order_by(None).where(
+            AnnotationRow.source_id.in_(sorted(set(source_ids))))
+        with self.snapshot() as s:
+            rows = sorted(s.execute(q), key=lambda r: (r.item_id, r.source_id))
+        return [Vote(r[0], r[1], r[2], _light_record(r)) for r in rows]
 
     def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
                       ) -> tuple[int, ...]:

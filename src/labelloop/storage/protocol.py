@@ -19,6 +19,7 @@ import numpy.typing as npt
 from labelloop.core.matrix import LabelMatrix
 from labelloop.core.records import (
     AnnotationRecord,
+    ExportPage,
     ItemRecord,
     PendingAnnotation,
     Snapshot,
@@ -155,11 +156,12 @@ class AnnotationRepository(Protocol):
 
 
 class ExportPages(Protocol):
-    """A project's sources, and its items (with their annotations) page by page."""
+    """A project's sources, and its items (with their annotations) page by page, as plain
+    tuples."""
 
     sources: list[SourceRecord]
 
-    def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]: ...
+    def pages(self, *, annotations: bool = True) -> Iterator[ExportPage]: ...
 
     def data_keys(self) -> list[str]: ...
 
@@ -257,7 +259,8 @@ class QueueRepository(Protocol):
         minutes: int, now: datetime | None = None,
     ) -> bool: ...
 
-    def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int: ...
+    def available_items(self, project_id: int, user_id: int, *, overlap: int,
+                        limit: int | None = None) -> int: ...
 
     def finish_claim(
         self, project_id: int, user_id: int, item_id: int, state: str,
@@ -296,6 +299,10 @@ class PageRepository(Protocol):
     def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
                       also: Sequence[int] = (), mask: int | None = None
                       ) -> tuple[list[ItemFlags], int | None]: ...
+
+    def count_flagged(self, project_id: int, *groups: tuple[int, int]) -> list[int]: ...
+
+    def votes_of_sources(self, project_id: int, source_ids: Sequence[int]) -> list[Vote]: ...
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]: ...

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from labelloop.core.records import AnnotationRecord
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.annotations import annotation_rows, check_owned, upsert_annotation_rows
-from labelloop.storage.base import SqlBase, aware
+from labelloop.storage.base import SqlBase, aware, chunks
 from labelloop.storage.claim_queue import Q
 from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow, utcnow
 from labelloop.storage.records import Claim
@@ -285,21 +285,34 @@ class SqlClaims(SqlBase):
             upsert_annotation_rows(s, annotation_rows([record]))  # refreshes the queue row
             return True
 
-    def available_items(self, project_id: int, user_id: int, *, overlap: int) -> int:
-        """How many regular items the queue could still give this user right now."""
+    def available_items(self, project_id: int, user_id: int, *, overlap: int,
+                        limit: int | None = None) -> int:
+        """How many regular items the queue could still give this user right now; with
+        ``limit``, at most that many.
+
+        The items with room are counted from the queue's index (``has_room``, when the
+        flags were computed with ``overlap``), stopping after ``limit`` plus the user's
+        own; the items the user claimed, skipped or answered are looked up by id. So
+        with a ``limit`` the cost follows the user's work and the limit, not the project.
+        """
         with self.snapshot() as s:
             sources = user_sources(s, project_id, user_id)
-            touched: Any = select(AssignmentRow.item_id).where(
+            touched = set(s.scalars(select(AssignmentRow.item_id).where(
                 AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                AssignmentRow.state != "expired")
-            if sources:
-                touched = touched.union(select(AnnotationRow.item_id)
-                                        .where(AnnotationRow.source_id.in_(sources)))
-            free = select(func.count()).select_from(Q).where(
-                Q.project_id == project_id, Q.gold == False,  # noqa: E712 (SQL)
-                Q.taken < overlap + Q.extra)
-            mine = free.where(Q.item_id.in_(touched))
-            return int(s.scalar(free) or 0) - int(s.scalar(mine) or 0)
+                AssignmentRow.state != "expired")))
+            for chunk in chunks(sources):
+                touched.update(s.scalars(select(AnnotationRow.item_id)
+                                         .where(AnnotationRow.source_id.in_(chunk))))
+            room = (Q.has_room == True if cq.recorded_overlap(s, project_id) == overlap  # noqa: E712
+                    else Q.taken < overlap + Q.extra)
+            free = (Q.project_id == project_id, Q.gold == False, room)  # noqa: E712 (SQL)
+            mine = sum(int(s.scalar(select(func.count()).select_from(Q).where(
+                *free, Q.item_id.in_(chunk))) or 0) for chunk in chunks(sorted(touched)))
+            rows = select(Q.item_id).where(*free)
+            if limit is not None:
+                rows = rows.limit(limit + mine)
+            n = int(s.scalar(select(func.count()).select_from(rows.subquery())) or 0) - mine
+        return n if limit is None else min(n, limit)
 
     def finish_claim(
         self, project_id: int, user_id: int, item_id: int, state: str,

@@ -6,11 +6,15 @@ States come from ``item_stats`` and annotation counts per source from ``source_s
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections import Counter
+from typing import Any
 
-from labelloop.storage import item_stats
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from labelloop.core.records import SPLITS
 from labelloop.storage.base import SqlBase
-from labelloop.storage.item_stats import SourceStatsRow
+from labelloop.storage.item_stats import ItemStatsRow, SourceStatsRow
 from labelloop.storage.models import ItemRow, SourceRow
 from labelloop.storage.records import ITEM_STATES, SourceCount, StoreStatus
 
@@ -28,13 +32,7 @@ class SqlStatus(SqlBase):
         or labeling function voted on and the items no person answered that a model or
         label model answered with confidence ``>= threshold`` (not flagged)."""
         with self.snapshot() as s:
-            splits = {
-                split: int(n) for split, n in s.execute(
-                    select(ItemRow.split, func.count(ItemRow.id))
-                    .where(ItemRow.project_id == project_id)
-                    .group_by(ItemRow.split)
-                ).all()
-            }
+            splits = _split_counts(s, project_id)
             per_source = s.execute(
                 select(SourceRow.kind, SourceRow.name, SourceRow.version,
                        func.coalesce(SourceStatsRow.votes, 0),
@@ -43,7 +41,7 @@ class SqlStatus(SqlBase):
                 .where(SourceRow.project_id == project_id)
                 .order_by(SourceRow.id)
             ).all()
-            states, lm, saved = item_stats.counts(s, project_id, threshold)
+            states, lm, saved = _state_counts(s, project_id, threshold)
         total = sum(splits.values())
         states["unlabeled"] = total - sum(v for k, v in states.items() if k != "unlabeled")
         return StoreStatus(
@@ -52,3 +50,45 @@ class SqlStatus(SqlBase):
             states={k: states.get(k, 0) for k in ITEM_STATES},
             sources=[SourceCount(k, n, v, int(c), int(r or 0)) for k, n, v, c, r in per_source],
         ), lm, saved
+
+
+# Each count below is one range of an index counted by the database (``count(*)`` of
+# ``project, split`` or ``project, state, lm[, sure >= t]``): several times faster than
+# one grouped walk that evaluates sums row by row; all in one statement.
+
+def _split_counts(s: Session, project_id: int) -> dict[str, int]:
+    """Items per split (splits without items left out)."""
+    i = ItemRow
+    counts = s.execute(select(*[
+        select(func.count()).select_from(i)
+        .where(i.project_id == project_id, i.split == split).scalar_subquery()
+        for split in SPLITS
+    ])).one()
+    return {split: int(n) for split, n in zip(SPLITS, counts, strict=True) if n}
+
+
+def _state_counts(s: Session, project_id: int, threshold: float
+                  ) -> tuple[Counter[str], int, int]:
+    """Items with votes by state; items a label model or labeling function voted on; items
+    no person answered that a model answered with confidence ``>= threshold``."""
+    r = ItemStatsRow
+    states = ITEM_STATES[:-1]  # "unlabeled" items have no row
+    unsure = ("needs_review", "auto")  # states in which no person answered
+
+    def count(state: str, lm: int, *, sure: bool = False) -> Any:
+        q = select(func.count()).select_from(r).where(
+            r.project_id == project_id, r.state == state, r.lm == lm)
+        return (q.where(r.sure >= threshold) if sure else q).scalar_subquery()
+
+    keys = [(state, lm, False) for state in states for lm in (0, 1)]
+    keys += [(state, lm, True) for state in unsure for lm in (0, 1)]
+    counts = s.execute(select(*[count(st, lm, sure=sure) for st, lm, sure in keys])).one()
+    by_state: Counter[str] = Counter()
+    with_lm = saved = 0
+    for (state, lm, sure), n in zip(keys, counts, strict=True):
+        if sure:
+            saved += int(n)
+        else:
+            by_state[state] += int(n)
+            with_lm += int(n) if lm else 0
+    return by_state, with_lm, saved

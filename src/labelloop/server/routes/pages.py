@@ -38,6 +38,7 @@ from labelloop.services.project import ProjectInfo
 
 router = APIRouter(include_in_schema=False)
 REVIEW_PAGE = 200  # review list rows per page
+WAITING_SHOWN = 1000  # items waiting for an annotator are counted up to this ("1000+")
 templates = Jinja2Templates(env=jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(resources.files("labelloop.server") / "ui" / "templates")),
     autoescape=True,
@@ -124,7 +125,7 @@ def home(request: Request, user: Labeler, ctx: Ctx) -> Response:
         card = my_card(ctx, p, user)
         rows.append({
             "project": ProjectOut.of(p), "card": scorecard_out(card) if card.labeled else None,
-            "counts": ctx.queue(p).counts(user),
+            "counts": ctx.queue(p).counts(user, limit=WAITING_SHOWN),
             "to_review": review.count(limit=1000) if allowed(user, "review") else None,
         })
     return _page(request, "home.html", user, rows=rows)
@@ -138,7 +139,7 @@ def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
     task = queue.next(user) if item is None else queue.task(user, item)
     if task is None:
         return _page(request, "done.html", user, project=ProjectOut.of(project),
-                     counts=queue.counts(user))
+                     counts=queue.counts(user, limit=WAITING_SHOWN))
     out = task_out(project, task)
     return _page(request, "label.html", user, project=ProjectOut.of(project), task=out,
                  task_json=out.model_dump(mode="json"), edit=item is not None)
