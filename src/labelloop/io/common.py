@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from labelloop.core.records import (
     SPLITS,
@@ -337,16 +337,25 @@ _PRECEDENCE = {
 V = TypeVar("V", AnnotationRecord, ExportVote)
 
 
+class Final(NamedTuple, Generic[V]):
+    """The answer an export reports for an item, its source, and whether people disagree
+    on it with no majority and no gold (then it still needs a review)."""
+
+    vote: V
+    source: SourceRecord
+    disputed: bool = False
+
+
 def final_labels(
     items: Sequence[ItemRecord | ExportItem], sources: list[SourceRecord],
     annotations: Iterable[V],
-) -> dict[int, tuple[V, SourceRecord]]:
+) -> dict[int, Final[V]]:
     """The label an export reports per item: gold, else the human majority, else the label
     model, else a model draft.
 
     Among several gold sources the earliest wins; among label models or model drafts the
     newest source (a model drafted again after new labels) wins; a tie between humans goes
-    to the answer given first (in annotation order).
+    to the answer given first (in annotation order) and is marked ``disputed``.
     """
     by_id = {s.id: s for s in sources}
     rank = {s.id: _PRECEDENCE[s.kind] for s in sources if s.kind in _PRECEDENCE}
@@ -360,17 +369,19 @@ def final_labels(
             best[a.item_id] = (r, [a])
         elif r == cur[0]:
             cur[1].append(a)
-    out: dict[int, tuple[V, SourceRecord]] = {}
+    out: dict[int, Final[V]] = {}
     for item_id, (r, cands) in best.items():
+        disputed = False
         if len(cands) == 1 or r == 0:
             pick = cands[0]
         elif r != 1:
             pick = max(cands, key=lambda c: c.source_id)
         else:
-            votes = Counter(_answer(c) for c in cands)
-            top = votes.most_common(1)[0][0]
+            votes = Counter(_answer(c) for c in cands).most_common(2)
+            top = votes[0][0]
+            disputed = len(votes) > 1 and votes[1][1] == votes[0][1]
             pick = next(c for c in cands if _answer(c) == top)
-        out[item_id] = (pick, by_id[pick.source_id])
+        out[item_id] = Final(pick, by_id[pick.source_id], disputed)
     return out
 
 

@@ -102,11 +102,11 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
                 label: str | list[str] | None = None
                 src = conf = review = ""
                 if ann_src is not None:
-                    ann, s = ann_src
+                    ann, s, disputed = ann_src
                     label = label_names(ann, schema)
                     src = f"{s.kind}:{s.name}"
                     conf = "" if ann.confidence is None else f"{ann.confidence:.6g}"
-                    review = "true" if ann.needs_review else "false"
+                    review = "true" if ann.needs_review or disputed else "false"
                 cell = json.dumps(label) if isinstance(label, list) else (label or "")
                 w.writerow([it.id, it.split, *[it.data.get(c, "") for c in data_cols],
                             cell, src, conf, review])

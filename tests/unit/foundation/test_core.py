@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,5 +117,29 @@ def test_final_labels_precedence_and_newest_model_version() -> None:
         AnnotationRecord(item_id=3, source_id=3, label=1),
         AnnotationRecord(item_id=3, source_id=6, label=0),  # gold beats everyone
     ]
-    got = {i: (a.label, s.kind) for i, (a, s) in final_labels(items, srcs, anns).items()}
+    got = {i: (a.label, s.kind) for i, (a, s, _) in final_labels(items, srcs, anns).items()}
     assert got == {1: (1, "model"), 2: (1, "human"), 3: (0, "gold")}
+    assert not any(f.disputed for f in final_labels(items, srcs, anns).values())
+
+
+def test_an_unresolved_tie_between_people_is_exported_as_needing_review(tmp_path: Path) -> None:
+    from labelloop.core import AnnotationRecord, SourceRecord
+    from labelloop.core.records import Snapshot
+    from labelloop.io.common import final_labels
+    from labelloop.io.csv_format import write_csv
+
+    items = [ItemRecord(id=i, data={"text": str(i)}) for i in (1, 2)]
+    srcs = [SourceRecord(id=3, kind="human", name="ann1"),
+            SourceRecord(id=4, kind="human", name="ann2")]
+    anns = [AnnotationRecord(item_id=1, source_id=3, label=1),
+            AnnotationRecord(item_id=1, source_id=4, label=0),  # 1-1: nobody decided
+            AnnotationRecord(item_id=2, source_id=3, label=1),
+            AnnotationRecord(item_id=2, source_id=4, label=1)]
+    finals = final_labels(items, srcs, anns)
+    assert finals[1].disputed and not finals[2].disputed
+    out = tmp_path / "out.csv"
+    write_csv(out, Snapshot(items, srcs, anns), LabelSchema.from_labels(
+        "text-classification", ["ham", "spam"]))
+    rows = {r["id"]: r for r in csv.DictReader(out.open())}
+    # before: exported as the first answer with needs_review=false
+    assert rows["1"]["needs_review"] == "true" and rows["2"]["needs_review"] == "false"
