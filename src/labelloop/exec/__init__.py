@@ -14,6 +14,7 @@ from labelloop.exec.base import (
     LocalExecutor,
     ProcessExecutor,
     check_spec,
+    executor_for,
     make_executor,
     worker_cached,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "LocalExecutor",
     "ProcessExecutor",
     "check_spec",
+    "executor_for",
     "make_executor",
     "worker_cached",
 ]

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from labelloop.errors import LabelloopError, ValidationError
@@ -251,3 +252,19 @@ def make_executor(spec: ExecutorSpec | None = None, *, n_workers: int | None = N
     from labelloop.exec.dask import DaskExecutor
 
     return DaskExecutor(None if spec == "dask" else spec, n_workers=n_workers)
+
+
+@contextmanager
+def executor_for(spec: ExecutorSpec | None = None, *, n_workers: int | None = None
+                 ) -> Iterator[Executor]:
+    """The executor ``spec`` names for the ``with`` block, closed at its end if this call
+    started it (an :class:`Executor` passed in stays open: it is the caller's).
+
+    Parameters and errors as for :func:`make_executor`.
+    """
+    runner = make_executor(spec, n_workers=n_workers)
+    try:
+        yield runner
+    finally:
+        if runner is not spec:
+            runner.close()

@@ -27,7 +27,7 @@ from labelloop.active import margin
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
 from labelloop.core.records import SourceKind
 from labelloop.errors import ValidationError
-from labelloop.exec import ExecutorSpec, check_spec, make_executor
+from labelloop.exec import ExecutorSpec, check_spec, executor_for
 from labelloop.services.jobs import DEFAULT_CHUNK, Progress
 from labelloop.services.project import Project
 
@@ -209,15 +209,11 @@ def _margin_scores(
         raise ValidationError(f"chunk_size must be >= 1, got {size}")
     bounds = [(a, min(a + size, rows.size)) for a in range(0, rows.size, size)]
     out = np.zeros(rows.size)
-    runner = make_executor(executor, n_workers=n_workers)
-    try:
+    with executor_for(executor, n_workers=n_workers) as runner:
         payloads = ((c, X[rows[a:b]]) for c, (a, b) in enumerate(bounds))
         for n_done, (c, scores) in enumerate(runner.map_chunks(MarginChunk(model), payloads), 1):
             a, b = bounds[c]
             out[a:b] = scores
             if on_chunk is not None:
                 on_chunk(n_done, len(bounds))
-    finally:
-        if runner is not executor:
-            runner.close()
     return out

@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, SourceKind, SourceRecord
 from labelloop.errors import ValidationError
-from labelloop.exec import Executor, ExecutorSpec, make_executor, worker_cached
+from labelloop.exec import Executor, ExecutorSpec, executor_for, worker_cached
 from labelloop.prelabel import (
     Calibration,
     ObjectDetector,
@@ -132,15 +132,11 @@ def prelabel_project(
         raise ValidationError(f"chunk_size must be >= 1, got {chunk_size}")
     items = project.items()
     target = target_precision or project.settings.target_precision
-    runner = make_executor(executor, n_workers=n_workers)
-    chunks = _Chunks(runner, chunk_size or DEFAULT_CHUNK, on_chunk)
-    try:
+    with executor_for(executor, n_workers=n_workers) as runner:
+        chunks = _Chunks(runner, chunk_size or DEFAULT_CHUNK, on_chunk)
         if not project.schema.task_type.is_image:
             return _prelabel_text(project, items, model, target, per_class, progress, chunks)
         return _prelabel_boxes(project, items, model, target, progress, chunks)
-    finally:
-        if runner is not executor:  # one it started, not the caller's
-            runner.close()
 
 
 @dataclass(frozen=True)

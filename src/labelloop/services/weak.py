@@ -23,7 +23,7 @@ import numpy.typing as npt
 from labelloop.core.matrix import ABSTAIN, compact_dtype
 from labelloop.core.records import AnnotationRecord
 from labelloop.errors import NotFoundError, ValidationError
-from labelloop.exec import Executor, ExecutorSpec, LocalExecutor, make_executor
+from labelloop.exec import ExecutorSpec, LocalExecutor, executor_for
 from labelloop.labelmodels import Metric as Metric
 from labelloop.labelmodels import make_label_model, resolve_name
 from labelloop.services.jobs import Progress, run_chunked_job
@@ -136,15 +136,14 @@ def apply_to_project(
     sources = [project.source("labeling_function", name, version) for name in names]
     source_ids = [_source_id(s) for s in sources]
     fn = LFChunk(lf_list, names, True, timeout, 3, k)
+    spec: ExecutorSpec = executor
     if executor == "processes":  # each chunk over the confined LF pool
         fn.inner, fn.n_jobs = "processes", n_jobs
-        runner: Executor = LocalExecutor()
-    else:
-        runner = make_executor(executor, n_workers=n_jobs)
-    if timeout is not None and not isinstance(runner, LocalExecutor):
-        raise ValidationError(
-            f"timeout needs executor 'local' or 'processes', not {runner.name!r}"
-        )
+        spec = LocalExecutor()
+    if timeout is not None and spec not in (None, "local") and not isinstance(
+            spec, LocalExecutor):  # checked before a cluster is started
+        name = spec if isinstance(spec, str) else spec.name
+        raise ValidationError(f"timeout needs executor 'local' or 'processes', not {name!r}")
     n = len(item_ids)
     L = np.full((n, len(names)), ABSTAIN, dtype=compact_dtype(k))
     failures: list[LFFailure] = []
@@ -174,7 +173,7 @@ def apply_to_project(
             for f in fails
         ]
 
-    try:
+    with executor_for(spec, n_workers=n_jobs) as runner:
         report = run_chunked_job(
             project,
             kind="lf_apply",
@@ -187,9 +186,6 @@ def apply_to_project(
             chunk_size=chunk_size,
             progress=progress,
         )
-    finally:
-        if runner is not executor:  # one it started, not the caller's
-            runner.close()
     if report.skipped:
         _read_back(project, L, item_ids, source_ids, [report.bounds[c] for c in report.skipped])
     order = {name: j for j, name in enumerate(names)}

@@ -79,3 +79,20 @@ def test_a_bad_executor_is_one_line_and_exit_2(tmp_path: Path) -> None:
     code, out = run("lf", "apply", str(lfs), "-p", str(folder), "--executor", "dask",
                     "--timeout", "1")
     assert code == 2 and "timeout needs executor 'local' or 'processes'" in out
+
+
+def test_a_timeout_with_dask_is_refused_before_a_cluster_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labelloop.exec import dask as dask_exec
+
+    started: list[object] = []
+    monkeypatch.setattr(dask_exec.DaskExecutor, "__init__",
+                        lambda self, *a, **k: started.append(self))
+    monkeypatch.setattr(dask_exec.DaskExecutor, "close", lambda self: None)
+    lfs = tmp_path / "lfs.py"
+    lfs.write_text(LFS, encoding="utf-8")
+    folder = _project(tmp_path, "p")
+    code, out = run("lf", "apply", str(lfs), "-p", str(folder), "--executor", "dask",
+                    "--timeout", "1")
+    # before: a LocalCluster was started, then the error left it running
+    assert code == 2 and "timeout needs executor" in out and started == []
