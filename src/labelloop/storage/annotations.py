@@ -16,6 +16,7 @@ from labelloop.core.matrix import ABSTAIN, LabelMatrix, compact_dtype
 from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceKind, SourceRecord
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
+from labelloop.storage.item_stats import bulk_votes
 from labelloop.storage.base import (
     BULK,
     CHUNK,
@@ -228,7 +229,8 @@ class SqlAnnotations(SqlBase):
             item_ids = sorted({a.item_id for a in annotations})
             source_ids = sorted({a.source_id for a in annotations})
             check_owned(s, project_id, item_ids, source_ids)
-            upsert_annotation_rows(s, annotation_rows(annotations))
+            with bulk_votes(s, item_ids, source_ids, rows=len(annotations)):
+                upsert_annotation_rows(s, annotation_rows(annotations))
         return len(annotations)
 
     def upsert_posterior(
@@ -266,17 +268,18 @@ class SqlAnnotations(SqlBase):
         now = utcnow()
         with self.write() as s:
             check_owned(s, project_id, ids.tolist(), [source_id])
-            for a in range(0, ids.size, batch_size):
-                b = min(a + batch_size, ids.size)
-                upsert_annotation_rows(s, [
-                    {"item_id": int(i), "source_id": source_id,
-                     "label": None if y < 0 else int(y), "value": {"probs": p},
-                     "confidence": float(c), "needs_review": bool(r), "seconds": None,
-                     "created_at": now}
-                    for i, y, c, p, r in zip(ids[a:b].tolist(), lab[a:b].tolist(),
-                                             conf[a:b].tolist(), P[a:b].tolist(),
-                                             rev[a:b].tolist(), strict=True)
-                ])
+            with bulk_votes(s, ids, [source_id], rows=ids.size):
+                for a in range(0, ids.size, batch_size):
+                    b = min(a + batch_size, ids.size)
+                    upsert_annotation_rows(s, [
+                        {"item_id": i, "source_id": source_id,
+                         "label": None if y < 0 else int(y), "value": {"probs": p},
+                         "confidence": c, "needs_review": r, "seconds": None,
+                         "created_at": now}
+                        for i, y, c, p, r in zip(ids[a:b].tolist(), lab[a:b].tolist(),
+                                                 conf[a:b].tolist(), P[a:b].tolist(),
+                                                 rev[a:b].tolist(), strict=True)
+                    ])
         return int(ids.size)
 
     def replace_annotations(
@@ -305,11 +308,12 @@ class SqlAnnotations(SqlBase):
             )
         with self.write() as s:
             check_owned(s, project_id, sorted(items), sorted(srcs))
-            for chunk in chunks(sorted(items), BULK):
-                s.execute(delete(AnnotationRow).where(
-                    AnnotationRow.source_id.in_(sorted(srcs)),
-                    among(s, AnnotationRow.item_id, chunk, Integer)))
-            upsert_annotation_rows(s, annotation_rows(annotations))
+            with bulk_votes(s, sorted(items), srcs, rows=len(items) + len(annotations)):
+                for chunk in chunks(sorted(items), BULK):
+                    s.execute(delete(AnnotationRow).where(
+                        AnnotationRow.source_id.in_(sorted(srcs)),
+                        among(s, AnnotationRow.item_id, chunk, Integer)))
+                upsert_annotation_rows(s, annotation_rows(annotations))
             if cq.counted_sources(s, srcs):
                 cq.refresh(s, items)
         return len(annotations)

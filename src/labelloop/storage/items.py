@@ -25,6 +25,7 @@ from labelloop.storage.base import (
     is_postgres,
     stage_rows,
 )
+from labelloop.storage.item_stats import bulk_votes
 from labelloop.storage.models import EmbeddingRow, FailureRow, ImportFileRow, ItemRow, utcnow
 from labelloop.storage.records import Failure, ImportResult
 
@@ -118,7 +119,9 @@ class _Importer:
                 "label": a.label, "value": value, "confidence": a.confidence,
                 "needs_review": a.needs_review, "seconds": None, "created_at": self.now,
             })
-        upsert_annotation_rows(self.s, rows)
+        with bulk_votes(self.s, [r["item_id"] for r in rows],
+                        [r["source_id"] for r in rows], rows=len(rows)):
+            upsert_annotation_rows(self.s, rows)
         return len(rows)
 
 
