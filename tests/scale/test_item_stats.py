@@ -8,12 +8,11 @@ the row triggers and once as a bulk write (triggers bypassed, summaries recounte
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-
-import importlib.util
 from pathlib import Path
 from typing import Any
 

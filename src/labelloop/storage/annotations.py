@@ -16,7 +16,6 @@ from labelloop.core.matrix import ABSTAIN, LabelMatrix, compact_dtype
 from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceKind, SourceRecord
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
-from labelloop.storage.item_stats import bulk_votes
 from labelloop.storage.base import (
     BULK,
     CHUNK,
@@ -27,6 +26,7 @@ from labelloop.storage.base import (
     is_postgres,
     stage_rows,
 )
+from labelloop.storage.item_stats import bulk_votes
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, utcnow
 from labelloop.storage.records import Vote, annotation_record, item_record, source_record
 

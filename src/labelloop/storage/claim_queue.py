@@ -70,20 +70,23 @@ def _room(project_id: Any) -> Any:
 def add_items(s: Session, project_id: int, item_ids: Sequence[int]) -> None:
     """Queue rows for newly imported items (nothing taken yet, no priority yet).
 
-    The rows are written from the ids alone (``executemany``), never selected back from
-    ``items``: inside a large import's transaction the planner's statistics of ``items``
-    are stale and a select by id range became a scan per batch (quadratic at 1M items on
-    PostgreSQL). ``has_room`` is true whenever the project's overlap is at least one.
-    Items already queued are left alone.
+    The rows are written from the ids alone (``executemany`` of plain tuples), never
+    selected back from ``items``: inside a large import's transaction the planner's
+    statistics of ``items`` are stale and a select by id range became a scan per batch
+    (quadratic at 1M items on PostgreSQL). ``has_room`` is true whenever the project's
+    overlap is at least one. Items already queued are left alone.
     """
     if not item_ids:
         return
     room = (recorded_overlap(s, project_id) or 1) > 0
-    rows = [{"item_id": int(i), "project_id": project_id, "unranked": True, "sort_key": 0.0,
-             "gold": False, "has_room": room, "taken": 0, "extra": 0}
-            for i in item_ids]
+    mark = "?" if s.get_bind().dialect.name == "sqlite" else "%s"
+    rows = [(int(i), project_id, room) for i in item_ids]
     for chunk in chunks(rows, BULK):
-        s.execute(insert(s, Q).on_conflict_do_nothing(), list(chunk))
+        s.connection().exec_driver_sql(_ADD_SQL.replace("?", mark), list(chunk))
+
+
+_ADD_SQL = ("INSERT INTO claim_queue (item_id, project_id, has_room, unranked, sort_key, gold,"
+            " taken, extra) VALUES (?, ?, ?, true, 0.0, false, 0, 0) ON CONFLICT DO NOTHING")
 
 
 def _refresh_statements() -> tuple[Any, Any]:

@@ -23,11 +23,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
 from sqlalchemy import (
     DateTime,
     Float,

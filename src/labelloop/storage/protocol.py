@@ -19,6 +19,7 @@ import numpy.typing as npt
 from labelloop.core.matrix import LabelMatrix
 from labelloop.core.records import (
     AnnotationRecord,
+    ImportItem,
     ItemRecord,
     PendingAnnotation,
     Snapshot,
@@ -65,7 +66,7 @@ class ItemRepository(Protocol):
     """Items (imported all or nothing), their priorities, failures and embeddings."""
 
     def import_records(
-        self, project_id: int, items: Sequence[ItemRecord],
+        self, project_id: int, items: Sequence[ItemRecord | ImportItem],
         annotations: Sequence[PendingAnnotation] = (),
     ) -> ImportResult: ...
 
@@ -76,7 +77,8 @@ class ItemRepository(Protocol):
 
     def import_batches(
         self, project_id: int,
-        batches: Iterable[tuple[Sequence[ItemRecord], Sequence[PendingAnnotation]]],
+        batches: Iterable[tuple[Sequence[ItemRecord | ImportItem],
+                                Sequence[PendingAnnotation]]],
         *, file_key: str | None = None, file_name: str = "",
     ) -> ImportResult: ...
 
