@@ -96,6 +96,33 @@ def test_replace_annotations_drops_stale_votes_only_where_asked(store: Store) ->
     np.testing.assert_array_equal(store.label_matrix(p.id).L[:, 0], [0, -1, 1])
 
 
+def test_replace_votes_writes_a_block_of_the_label_matrix(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(4)).item_ids
+    a, b, c = (store.ensure_source(p.id, "labeling_function", n).id or 0 for n in "abc")
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=i, source_id=s, label=1)
+                                    for i in ids for s in (a, b, c)])
+    # a and b on the first three items: a abstains on item 1, b everywhere but item 2
+    n = store.replace_votes(p.id, [a, b], ids[:3], np.array([[0, -1], [-1, -1], [1, 0]]))
+    assert n == 3
+    np.testing.assert_array_equal(store.label_matrix(p.id).L,
+                                  [[0, -1, 1], [-1, -1, 1], [1, 0, 1], [1, 1, 1]])
+    got = {(v.annotation.item_id, v.annotation.source_id): v.annotation
+           for v in store.votes(p.id)}
+    assert (got[(ids[2], b)].label, got[(ids[2], b)].labels) == (0, None)
+    assert store.status(p.id).sources[0].annotations == 3
+    for bad in (np.zeros((3, 3), int), np.array([[0, -2], [0, 0], [0, 0]])):
+        with pytest.raises(ValidationError):
+            store.replace_votes(p.id, [a, b], ids[:3], bad)
+    with pytest.raises(ValidationError, match="once"):
+        store.replace_votes(p.id, [a, a], ids[:1], np.zeros((1, 2), int))
+    other = store.create_project("q", SCHEMA)
+    foreign = store.import_records(other.id, [ItemRecord(data={"text": "x"})]).item_ids
+    with pytest.raises(NotFoundError):
+        store.replace_votes(p.id, [a], foreign, np.zeros((1, 1), int))
+    np.testing.assert_array_equal(store.label_matrix(p.id).L[:, 0], [0, -1, 1, 1])
+
+
 def test_label_matrix_keeps_the_newest_version_of_a_source(store: Store) -> None:
     p = store.create_project("p", SCHEMA)
     ids = store.import_records(p.id, _items(2)).item_ids

@@ -258,6 +258,13 @@ def test_bulk_writes_leave_the_summaries_of_a_recount(store: Store) -> None:
     recounted(store)
     after = changes(store)
     assert all(after[s] > before[s] for s in lf)
+    # the same again from a block of votes: lf0 abstains on every third item now
+    votes = np.array([[(i + j) % 2 if (n % 3 or j) else -1 for j in range(3)]
+                      for n, i in enumerate(ids)])
+    before = changes(store)
+    store.replace_votes(p.id, lf, ids, votes)
+    recounted(store)
+    assert all(changes(store)[s] > before[s] for s in lf)
     lm = store.ensure_source(p.id, "label_model", "lm").id or 0
     P = np.tile([0.3, 0.7], (len(ids), 1))
     for review in (np.arange(len(ids)) % 4 == 0, np.zeros(len(ids), bool)):  # twice: updates

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from itertools import chain
 from typing import Any, cast
 
 import numpy as np
@@ -13,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from labelloop._deps import require
 from labelloop.core.matrix import ABSTAIN, LabelMatrix, compact_dtype
-from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceKind, SourceRecord
+from labelloop.core.records import (
+    AnnotationRecord,
+    ItemRecord,
+    Snapshot,
+    SourceKind,
+    SourceRecord,
+    encode_json,
+)
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import (
@@ -66,7 +75,12 @@ def upsert_annotation_rows(s: Session, rows: list[dict[str, Any]]) -> None:
     """
     if not rows:
         return
-    if is_postgres(s) and len(rows) > CHUNK:
+    if not is_postgres(s):
+        stamp = stamp_text(s)
+        upsert_sqlite(s, [(r["item_id"], r["source_id"], r["label"], encode_json(r["value"]),
+                           r["confidence"], r["needs_review"], r["seconds"],
+                           stamp(r["created_at"])) for r in rows])
+    elif len(rows) > CHUNK:
         _upsert_staged(s, rows)
     else:
         stmt = insert(s, AnnotationRow.__table__)
@@ -74,11 +88,42 @@ def upsert_annotation_rows(s: Session, rows: list[dict[str, Any]]) -> None:
             index_elements=["item_id", "source_id"],
             set_={c: getattr(stmt.excluded, c) for c in _UPSERTED},
         )
-        for chunk in chunks(rows, BULK):
-            s.connection().execute(stmt, list(chunk))
+        s.connection().execute(stmt, rows)
     counted = cq.counted_sources(s, {r["source_id"] for r in rows})
     if counted:
         cq.refresh(s, [r["item_id"] for r in rows if r["source_id"] in counted])
+
+
+_SQLITE_UPSERT = (
+    "INSERT INTO annotations (item_id, source_id, label, value, confidence, needs_review,"
+    " seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, source_id)"
+    " DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _UPSERTED))
+
+
+def upsert_sqlite(s: Session, rows: list[tuple[Any, ...]]) -> None:
+    """SQLite: upsert annotation rows given as plain tuples in the column order of
+    :data:`_SQLITE_UPSERT` (``value`` as JSON text, ``created_at`` as :func:`stamp_text`
+    gives it), one ``executemany`` per batch."""
+    for chunk in chunks(rows, BULK):
+        s.connection().exec_driver_sql(_SQLITE_UPSERT, list(chunk))
+
+
+def stamp_text(s: Session) -> Callable[[datetime], Any]:
+    """How the dialect stores a timestamp (SQLite: the text SQLAlchemy writes), for rows
+    written as plain tuples; a run of equal timestamps is converted once."""
+    dialect = s.get_bind().dialect
+    convert = AnnotationRow.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(
+        dialect)
+    if convert is None:
+        return lambda ts: ts
+    last: list[Any] = [None, None]
+
+    def stamp(ts: datetime) -> Any:
+        if ts is not last[0]:
+            last[0], last[1] = ts, convert(ts)
+        return last[1]
+
+    return stamp
 
 
 _STAGE_COLUMNS = ("n bigint, item_id integer, source_id integer, label integer, value json, "
@@ -100,6 +145,14 @@ def _upsert_staged(s: Session, rows: list[dict[str, Any]]) -> None:
         "FROM ll_stage_annotations ORDER BY item_id, source_id, n DESC "
         "ON CONFLICT (item_id, source_id) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in _UPSERTED)))
+
+
+def _delete_votes(s: Session, source_ids: Iterable[int], item_ids: Iterable[int]) -> None:
+    """Delete the votes of ``source_ids`` on ``item_ids``."""
+    srcs = sorted(set(source_ids))
+    for chunk in chunks(sorted(set(item_ids)), BULK):
+        s.execute(delete(AnnotationRow).where(AnnotationRow.source_id.in_(srcs),
+                                              among(s, AnnotationRow.item_id, chunk, Integer)))
 
 
 def select_items(
@@ -268,18 +321,25 @@ class SqlAnnotations(SqlBase):
         now = utcnow()
         with self.write() as s:
             check_owned(s, project_id, ids.tolist(), [source_id])
+            sqlite = not is_postgres(s)
+            stamp = stamp_text(s)(now)
             with bulk_votes(s, ids, [source_id], rows=ids.size):
                 for a in range(0, ids.size, batch_size):
                     b = min(a + batch_size, ids.size)
+                    batch = zip(ids[a:b].tolist(), lab[a:b].tolist(), conf[a:b].tolist(),
+                                P[a:b].tolist(), rev[a:b].tolist(), strict=True)
+                    if sqlite:  # plain tuples, the probabilities encoded here
+                        upsert_sqlite(s, [
+                            (i, source_id, None if y < 0 else int(y), encode_json({"probs": p}),
+                             c, r, None, stamp) for i, y, c, p, r in batch])
+                        continue
                     upsert_annotation_rows(s, [
                         {"item_id": i, "source_id": source_id,
                          "label": None if y < 0 else int(y), "value": {"probs": p},
                          "confidence": c, "needs_review": r, "seconds": None,
-                         "created_at": now}
-                        for i, y, c, p, r in zip(ids[a:b].tolist(), lab[a:b].tolist(),
-                                                 conf[a:b].tolist(), P[a:b].tolist(),
-                                                 rev[a:b].tolist(), strict=True)
-                    ])
+                         "created_at": now} for i, y, c, p, r in batch])
+            if sqlite and cq.counted_sources(s, [source_id]):
+                cq.refresh(s, ids.tolist())
         return int(ids.size)
 
     def replace_annotations(
@@ -309,14 +369,62 @@ class SqlAnnotations(SqlBase):
         with self.write() as s:
             check_owned(s, project_id, sorted(items), sorted(srcs))
             with bulk_votes(s, sorted(items), srcs, rows=len(items) + len(annotations)):
-                for chunk in chunks(sorted(items), BULK):
-                    s.execute(delete(AnnotationRow).where(
-                        AnnotationRow.source_id.in_(sorted(srcs)),
-                        among(s, AnnotationRow.item_id, chunk, Integer)))
+                _delete_votes(s, srcs, items)
                 upsert_annotation_rows(s, annotation_rows(annotations))
             if cq.counted_sources(s, srcs):
                 cq.refresh(s, items)
         return len(annotations)
+
+    def replace_votes(
+        self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
+        votes: npt.ArrayLike,
+    ) -> int:
+        """Make a block of a label matrix the whole answer of ``source_ids`` on ``item_ids``.
+
+        ``votes`` has a row per item and a column per source: a class index, or -1 where
+        the source abstains. The same as :meth:`replace_annotations` with one single-label
+        annotation per vote (earlier votes of those sources on those items go, the new
+        ones are stored, atomically), without a record per vote: rows are built straight
+        from the array. Returns the number of votes stored.
+
+        Raises
+        ------
+        ValidationError
+            If ``votes`` is not ``len(item_ids) x len(source_ids)``, holds a value below -1,
+            or a source or item repeats.
+        NotFoundError
+            If a source or item is not in this project.
+        """
+        V = np.asarray(votes)
+        ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
+        srcs = np.asarray(source_ids, dtype=np.int64).reshape(-1)
+        if V.ndim != 2 or V.shape != (ids.size, srcs.size):
+            raise ValidationError(f"expected one row of votes per item and one column per "
+                                  f"source, {ids.size} x {srcs.size}; got shape {V.shape}")
+        if np.unique(ids).size != ids.size or np.unique(srcs).size != srcs.size:
+            raise ValidationError("each item and each source may appear once")
+        if V.size and int(V.min()) < ABSTAIN:
+            raise ValidationError(f"votes are class indices or {ABSTAIN} (abstain); "
+                                  f"got {int(V.min())}")
+        at, col = np.nonzero(V != ABSTAIN)
+        columns = (ids[at].tolist(), srcs[col].tolist(), V[at, col].tolist())
+        now = utcnow()
+        with self.write() as s:
+            check_owned(s, project_id, ids.tolist(), srcs.tolist())
+            with bulk_votes(s, ids, srcs.tolist(), rows=ids.size + at.size):
+                _delete_votes(s, set(srcs.tolist()), ids.tolist())
+                if is_postgres(s):
+                    upsert_annotation_rows(s, [
+                        {"item_id": i, "source_id": j, "label": y, "value": {},
+                         "confidence": None, "needs_review": False, "seconds": None,
+                         "created_at": now} for i, j, y in zip(*columns, strict=True)])
+                else:
+                    stamp = stamp_text(s)(now)
+                    upsert_sqlite(s, [(i, j, y, "{}", None, False, None, stamp)
+                                      for i, j, y in zip(*columns, strict=True)])
+            if cq.counted_sources(s, srcs.tolist()):
+                cq.refresh(s, ids.tolist())
+        return int(at.size)
 
     def annotations(
         self, project_id: int, *, kinds: Iterable[str] | None = None,
@@ -420,7 +528,10 @@ class SqlAnnotations(SqlBase):
                     .where(AnnotationRow.label.is_not(None))
                     .execution_options(yield_per=_STREAM)
                 )
-                parts += [np.array(part, dtype=np.int64).reshape(-1, 3)
+                # flattened in C (NumPy given the rows themselves probes each for an
+                # array interface, a failed attribute lookup per row)
+                parts += [np.fromiter(chain.from_iterable(part), dtype=np.int64,
+                                      count=3 * len(part)).reshape(-1, 3)
                           for part in result.partitions()]
         votes = np.concatenate(parts)
         rows, keep = _positions(ids, votes[:, 0])

@@ -163,7 +163,7 @@ _SUMMARIZE = text(
     f" WHERE {_IN_RANGE} GROUP BY a.item_id")
 _VOTES = text(
     "SELECT a.source_id, count(*), sum(CASE WHEN a.needs_review THEN 1 ELSE 0 END)"
-    f" FROM annotations a WHERE {_IN_RANGE} AND a.source_id IN :sources"
+    f" FROM annotations a WHERE {_IN_RANGE} AND +a.source_id IN :sources"
     " GROUP BY a.source_id").bindparams(bindparam("sources", expanding=True))
 _ADD = text(
     "INSERT INTO source_stats (source_id, changes, votes, flagged)"

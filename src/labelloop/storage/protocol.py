@@ -131,6 +131,11 @@ class AnnotationRepository(Protocol):
         annotations: Sequence[AnnotationRecord],
     ) -> int: ...
 
+    def replace_votes(
+        self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
+        votes: npt.ArrayLike,
+    ) -> int: ...
+
     def annotations(
         self, project_id: int, *, kinds: Iterable[str] | None = None,
         source_ids: Iterable[int] | None = None,
