@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Integer, delete, func, select, text
+from sqlalchemy import Integer, bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from labelloop._deps import require
@@ -41,6 +41,8 @@ from labelloop.storage.records import Vote, annotation_record, item_record, sour
 
 _STREAM = 100_000
 """Rows fetched per round trip when streaming the label matrix."""
+_RUN = 64
+"""Runs of at least this many consecutive item ids are deleted from by id range."""
 _UPSERTED = ("label", "value", "confidence", "needs_review", "seconds", "created_at")
 
 
@@ -69,9 +71,10 @@ def ensure_source_id(
 def upsert_annotation_rows(s: Session, rows: list[dict[str, Any]]) -> None:
     """Insert annotation rows; a source's earlier row for the same item is replaced.
 
-    Set-based: on PostgreSQL many rows go through ``COPY`` into a staging table and one
-    ``INSERT ... ON CONFLICT``; otherwise (and on SQLite) batches of ``executemany``.
-    Of two rows for the same item and source, the later wins.
+    Set-based: on SQLite batches of ``executemany`` of plain tuples (:func:`upsert_sqlite`);
+    on PostgreSQL many rows go through ``COPY`` into a staging table and one
+    ``INSERT ... ON CONFLICT``, a few one ``executemany``. Of two rows for the same item
+    and source, the later wins.
     """
     if not rows:
         return
@@ -100,12 +103,14 @@ _SQLITE_UPSERT = (
     " DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _UPSERTED))
 
 
-def upsert_sqlite(s: Session, rows: list[tuple[Any, ...]]) -> None:
+def upsert_sqlite(s: Session, rows: list[tuple[Any, ...]], *, new: bool = False) -> None:
     """SQLite: upsert annotation rows given as plain tuples in the column order of
     :data:`_SQLITE_UPSERT` (``value`` as JSON text, ``created_at`` as :func:`stamp_text`
-    gives it), one ``executemany`` per batch."""
+    gives it), one ``executemany`` per batch; a plain insert when the caller knows every
+    row is ``new`` (no vote of its item and source stored)."""
+    sql = _SQLITE_UPSERT.split(" ON CONFLICT")[0] if new else _SQLITE_UPSERT
     for chunk in chunks(rows, BULK):
-        s.connection().exec_driver_sql(_SQLITE_UPSERT, list(chunk))
+        s.connection().exec_driver_sql(sql, list(chunk))
 
 
 def stamp_text(s: Session) -> Callable[[datetime], Any]:
@@ -147,10 +152,25 @@ def _upsert_staged(s: Session, rows: list[dict[str, Any]]) -> None:
         + ", ".join(f"{c} = excluded.{c}" for c in _UPSERTED)))
 
 
+# ``+source_id``: the sources' own index would walk every vote of theirs, not the range
+_DELETE_RANGE = text("DELETE FROM annotations WHERE item_id BETWEEN :lo AND :hi"
+                     " AND +source_id IN :sources").bindparams(
+                         bindparam("sources", expanding=True))
+
+
 def _delete_votes(s: Session, source_ids: Iterable[int], item_ids: Iterable[int]) -> None:
-    """Delete the votes of ``source_ids`` on ``item_ids``."""
+    """Delete the votes of ``source_ids`` on ``item_ids``: by id range where the ids run
+    without a gap (an index range instead of a seek per item and source), else by list."""
     srcs = sorted(set(source_ids))
-    for chunk in chunks(sorted(set(item_ids)), BULK):
+    ids = np.unique(np.fromiter(item_ids, dtype=np.int64))
+    runs = np.split(ids, np.flatnonzero(np.diff(ids) != 1) + 1) if ids.size else []
+    single: list[int] = []
+    for run in runs:
+        if run.size < _RUN:
+            single.extend(run.tolist())
+            continue
+        s.execute(_DELETE_RANGE, {"lo": int(run[0]), "hi": int(run[-1]), "sources": srcs})
+    for chunk in chunks(single, BULK):
         s.execute(delete(AnnotationRow).where(AnnotationRow.source_id.in_(srcs),
                                               among(s, AnnotationRow.item_id, chunk, Integer)))
 
@@ -421,7 +441,7 @@ class SqlAnnotations(SqlBase):
                 else:
                     stamp = stamp_text(s)(now)
                     upsert_sqlite(s, [(i, j, y, "{}", None, False, None, stamp)
-                                      for i, j, y in zip(*columns, strict=True)])
+                                      for i, j, y in zip(*columns, strict=True)], new=True)
             if cq.counted_sources(s, srcs.tolist()):
                 cq.refresh(s, ids.tolist())
         return int(at.size)

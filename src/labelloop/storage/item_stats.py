@@ -209,7 +209,10 @@ def bulk_votes(s: Session, item_ids: npt.ArrayLike, source_ids: Iterable[int], *
     recounted and the caller's transaction must roll back (the guard row with it).
 
     Writes of fewer than :data:`BULK_ROWS` rows, and every write on PostgreSQL (whose
-    triggers run once per statement, already set-based), keep the triggers.
+    triggers run once per statement, already set-based), keep the triggers: measured on
+    a 50k-item posterior, the triggers take about half of PostgreSQL's upsert time, but a
+    recount of the same items by id range costs about as much, so going around them
+    gained about 10% there.
     """
     if rows < BULK_ROWS or s.get_bind().dialect.name != "sqlite":
         yield
