@@ -194,7 +194,9 @@ def _blank(value: Any) -> bool:
 
 
 class RowParser:
-    """Validates tabular rows into items and annotations, one row at a time.
+    """Validates tabular rows into items and annotations: :meth:`parse` one row at a time,
+    :meth:`finish` each batch (no validation model per row: the data is encoded and
+    hashed once, see :class:`~labelloop.core.records.ImportItem`).
 
     The text (or image), label, split and id columns are chosen once, from ``columns``.
 
@@ -232,9 +234,9 @@ class RowParser:
         self._rows: list[tuple[Any, ...]] = []
         self._skip = {c for c in (main_col, label_col, self.split_col) if c is not None}
 
-    def parse(self, line: int, row: Mapping[str, Any], out: ParsedImport) -> None:
-        """Read the row's item (and label) into the batch :meth:`finish` completes in
-        ``out``, or add its problem to the report."""
+    def parse(self, line: int, row: Mapping[str, Any]) -> None:
+        """Read the row's item (and label) into the batch :meth:`finish` completes, or add
+        its problem to the report."""
         file, report, options = self.file, self.report, self.options
         main_col, label_col, split_col, id_col = (self.main_col, self.label_col,
                                                   self.split_col, self.id_col)
@@ -326,7 +328,7 @@ def iter_rows_import(
     while chunk:
         out = ParsedImport()
         for line, row in chunk:
-            parser.parse(line, row, out)
+            parser.parse(line, row)
         parser.finish(out)
         if not report:
             out.position = position() if position is not None else 0

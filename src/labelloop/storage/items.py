@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from labelloop.core.records import ImportItem, ItemRecord, PendingAnnotation
 from labelloop.errors import ValidationError
 from labelloop.storage import claim_queue as cq
-from labelloop.storage.annotations import ensure_source_id, select_items, upsert_annotation_rows
+from labelloop.storage.annotations import ensure_source_id, select_items
 from labelloop.storage.base import (
     BULK,
     CHUNK,
@@ -27,6 +27,7 @@ from labelloop.storage.base import (
 from labelloop.storage.item_stats import bulk_votes
 from labelloop.storage.models import EmbeddingRow, FailureRow, ImportFileRow, ItemRow, utcnow
 from labelloop.storage.records import Failure, ImportResult
+from labelloop.storage.vote_rows import upsert_annotation_rows
 
 _PRIORITY_STAGE = "ll_stage_priorities"
 _ITEM_COLUMNS = ("content_hash", "external_id", "data", "meta", "split", "width", "height")
