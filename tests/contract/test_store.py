@@ -96,6 +96,33 @@ def test_replace_annotations_drops_stale_votes_only_where_asked(store: Store) ->
     np.testing.assert_array_equal(store.label_matrix(p.id).L[:, 0], [0, -1, 1])
 
 
+def test_replace_votes_writes_a_block_of_the_label_matrix(store: Store) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(4)).item_ids
+    a, b, c = (store.ensure_source(p.id, "labeling_function", n).id or 0 for n in "abc")
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=i, source_id=s, label=1)
+                                    for i in ids for s in (a, b, c)])
+    # a and b on the first three items: a abstains on item 1, b everywhere but item 2
+    n = store.replace_votes(p.id, [a, b], ids[:3], np.array([[0, -1], [-1, -1], [1, 0]]))
+    assert n == 3
+    np.testing.assert_array_equal(store.label_matrix(p.id).L,
+                                  [[0, -1, 1], [-1, -1, 1], [1, 0, 1], [1, 1, 1]])
+    got = {(v.annotation.item_id, v.annotation.source_id): v.annotation
+           for v in store.votes(p.id)}
+    assert (got[(ids[2], b)].label, got[(ids[2], b)].labels) == (0, None)
+    assert store.status(p.id).sources[0].annotations == 3
+    for bad in (np.zeros((3, 3), int), np.array([[0, -2], [0, 0], [0, 0]])):
+        with pytest.raises(ValidationError):
+            store.replace_votes(p.id, [a, b], ids[:3], bad)
+    with pytest.raises(ValidationError, match="once"):
+        store.replace_votes(p.id, [a, a], ids[:1], np.zeros((1, 2), int))
+    other = store.create_project("q", SCHEMA)
+    foreign = store.import_records(other.id, [ItemRecord(data={"text": "x"})]).item_ids
+    with pytest.raises(NotFoundError):
+        store.replace_votes(p.id, [a], foreign, np.zeros((1, 1), int))
+    np.testing.assert_array_equal(store.label_matrix(p.id).L[:, 0], [0, -1, 1, 1])
+
+
 def test_label_matrix_keeps_the_newest_version_of_a_source(store: Store) -> None:
     p = store.create_project("p", SCHEMA)
     ids = store.import_records(p.id, _items(2)).item_ids
@@ -595,3 +622,34 @@ def test_get_embeddings_keeps_the_order_asked_over_many_ids(store: Store) -> Non
     assert found == [ids[5], ids[3], ids[5], ids[600]]
     assert np.array_equal(arr, vecs[[5, 3, 5, 600]])
     assert store.get_embeddings("other", ids)[0] == []
+
+
+def test_imported_items_read_back_as_stored_by_the_models(store: Store) -> None:
+    """Items written as plain rows (pre-encoded JSON, given ids) read back like any other:
+    data and meta equal (key order kept), the timestamp in the models' format, re-import
+    and a half-new batch recognised, queue rows for the new items only."""
+    from sqlalchemy import text
+
+    from labelloop.core.records import ImportItem, import_item
+
+    p = store.create_project("p", SCHEMA)
+    data = {"text": "naïve ☃ \u2028 \"q\"", "b": 1.5, "a": [1, None, True], "n": {"z": 1}}
+    first = [import_item(data, meta={"k": "é"}, split="valid", external_id="x1"),
+             ItemRecord(data={"text": "plain"}, width=3, height=4)]
+    res = store.import_batches(p.id, [(first, [])], file_key="k1", file_name="f.csv")
+    assert res.added == 2
+    got = store.items(p.id)
+    assert got[0].data == data and list(got[0].data) == list(data)
+    assert (got[0].meta, got[0].split, got[0].external_id) == ({"k": "é"}, "valid", "x1")
+    assert (got[1].width, got[1].height, got[1].content_hash) == (3, 4, first[1].content_hash)
+    assert isinstance(first[0], ImportItem) and got[0].content_hash == first[0].content_hash
+    with store.engine.connect() as conn:
+        stamps = {r[0] for r in conn.execute(text(
+            "SELECT created_at FROM items UNION SELECT created_at FROM import_files"))}
+    assert len(stamps) == 1  # the same text as the models write
+    again = store.import_records(p.id, [ItemRecord(data={"text": "new"}), *first])
+    assert (again.added, again.skipped) == (1, 2)
+    assert again.item_ids[1:] == res.item_ids
+    assert store.count_items(p.id) == 3
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM claim_queue")).scalar() == 3

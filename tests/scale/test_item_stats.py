@@ -2,22 +2,28 @@
 
 The status and the dashboard's coverage read ``item_stats``; here they are compared with
 the rule applied to the votes themselves, after imports, upserts that change a vote,
-replacing and deleting a source's votes, on SQLite and PostgreSQL.
+replacing and deleting a source's votes, on SQLite and PostgreSQL; each write once through
+the row triggers and once as a bulk write (triggers bypassed, summaries recounted after).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from sqlalchemy import text
 
-from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
+from labelloop.core.records import AnnotationRecord, ItemRecord, PendingAnnotation, SourceKind
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.services.review import Review
-from labelloop.storage import Store, Vote
+from labelloop.storage import Store, Vote, item_stats
 
 SCHEMA = LabelSchema.from_labels("text-classification", ["a", "b"])
 KINDS = ("gold", "human", "label_model", "model", "labeling_function")
@@ -57,8 +63,12 @@ def expected(store: Store, pid: int, n_items: int, threshold: float
     return dict(states), lm, saved
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
+@pytest.fixture(params=["triggers", "bulk"])
+def store(db_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+          ) -> Iterator[Store]:
+    """A store whose vote writes go through the row triggers, or all as bulk writes."""
+    if request.param == "bulk":
+        monkeypatch.setattr(item_stats, "BULK_ROWS", 1)
     s = Store(db_url)
     yield s
     s.close()
@@ -192,3 +202,86 @@ def test_review_flags_match_the_votes(store: Store, task: str) -> None:
     again = reference_queue(store, review)
     assert sent_back[0] in {i for i, _ in again} and expected_queue[0] not in again
     assert review.count() == len(again)
+
+
+def recounted(store: Store) -> None:
+    """Stored ``item_stats`` and ``source_stats`` equal a recount of every vote, and no
+    ``bulk_writes`` guard row was left behind."""
+    huge = 2**62
+    with store.engine.connect() as conn:
+        tx = conn.begin()
+        assert conn.execute(text("SELECT count(*) FROM bulk_writes")).scalar() == 0
+        read = text("SELECT item_id, project_id, state, lm, sure, flags, newest"
+                    " FROM item_stats ORDER BY item_id")
+        stored = conn.execute(read).all()
+        conn.execute(text("DELETE FROM item_stats"))
+        conn.execute(item_stats._SUMMARIZE, {"lo": 0, "hi": huge})
+        assert stored == conn.execute(read).all()
+        counts = {tuple(r) for r in conn.execute(text(
+            "SELECT source_id, votes, flagged FROM source_stats WHERE votes > 0"))}
+        assert counts == {tuple(r) for r in conn.execute(text(
+            "SELECT source_id, count(*), sum(CASE WHEN needs_review THEN 1 ELSE 0 END)"
+            " FROM annotations GROUP BY source_id"))}
+        tx.rollback()
+
+
+def changes(store: Store) -> dict[int, int]:
+    with store.engine.connect() as conn:
+        return {int(r[0]): int(r[1]) for r in conn.execute(text(
+            "SELECT source_id, changes FROM source_stats"))}
+
+
+def test_the_bulk_recount_is_the_rule_of_the_triggers() -> None:
+    """The set-based summary of a bulk write is the statement migration 0008's triggers run."""
+    path = (Path(item_stats.__file__).parent / "migrations" / "versions"
+            / "0008_read_indexes.py")
+    spec = importlib.util.spec_from_file_location("migration_0008", path)
+    assert spec is not None and spec.loader is not None
+    m: Any = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    assert item_stats._SUMMARIZE.text == m._summary(item_stats._IN_RANGE)
+
+
+def test_bulk_writes_leave_the_summaries_of_a_recount(store: Store) -> None:
+    """Import with labels, upserts, replacing, a posterior and deleting: after each, both
+    summary tables equal a recount of the votes, and ``changes`` moved for the sources
+    written (the version the read caches check)."""
+    p = store.create_project("bulk", SCHEMA, ProjectSettings())
+    other = store.create_project("bulk-other", SCHEMA, ProjectSettings())
+    items = [ItemRecord(data={"text": f"b{i}"}) for i in range(60)]
+    labels = [PendingAnnotation(it.content_hash, "human" if i % 3 else "gold", "file",
+                                label=i % 2) for i, it in enumerate(items[:40])]
+    ids = store.import_records(p.id, items, labels).item_ids
+    oid = store.import_records(other.id, [ItemRecord(data={"text": "o"})]).item_ids[0]
+    store.import_records(p.id, [ItemRecord(data={"text": "b99"})])  # an id beyond a gap
+    recounted(store)
+    lf = [store.ensure_source(p.id, "labeling_function", f"lf{j}").id or 0 for j in range(3)]
+    store.upsert_annotations(p.id, [
+        AnnotationRecord(item_id=i, source_id=s, label=(i + s) % 2, needs_review=i % 5 == 0)
+        for i in ids for s in lf])
+    osrc = store.ensure_source(other.id, "human", "h").id or 0
+    store.upsert_annotations(other.id, [AnnotationRecord(item_id=oid, source_id=osrc, label=1)])
+    recounted(store)
+    before = changes(store)
+    # the LFs answer on half their items now (one abstains everywhere)
+    store.replace_annotations(p.id, lf, ids, [
+        AnnotationRecord(item_id=i, source_id=s, label=1) for i in ids[::2] for s in lf[:2]])
+    recounted(store)
+    after = changes(store)
+    assert all(after[s] > before[s] for s in lf)
+    # the same again from a block of votes: lf0 abstains on every third item now
+    votes = np.array([[(i + j) % 2 if (n % 3 or j) else -1 for j in range(3)]
+                      for n, i in enumerate(ids)])
+    before = changes(store)
+    store.replace_votes(p.id, lf, ids, votes)
+    recounted(store)
+    assert all(changes(store)[s] > before[s] for s in lf)
+    lm = store.ensure_source(p.id, "label_model", "lm").id or 0
+    P = np.tile([0.3, 0.7], (len(ids), 1))
+    for review in (np.arange(len(ids)) % 4 == 0, np.zeros(len(ids), bool)):  # twice: updates
+        store.upsert_posterior(p.id, lm, ids, np.ones(len(ids), int), P[:, 1], P, review,
+                               batch_size=7)
+        recounted(store)
+    store.delete_annotations(p.id, lf[0])
+    recounted(store)
+    assert store.status(other.id).states["human"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -56,10 +57,47 @@ class Box(BaseModel):
         return (self.x, self.y, self.x + self.w, self.y + self.h)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                              default=str)
+_STORED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _encoder(sort_keys: bool) -> Callable[[dict[str, Any]], str]:
+    """``JSONEncoder.encode`` of the encoders above, its C encoder built once (``encode``
+    builds one per call, as much work as encoding a small item)."""
+    c_make = getattr(json.encoder, "c_make_encoder", None)
+    if c_make is None:  # no C accelerator in this Python
+        return (_CANONICAL if sort_keys else _STORED).encode
+    encode = c_make(None, str, json.encoder.encode_basestring, None, ":", ",", sort_keys,
+                    False, True)
+    return lambda obj: "".join(encode(obj, 0))
+
+
+_canonical_text = _encoder(True)
+_stored_text = _encoder(False)
+
+
 def content_hash(data: dict[str, Any]) -> str:
     """Hash an item's data canonically (key order and float repr independent)."""
-    canon = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical_text(data).encode("utf-8")).hexdigest()
+
+
+def encode_data(data: dict[str, Any]) -> tuple[str, str]:
+    """An item's data as the JSON text to store (keys in their order) and its content hash.
+
+    Data whose keys are already sorted is encoded once: the stored text is then the
+    canonical text the hash is taken of. A value JSON cannot hold is stored as its
+    ``str``, as the hash takes it.
+    """
+    canon = _canonical_text(data)
+    digest = hashlib.sha256(canon.encode("utf-8")).hexdigest()
+    keys = list(data)
+    return (canon if keys == sorted(keys) else _stored_text(data)), digest
+
+
+def encode_json(value: dict[str, Any]) -> str:
+    """JSON text of a dict as stored (``meta``, an annotation's ``value``)."""
+    return "{}" if not value else _stored_text(value)
 
 
 def occurrence_hash(base: str, occurrence: int) -> str:
@@ -106,6 +144,58 @@ class ItemRecord(BaseModel):
         """The item's image path or URL, if it is an image item."""
         v = self.data.get("image")
         return None if v is None else str(v)
+
+
+class ImportItem(NamedTuple):
+    """An item as an import reader hands it to the store: its data already encoded.
+
+    Readers build these instead of :class:`ItemRecord` (no validation model per row, the
+    data encoded once); the store takes either. ``data_hash`` is the hash of the data
+    alone; ``content_hash`` tells identical rows of one import apart
+    (:func:`occurrence_hash`).
+    """
+
+    content_hash: str
+    data: dict[str, Any]
+    data_json: str
+    data_hash: str
+    split: str = "unassigned"
+    external_id: str | None = None
+    meta: dict[str, Any] = {}  # noqa: RUF012 (never mutated: a NamedTuple default)
+    meta_json: str = "{}"
+    width: int | None = None
+    height: int | None = None
+
+    @classmethod
+    def of(cls, record: ItemRecord) -> ImportItem:
+        """The item of a record (its content hash kept as given)."""
+        data_json, digest = encode_data(record.data)
+        return cls(record.content_hash or digest, record.data, data_json, digest,
+                   record.split, record.external_id, record.meta, encode_json(record.meta),
+                   record.width, record.height)
+
+    @property
+    def text(self) -> str | None:
+        """The item's text, if it is a text item."""
+        v = self.data.get("text")
+        return None if v is None else str(v)
+
+    @property
+    def image(self) -> str | None:
+        """The item's image path or URL, if it is an image item."""
+        v = self.data.get("image")
+        return None if v is None else str(v)
+
+
+def import_item(data: dict[str, Any], *, split: str = "unassigned",
+                external_id: str | None = None, meta: dict[str, Any] | None = None,
+                width: int | None = None, height: int | None = None,
+                content_hash: str | None = None) -> ImportItem:
+    """An :class:`ImportItem` from its fields (``content_hash`` defaults to the data's)."""
+    data_json, digest = encode_data(data)
+    meta = meta or {}
+    return ImportItem(content_hash or digest, data, data_json, digest, split, external_id,
+                      meta, encode_json(meta), width, height)
 
 
 class SourceRecord(BaseModel):
@@ -259,6 +349,7 @@ __all__ = [
     "ExportItem",
     "ExportPage",
     "ExportVote",
+    "ImportItem",
     "ItemRecord",
     "PendingAnnotation",
     "Role",
@@ -268,6 +359,9 @@ __all__ = [
     "Split",
     "UserRecord",
     "content_hash",
+    "encode_data",
+    "encode_json",
     "export_page",
+    "import_item",
     "occurrence_hash",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from labelloop.core.records import ItemRecord, PendingAnnotation, Snapshot, Split
+from labelloop.core.records import ImportItem, PendingAnnotation, Snapshot, Split, import_item
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 from labelloop.io.common import (
@@ -90,7 +90,7 @@ def iter_coco(
     source = options.label_source or f"coco:{path.name}"
     # ImportOptions checks that split is one of SPLITS
     split = cast(Split, options.split or "unassigned")
-    items: list[tuple[ItemRecord, PendingAnnotation | None]] = []
+    items: list[tuple[ImportItem, PendingAnnotation | None]] = []
     for n, img in enumerate(raw["images"]):
         try:
             name = str(img["file_name"])
@@ -100,8 +100,8 @@ def iter_coco(
                        "each image needs id, file_name, width, height")
             continue
         image = str((image_root / name).resolve()) if image_root else name
-        item = ItemRecord(data={"image": image}, width=width, height=height,
-                          external_id=str(img.get("id")), split=split)
+        item = import_item({"image": image}, width=width, height=height,
+                           external_id=str(img.get("id")), split=split)
         ann = None
         if int(img["id"]) in boxes:
             ann = PendingAnnotation(item.content_hash, options.label_kind, source,

@@ -38,9 +38,11 @@ def iter_csv(path: Path, schema: LabelSchema, options: ImportOptions, *,
     report = ImportReport()
     file = str(path)
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.reader(fh)
         try:
-            header = reader.fieldnames
+            header = next(reader, None)
+            while header == []:  # blank lines before the header
+                header = next(reader, None)
         except UnicodeDecodeError as exc:
             report.add(file, None, None, f"not UTF-8 text ({exc.reason})", "save it as UTF-8")
             raise ImportValidationError(report) from None
@@ -50,22 +52,23 @@ def iter_csv(path: Path, schema: LabelSchema, options: ImportOptions, *,
         if not header:
             report.add(file, 1, None, "no header row", "put column names on line 1")
             raise ImportValidationError(report)
+        width = len(header)
 
         def rows() -> Iterator[tuple[int, dict[str, Any]]]:
             try:
-                for row in reader:
-                    if None in row:
+                for cells in reader:
+                    if len(cells) == width:
+                        yield reader.line_num, dict(zip(header, cells, strict=True))
+                    elif not cells:  # a blank line
+                        continue
+                    elif len(cells) > width:
                         report.add(file, reader.line_num, None,
-                                   f"{len(row[None])} more field(s) than the header's "
-                                   f"{len(header)}", "quote fields that contain commas")
-                        continue
-                    missing = [k for k, v in row.items() if v is None]
-                    if missing:
-                        report.add(file, reader.line_num, missing[0],
-                                   f"row has fewer fields than the header ({len(header)})",
+                                   f"{len(cells) - width} more field(s) than the header's "
+                                   f"{width}", "quote fields that contain commas")
+                    else:
+                        report.add(file, reader.line_num, header[len(cells)],
+                                   f"row has fewer fields than the header ({width})",
                                    "add the missing fields or quote embedded commas")
-                        continue
-                    yield reader.line_num, row
             except UnicodeDecodeError as exc:
                 report.add(file, None, None, f"not UTF-8 text ({exc.reason})",
                            "save it as UTF-8")

@@ -15,9 +15,9 @@ from typing import Any
 from labelloop.core.records import (
     SOURCE_KINDS,
     SPLITS,
-    ItemRecord,
     PendingAnnotation,
     Snapshot,
+    import_item,
 )
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
@@ -98,9 +98,15 @@ def _iter_native(
         if split not in SPLITS:
             report.add(file, n, "split", f"unknown split {split!r}", f"use one of {SPLITS}")
             continue
-        item = ItemRecord(data=row["data"], meta=row.get("meta") or {}, split=split,
-                          external_id=row.get("external_id"))
-        item.content_hash = copies.hash_of(item.content_hash)
+        meta = row.get("meta") or {}
+        if not isinstance(meta, dict):
+            report.add(file, n, "meta", f"meta is a JSON {type(meta).__name__}, not an object",
+                       "give meta as an object, or leave it out")
+            continue
+        ext = row.get("external_id")
+        item = import_item(row["data"], meta=meta, split=split,
+                           external_id=None if ext is None else str(ext))
+        item = item._replace(content_hash=copies.hash_of(item.content_hash))
         for a in row.get("annotations") or []:
             src = a.get("source") or {}
             if src.get("kind") not in SOURCE_KINDS or not src.get("name"):

@@ -17,10 +17,10 @@ from labelloop.core.records import (
     SPLITS,
     ExportItem,
     ExportVote,
-    ItemRecord,
     PendingAnnotation,
     Snapshot,
     SourceKind,
+    import_item,
 )
 from labelloop.core.schema import LabelSchema
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
@@ -218,10 +218,21 @@ def _read_task(task: Any, n: int, file: str, obj: str, schema: LabelSchema,
     split = meta.get("split", "unassigned")
     if split not in SPLITS:
         split = "unassigned"
-    item = ItemRecord(data=dict(data), meta=meta.get("meta") or {}, split=split,
-                      external_id=meta.get("external_id") or (
-                          str(task["id"]) if "id" in task and "meta" not in task else None),
-                      width=meta.get("width"), height=meta.get("height"))
+    ext = meta.get("external_id") or (task["id"] if "id" in task and "meta" not in task
+                                      else None)
+    size = [meta.get("width"), meta.get("height")]
+    if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in size):
+        report.add(file, None, f"{where}.meta", f"width and height {size} are not whole numbers",
+                   "give the image size in pixels, or leave it out")
+        return
+    extra = meta.get("meta") or {}
+    if not isinstance(extra, dict):
+        report.add(file, None, f"{where}.meta.meta", "meta.meta is not an object",
+                   "give meta.meta as an object, or leave it out")
+        return
+    item = import_item(dict(data), meta=extra, split=split,
+                       external_id=None if ext is None else str(ext),
+                       width=size[0], height=size[1])
     ok = True
     for field, kind_of in (("annotations", _ann_source), ("predictions", _pred_source)):
         for m, entry in enumerate(task.get(field) or []):

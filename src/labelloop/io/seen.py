@@ -4,8 +4,8 @@ first value seen under a key (:class:`FirstSeen`) and the copies of identical ro
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,15 +13,14 @@ import numpy.typing as npt
 
 from labelloop.core.records import occurrence_hash
 
-
-def _key64(key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
+_MASK = 0xFFFF_FFFF_FFFF_FFFF
 
 
 class FirstSeen:
     """The first ``(value, row)`` recorded under each string key of one import.
 
-    Memory stays small for millions of rows: keys are 64-bit hashes, merged every
+    Memory stays small for millions of rows: keys are 64-bit hashes (Python's string
+    hash: stable within the process, which is all one import needs), merged every
     ``young`` keys into sorted NumPy arrays (24 bytes per key). Two keys with the same
     64-bit hash count as one (a chance of about n^2 / 2^65).
     """
@@ -36,18 +35,29 @@ class FirstSeen:
     def first(self, key: str, value: int = 0, row: int = 0) -> tuple[int, int] | None:
         """The earlier ``(value, row)`` under ``key``; None (and ``value, row`` recorded)
         the first time."""
-        k = _key64(key)
-        hit = self._young.get(k)
-        if hit is not None:
-            return hit
-        if self._keys.size:
-            i = int(np.searchsorted(self._keys, np.uint64(k)))
-            if i < self._keys.size and int(self._keys[i]) == k:
-                return int(self._vals[i]), int(self._rows[i])
-        self._young[k] = (value & 0xFFFFFFFFFFFFFFFF, row)
-        if len(self._young) >= self._limit:
+        return self.first_many([key], [value], [row])[0]
+
+    def first_many(self, keys: Sequence[str], values: Sequence[int] | None = None,
+                   rows: Sequence[int] | None = None) -> list[tuple[int, int] | None]:
+        """:meth:`first` of each key in turn (a key repeated among ``keys`` finds its first
+        occurrence there), with one vectorized look-up in the merged keys."""
+        codes = [hash(k) & _MASK for k in keys]
+        found: list[tuple[int, int] | None] = [None] * len(codes)
+        if self._keys.size and codes:
+            wanted = np.fromiter(codes, dtype=np.uint64, count=len(codes))
+            at = np.minimum(np.searchsorted(self._keys, wanted), self._keys.size - 1)
+            for i in np.flatnonzero(self._keys[at] == wanted).tolist():
+                found[i] = int(self._vals[at[i]]), int(self._rows[at[i]])
+        young = self._young
+        for i, k in enumerate(codes):
+            if found[i] is None:
+                earlier = young.get(k)
+                if earlier is None:
+                    young[k] = ((values[i] if values else 0) & _MASK, rows[i] if rows else 0)
+                found[i] = earlier
+        if len(young) >= self._limit:
             self._merge()
-        return None
+        return found
 
     def _merge(self) -> None:
         keys = np.fromiter(self._young.keys(), dtype=np.uint64, count=len(self._young))
@@ -72,7 +82,15 @@ class Occurrences:
 
     def hash_of(self, base: str) -> str:
         """The content hash of this copy of an item whose data hashes to ``base``."""
-        if base in self._repeats or self._seen.first(base) is not None:
-            self._repeats[base] += 1
-            return occurrence_hash(base, self._repeats[base])
-        return base
+        return self.hashes_of([base])[0]
+
+    def hashes_of(self, bases: Sequence[str]) -> list[str]:
+        """:meth:`hash_of` of each base hash in turn."""
+        repeats = self._repeats
+        earlier = self._seen.first_many(bases)
+        out = list(bases)
+        for i, base in enumerate(bases):
+            if base in repeats or earlier[i] is not None:
+                repeats[base] += 1
+                out[i] = occurrence_hash(base, repeats[base])
+        return out

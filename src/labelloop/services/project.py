@@ -21,6 +21,7 @@ import yaml
 from labelloop.core.matrix import LabelMatrix
 from labelloop.core.records import (
     AnnotationRecord,
+    ImportItem,
     ItemRecord,
     PendingAnnotation,
     SourceKind,
@@ -297,7 +298,7 @@ class Project:
             roots.append(folder)
         checks = ImportChecks(source.name if source else "data", base=self.folder, roots=roots)
 
-        def checked() -> Iterator[tuple[list[ItemRecord], list[PendingAnnotation]]]:
+        def checked() -> Iterator[tuple[list[ImportItem], list[PendingAnnotation]]]:
             for batch in checks.guard(batches):
                 yield batch.items, batch.annotations
                 if progress is not None:

@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop.core.matrix import ABSTAIN, compact_dtype
-from labelloop.core.records import AnnotationRecord
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.exec import ExecutorSpec, LocalExecutor, executor_for
 from labelloop.labelmodels import Metric as Metric
@@ -155,18 +154,9 @@ def apply_to_project(
     def write(a: int, ids: Sequence[int], result: Any) -> list[Failure]:
         votes, fails = result
         L[a : a + len(ids)] = votes
-        rows, cols = np.nonzero(votes != ABSTAIN)
-        labels = votes[rows, cols].tolist()
         # an LF applied again replaces its votes on these items: where it now abstains,
         # the old vote goes
-        project.replace_annotations(
-            source_ids,
-            list(ids),
-            [
-                AnnotationRecord(item_id=ids[i], source_id=source_ids[j], label=lab)
-                for i, j, lab in zip(rows.tolist(), cols.tolist(), labels, strict=True)
-            ],
-        )
+        project.store.replace_votes(project.id, source_ids, list(ids), votes)
         failures.extend(LFFailure(f.item + a, f.lf, f.kind, f.error) for f in fails)
         return [
             Failure(ids[f.item], by_name[f.lf], "labeling_function", f"{f.kind}: {f.error}")

@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Integer, delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from labelloop._deps import require
 from labelloop.core.matrix import ABSTAIN, LabelMatrix, compact_dtype
-from labelloop.core.records import AnnotationRecord, ItemRecord, Snapshot, SourceKind, SourceRecord
+from labelloop.core.records import (
+    AnnotationRecord,
+    ItemRecord,
+    Snapshot,
+    SourceKind,
+    SourceRecord,
+    encode_json,
+)
 from labelloop.errors import NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import (
-    BULK,
     CHUNK,
     SqlBase,
-    among,
     chunks,
     insert,
     is_postgres,
-    stage_rows,
 )
+from labelloop.storage.item_stats import bulk_votes
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, utcnow
 from labelloop.storage.records import Vote, annotation_record, item_record, source_record
+from labelloop.storage.vote_rows import (
+    annotation_rows,
+    delete_votes,
+    stamp_text,
+    upsert_annotation_rows,
+    upsert_sqlite,
+)
 
 _STREAM = 100_000
 """Rows fetched per round trip when streaming the label matrix."""
-_UPSERTED = ("label", "value", "confidence", "needs_review", "seconds", "created_at")
 
 
 # -- helpers that run inside a caller's transaction ---------------------------------------
@@ -56,51 +67,6 @@ def ensure_source_id(
     return int(sid)  # type: ignore[arg-type]
 
 
-def upsert_annotation_rows(s: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert annotation rows; a source's earlier row for the same item is replaced.
-
-    Set-based: on PostgreSQL many rows go through ``COPY`` into a staging table and one
-    ``INSERT ... ON CONFLICT``; otherwise (and on SQLite) batches of ``executemany``.
-    Of two rows for the same item and source, the later wins.
-    """
-    if not rows:
-        return
-    if is_postgres(s) and len(rows) > CHUNK:
-        _upsert_staged(s, rows)
-    else:
-        stmt = insert(s, AnnotationRow.__table__)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["item_id", "source_id"],
-            set_={c: getattr(stmt.excluded, c) for c in _UPSERTED},
-        )
-        for chunk in chunks(rows, BULK):
-            s.connection().execute(stmt, list(chunk))
-    counted = cq.counted_sources(s, {r["source_id"] for r in rows})
-    if counted:
-        cq.refresh(s, [r["item_id"] for r in rows if r["source_id"] in counted])
-
-
-_STAGE_COLUMNS = ("n bigint, item_id integer, source_id integer, label integer, value json, "
-                  "confidence double precision, needs_review boolean, seconds double precision, "
-                  "created_at timestamptz")
-_COPIED = ("item_id", "source_id", "label", "value", "confidence", "needs_review", "seconds",
-           "created_at")
-
-
-def _upsert_staged(s: Session, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: COPY rows into a staging table, then one INSERT ... ON CONFLICT."""
-    stage_rows(s, "ll_stage_annotations", _STAGE_COLUMNS, ("n", *_COPIED), (
-        (n, r["item_id"], r["source_id"], r["label"], json.dumps(r["value"]),
-         r["confidence"], r["needs_review"], r["seconds"], r["created_at"])
-        for n, r in enumerate(rows)))
-    cols = ", ".join(_COPIED)
-    s.execute(text(
-        f"INSERT INTO annotations ({cols}) SELECT DISTINCT ON (item_id, source_id) {cols} "
-        "FROM ll_stage_annotations ORDER BY item_id, source_id, n DESC "
-        "ON CONFLICT (item_id, source_id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in _UPSERTED)))
-
-
 def select_items(
     s: Session, project_id: int, *, split: str | None = None,
     ids: Sequence[int] | None = None, offset: int = 0, limit: int | None = None,
@@ -119,29 +85,6 @@ def select_items(
     if missing:
         raise NotFoundError(f"item(s) {missing[:5]} not found in this project")
     return [found[i] for i in ids]
-
-
-def annotation_rows(annotations: Sequence[AnnotationRecord]) -> list[dict[str, Any]]:
-    """Table rows for annotation records (extras such as boxes and probs go in ``value``)."""
-    now = utcnow()
-    rows = []
-    for a in annotations:
-        value: dict[str, Any] = {}
-        if a.labels is not None:
-            value["labels"] = a.labels
-        if a.boxes is not None:
-            value["boxes"] = [b.model_dump() for b in a.boxes]
-        if a.probs is not None:
-            value["probs"] = a.probs
-        rows.append(
-            {
-                "item_id": a.item_id, "source_id": a.source_id, "label": a.label,
-                "value": value, "confidence": a.confidence,
-                "needs_review": a.needs_review, "seconds": a.seconds,
-                "created_at": a.created_at or now,
-            }
-        )
-    return rows
 
 
 def _select_annotations(
@@ -228,7 +171,8 @@ class SqlAnnotations(SqlBase):
             item_ids = sorted({a.item_id for a in annotations})
             source_ids = sorted({a.source_id for a in annotations})
             check_owned(s, project_id, item_ids, source_ids)
-            upsert_annotation_rows(s, annotation_rows(annotations))
+            with bulk_votes(s, item_ids, source_ids, rows=len(annotations)):
+                upsert_annotation_rows(s, annotation_rows(annotations))
         return len(annotations)
 
     def upsert_posterior(
@@ -266,17 +210,25 @@ class SqlAnnotations(SqlBase):
         now = utcnow()
         with self.write() as s:
             check_owned(s, project_id, ids.tolist(), [source_id])
-            for a in range(0, ids.size, batch_size):
-                b = min(a + batch_size, ids.size)
-                upsert_annotation_rows(s, [
-                    {"item_id": int(i), "source_id": source_id,
-                     "label": None if y < 0 else int(y), "value": {"probs": p},
-                     "confidence": float(c), "needs_review": bool(r), "seconds": None,
-                     "created_at": now}
-                    for i, y, c, p, r in zip(ids[a:b].tolist(), lab[a:b].tolist(),
-                                             conf[a:b].tolist(), P[a:b].tolist(),
-                                             rev[a:b].tolist(), strict=True)
-                ])
+            sqlite = not is_postgres(s)
+            stamp = stamp_text(s)(now)
+            with bulk_votes(s, ids, [source_id], rows=ids.size):
+                for a in range(0, ids.size, batch_size):
+                    b = min(a + batch_size, ids.size)
+                    batch = zip(ids[a:b].tolist(), lab[a:b].tolist(), conf[a:b].tolist(),
+                                P[a:b].tolist(), rev[a:b].tolist(), strict=True)
+                    if sqlite:  # plain tuples, the probabilities encoded here
+                        upsert_sqlite(s, [
+                            (i, source_id, None if y < 0 else int(y), encode_json({"probs": p}),
+                             c, r, None, stamp) for i, y, c, p, r in batch])
+                        continue
+                    upsert_annotation_rows(s, [
+                        {"item_id": i, "source_id": source_id,
+                         "label": None if y < 0 else int(y), "value": {"probs": p},
+                         "confidence": c, "needs_review": r, "seconds": None,
+                         "created_at": now} for i, y, c, p, r in batch])
+            if sqlite and cq.counted_sources(s, [source_id]):
+                cq.refresh(s, ids.tolist())
         return int(ids.size)
 
     def replace_annotations(
@@ -305,14 +257,63 @@ class SqlAnnotations(SqlBase):
             )
         with self.write() as s:
             check_owned(s, project_id, sorted(items), sorted(srcs))
-            for chunk in chunks(sorted(items), BULK):
-                s.execute(delete(AnnotationRow).where(
-                    AnnotationRow.source_id.in_(sorted(srcs)),
-                    among(s, AnnotationRow.item_id, chunk, Integer)))
-            upsert_annotation_rows(s, annotation_rows(annotations))
+            with bulk_votes(s, sorted(items), srcs, rows=len(items) + len(annotations)):
+                delete_votes(s, srcs, items)
+                upsert_annotation_rows(s, annotation_rows(annotations))
             if cq.counted_sources(s, srcs):
                 cq.refresh(s, items)
         return len(annotations)
+
+    def replace_votes(
+        self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
+        votes: npt.ArrayLike,
+    ) -> int:
+        """Make a block of a label matrix the whole answer of ``source_ids`` on ``item_ids``.
+
+        ``votes`` has a row per item and a column per source: a class index, or -1 where
+        the source abstains. The same as :meth:`replace_annotations` with one single-label
+        annotation per vote (earlier votes of those sources on those items go, the new
+        ones are stored, atomically), without a record per vote: rows are built straight
+        from the array. Returns the number of votes stored.
+
+        Raises
+        ------
+        ValidationError
+            If ``votes`` is not ``len(item_ids) x len(source_ids)``, holds a value below -1,
+            or a source or item repeats.
+        NotFoundError
+            If a source or item is not in this project.
+        """
+        V = np.asarray(votes)
+        ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
+        srcs = np.asarray(source_ids, dtype=np.int64).reshape(-1)
+        if V.ndim != 2 or V.shape != (ids.size, srcs.size):
+            raise ValidationError(f"expected one row of votes per item and one column per "
+                                  f"source, {ids.size} x {srcs.size}; got shape {V.shape}")
+        if np.unique(ids).size != ids.size or np.unique(srcs).size != srcs.size:
+            raise ValidationError("each item and each source may appear once")
+        if V.size and int(V.min()) < ABSTAIN:
+            raise ValidationError(f"votes are class indices or {ABSTAIN} (abstain); "
+                                  f"got {int(V.min())}")
+        at, col = np.nonzero(V != ABSTAIN)
+        columns = (ids[at].tolist(), srcs[col].tolist(), V[at, col].tolist())
+        now = utcnow()
+        with self.write() as s:
+            check_owned(s, project_id, ids.tolist(), srcs.tolist())
+            with bulk_votes(s, ids, srcs.tolist(), rows=ids.size + at.size):
+                delete_votes(s, set(srcs.tolist()), ids.tolist())
+                if is_postgres(s):
+                    upsert_annotation_rows(s, [
+                        {"item_id": i, "source_id": j, "label": y, "value": {},
+                         "confidence": None, "needs_review": False, "seconds": None,
+                         "created_at": now} for i, j, y in zip(*columns, strict=True)])
+                else:
+                    stamp = stamp_text(s)(now)
+                    upsert_sqlite(s, [(i, j, y, "{}", None, False, None, stamp)
+                                      for i, j, y in zip(*columns, strict=True)], new=True)
+            if cq.counted_sources(s, srcs.tolist()):
+                cq.refresh(s, ids.tolist())
+        return int(at.size)
 
     def annotations(
         self, project_id: int, *, kinds: Iterable[str] | None = None,
@@ -416,7 +417,10 @@ class SqlAnnotations(SqlBase):
                     .where(AnnotationRow.label.is_not(None))
                     .execution_options(yield_per=_STREAM)
                 )
-                parts += [np.array(part, dtype=np.int64).reshape(-1, 3)
+                # flattened in C (NumPy given the rows themselves probes each for an
+                # array interface, a failed attribute lookup per row)
+                parts += [np.fromiter(chain.from_iterable(part), dtype=np.int64,
+                                      count=3 * len(part)).reshape(-1, 3)
                           for part in result.partitions()]
         votes = np.concatenate(parts)
         rows, keep = _positions(ids, votes[:, 0])

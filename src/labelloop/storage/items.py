@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -11,10 +10,10 @@ import numpy.typing as npt
 from sqlalchemy import String, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from labelloop.core.records import ItemRecord, PendingAnnotation
+from labelloop.core.records import ImportItem, ItemRecord, PendingAnnotation
 from labelloop.errors import ValidationError
 from labelloop.storage import claim_queue as cq
-from labelloop.storage.annotations import ensure_source_id, select_items, upsert_annotation_rows
+from labelloop.storage.annotations import ensure_source_id, select_items
 from labelloop.storage.base import (
     BULK,
     CHUNK,
@@ -26,8 +25,10 @@ from labelloop.storage.base import (
     refresh_stale_statistics,
     stage_rows,
 )
+from labelloop.storage.item_stats import bulk_votes
 from labelloop.storage.models import EmbeddingRow, FailureRow, ImportFileRow, ItemRow, utcnow
 from labelloop.storage.records import Failure, ImportResult
+from labelloop.storage.vote_rows import upsert_annotation_rows
 
 _PRIORITY_STAGE = "ll_stage_priorities"
 _ITEM_COLUMNS = ("content_hash", "external_id", "data", "meta", "split", "width", "height")
@@ -45,10 +46,15 @@ def _ids_by_hash(s: Session, project_id: int, hashes: Sequence[str]) -> dict[str
     return out
 
 
+_SQLITE_INSERT = ("INSERT INTO items (id, project_id, content_hash, external_id, data, meta,"
+                  " split, width, height, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                  " ON CONFLICT DO NOTHING")
+
+
 class _Importer:
     """One import inside its write transaction: each batch is stored set-based (one
-    multi-row insert of its new items with their ids returned, one lookup of the items
-    already stored, their queue rows, their annotations)."""
+    multi-row insert of its new items, one lookup of the items already stored, their
+    queue rows, their annotations)."""
 
     def __init__(self, s: Session, project_id: int) -> None:
         self.s = s
@@ -56,21 +62,23 @@ class _Importer:
         self.now = utcnow()
         self.sources: dict[tuple[str, str, str], int] = {}
         self.result = ImportResult()
+        self.next_id: int | None = None
+        self.stamp: Any = None
 
-    def add(self, items: Sequence[ItemRecord], annotations: Sequence[PendingAnnotation]) -> None:
+    def add(self, items: Sequence[ItemRecord | ImportItem],
+            annotations: Sequence[PendingAnnotation]) -> None:
         """Store one batch; an annotation's item must be in the same batch."""
         s, res = self.s, self.result
-        new_rows: dict[str, dict[str, Any]] = {}
+        new_rows: dict[str, ImportItem] = {}
         for it in items:
-            if it.content_hash not in new_rows:
-                new_rows[it.content_hash] = {
-                    "project_id": self.project_id, "content_hash": it.content_hash,
-                    "external_id": it.external_id, "data": it.data, "meta": it.meta,
-                    "split": it.split, "width": it.width, "height": it.height,
-                    "created_at": self.now,
-                }
-        added = (self._copy_items(new_rows) if is_postgres(s) and len(new_rows) > CHUNK
-                 else self._insert_items(new_rows))
+            row = it if isinstance(it, ImportItem) else ImportItem.of(it)
+            new_rows.setdefault(row.content_hash, row)
+        if not is_postgres(s):
+            added = self._insert_sqlite(new_rows)
+        elif len(new_rows) > CHUNK:
+            added = self._copy_items(new_rows)
+        else:
+            added = self._insert_items(new_rows)
         ids = _ids_by_hash(s, self.project_id, [h for h in new_rows if h not in added])
         ids.update(added)
         res.added += len(added)
@@ -87,22 +95,42 @@ class _Importer:
         refresh_stale_statistics(
             self.s, ("items", "claim_queue", "annotations"), self.result.added)
 
-    def _insert_items(self, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+    def _insert_sqlite(self, rows: dict[str, ImportItem]) -> dict[str, int]:
+        """SQLite: one ``executemany`` of plain tuples, ids given in order from the
+        largest stored (this transaction is the only writer). Rows already stored are
+        skipped; their ids were not used, and those of the rows added are read back."""
+        s = self.s
+        if self.next_id is None:
+            self.next_id = int(s.scalar(select(func.max(ItemRow.id))) or 0) + 1
+            dialect = s.get_bind().dialect
+            stamp_type = ItemRow.__table__.c.created_at.type.dialect_impl(dialect)
+            bind = stamp_type.bind_processor(dialect)  # the text SQLAlchemy stores
+            self.stamp = bind(self.now) if bind is not None else self.now
+        first, pid, stamp = self.next_id, self.project_id, self.stamp
+        params = [(first + n, pid, h, it.external_id, it.data_json, it.meta_json, it.split,
+                   it.width, it.height, stamp) for n, (h, it) in enumerate(rows.items())]
+        self.next_id += len(params)
+        written = s.connection().exec_driver_sql(_SQLITE_INSERT, params).rowcount
+        if written == len(params):
+            return {h: first + n for n, h in enumerate(rows)}
+        return {h: i for h, i in _ids_by_hash(s, pid, list(rows)).items() if i >= first}
+
+    def _insert_items(self, rows: dict[str, ImportItem]) -> dict[str, int]:
         """Multi-row inserts; the ids of the rows added (not those already stored)."""
         table = ItemRow.__table__
         stmt = (insert(self.s, table).on_conflict_do_nothing()
                 .returning(table.c.content_hash, table.c.id))
-        added: dict[str, int] = {}
-        for chunk in chunks(list(rows.values()), BULK):
-            added.update({h: i for h, i in self.s.connection().execute(stmt, list(chunk))})
-        return added
+        values = [{"project_id": self.project_id, "content_hash": h,
+                   "external_id": it.external_id, "data": it.data, "meta": it.meta,
+                   "split": it.split, "width": it.width, "height": it.height,
+                   "created_at": self.now} for h, it in rows.items()]
+        return {h: i for h, i in self.s.connection().execute(stmt, values)}
 
-    def _copy_items(self, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+    def _copy_items(self, rows: dict[str, ImportItem]) -> dict[str, int]:
         """PostgreSQL: COPY into a staging table, one INSERT ... SELECT ... RETURNING."""
         stage_rows(self.s, "ll_stage_items", _ITEM_STAGE, _ITEM_COLUMNS, (
-            (r["content_hash"], r["external_id"], json.dumps(r["data"]),
-             json.dumps(r["meta"]), r["split"], r["width"], r["height"])
-            for r in rows.values()))
+            (h, it.external_id, it.data_json, it.meta_json, it.split, it.width, it.height)
+            for h, it in rows.items()))
         cols = ", ".join(_ITEM_COLUMNS)
         found = self.s.execute(text(
             f"INSERT INTO items (project_id, created_at, {cols}) "
@@ -112,7 +140,8 @@ class _Importer:
         return {h: i for h, i in found}
 
     def _annotations(self, ids: dict[str, int], annotations: Sequence[PendingAnnotation]) -> int:
-        rows = []
+        rows: list[dict[str, Any]] = []
+        items: list[int] = []
         for a in annotations:
             key = (a.kind, a.name, a.version)
             if key not in self.sources:
@@ -122,12 +151,14 @@ class _Importer:
                 value["labels"] = a.labels
             if a.boxes is not None:
                 value["boxes"] = a.boxes
+            items.append(ids[a.content_hash])
             rows.append({
-                "item_id": ids[a.content_hash], "source_id": self.sources[key],
+                "item_id": items[-1], "source_id": self.sources[key],
                 "label": a.label, "value": value, "confidence": a.confidence,
                 "needs_review": a.needs_review, "seconds": None, "created_at": self.now,
             })
-        upsert_annotation_rows(self.s, rows)
+        with bulk_votes(self.s, items, {r["source_id"] for r in rows}, rows=len(rows)):
+            upsert_annotation_rows(self.s, rows)
         return len(rows)
 
 
@@ -137,7 +168,7 @@ class SqlItems(SqlBase):
     def import_records(
         self,
         project_id: int,
-        items: Sequence[ItemRecord],
+        items: Sequence[ItemRecord | ImportItem],
         annotations: Sequence[PendingAnnotation] = (),
     ) -> ImportResult:
         """Add items and their annotations in one transaction (all or nothing).
@@ -149,7 +180,8 @@ class SqlItems(SqlBase):
 
     def import_batches(
         self, project_id: int,
-        batches: Iterable[tuple[Sequence[ItemRecord], Sequence[PendingAnnotation]]],
+        batches: Iterable[tuple[Sequence[ItemRecord | ImportItem],
+                                Sequence[PendingAnnotation]]],
         *, file_key: str | None = None, file_name: str = "",
     ) -> ImportResult:
         """Store ``(items, annotations)`` batches as they come, in one transaction.

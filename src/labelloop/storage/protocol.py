@@ -20,6 +20,7 @@ from labelloop.core.matrix import LabelMatrix
 from labelloop.core.records import (
     AnnotationRecord,
     ExportPage,
+    ImportItem,
     ItemRecord,
     PendingAnnotation,
     Snapshot,
@@ -66,7 +67,7 @@ class ItemRepository(Protocol):
     """Items (imported all or nothing), their priorities, failures and embeddings."""
 
     def import_records(
-        self, project_id: int, items: Sequence[ItemRecord],
+        self, project_id: int, items: Sequence[ItemRecord | ImportItem],
         annotations: Sequence[PendingAnnotation] = (),
     ) -> ImportResult: ...
 
@@ -77,7 +78,8 @@ class ItemRepository(Protocol):
 
     def import_batches(
         self, project_id: int,
-        batches: Iterable[tuple[Sequence[ItemRecord], Sequence[PendingAnnotation]]],
+        batches: Iterable[tuple[Sequence[ItemRecord | ImportItem],
+                                Sequence[PendingAnnotation]]],
         *, file_key: str | None = None, file_name: str = "",
     ) -> ImportResult: ...
 
@@ -128,6 +130,11 @@ class AnnotationRepository(Protocol):
     def replace_annotations(
         self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
         annotations: Sequence[AnnotationRecord],
+    ) -> int: ...
+
+    def replace_votes(
+        self, project_id: int, source_ids: Sequence[int], item_ids: Sequence[int],
+        votes: npt.ArrayLike,
     ) -> int: ...
 
     def annotations(

@@ -31,11 +31,12 @@ from sqlalchemy.orm import Session
 
 from labelloop.core.records import AnnotationRecord
 from labelloop.storage import claim_queue as cq
-from labelloop.storage.annotations import annotation_rows, check_owned, upsert_annotation_rows
+from labelloop.storage.annotations import check_owned
 from labelloop.storage.base import SqlBase, aware, chunks
 from labelloop.storage.claim_queue import Q
 from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow, utcnow
 from labelloop.storage.records import Claim
+from labelloop.storage.vote_rows import annotation_rows, upsert_annotation_rows
 
 _RETRIES = 20
 
