@@ -19,6 +19,7 @@ import pytest
 
 from labelloop import Project
 from labelloop.services.weak import apply_to_project, load_lfs
+from labelloop.storage import Store
 
 pytest.importorskip("distributed")
 
@@ -139,13 +140,13 @@ def test_killing_a_worker_loses_nothing_and_stores_nothing_twice(
 ) -> None:
     lfs, log = _lfs(tmp_path, pause=0.004)
     writes: list[list[int]] = []
-    real = Project.replace_annotations
+    real = Store.replace_votes
 
-    def spy(self: Project, source_ids: Any, item_ids: Any, annotations: Any) -> int:
+    def spy(self: Store, project_id: int, source_ids: Any, item_ids: Any, votes: Any) -> int:
         writes.append(list(item_ids))
-        return real(self, source_ids, item_ids, annotations)
+        return real(self, project_id, source_ids, item_ids, votes)
 
-    monkeypatch.setattr(Project, "replace_annotations", spy)
+    monkeypatch.setattr(Store, "replace_votes", spy)  # the chunk writes of lf apply
     cluster.client.wait_for_workers(2, timeout=60)  # the one an earlier test killed is back
     before = cluster.worker_pids()
     killed: list[int] = []
