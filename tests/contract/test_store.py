@@ -653,3 +653,11 @@ def test_imported_items_read_back_as_stored_by_the_models(store: Store) -> None:
     assert store.count_items(p.id) == 3
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM claim_queue")).scalar() == 3
+
+
+def test_an_empty_import_adds_nothing_and_does_not_fail(store: Store) -> None:
+    pid = store.create_project("empty", SCHEMA).id
+    res = store.import_records(pid, [])
+    assert (res.added, res.skipped, res.item_ids) == (0, 0, [])
+    assert store.import_batches(pid, [([], []), ([ItemRecord(data={"text": "x"})], [])]).added == 1
+    assert store.count_items(pid) == 1

@@ -73,7 +73,9 @@ class _Importer:
         for it in items:
             row = it if isinstance(it, ImportItem) else ImportItem.of(it)
             new_rows.setdefault(row.content_hash, row)
-        if not is_postgres(s):
+        if not new_rows:  # an empty batch (a project created without items)
+            added: dict[str, int] = {}
+        elif not is_postgres(s):
             added = self._insert_sqlite(new_rows)
         elif len(new_rows) > CHUNK:
             added = self._copy_items(new_rows)
