@@ -155,6 +155,8 @@ class RoundReport:
     """Unlabelled items auto-accepted this round."""
     human: npt.NDArray[np.int64]
     """Human/gold label per item (``-1``: none)."""
+    confidence: npt.NDArray[np.float64]
+    """Posterior probability of the posterior label."""
     queue: list[int] = field(default_factory=list)
     """Item ids of the batch ranked on top, best first."""
 
@@ -228,7 +230,7 @@ def run_round(
                                  seconds=time.perf_counter() - t0)
         raise
     return RoundReport(committed, result.item_ids, result.labels, result.accepted,
-                       result.human, result.queue)
+                       result.human, result.confidence, result.queue)
 
 
 def _inputs(project: Project, cfg: LoopConfig) -> dict[str, Any]:
@@ -250,6 +252,7 @@ class _Result:
     labels: npt.NDArray[np.int64]
     accepted: npt.NDArray[np.bool_]
     human: npt.NDArray[np.int64]
+    confidence: npt.NDArray[np.float64]
     annotations: list[AnnotationRecord]
     priorities: dict[int, float]
     changes: dict[str, Any]
@@ -313,7 +316,7 @@ def _compute(project: Project, cfg: LoopConfig, rnd: LoopRound,
         "queue_top": [int(ids[r]) for r in queue],
         "label_model": cfg.label_model if P_lm is not None else None,
     }
-    return _Result(ids, pred, accepted, y, annotations, priorities, changes,
+    return _Result(ids, pred, accepted, y, score, annotations, priorities, changes,
                    [int(ids[r]) for r in queue])
 
 
@@ -382,12 +385,16 @@ def _label_model(project: Project, cfg: LoopConfig, ids: npt.NDArray[np.int64],
     estimator: Any = make_label_model(cfg.label_model, k)
     estimator.fit(L, gold)
     P = np.asarray(estimator.predict_proba(L), dtype=np.float64)
+    balance = np.asarray(getattr(estimator, "class_balance_", np.full(k, 1.0 / k)),
+                         dtype=np.float64)
     humans = {s.id for s in project.sources(kinds=["human"])}
     masked = L[cal].copy()
     masked[:, [j for j, s in enumerate(lm.source_ids) if s in humans]] = ABSTAIN
     P_cal = (np.asarray(estimator.predict_proba(masked), dtype=np.float64) if cal.size
              else np.zeros((0, k)))
-    balance = np.asarray(getattr(estimator, "class_balance_", P.mean(axis=0)), dtype=np.float64)
+    # where nothing votes the label model knows only the class balance (no opinion)
+    P[(L == ABSTAIN).all(axis=1)] = balance
+    P_cal[(masked == ABSTAIN).all(axis=1)] = balance
     return P, P_cal, balance
 
 
