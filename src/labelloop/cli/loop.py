@@ -32,7 +32,7 @@ def loop_command(
     batch_size: Annotated[int | None, typer.Option(
         help="Items ranked on top per round (default: the project's loop_every).")] = None,
     calibration_share: Annotated[float, typer.Option(
-        help="Share of each batch drawn at random to calibrate auto-accept.")] = 0.3,
+        help="Share of each batch drawn at random to calibrate auto-accept.")] = 0.2,
     poll: Annotated[float, typer.Option(help="--watch: seconds between checks.")] = 5.0,
 ) -> None:
     """One round of the loop: retrain the pre-labeler, refit the label model, recalibrate,

@@ -2,9 +2,10 @@
 
 One **round**:
 
-1. retrains the pre-labeler's head on the human + gold labels (zero-shot prototypes anchor
-   it, :class:`~labelloop.prelabel.ZeroShotTextClassifier`; on precomputed embeddings with
-   no embedding model, a logistic regression, :class:`EmbeddingHead`);
+1. retrains the pre-labeler's head on the human + gold labels outside the calibration
+   sample (zero-shot prototypes anchor it, :class:`~labelloop.prelabel.ZeroShotTextClassifier`;
+   on precomputed embeddings with no embedding model, a logistic regression,
+   :class:`EmbeddingHead`);
 2. refits the label model over every other voting source (labeling functions, humans; gold
    anchors it) and combines its posterior with the pre-labeler's probabilities
    (``P ∝ P_label_model * P_prelabeler / class_balance``, the pre-labeler being a soft
@@ -12,7 +13,7 @@ One **round**:
 3. recalibrates the auto-accept thresholds with the Clopper-Pearson procedure
    (:func:`~labelloop.prelabel.calibrate_thresholds`) on the *calibration sample*: items the
    loop queued uniformly at random in earlier rounds and a person labelled. Their scores are
-   out-of-sample (the pre-labeler cross-fitted in two folds, the human columns masked out
+   out-of-sample (the pre-labeler never trains on them, the human columns are masked out
    of the label model), so the guarantee "auto-accepted precision >= target with
    probability 1 - delta" holds for the unlabelled pool the sample was drawn from;
 4. auto-accepts the unlabelled items the thresholds allow at the project's
@@ -87,7 +88,7 @@ class LoopConfig:
     embedding_model: str = "minilm"
     strategy: str = DEFAULT_STRATEGY
     batch_size: int | None = None
-    calibration_share: float = 0.3
+    calibration_share: float = 0.2
     label_model: str = "auto"
     per_class: bool = True
     delta: float = 0.05
@@ -273,15 +274,16 @@ def _compute(project: Project, cfg: LoopConfig, rnd: LoopRound,
     sample = _calibration_sample(project)
     cal = np.flatnonzero((y >= 0) & np.isin(ids, sample))
 
-    P_cf = _cross_fitted(head, X, y, cal)
-    head.fit(X, y)
+    # the calibration sample is held out of the pre-labeler's training: its scores of
+    # those items are out-of-sample, from the very model whose drafts are accepted
+    head.fit(X, np.where(np.isin(np.arange(ids.size), cal), -1, y))
     P_model = np.asarray(head.predict_proba(X), dtype=np.float64)
     P_lm, P_lm_cal, balance = _label_model(project, cfg, ids, cal)
     P = _combine(P_lm, P_model, balance)
-    P_cal = _combine(P_lm_cal, P_cf[cal], balance)
+    P_cal = _combine(P_lm_cal, P_model[cal], balance)
     target = project.settings.target_precision
     calibration = _calibrate(P_cal, y[cal], k, target, cfg)
-    model_calibration = _calibrate(P_cf[cal], y[cal], k, target, cfg)
+    model_calibration = _calibrate(P_model[cal], y[cal], k, target, cfg)
 
     pred = P.argmax(axis=1).astype(np.int64)
     score = P.max(axis=1)
@@ -349,25 +351,6 @@ def _calibration_sample(project: Project) -> npt.NDArray[np.int64]:
     for r in project.store.loop_rounds(project.id, status="done"):
         out.extend(int(i) for i in r.changes.get("calibration_items", []))
     return np.asarray(sorted(set(out)), dtype=np.int64)
-
-
-def _cross_fitted(head: Prelabeler, X: Any, y: npt.NDArray[np.int64],
-                  cal: npt.NDArray[np.int64]) -> FloatArray:
-    """Pre-labeler probabilities of the calibration rows from fits that did not see them
-    (two folds over every labelled row); other rows are zero."""
-    out = np.zeros((len(y), 0))
-    labelled = np.flatnonzero(y >= 0)
-    fold = np.zeros(len(y), dtype=bool)
-    fold[labelled[::2]] = True
-    for held_out in (fold, ~fold):
-        rows = cal[held_out[cal]]
-        if not rows.size:
-            continue
-        P = np.asarray(head.fit(X, np.where(held_out, -1, y)).predict_proba(X[rows]))
-        if not out.shape[1]:
-            out = np.zeros((len(y), P.shape[1]))
-        out[rows] = P
-    return out if out.shape[1] else np.zeros((len(y), 1))
 
 
 def _label_model(project: Project, cfg: LoopConfig, ids: npt.NDArray[np.int64],

@@ -173,7 +173,7 @@ def simulate_loop(
     prelabeler: Prelabeler | None = None, config: LoopConfig | None = None,
     methods: Sequence[str] = METHODS, batch_size: int = 10, budget: int = 300,
     seeds: Sequence[int] = (0, 1, 2), annotators: Annotators | None = None,
-    target_precision: float = 0.95, stop_at_target: bool = False,
+    target_precision: float = 0.95, stop_at_target: bool = False, pseudo_weight: float = 1.0,
 ) -> LoopSimulation:
     """Replay the loop and its baselines on a pool with gold labels ``y``.
 
@@ -202,6 +202,9 @@ def simulate_loop(
         The project's auto-accept target.
     stop_at_target:
         End a run once its end model is within 1 point of the all-gold F1.
+    pseudo_weight:
+        The loop's end model weighs a posterior label by ``pseudo_weight * confidence``
+        (a human label by 1); 0 trains it on human labels alone.
     """
     bad = [m for m in methods if m not in METHODS]
     if bad:
@@ -223,7 +226,8 @@ def simulate_loop(
             run(sim, method, seed, texts, y_pool, X, X_test, yt, schema=schema, lfs=lfs,
                 embedding_model=embedding_model, prelabeler=prelabeler, config=config,
                 batch_size=batch_size, budget=budget, people=people,
-                target_precision=target_precision, stop=stop_at_target)
+                target_precision=target_precision, stop=stop_at_target,
+                pseudo_weight=pseudo_weight)
     return sim
 
 
@@ -232,7 +236,7 @@ def _run_loop(sim: LoopSimulation, method: str, seed: int, texts: Sequence[str],
               yt: npt.NDArray[np.int64], *, schema: LabelSchema, lfs: list[Any] | None,
               embedding_model: str, prelabeler: Prelabeler | None, config: LoopConfig | None,
               batch_size: int, budget: int, people: Annotators, target_precision: float,
-              stop: bool) -> None:
+              stop: bool, pseudo_weight: float) -> None:
     from labelloop.services.weak import apply_to_project
 
     rng = np.random.default_rng([seed, 17])
@@ -259,7 +263,8 @@ def _run_loop(sim: LoopSimulation, method: str, seed: int, texts: Sequence[str],
             spent, turn, n_round = 0, 0, 0
             while True:
                 rep = run_round(p, config=cfg, trigger="simulate", prelabeler=prelabeler)
-                point = _measure_loop(method, seed, n_round, spent, rep, y, X, X_test, yt)
+                point = _measure_loop(method, seed, n_round, spent, rep, y, X, X_test, yt,
+                                      pseudo_weight)
                 sim.points.append(point)
                 n_round += 1
                 if spent >= budget or (stop and point.f1 >= sim.full_f1 - sim.tolerance):
@@ -288,11 +293,11 @@ def _answer(truth: int, people: Annotators, j: int, k: int, rng: np.random.Gener
 
 def _measure_loop(method: str, seed: int, n_round: int, spent: int, rep: RoundReport,
                   y: npt.NDArray[np.int64], X: npt.NDArray[Any], X_test: npt.NDArray[Any],
-                  yt: npt.NDArray[np.int64]) -> LoopPoint:
+                  yt: npt.NDArray[np.int64], pseudo_weight: float) -> LoopPoint:
     human = rep.human >= 0
     exported = np.where(human, rep.human, rep.labels)
-    has = exported >= 0
-    weights = np.where(human, 1.0, rep.confidence)
+    weights = np.where(human, 1.0, pseudo_weight * rep.confidence)
+    has = (exported >= 0) & (weights > 0)
     model = _end_model(X[has], exported[has], weights[has])
     acc = rep.accepted
     return LoopPoint(method, seed, n_round, spent, int(acc.sum()),
