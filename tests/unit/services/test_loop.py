@@ -225,3 +225,24 @@ def test_loop_command_runs_a_round_end_to_end(tmp_path: Path) -> None:
     assert "10 human-labelled" in res.output
     bad = runner.invoke(app, ["loop", str(tmp_path / "proj"), "--embedding-model", "nope"])
     assert bad.exit_code == 2 and "no embeddings cached under 'nope'" in bad.output
+
+
+def test_loop_watch_runs_a_due_round_and_stops_on_ctrl_c(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from labelloop.cli.app import app
+
+    p, _ = make_project(tmp_path / "proj")
+    p.close()
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("labelloop.cli.loop.time.sleep", interrupt)
+    res = CliRunner().invoke(app, ["loop", str(tmp_path / "proj"), "--watch",
+                                   "--embedding-model", EMB, "--batch-size", "5"])
+    assert res.exit_code == 0, res.output
+    assert "round 1 done" in res.output and res.output.rstrip().endswith("stopped")
+    with Project.open(tmp_path / "proj") as p:
+        assert loop_service.rounds(p)[0].trigger == "watch"
