@@ -246,3 +246,24 @@ def test_loop_watch_runs_a_due_round_and_stops_on_ctrl_c(
     assert "round 1 done" in res.output and res.output.rstrip().endswith("stopped")
     with Project.open(tmp_path / "proj") as p:
         assert loop_service.rounds(p)[0].trigger == "watch"
+
+
+def test_serve_loop_reruns_an_interrupted_round_at_start_then_runs_due_rounds(
+        tmp_path: Path) -> None:
+    from labelloop.cli.server import _looper
+
+    p, y = make_project(tmp_path / "proj", settings={"loop_every": 10, "requeue_every": 1})
+    crashed = p.store.begin_round(p.id, trigger="server", inputs={})  # died before commit
+    requeuer = _looper(p, EMB)
+    for t in requeuer.threads:
+        t.join()
+    first = loop_service.rounds(p)[0]
+    assert first.trigger == "server" and first.status == "done"
+    assert first.rerun_of == crashed.id
+    answer(p, first.changes["queue_top"], y)
+    assert requeuer.labeled(p.info)  # due: 10 new answers since the last round
+    for t in requeuer.threads:
+        t.join()
+    assert [r.status for r in loop_service.rounds(p)] == ["done", "done", "interrupted"]
+    assert loop_service.rounds(p)[0].inputs["n_human_answers"] == 10
+    p.close()
