@@ -5,7 +5,7 @@ One **round**:
 1. retrains the pre-labeler's head on the human + gold labels outside the calibration
    sample (zero-shot prototypes anchor it, :class:`~labelloop.prelabel.ZeroShotTextClassifier`;
    on precomputed embeddings with no embedding model, a logistic regression,
-   :class:`EmbeddingHead`);
+   :class:`~labelloop.prelabel.head.EmbeddingHead`);
 2. refits the label model over every other voting source (labeling functions, humans; gold
    anchors it) and combines its posterior with the pre-labeler's probabilities
    (``P ∝ P_label_model * P_prelabeler / class_balance``, the pre-labeler being a soft
@@ -39,7 +39,6 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from labelloop._deps import require
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
 from labelloop.core.matrix import ABSTAIN
 from labelloop.core.records import AnnotationRecord, SourceKind
@@ -48,6 +47,7 @@ from labelloop.exec import LocalExecutor
 from labelloop.labelmodels import make_label_model, resolve_name
 from labelloop.prelabel import Calibration, ZeroShotTextClassifier, calibrate_thresholds
 from labelloop.prelabel.embeddings import EMBEDDING_MODELS
+from labelloop.prelabel.head import EmbeddingHead
 from labelloop.services.jobs import DEFAULT_CHUNK
 from labelloop.services.prelabel import _Chunks, _embeddings, _human_labels
 from labelloop.services.project import Project
@@ -68,7 +68,7 @@ class LoopConfig:
     embedding_model:
         Embedding model (``"minilm"``, a sentence-transformers path) or the name precomputed
         embeddings are cached under; with such a name the pre-labeler is
-        :class:`EmbeddingHead` and every item must have a cached vector.
+        :class:`~labelloop.prelabel.head.EmbeddingHead` and every item must have a cached vector.
     strategy:
         Query strategy that ranks the queue (``labelloop.active.STRATEGIES``).
     batch_size:
@@ -113,35 +113,6 @@ class Prelabeler(Protocol):
     def fit(self, X: Any, y: Any) -> Any: ...
 
     def predict_proba(self, X: Any) -> FloatArray: ...
-
-
-class EmbeddingHead:
-    """Logistic regression on embeddings: the pre-labeler when there is no embedding model.
-
-    With fewer than two labelled classes it predicts the uniform distribution.
-    """
-
-    def __init__(self, n_classes: int, *, name: str = "head") -> None:
-        self.k = n_classes
-        self.name = name
-        self.model_: Any = None
-
-    def fit(self, X: npt.NDArray[Any], y: npt.NDArray[np.integer[Any]]) -> EmbeddingHead:
-        """Fit on the rows with ``y >= 0`` (``-1``: unlabelled)."""
-        rows = np.flatnonzero(np.asarray(y) >= 0)
-        self.model_ = None
-        if np.unique(y[rows]).size >= 2:
-            lr = require("ml", "sklearn.linear_model", feature="the loop").LogisticRegression
-            self.model_ = lr(max_iter=1000).fit(X[rows], y[rows])
-        return self
-
-    def predict_proba(self, X: npt.NDArray[Any]) -> FloatArray:
-        """``(n, k)`` class probabilities."""
-        out = np.full((len(X), self.k), 1.0 / self.k)
-        if self.model_ is not None:
-            out[:] = 0.0
-            out[:, self.model_.classes_] = self.model_.predict_proba(X)
-        return out
 
 
 @dataclass
