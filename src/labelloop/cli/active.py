@@ -40,12 +40,29 @@ def simulate_command(
     out: Annotated[
         Path | None, typer.Option(help="Folder for learning_curve.md and learning_curve.png.")
     ] = None,
+    loop: Annotated[bool, typer.Option(
+        "--loop", help="Replay the whole loop (labelloop loop) against random order and "
+                       "margin sampling; writes loop.md and loop.png to --out.")] = False,
+    lfs: Annotated[Path | None, typer.Option(
+        help="--loop: a Python file of labeling functions applied to the pool.")] = None,
+    annotator_accuracy: Annotated[list[float] | None, typer.Option(
+        help="--loop: a simulated annotator's accuracy (repeat for up to 3); "
+             "default: gold answers.")] = None,
+    overlap: Annotated[int, typer.Option(help="--loop: answers per item.")] = 1,
+    target_precision: Annotated[float, typer.Option(
+        help="--loop: precision auto-accepted labels must reach.")] = 0.95,
 ) -> None:
     """Replay labeling with the gold column as the oracle human and compare strategies.
 
     Example: [bold]labelloop simulate --data news.csv --gold-column topic
-    --strategy random --strategy hybrid --out results[/]
+    --strategy random --strategy hybrid --out results[/]; with [bold]--loop[/] the whole
+    closed loop against random order and margin sampling.
     """
+    if loop:
+        _simulate_loop(data, gold_column, text_column, lfs, embeddings, embedding_model,
+                       test_size, batch_size, budget, seeds, annotator_accuracy, overlap,
+                       target_precision, out)
+        return
     from labelloop.services.simulate import simulate_file
 
     rep = simulate_file(
@@ -58,6 +75,30 @@ def simulate_command(
     if out is not None:
         md, png = rep.write(out, title=data.name)
         console.print(f"wrote {md} and {png}")
+
+
+def _simulate_loop(data: Path, gold_column: str, text_column: str, lfs: Path | None,
+                   embeddings: Path | None, embedding_model: str, test_size: float,
+                   batch_size: int, budget: int | None, seeds: int,
+                   accuracies: list[float] | None, overlap: int, target_precision: float,
+                   out: Path | None) -> None:
+    from labelloop.services.loop_sim import Annotators, simulate_loop_file
+
+    sim = simulate_loop_file(
+        data, gold_column=gold_column, text_column=text_column, lfs=lfs,
+        embeddings=embeddings, embedding_model=embedding_model, test_size=test_size,
+        batch_size=batch_size, budget=budget or 300, seeds=seeds,
+        annotators=Annotators(tuple(accuracies or ()), overlap),
+        target_precision=target_precision,
+    )
+    table = sim.to_markdown()
+    console.print(table, highlight=False, markup=False)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "loop.md").write_text(table + "\n", encoding="utf-8")
+        png = sim.plot(out / "loop.png", title=data.name)
+        console.print(f"wrote {out / 'loop.md'}" + (f" and {png}" if png else
+                                                     " (no PNG: matplotlib is missing)"))
 
 
 @app.command()

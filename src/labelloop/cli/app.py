@@ -18,6 +18,7 @@ from labelloop.cli.common import (
     import_progress,
     open_project,
 )
+from labelloop.cli.loop import app as loop_app
 from labelloop.cli.prelabel import app as prelabel_app
 from labelloop.cli.quality import app as quality_app
 from labelloop.cli.server import serve, user_app
@@ -200,6 +201,7 @@ app.command()(serve)
 app.add_typer(user_app)
 app.add_typer(weak_app)
 app.add_typer(active_app)
+app.add_typer(loop_app)
 app.add_typer(prelabel_app)
 app.add_typer(quality_app, name="quality")
 

@@ -48,6 +48,11 @@ def serve(
     pool_size: Annotated[int | None, typer.Option(
         min=1, help="Database connections kept open (as many more open on demand); default "
                     "LABELLOOP_POOL_SIZE or 20, enough for 50 annotators.")] = None,
+    loop: Annotated[bool, typer.Option(
+        "--loop", help="With --embedding-model: run rounds of the closed loop (the code of "
+                       "`labelloop loop`) in the background instead of only refreshing "
+                       "priorities: one at start when due (or after an interrupted one), "
+                       "then whenever loop_every new answers arrived.")] = False,
 ) -> None:
     """Serve the labeling web UI and the REST API (/api/v1) of a project.
 
@@ -72,7 +77,7 @@ def serve(
                       f"password [bold]{password}[/] (shown once)", highlight=False)
     requeuer = None
     if embedding_model:
-        requeuer = _requeuer(p, embedding_model)
+        requeuer = _looper(p, embedding_model) if loop else _requeuer(p, embedding_model)
     app = create_app(p.store, secret=secret, media_root=project.resolve(),
                      secure_cookies=secure_cookies, users=users, requeuer=requeuer,
                      trusted_proxies=trusted_proxy or (), max_upload_mb=max_upload_mb)
@@ -94,6 +99,29 @@ def _requeuer(p: Project, embedding_model: str) -> Requeuer:
                                   embedding_model=embedding_model)
 
     return Requeuer(refresh)
+
+
+def _looper(p: Project, embedding_model: str) -> Requeuer:
+    """Run :func:`labelloop.services.loop.run_round` in the background when a round is due.
+
+    A round that a stop or crash interrupted left nothing applied; the first round, started
+    here at once, re-runs it.
+    """
+    from labelloop.server.requeue import Requeuer
+    from labelloop.services.loop import LoopConfig, round_due, run_round
+    from labelloop.services.project import Project
+
+    config = LoopConfig(embedding_model=embedding_model)
+
+    def refresh(info: ProjectInfo) -> object:
+        project = Project(p.store, info, p.folder)
+        if not round_due(project):
+            return None
+        return run_round(project, config=config, trigger="server")
+
+    requeuer = Requeuer(refresh)
+    requeuer.start_now(p.info)
+    return requeuer
 
 
 @user_app.command("add")

@@ -44,6 +44,11 @@ class ProjectSettings(BaseModel):
         How long an annotator holds a claimed item before it returns to the queue.
     requeue_every:
         Recompute the active-learning priority after this many new human labels.
+    target_precision:
+        Precision auto-accepted labels must reach (calibrated thresholds).
+    loop_every:
+        Run a round of the closed loop (``labelloop loop``) after this many new human
+        answers; 0: after every new answer when watched, otherwise only on demand.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +59,7 @@ class ProjectSettings(BaseModel):
     claim_minutes: int = Field(default=30, ge=1, le=24 * 60)
     requeue_every: int = Field(default=50, ge=1)
     target_precision: float = Field(default=0.95, gt=0.0, lt=1.0)
+    loop_every: int = Field(default=50, ge=0)
     honeypot_feedback: bool = True
 
 

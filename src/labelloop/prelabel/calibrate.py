@@ -16,6 +16,7 @@ fewer checked drafts gets an infinite threshold: everything of that class needs 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -252,6 +253,7 @@ def _compute_calibration(
     return Calibration(thresholds, bounds, n_checked, n_accepted, target, delta)
 
 
+@functools.lru_cache(maxsize=64)
 def _first_testable_n(target: float, alpha: float) -> int:
     """Smallest n where drafts erring a quarter as often as the target allows pass."""
     good = 1 - (1 - target) / 4

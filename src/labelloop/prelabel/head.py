@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from labelloop._deps import require
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int_]
 
@@ -86,3 +88,32 @@ def confident_subset(proba: FloatArray, share: float) -> IntArray:
         n = int(np.ceil(share * len(idx)))
         picks.append(idx[np.argsort(-conf[idx], kind="stable")[:n]])
     return np.concatenate(picks) if picks else np.zeros(0, dtype=int)
+
+
+class EmbeddingHead:
+    """Logistic regression on embeddings: the pre-labeler when there is no embedding model.
+
+    With fewer than two labelled classes it predicts the uniform distribution.
+    """
+
+    def __init__(self, n_classes: int, *, name: str = "head") -> None:
+        self.k = n_classes
+        self.name = name
+        self.model_: Any = None
+
+    def fit(self, X: npt.NDArray[Any], y: npt.NDArray[np.integer[Any]]) -> EmbeddingHead:
+        """Fit on the rows with ``y >= 0`` (``-1``: unlabelled)."""
+        rows = np.flatnonzero(np.asarray(y) >= 0)
+        self.model_ = None
+        if np.unique(y[rows]).size >= 2:
+            lr = require("ml", "sklearn.linear_model", feature="EmbeddingHead").LogisticRegression
+            self.model_ = lr(max_iter=1000).fit(X[rows], y[rows])
+        return self
+
+    def predict_proba(self, X: npt.NDArray[Any]) -> FloatArray:
+        """``(n, k)`` class probabilities."""
+        out = np.full((len(X), self.k), 1.0 / self.k)
+        if self.model_ is not None:
+            out[:] = 0.0
+            out[:, self.model_.classes_] = self.model_.predict_proba(X)
+        return out

@@ -38,8 +38,14 @@ class Requeuer:
         """Count one answer; start a refresh when due. Returns whether one started."""
         with self._lock:
             self._counts[project.id] += 1
-            if (self._counts[project.id] < project.settings.requeue_every
-                    or project.id in self._running):
+            if self._counts[project.id] < project.settings.requeue_every:
+                return False
+        return self.start_now(project)
+
+    def start_now(self, project: ProjectInfo) -> bool:
+        """Start a refresh now unless one is running. Returns whether one started."""
+        with self._lock:
+            if project.id in self._running:
                 return False
             self._counts[project.id] = 0
             self._running.add(project.id)

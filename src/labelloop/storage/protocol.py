@@ -28,6 +28,7 @@ from labelloop.core.records import (
     UserRecord,
 )
 from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.storage.loop_rounds import LoopRound
 from labelloop.storage.pages import ItemFlags
 from labelloop.storage.records import (
     Claim,
@@ -342,6 +343,24 @@ class JobRepository(Protocol):
     def job_chunks(self, project_id: int, key: str) -> list[int]: ...
 
 
+class LoopRoundRepository(Protocol):
+    """Rounds of the closed loop: begun, committed atomically with their results, or failed."""
+
+    def begin_round(self, project_id: int, *, trigger: str, inputs: dict[str, Any]
+                    ) -> LoopRound: ...
+
+    def commit_round(
+        self, project_id: int, round_id: int, *, annotations: Sequence[AnnotationRecord],
+        priorities: dict[int, float], changes: dict[str, Any], seconds: float,
+    ) -> LoopRound: ...
+
+    def fail_round(self, project_id: int, round_id: int, error: str, *, seconds: float
+                   ) -> None: ...
+
+    def loop_rounds(self, project_id: int, *, status: str | None = None,
+                    limit: int | None = None) -> list[LoopRound]: ...
+
+
 class StoreProtocol(
     ProjectRepository,
     ItemRepository,
@@ -354,6 +373,7 @@ class StoreProtocol(
     ReviewRepository,
     JobRepository,
     PageRepository,
+    LoopRoundRepository,
     Protocol,
 ):
     """Every repository over one database, and closing it."""

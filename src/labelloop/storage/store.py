@@ -16,6 +16,7 @@ from labelloop.storage.annotations import SqlAnnotations
 from labelloop.storage.exports import SqlExports
 from labelloop.storage.items import SqlItems
 from labelloop.storage.jobs import SqlJobs
+from labelloop.storage.loop_rounds import SqlLoopRounds
 from labelloop.storage.members import SqlMembers
 from labelloop.storage.pages import SqlPages
 from labelloop.storage.projects import SqlProjects
@@ -31,7 +32,7 @@ __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 
 class Store(SqlProjects, SqlItems, SqlAnnotations, SqlExports, SqlStatus, SqlAccounts,
-            SqlMembers, SqlClaims, SqlReviews, SqlJobs, SqlPages):
+            SqlMembers, SqlClaims, SqlReviews, SqlJobs, SqlPages, SqlLoopRounds):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters
