@@ -33,9 +33,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from labelloop.core.records import AnnotationRecord
 from labelloop.errors import ConflictError, NotFoundError
 from labelloop.storage import claim_queue as cq
-from labelloop.storage.annotations import annotation_rows, check_owned, upsert_annotation_rows
+from labelloop.storage.annotations import check_owned
 from labelloop.storage.base import BULK, SqlBase, aware, chunks
 from labelloop.storage.models import Base, ItemRow, utcnow
+from labelloop.storage.vote_rows import annotation_rows, upsert_annotation_rows
 
 STATUSES = ("running", "done", "failed", "interrupted")
 
