@@ -77,14 +77,17 @@ BEFORE: dict[tuple[str, int], str] = {
 
 #: What a reader of the committed tables needs to know about the runs behind them.
 NOTES = (
-    "Each step shows its latest run. The 100k rows and the 1M export and server rows were "
-    "measured before the last fixes of `fit` (posterior written from arrays in batches) and "
-    "`prioritize` (at most 20k label-model labels train the model; embeddings read in one "
-    "streamed query); the 1M fit and prioritize rows after them (before: 91 s / 2.1 GB and "
-    "95 s / 5.2 GB). PostgreSQL at 1M is missing: its import did not finish within 10 "
-    "minutes (the backend busy in the claim-queue inserts; not yet explained). Runs shared "
-    "the 2 cores with other work at times: see the load averages."
+    "Each step shows its latest run. The 1M rows of SQLite (but prioritize) and of PostgreSQL "
+    "were measured on 2026-11-30 after the bulk-write work (SQLite trigger bypass, import "
+    "rows without pydantic, `replace_votes`, export from plain tuples, the PostgreSQL "
+    "statistics fix); the 100k rows and the 1M prioritize row are from the session before. "
+    "In the 2026-11-30 runs this machine ran both baselines about 2x slower than the session "
+    "before (plain insert 25.7 s vs 12.5 s at 1M; Snorkel's applier 471 s vs 172 s), so "
+    "the ratios compare programs of the same run but are not comparable across sessions. "
+    "The SQLite 1M run had the machine to itself (load about 1); the PostgreSQL 1M run "
+    "shared it with a CI dry run (load 2-3), and its lf_apply ran without Snorkel beside it."
 )
+
 
 #: Targets of the issue at 1M items on this machine.
 TARGETS = {
