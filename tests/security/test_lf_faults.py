@@ -100,12 +100,18 @@ def test_base_exceptions_are_one_failure(act, executor: str) -> None:
 def test_a_real_ctrl_c_still_stops_a_local_run() -> None:
     import signal
 
-    res = apply_lfs([faulty("interrupted", 5, _keyboard_interrupt)], rows(10))
-    assert [f.kind for f in res.failures] == ["error"]  # the LF's own KeyboardInterrupt
-    ctrl_c = faulty("ctrl_c", 5, lambda: os.kill(os.getpid(), signal.SIGINT))
-    with pytest.raises(KeyboardInterrupt):
-        apply_lfs([healthy_a, ctrl_c], rows(10))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # a process started with SIGINT ignored (a background job of a script) gets no Ctrl-C
+    # at all: give this one Python's own handler, as an interactive run has
+    found = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        res = apply_lfs([faulty("interrupted", 5, _keyboard_interrupt)], rows(10))
+        assert [f.kind for f in res.failures] == ["error"]  # the LF's own KeyboardInterrupt
+        ctrl_c = faulty("ctrl_c", 5, lambda: os.kill(os.getpid(), signal.SIGINT))
+        with pytest.raises(KeyboardInterrupt):
+            apply_lfs([healthy_a, ctrl_c], rows(10))
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, found)
 
 
 def test_not_fault_tolerant_turns_a_base_exception_into_an_error() -> None:
