@@ -51,6 +51,29 @@ _SQLITE_INSERT = ("INSERT INTO items (id, project_id, content_hash, external_id,
                   " ON CONFLICT DO NOTHING")
 
 
+def write_priorities(s: Session, project_id: int, priorities: dict[int, float]) -> None:
+    """Store items' priorities and their queue order inside the caller's transaction:
+    batches of ``executemany`` on SQLite; on PostgreSQL many priorities go through ``COPY``
+    into a staging table and one ``UPDATE ... FROM`` per table."""
+    if is_postgres(s) and len(priorities) > CHUNK:
+        stage_rows(s, _PRIORITY_STAGE, "item_id integer, priority double precision",
+                   ("item_id", "priority"),
+                   ((int(i), float(p)) for i, p in priorities.items()))
+        s.execute(text(f"UPDATE items SET priority = st.priority FROM {_PRIORITY_STAGE}"
+                       " st WHERE items.id = st.item_id AND items.project_id = :pid"),
+                  {"pid": project_id})
+        cq.set_rank_staged(s, project_id, _PRIORITY_STAGE)
+        return
+    stmt = (update(ItemRow).where(ItemRow.project_id == bindparam("b_project"),
+                                  ItemRow.id == bindparam("b_item"))
+            .values(priority=bindparam("b_priority")))
+    rows = [{"b_project": project_id, "b_item": int(i), "b_priority": float(p)}
+            for i, p in priorities.items()]
+    for chunk in chunks(rows, BULK):
+        s.connection().execute(stmt, list(chunk))
+    cq.set_rank(s, project_id, priorities)
+
+
 class _Importer:
     """One import inside its write transaction: each batch is stored set-based (one
     multi-row insert of its new items, one lookup of the items already stored, their
@@ -250,23 +273,7 @@ class SqlItems(SqlBase):
         if not priorities:
             return
         with self.write() as s:
-            if is_postgres(s) and len(priorities) > CHUNK:
-                stage_rows(s, _PRIORITY_STAGE, "item_id integer, priority double precision",
-                           ("item_id", "priority"),
-                           ((int(i), float(p)) for i, p in priorities.items()))
-                s.execute(text(f"UPDATE items SET priority = st.priority FROM {_PRIORITY_STAGE}"
-                               " st WHERE items.id = st.item_id AND items.project_id = :pid"),
-                          {"pid": project_id})
-                cq.set_rank_staged(s, project_id, _PRIORITY_STAGE)
-                return
-            stmt = (update(ItemRow).where(ItemRow.project_id == bindparam("b_project"),
-                                          ItemRow.id == bindparam("b_item"))
-                    .values(priority=bindparam("b_priority")))
-            rows = [{"b_project": project_id, "b_item": int(i), "b_priority": float(p)}
-                    for i, p in priorities.items()]
-            for chunk in chunks(rows, BULK):
-                s.connection().execute(stmt, list(chunk))
-            cq.set_rank(s, project_id, priorities)
+            write_priorities(s, project_id, priorities)
 
     # -- failures and embeddings --------------------------------------------------------
     def record_failures(self, project_id: int, failures: Sequence[Failure]) -> None:

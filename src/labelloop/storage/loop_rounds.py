@@ -24,18 +24,16 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    bindparam,
     select,
-    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from labelloop.core.records import AnnotationRecord
 from labelloop.errors import ConflictError, NotFoundError
-from labelloop.storage import claim_queue as cq
 from labelloop.storage.annotations import check_owned
-from labelloop.storage.base import BULK, SqlBase, aware, chunks
-from labelloop.storage.models import Base, ItemRow, utcnow
+from labelloop.storage.base import SqlBase, aware
+from labelloop.storage.items import write_priorities
+from labelloop.storage.models import Base, utcnow
 from labelloop.storage.vote_rows import annotation_rows, upsert_annotation_rows
 
 STATUSES = ("running", "done", "failed", "interrupted")
@@ -146,16 +144,8 @@ class SqlLoopRounds(SqlBase):
                 check_owned(s, project_id, sorted({a.item_id for a in annotations}),
                             sorted({a.source_id for a in annotations}))
                 upsert_annotation_rows(s, annotation_rows(annotations))
-            if priorities:
-                stmt = (update(ItemRow)
-                        .where(ItemRow.project_id == bindparam("b_project"),
-                               ItemRow.id == bindparam("b_item"))
-                        .values(priority=bindparam("b_priority")))
-                rows = [{"b_project": project_id, "b_item": int(i), "b_priority": float(p)}
-                        for i, p in priorities.items()]
-                for chunk in chunks(rows, BULK):
-                    s.connection().execute(stmt, list(chunk))
-                cq.set_rank(s, project_id, priorities)
+            if priorities:  # set-based, as Store.set_priorities
+                write_priorities(s, project_id, priorities)
             row.status, row.finished_at, row.seconds = "done", utcnow(), float(seconds)
             row.changes = changes
             s.flush()

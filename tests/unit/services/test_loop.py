@@ -105,7 +105,7 @@ def test_a_failing_round_keeps_the_previous_state(
         raise RuntimeError("disk on fire")
 
     # fails inside the commit transaction, after the annotations were written in it
-    monkeypatch.setattr("labelloop.storage.loop_rounds.cq.set_rank", boom)
+    monkeypatch.setattr("labelloop.storage.loop_rounds.write_priorities", boom)
     with pytest.raises(RuntimeError, match="disk on fire"):
         run_round(project, config=CFG)
     assert state(project) == before
