@@ -35,27 +35,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
-CACHE = HERE / "cache"
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
-from prelabel import DESCRIPTIONS, load  # noqa: E402  (the benchmark's loaders)
+from prelabel import DESCRIPTIONS, embeddings, load  # noqa: E402  (loaders, cache)
 
 BUDGET = {"youtube-spam": 400, "sms-spam": 400, "ag-news": 1000}
-
-
-def embed(name: str, texts: list[str]) -> np.ndarray:
-    """MiniLM embeddings of a dataset, cached."""
-    from labelloop.prelabel import TextEmbedder
-
-    embedder = TextEmbedder("minilm")
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"economics-{name}-{embedder.version}.npy"
-    if path.exists():
-        return np.load(path)
-    X = embedder.embed(texts, progress=True)
-    np.save(path, X)
-    return X
 
 
 def run(name: str, seeds: int, batch: int, accuracies: tuple[float, ...], overlap: int,
@@ -72,7 +57,9 @@ def run(name: str, seeds: int, batch: int, accuracies: tuple[float, ...], overla
     from labelloop.services.weak import load_lfs
 
     texts, y = load(name)
-    X = embed(name, texts)
+    from labelloop.prelabel import TextEmbedder
+
+    X = embeddings(name, texts, TextEmbedder("minilm"))  # cached as prelabel.py does
     order = np.random.default_rng(0).permutation(len(texts))
     n_test = round(0.25 * len(texts))
     test, pool = order[:n_test], order[n_test:]
