@@ -119,7 +119,8 @@ def test_draw_and_correct_a_box(live: LiveServer, page: Any) -> None:
     page.mouse.up()
     assert page.get_attribute("#box-canvas", "data-boxes") == "2"
     shot(page, "05-box-drawn")
-    page.mouse.move(*at(270, 180))  # correct it: drag the bottom-right corner
+    page.mouse.click(*at(230, 140))  # select it (a new box is left unselected) ...
+    page.mouse.move(*at(270, 180))  # ... and correct it: drag the bottom-right corner
     page.mouse.down()
     page.mouse.move(*at(290, 200), steps=5)
     page.mouse.up()
@@ -128,11 +129,18 @@ def test_draw_and_correct_a_box(live: LiveServer, page: Any) -> None:
     page.mouse.move(*at(85, 105), steps=5)
     page.mouse.up()
     shot(page, "06-box-corrected")
+    page.keyboard.press("Escape")
+    page.keyboard.press("1")  # a third box in "red"; the next class key must not relabel it
+    page.mouse.move(*at(200, 10))
+    page.mouse.down()
+    page.mouse.move(*at(240, 40), steps=5)
+    page.mouse.up()
+    page.keyboard.press("2")
     page.keyboard.press("Enter")
     _wait_past(page, item)
     boxes = sorted(_human(live, w.b.id, "annotator")[item].boxes or [], key=lambda b: b.x)
-    assert [b.label for b in boxes] == ["red", "blue"]
-    red, blue = boxes
+    assert [b.label for b in boxes] == ["red", "blue", "red"]
+    red, blue, _ = boxes
     assert red.x == pytest.approx(40, abs=2) and red.y == pytest.approx(50, abs=2)
     assert blue.x == pytest.approx(185, abs=2) and blue.y == pytest.approx(95, abs=2)
     assert blue.x + blue.w == pytest.approx(290, abs=2)

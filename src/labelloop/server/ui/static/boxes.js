@@ -132,7 +132,13 @@
       }
       draw();
     });
-    window.addEventListener("mouseup", function () { drag = null; draw(); });
+    window.addEventListener("mouseup", function () {
+      // a new box keeps the class it was drawn in: it is not left selected, so the next
+      // class key chooses the class of the next box instead of relabelling this one
+      if (drag && drag.mode === "draw") sel = -1;
+      drag = null;
+      draw();
+    });
     document.addEventListener("keydown", function (e) {
       const tag = (e.target && e.target.tagName) || "";
       if (/INPUT|SELECT|TEXTAREA/.test(tag)) return;
