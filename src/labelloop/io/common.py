@@ -17,11 +17,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import IO, Any, Generic, NamedTuple, Protocol, TypeVar
+
+from pydantic import ValidationError as PydanticValidationError
 
 from labelloop.core.records import (
     SPLITS,
     AnnotationRecord,
+    Box,
     ExportItem,
     ExportPage,
     ExportVote,
@@ -99,6 +103,11 @@ class ParsedImport:
     items: list[ImportItem] = field(default_factory=list)
     annotations: list[PendingAnnotation] = field(default_factory=list)
     position: int = 0
+
+
+def is_web_url(image: str) -> bool:
+    """Whether an image reference is a web URL (served by its own host, never by us)."""
+    return image.startswith(("http://", "https://"))
 
 
 def text_position(fh: IO[str]) -> Callable[[], int]:
@@ -181,6 +190,30 @@ def parse_label(value: Any, schema: LabelSchema) -> tuple[int | None, list[int] 
     return schema.index_of(value), None
 
 
+def parse_boxes(value: Any, schema: LabelSchema) -> list[dict[str, Any]]:
+    """Boxes from a label cell: a list (or JSON list) of ``{x, y, w, h, label}`` objects,
+    as the CSV export writes them; every label must be one of the schema's classes.
+
+    Raises
+    ------
+    ValidationError
+        Naming the first box that is malformed or has an unknown class.
+    """
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, list):
+        raise ValidationError("boxes must be a JSON list of {x, y, w, h, label} objects")
+    out = []
+    for n, raw in enumerate(value, 1):
+        try:
+            box = Box.model_validate(raw)
+        except PydanticValidationError as exc:
+            raise ValidationError(f"box {n}: {exc.errors()[0]['msg']} ({raw!r})") from None
+        schema.index_of(box.label)
+        out.append(box.model_dump(exclude_none=True))
+    return out
+
+
 def is_blank(value: Any) -> bool:
     """True for None, NaN and empty strings (a row without a label)."""
     if value is None:
@@ -212,10 +245,12 @@ class RowParser:
     """
 
     def __init__(self, columns: list[str], *, file: str, schema: LabelSchema,
-                 options: ImportOptions, report: ImportReport) -> None:
+                 options: ImportOptions, report: ImportReport,
+                 image_root: Path | None = None) -> None:
         self.file, self.schema, self.options, self.report = file, schema, options, report
         image_task = schema.task_type.is_image
         self.image_task = image_task
+        self.image_root = image_root
         main_col = _pick(columns, options.image_column if image_task else options.text_column,
                          IMAGE_FIELDS if image_task else TEXT_FIELDS)
         self.main_key = schema.task_type.media
@@ -249,7 +284,13 @@ class RowParser:
             report.add(file, line, main_col, f"the {self.main_key} is empty",
                        f"give every row a {self.main_key} or remove the row")
             return
-        value = str(main) if self.image_task else str(main).replace("\ufeff", "").strip()
+        if self.image_task:
+            value = str(main).strip()
+            if self.image_root is not None and not is_web_url(value) and (
+                    not Path(value).is_absolute()):
+                value = str(self.image_root / value)
+        else:
+            value = str(main).replace("\ufeff", "").strip()
         data: dict[str, Any] = {self.main_key: value}
         skip = self._skip
         for key, val in row.items():
@@ -265,19 +306,23 @@ class RowParser:
                            f"use one of {', '.join(SPLITS)}")
                 return
         ext = None if id_col is None or _blank(cell := row.get(id_col)) else str(cell)
-        label = labels = None
+        label = labels = boxes = None
         labelled = False
         wanted = options.label_splits is None or split in options.label_splits
         if label_col is not None and wanted and not _blank(cell := row.get(label_col)):
             try:
-                label, labels = parse_label(cell, self.schema)
+                if self.schema.task_type.has_boxes:
+                    boxes = parse_boxes(cell, self.schema)
+                else:
+                    label, labels = parse_label(cell, self.schema)
             except (ValidationError, json.JSONDecodeError) as exc:
                 report.add(file, line, label_col, str(exc),
                            "fix the label or add the class to the schema")
                 return
             labelled = True
         data_json, digest = encode_data(data)
-        self._rows.append((data, data_json, digest, split, ext, label, labels, labelled))
+        self._rows.append((data, data_json, digest, split, ext, label, labels, boxes,
+                           labelled))
 
     def finish(self, out: ParsedImport) -> None:
         """Complete ``out`` with the items (and labels) of the rows parsed since the last
@@ -287,12 +332,12 @@ class RowParser:
         hashes = self.copies.hashes_of([r[2] for r in rows])
         kind, name = self.options.label_kind, self.source_name
         items, annotations = out.items, out.annotations
-        for h, (data, data_json, digest, split, ext, label, labels, labelled) in zip(
+        for h, (data, data_json, digest, split, ext, label, labels, boxes, labelled) in zip(
                 hashes, rows, strict=True):
             items.append(ImportItem(h, data, data_json, digest, split, ext))
             if labelled:
                 annotations.append(PendingAnnotation(h, kind, name, label=label,
-                                                     labels=labels))
+                                                     labels=labels, boxes=boxes))
 
 
 def iter_rows_import(
@@ -305,13 +350,15 @@ def iter_rows_import(
     columns: list[str] | None = None,
     batch_size: int = BATCH_SIZE,
     position: Any = None,
+    image_root: Path | None = None,
 ) -> Iterator[ParsedImport]:
     """Validate tabular rows ``(line_number, row)`` into batches of items and annotations.
 
     ``columns`` (a CSV header) chooses the text, label, split and id columns; without it
     the keys of the first batch of rows do. ``report`` collects the problems of the rows
     (the caller may add its own, e.g. malformed CSV lines); ``position()`` tells how far
-    into the file the rows come from.
+    into the file the rows come from. A relative image path is read as relative to
+    ``image_root`` when one is given (the folder of the imported file).
 
     Raises
     ------
@@ -327,7 +374,8 @@ def iter_rows_import(
             report.add(file, None, None, "the file holds no rows", "add at least one item")
         raise ImportValidationError(report)
     cols = columns if columns is not None else list(dict.fromkeys(k for _, r in first for k in r))
-    parser = RowParser(cols, file=file, schema=schema, options=options, report=report)
+    parser = RowParser(cols, file=file, schema=schema, options=options, report=report,
+                       image_root=image_root)
     chunk: list[tuple[int, Mapping[str, Any]]] = first
     while chunk:
         out = ParsedImport()

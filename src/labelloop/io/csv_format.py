@@ -26,9 +26,10 @@ from labelloop.io.common import (
 
 
 def iter_csv(path: Path, schema: LabelSchema, options: ImportOptions, *,
-             batch_size: int = BATCH_SIZE) -> Iterator[ParsedImport]:
+             batch_size: int = BATCH_SIZE,
+             image_root: Path | None = None) -> Iterator[ParsedImport]:
     """Read a CSV file with a header row in batches; line numbers in errors count the
-    header as 1.
+    header as 1. Relative image paths are read as relative to ``image_root``, if given.
 
     Raises
     ------
@@ -77,7 +78,8 @@ def iter_csv(path: Path, schema: LabelSchema, options: ImportOptions, *,
 
         yield from iter_rows_import(rows(), file=file, schema=schema, options=options,
                                     report=report, columns=list(header),
-                                    batch_size=batch_size, position=text_position(fh))
+                                    batch_size=batch_size, position=text_position(fh),
+                                    image_root=image_root)
 
 
 def read_csv(path: Path, schema: LabelSchema, options: ImportOptions) -> ParsedImport:
@@ -86,7 +88,8 @@ def read_csv(path: Path, schema: LabelSchema, options: ImportOptions) -> ParsedI
 
 
 def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
-    """Write one row per item: id, split, data fields, final label and its source.
+    """Write one row per item: id, split, data fields, final label and its source (boxes
+    as a JSON list of ``{x, y, w, h, label}`` objects).
 
     Two passes over the pages (the header needs every data field first), one page in
     memory at a time.
@@ -107,6 +110,8 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
                 if ann_src is not None:
                     ann, s, disputed = ann_src
                     label = label_names(ann, schema)
+                    if ann.boxes is not None:  # boxes: a JSON list of {x, y, w, h, label}
+                        label = json.dumps([b.model_dump(exclude_none=True) for b in ann.boxes])
                     src = f"{s.kind}:{s.name}"
                     conf = "" if ann.confidence is None else f"{ann.confidence:.6g}"
                     review = "true" if ann.needs_review or disputed else "false"

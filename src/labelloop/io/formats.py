@@ -122,12 +122,12 @@ class Format:
 
 def _read_csv(path: Path, schema: LabelSchema, options: ImportOptions,
               image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
-    return iter_csv(path, schema, options, batch_size=batch_size)
+    return iter_csv(path, schema, options, batch_size=batch_size, image_root=image_root)
 
 
 def _read_jsonl(path: Path, schema: LabelSchema, options: ImportOptions,
                 image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
-    return iter_jsonl(path, schema, options, batch_size=batch_size)
+    return iter_jsonl(path, schema, options, batch_size=batch_size, image_root=image_root)
 
 
 def _read_label_studio(path: Path, schema: LabelSchema, options: ImportOptions,
@@ -160,8 +160,8 @@ _DETECTION = frozenset({"object-detection"})
 _CLASSIFICATION = _ALL - _DETECTION
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    # a CSV imports image lists for detection, but has no column for boxes
-    Format("csv", (".csv", ".tsv"), reads=_ALL, writes=_CLASSIFICATION,
+    # a CSV imports image lists for detection (no boxes); it exports boxes as a JSON list
+    Format("csv", (".csv", ".tsv"), reads=_ALL, writes=_ALL,
            reader=_read_csv, writer=write_csv),
     Format("jsonl", (".jsonl", ".ndjson"), reads=_ALL, writes=_ALL,
            reader=_read_jsonl, writer=write_jsonl),

@@ -36,8 +36,10 @@ from labelloop.io.seen import Occurrences
 
 
 def iter_jsonl(path: Path, schema: LabelSchema, options: ImportOptions, *,
-               batch_size: int = BATCH_SIZE) -> Iterator[ParsedImport]:
-    """Read one JSON object per line, in batches; blank lines are ignored.
+               batch_size: int = BATCH_SIZE,
+               image_root: Path | None = None) -> Iterator[ParsedImport]:
+    """Read one JSON object per line, in batches; blank lines are ignored. In flat rows,
+    relative image paths are read as relative to ``image_root``, if given.
 
     The first batch of lines decides the shape: labelloop's own export (every object has
     a ``data`` object) or flat rows, whose first batch's keys choose the columns.
@@ -75,7 +77,8 @@ def iter_jsonl(path: Path, schema: LabelSchema, options: ImportOptions, *,
         else:
             yield from iter_rows_import(chain(first, it), file=file, schema=schema,
                                         options=options, report=report,
-                                        batch_size=batch_size, position=text_position(fh))
+                                        batch_size=batch_size, position=text_position(fh),
+                                        image_root=image_root)
 
 
 def read_jsonl(path: Path, schema: LabelSchema, options: ImportOptions) -> ParsedImport:

@@ -1,9 +1,11 @@
 """Checks of an import while it streams (all or nothing, row-level report).
 
 :class:`ImportChecks` looks at each batch a reader yields before it is stored: an external
-id repeated with other content, a local image outside the project's media roots. The
-problems are reported together once the file has been read, and raising then rolls back
-the batches already written (they are stored in one transaction).
+id repeated with other content, a local image outside the project's media roots, missing
+or not an image; it also reads each local image's width and height (COCO and Label Studio
+exports and the box editor need them). The problems are reported together once the file
+has been read, and raising then rolls back the batches already written (they are stored in
+one transaction).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from labelloop.core.records import ImportItem
-from labelloop.errors import ImportReport, ImportValidationError
-from labelloop.io.common import ParsedImport
+from labelloop.errors import ImportReport, ImportValidationError, ValidationError
+from labelloop.io.common import ParsedImport, is_web_url
 from labelloop.io.seen import FirstSeen
-from labelloop.services.media import is_url, resolve_media
+from labelloop.services.media import image_size, resolve_media
 
 
 class ImportChecks:
@@ -40,9 +42,9 @@ class ImportChecks:
         self._row = 0
         self._shown = ", ".join(str(r) for r in roots) or "none configured"
 
-    def check(self, items: Sequence[ImportItem]) -> None:
+    def check(self, items: list[ImportItem]) -> None:
         """Add a problem to the report for each bad item (rows count on from earlier
-        batches)."""
+        batches); local images get their width and height, in place."""
         first = self._row + 1
         self._row += len(items)
         named = [(n, it) for n, it in enumerate(items, first) if it.external_id is not None]
@@ -57,18 +59,29 @@ class ImportChecks:
                         self.file, None, "id", f"row {n}: external id {it.external_id!r} "
                         f"repeats row {seen[1]} with other content",
                         "give every item its own id")
-        for n, it in enumerate(items, first):
+        for i, (n, it) in enumerate(enumerate(items, first)):
             image = it.image
-            if image is None or is_url(image):
+            if image is None or is_web_url(image):
                 continue
             self.local_images = True
-            if resolve_media(image, self.base, self.roots) is None:
+            path = resolve_media(image, self.base, self.roots)
+            if path is None:
                 self.report.add(
                     self.file, None, "image",
                     f"row {n}: image {image!r} lies outside the project's media roots "
                     f"({self._shown})",
                     "move the file into a media root, or add its folder to the media_roots "
                     "setting")
+                continue
+            try:
+                size = image_size(path)
+            except ValidationError as exc:
+                self.report.add(self.file, None, "image", f"row {n}: {exc}",
+                                "relative paths are read from the imported file's folder; "
+                                "check the path and that the file is an image")
+                continue
+            if it.width is None or it.height is None:
+                items[i] = it._replace(width=size[0], height=size[1])
 
     def guard(self, batches: Iterable[ParsedImport]) -> Iterator[ParsedImport]:
         """Pass the batches on while they are clean, then raise the report, if any.

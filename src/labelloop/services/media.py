@@ -3,8 +3,10 @@
 An item's image is a URL, a path relative to the project folder, or an absolute path. A
 local path must resolve (``..`` and symbolic links followed) inside one of the project's
 media roots: the project folder, the folders of files imported from the command line and
-the folders an admin lists in the ``media_roots`` setting. Imports check every row; the
-server checks again on every image request and answers 404 outside the roots.
+the folders an admin lists in the ``media_roots`` setting. Imports read a relative path
+from the imported file's folder (stored as an absolute path unless that folder is the
+project folder), check that every file exists and is an image, and store its width and
+height; the server checks again on every image request and answers 404 outside the roots.
 """
 
 from __future__ import annotations
@@ -14,14 +16,10 @@ from pathlib import Path
 
 from labelloop.core.records import ItemRecord
 from labelloop.errors import NotFoundError, ValidationError
+from labelloop.io.common import is_web_url
 from labelloop.storage import ProjectInfo
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
-
-
-def is_url(image: str) -> bool:
-    """Whether an image reference is a web URL (served by its own host, never by us)."""
-    return image.startswith(("http://", "https://"))
 
 
 def check_roots(roots: Iterable[str | Path]) -> list[Path]:
@@ -77,7 +75,7 @@ def local_image(item: ItemRecord, base: Path | None, roots: Sequence[Path]) -> P
         If the item has no local image, or it lies outside the media roots (``..`` and
         symbolic links are followed first), or it is not an image file.
     """
-    if item.image is None or is_url(item.image):
+    if item.image is None or is_web_url(item.image):
         raise NotFoundError(f"item {item.id} has no local image")
     path = resolve_media(item.image, base, roots)
     if path is None:
@@ -85,3 +83,26 @@ def local_image(item: ItemRecord, base: Path | None, roots: Sequence[Path]) -> P
     if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
         raise NotFoundError(f"the image of item {item.id} is missing")
     return path
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height of a local image file, read from its header.
+
+    Raises
+    ------
+    ValidationError
+        If the file is missing, has no image suffix, or cannot be read as an image.
+    """
+    if not path.is_file():
+        raise ValidationError(f"image file {str(path)!r} does not exist")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValidationError(f"{str(path)!r} is not an image file (suffix {path.suffix!r}; "
+                              f"use one of {', '.join(sorted(IMAGE_SUFFIXES))})")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValidationError(f"{str(path)!r} cannot be read as an image ({exc})") from None
+    return int(width), int(height)

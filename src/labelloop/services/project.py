@@ -250,8 +250,10 @@ class Project:
         it all back. Re-importing the same rows adds nothing, and re-importing the same
         file with the same options (and schema) is recognised by its hash and returns at
         once with ``unchanged`` set, unless ``force``. Local images must lie in the
-        project's media roots; with ``trust_folder`` (the default; off for files uploaded
-        to the server) the file's own folder becomes one. The keyword ``progress`` (a
+        project's media roots and be readable images (their width and height are stored);
+        with ``trust_folder`` (the default; off for files uploaded to the server) the
+        file's own folder becomes one, and relative image paths are read from it (from
+        ``image_root`` when given). The keyword ``progress`` (a
         callable) is called after each stored batch with how many bytes of the file were
         read; ``force=True`` reads a file imported before.
 
@@ -273,6 +275,12 @@ class Project:
             done = self.store.imported_file(self.id, key)
             if done is not None:
                 return done
+        if root is None and trust_folder and self.schema.task_type.is_image:
+            # relative image paths are read from the file's own folder (kept relative when
+            # it is the project folder, so the project can move)
+            folder = p.resolve().parent
+            if self.folder is None or folder != self.folder.resolve():
+                root = folder
         batches = fmt.stream(p, self.schema, opts, image_root=root)
         return self._store_batches(batches, p, trust_folder=trust_folder, progress=progress,
                                    file_key=key)

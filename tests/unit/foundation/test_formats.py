@@ -83,13 +83,13 @@ def test_every_format_round_trips_the_tasks_it_claims(name: str, task: str,
 def test_every_task_type_has_formats_both_ways() -> None:
     for task in TASK_TYPES:
         assert any(task in f.reads and task in f.writes for f in FORMATS.values()), task
-    assert {("jsonl", "object-detection"), ("hf", "multi-label-text")} <= set(ROUND_TRIPS)
+    assert {("jsonl", "object-detection"), ("csv", "object-detection"),
+            ("hf", "multi-label-text")} <= set(ROUND_TRIPS)
 
 
 @pytest.mark.parametrize("name,task,direction,able", [
     ("coco", "text-classification", "import", "csv, jsonl, label-studio"),
-    ("csv", "object-detection", "export", "jsonl, label-studio, coco"),
-    ("hf", "object-detection", "export", "jsonl, label-studio, coco"),
+    ("hf", "object-detection", "export", "csv, jsonl, label-studio, coco"),
 ])
 def test_unsupported_pair_names_the_formats_that_can(name: str, task: str, direction: str,
                                                      able: str, tmp_path: Path) -> None:
@@ -107,11 +107,11 @@ def test_project_export_refuses_a_lossy_pair_before_writing(tmp_path: Path) -> N
     from labelloop import Project
 
     with Project.create(tmp_path / "p", task="object-detection", labels=["cell"]) as p:
-        with pytest.raises(ValidationError, match="csv cannot export object-detection"):
-            p.export(tmp_path / "boxes.csv")
+        with pytest.raises(ValidationError, match="hf cannot export object-detection"):
+            p.export(tmp_path / "boxes", format="hf")
         with pytest.raises(UserInputError, match="unknown export format 'xml'; use one of csv"):
             p.export(tmp_path / "boxes.xml", format="xml")
-    assert not (tmp_path / "boxes.csv").exists()
+    assert not (tmp_path / "boxes").exists()
 
 
 def test_suffixes_pick_formats(tmp_path: Path) -> None:
