@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -128,7 +128,7 @@ def create_app(
     async def _labelloop_error(request: Request, exc: LabelloopError) -> Response:
         if _wants_html(request):
             if isinstance(exc, AuthenticationError):
-                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                return pages.login_redirect(request)
             return pages.error_page(request, exc.http_status, exc.message)
         return JSONResponse(exc.to_envelope(), status_code=exc.http_status,
                             headers=exc.http_headers())
@@ -138,6 +138,9 @@ def create_app(
         details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
+        if _wants_html(request):  # a form field: named as the form names it
+            field = str(first["loc"][-1]) if first["loc"] else "the form"
+            return pages.error_page(request, 422, f"{field}: {first['msg']}")
         return _envelope(422, "validation_error", f"{where}: {first['msg']}", details)
 
     @app.exception_handler(StarletteHTTPException)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -58,9 +59,23 @@ def _page(request: Request, name: str, user: UserRecord | None, status: int = 20
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    """An HTML error page (used by the app's exception handlers)."""
+    """An HTML error page (used by the app's exception handlers); for an htmx request, the
+    message alone, which htmx swaps into the form's result area (``responseHandling`` in
+    ``base.html``)."""
+    if request.headers.get("HX-Request") == "true":
+        return _page(request, "error_fragment.html", None, status=status, message=message)
     return _page(request, "error.html", None, status=status, status_code=status,
                  message=message)
+
+
+def login_redirect(request: Request) -> Response:
+    """Where a request without a valid session goes: the login page, back to the page
+    afterwards (for htmx, the page the request came from, through ``HX-Redirect``)."""
+    if request.headers.get("HX-Request") == "true":
+        page = urlsplit(request.headers.get("HX-Current-URL", "")).path or "/"
+        target = f"/login?error=expired&next={quote(_safe_next(page))}"
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
 
 # ``/login?error=`` shows one of these fixed messages, never the text of the link
@@ -270,8 +285,14 @@ def users_page(request: Request, user: Admin, ctx: Ctx) -> Response:
 @router.post("/admin/users")
 def users_add(request: Request, user: Admin, ctx: Ctx, name: Annotated[str, Form()],
               role: Annotated[str, Form()], password: Annotated[str, Form()] = "") -> Response:
-    """Add a user; the generated password is shown once."""
-    created, pw = ctx.users.add(name, role, password or None)
+    """Add a user; the generated password is shown once. A refused name, role or password
+    is shown above the form, which keeps the name and role typed."""
+    try:
+        created, pw = ctx.users.add(name, role, password or None)
+    except LabelloopError as exc:
+        return _page(request, "users.html", user, status=exc.http_status,
+                     users=ctx.users.list(), created=None, error=exc.message,
+                     typed={"name": name, "role": role})
     return _page(request, "users.html", user, users=ctx.users.list(),
                  created={"name": created.name, "password": pw if not password else None})
 

@@ -25,6 +25,17 @@
       statusEl.textContent = text;
       statusEl.className = "status" + (kind ? " " + kind : "");
     }
+    // the session ended: the unsent answer stays on this device and is sent after log-in
+    function loggedOut() {
+      status("Your session has expired; your answer is kept on this device and will be " +
+        "sent when you are back. ", "bad");
+      const link = document.createElement("a");
+      link.href = "/login?error=expired&next=" + encodeURIComponent("/p/" + pid + "/label");
+      link.textContent = "Log in again";
+      link.id = "login-again";
+      statusEl.appendChild(link);
+    }
+    class LoggedOut extends Error {}
 
     // -- blind mode: hide suggestions ----------------------------------------------
     const hide = document.getElementById("hide-suggestion");
@@ -119,6 +130,7 @@
           localStorage.removeItem("labelloop-draft:" + pid + ":" + draft.item);
           return resp.json();
         }
+        if (resp && resp.status === 401) throw new LoggedOut("logged out");
         if (resp && resp.status < 500 && resp.status !== 429) {
           let msg = "the server refused the answer (" + resp.status + ")";
           try { msg = (await resp.json()).error.message; } catch (e) { /* not JSON */ }
@@ -158,7 +170,8 @@
         }
       } catch (err) {
         busy = false;
-        status(err.message, "bad");
+        if (err instanceof LoggedOut) loggedOut();
+        else status(err.message, "bad");
       }
     }
 
@@ -203,7 +216,10 @@
       if (k.indexOf(prefix) !== 0 || k === draftKey) return;
       const d = JSON.parse(localStorage.getItem(k) || "null");
       if (d) send(d).then(function () { status("An earlier answer was delivered.", "good"); },
-        function (err) { status("An earlier answer was refused: " + err.message, "bad"); });
+        function (err) {
+          if (err instanceof LoggedOut) loggedOut();
+          else status("An earlier answer was refused: " + err.message, "bad");
+        });
     });
     if (saved && saved.answer) { status("Restored your unsent answer; sending…", "warn"); submit(); }
   }
