@@ -164,11 +164,13 @@ class Review:
 
     @staticmethod
     def reasons(votes: list[Vote]) -> list[str]:
-        """Why an item's votes need a reviewer (empty when they do not)."""
+        """Why an item's votes need a reviewer (empty when they do not): ``needs_review``
+        only while no person or gold answered it and its final label (the label model's,
+        else a model's) is flagged, the rule of the ``needs_review`` item state."""
         humans = [v.annotation for v in votes if v.kind == SourceKind.HUMAN]
         golds = [v.annotation for v in votes if v.kind == SourceKind.GOLD]
         out = []
-        if any(v.annotation.needs_review for v in votes):
+        if not humans and not golds and _unsure(votes):
             out.append("needs_review")
         if not golds and any(not answers_match(humans[0], h) for h in humans[1:]):
             out.append("disagreement")
@@ -451,3 +453,10 @@ def _by_item(votes: Iterable[Vote]) -> dict[int, list[Vote]]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _unsure(votes: list[Vote]) -> bool:
+    """Whether the final label of votes without a person's or gold answer is flagged."""
+    lm = [v.annotation for v in votes if v.kind == SourceKind.LABEL_MODEL]
+    return any(a.needs_review for a in lm) if lm else any(
+        v.annotation.needs_review for v in votes)

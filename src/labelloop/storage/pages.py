@@ -37,6 +37,16 @@ Index("ix_items_project_split", ItemRow.project_id, ItemRow.split)
 Index("ix_review_decisions_project", ReviewDecisionRow.project_id, ReviewDecisionRow.id)
 
 
+
+def review_flags() -> Any:
+    """An item's review flags (``item_stats.flags``), where a flagged vote counts (bit 1)
+    only while the item's state is ``needs_review``: once a person or gold answered it, or
+    the label model accepted it under the current thresholds, a flagged draft no longer
+    sends it to a reviewer. The same rule as the item states the progress figures count."""
+    r = ItemStatsRow
+    stale = (r.state != literal_column("'needs_review'")) & (r.flags.op("&")(1) != 0)
+    return r.flags - case((stale, 1), else_=0)
+
 class ItemFlags(NamedTuple):
     """Why an item may need a reviewer (the ``flags`` bits of ``item_stats``: 1 flagged
     draft, 2 disagreement, 4 honeypot miss, 8 compare the answers) and its newest vote
@@ -76,7 +86,8 @@ class SqlPages(SqlBase):
     def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
                       also: Sequence[int] = (), mask: int | None = None
                       ) -> tuple[list[ItemFlags], int | None]:
-        """Items above ``after`` whose votes may need a reviewer, in id order.
+        """Items above ``after`` whose votes may need a reviewer, in id order, with their
+        :func:`review_flags`.
 
         Walks the flagged items of ``item_stats`` (at most ``limit``; with ``mask``, only
         those with one of its flag bits, none for 0), adds the items of ``also`` (flagged
@@ -85,12 +96,13 @@ class SqlPages(SqlBase):
         """
         _check_page(after, limit)
         r = ItemStatsRow
-        cols = select(r.item_id, r.flags, r.newest).where(r.project_id == project_id)
+        flags = review_flags()
+        cols = select(r.item_id, flags, r.newest).where(r.project_id == project_id)
         walk = (cols.where(r.flags > literal_column("0"),  # the partial index's term
-                           r.item_id > after)
+                           flags != 0, r.item_id > after)
                 .order_by(r.item_id).limit(limit))
         if mask is not None:
-            walk = walk.where(r.flags.op("&")(mask) != 0)
+            walk = walk.where(flags.op("&")(mask) != 0)
         found: dict[int, ItemFlags] = {}
         with self.snapshot() as s:
             if mask != 0:
@@ -101,7 +113,7 @@ class SqlPages(SqlBase):
             extra = {i for i in also if i > after and (stop is None or i <= stop)} - set(found)
             # by key alone: with the project in the query a planner walks the project's
             # rows of ix_item_stats_project instead (every item); ids are unique anyway
-            by_id = select(r.item_id, r.flags, r.newest, r.project_id)
+            by_id = select(r.item_id, flags, r.newest, r.project_id)
             for chunk in chunks(sorted(extra)):
                 for item_id, flags, newest, pid in s.execute(by_id.where(r.item_id.in_(chunk))):
                     if pid == project_id:
@@ -111,9 +123,9 @@ class SqlPages(SqlBase):
 
     def count_flagged(self, project_id: int, *groups: tuple[int, int]) -> list[int]:
         """Flagged items waiting for a reviewer, counted in SQL, per group ``(any_of,
-        none_of)``: the items of ``item_stats`` with one of the ``any_of`` flag bits and
-        none of ``none_of``, whose newest vote other than gold is newer than their last
-        review decision (or that have none).
+        none_of)``: the items of ``item_stats`` with one of the ``any_of`` flag bits
+        (:func:`review_flags`) and none of ``none_of``, whose newest vote other than gold
+        is newer than their last review decision (or that have none).
 
         One walk of the flagged items' partial index for every group, each item checked
         against the decisions' item index (an anti-join), whatever the project's size
@@ -122,7 +134,7 @@ class SqlPages(SqlBase):
         r, d = ItemStatsRow, ReviewDecisionRow
         decided = (select(d.id).where(d.item_id == r.item_id, d.created_at >= r.newest)
                    .exists())
-        bit = r.flags.op("&")
+        bit = review_flags().op("&")
         q = select(*[
             func.coalesce(func.sum(case(((bit(any_of) != 0) & (bit(none_of) == 0), 1),
                                         else_=0)), 0)

@@ -65,7 +65,8 @@ def test_decisions_resolve_flags_until_new_votes(tmp_path: Path) -> None:
     gold = store.sources(p.id, kinds=["gold"])
     assert [g.name for g in gold] == ["review:boss"] and gold[0].user_id == boss.id
     _label(store, p.id, "human", "a", [(ids[0], 0)])  # a new vote disagrees with the gold
-    assert [e.reasons for e in review.queue()] == [["needs_review", "honeypot_miss"]]
+    # the label model's flag no longer counts: a person and a gold answer are there
+    assert [e.reasons for e in review.queue()] == [["honeypot_miss"]]
     review.decide(boss, ids[0], "send_back", note="ask again")
     assert review.queue() == []
 
@@ -180,3 +181,31 @@ def test_first_admin_is_created_once(tmp_path: Path) -> None:
     users.set_active(first[0].id, False)  # no active admin left: a new one is made
     again = users.ensure_admin()
     assert again is not None and (again[0].name, again[0].role) == ("admin-2", "admin")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_flagged_drafts_count_only_where_no_one_answered(backend: str, tmp_path: Path,
+                                                         request: pytest.FixtureRequest
+                                                         ) -> None:
+    """A zero-shot model flags every draft: the review queue holds only the items whose
+    state is needs_review (no person, no gold, the label model unsure), the number the
+    progress figures show (issue 13: 1956 waiting vs 183 in the bar)."""
+    if backend == "sqlite":
+        store, p, ids = _project(tmp_path, n=6)
+    else:
+        store = Store(request.getfixturevalue("postgres_url"))
+        p = store.create_project("p", LabelSchema.from_labels("text-classification",
+                                                              ["ham", "spam"]))
+        ids = store.import_records(p.id, [ItemRecord(data={"text": f"t{i}"})
+                                          for i in range(6)]).item_ids
+    _label(store, p.id, "model", "zero-shot", [(i, 1) for i in ids], confidence=0.6,
+           needs_review=True)
+    _label(store, p.id, "gold", "ref", [(ids[0], 1)])
+    _label(store, p.id, "human", "ann", [(ids[1], 1)])
+    _label(store, p.id, "label_model", "lm", [(ids[2], 1)], confidence=0.99)
+    _label(store, p.id, "label_model", "lm", [(ids[3], 1)], confidence=0.55, needs_review=True)
+    review = Review(store, p)
+    waiting = [e.item.id for e in review.queue(limit=100)]
+    assert waiting == [ids[3], ids[4], ids[5]]
+    assert review.count() == 3 == review.count(reason="needs_review")
+    assert store.status(p.id).states["needs_review"] == 3
