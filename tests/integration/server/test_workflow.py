@@ -253,3 +253,34 @@ def test_review_form_settings_form_and_dashboard_share_the_api_paths(
     page = client.get(f"/p/{a}/dashboard?partial=true")
     assert page.status_code == 200
     assert f"<td>{OTHER}</td><td>1</td><td>3.0</td>" in page.text  # a scorecard row
+
+
+def test_a_review_decision_keeps_the_lists_filter(client: TestClient, world: World) -> None:
+    """After a decision the reviewer goes on to the next item of the same tab (issue 13:
+    the tab's filter was lost)."""
+    from server_world import login
+
+    from labelloop.core.records import AnnotationRecord
+
+    a = world.a.id
+    items = [it.id for it in world.store.items(a)[:4]]
+    model = world.store.ensure_source(a, "model", "zero-shot")
+    world.store.upsert_annotations(a, [AnnotationRecord(
+        item_id=i, source_id=model.id, label=1, confidence=0.5, needs_review=True)
+        for i in items[:2]])  # two drafts need review ...
+    for name, label in (("x1", 0), ("x2", 1)):  # ... two items people disagree on
+        src = world.store.ensure_source(a, "human", name)
+        world.store.upsert_annotations(a, [AnnotationRecord(item_id=i, source_id=src.id,
+                                                            label=label) for i in items[2:]])
+    csrf = login(client, "admin")
+    listing = client.get(f"/p/{a}/review?reason=disagreement")
+    assert f"/p/{a}/review/{items[2]}?reason=disagreement" in listing.text
+    assert f"/p/{a}/review/{items[0]}" not in listing.text
+    page = client.get(f"/p/{a}/review/{items[2]}?reason=disagreement")
+    assert f'href="/p/{a}/review?reason=disagreement"' in page.text
+    r = client.post(f"/p/{a}/review/{items[2]}?reason=disagreement", follow_redirects=False,
+                    data={"csrf_token": csrf, "decision": "correct", "label": "ham"})
+    assert r.headers["location"] == f"/p/{a}/review/{items[3]}?reason=disagreement"
+    r = client.post(f"/p/{a}/review/{items[3]}?reason=disagreement", follow_redirects=False,
+                    data={"csrf_token": csrf, "decision": "correct", "label": "ham"})
+    assert r.headers["location"] == f"/p/{a}/review?reason=disagreement"  # tab now empty

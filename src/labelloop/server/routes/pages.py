@@ -174,15 +174,17 @@ def review_list(request: Request, project: ProjectDep, user: Reviewer, ctx: Ctx,
 
 @router.get("/p/{project_id}/review/{item_id}")
 def review_item(request: Request, project: ProjectDep, item_id: int, user: Reviewer,
-                ctx: Ctx) -> Response:
-    """One item with every vote, and the decision forms."""
+                ctx: Ctx, reason: str | None = None) -> Response:
+    """One item with every vote, and the decision forms (``reason``: the list's filter,
+    kept for the next item)."""
     entry = entry_out(project, ctx.review(project).entry(item_id))
     answers = []
     for v in entry.votes:
         if v.answer not in answers:
             answers.append(v.answer)
     return _page(request, "review_item.html", user, project=ProjectOut.of(project),
-                 entry=entry, answers=answers, entry_json=entry.model_dump(mode="json"))
+                 entry=entry, answers=answers, entry_json=entry.model_dump(mode="json"),
+                 reason=reason or None)
 
 
 @router.post("/p/{project_id}/review/{item_id}")
@@ -191,8 +193,10 @@ def review_submit(
     decision: Annotated[str, Form()], vote: Annotated[str | None, Form()] = None,
     label: Annotated[str | None, Form()] = None,
     labels: Annotated[list[str] | None, Form()] = None, note: Annotated[str, Form()] = "",
+    reason: str | None = None,
 ) -> Response:
-    """A decision from the review form; goes on to the next flagged item.
+    """A decision from the review form; goes on to the next flagged item (of the list's
+    filter ``reason``, when it had one).
 
     ``accept`` keeps the answer of the source named ``vote``; ``correct`` takes ``label``
     (or ``labels`` for multi-label tasks).
@@ -200,8 +204,10 @@ def review_submit(
     review = ctx.review(project)
     review.decide(user, item_id, decision, {"label": label, "labels": labels or []}, note,
                   vote=vote if decision == "accept" else None)
-    nxt = review.queue(limit=1)
-    target = f"/p/{project.id}/review/{nxt[0].item.id}" if nxt else f"/p/{project.id}/review"
+    nxt = review.queue(reason=reason or None, limit=1)
+    keep = f"?reason={quote(reason)}" if reason else ""
+    target = (f"/p/{project.id}/review/{nxt[0].item.id}{keep}" if nxt
+              else f"/p/{project.id}/review{keep}")
     return RedirectResponse(target, status_code=303)
 
 
