@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from labelloop import Project
 from labelloop.core import AnnotationRecord
@@ -128,6 +129,8 @@ def detection_projects(draw: Any) -> list[tuple[int, int, list[tuple[float, ...]
 
 def _build_det(folder: Path, spec: list[tuple[int, int, list[tuple[float, ...]]]]) -> Project:
     p = Project.create(folder, task="object-detection", labels=["rbc", "wbc"])
+    for n, (w, h, _) in enumerate(spec):  # imports check that every image is there
+        Image.new("L", (w, h)).save(folder / f"img{n}.png")
     coco = {
         "images": [{"id": n + 1, "file_name": f"img{n}.png", "width": w, "height": h}
                    for n, (w, h, _) in enumerate(spec)],

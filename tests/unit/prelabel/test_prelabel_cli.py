@@ -106,7 +106,7 @@ def test_detection_project_records_bad_images(tmp_path: Path) -> None:
     pil = pytest.importorskip("PIL.Image")
     pytest.importorskip("cv2")
     pil.new("RGB", (48, 48), "gray").save(tmp_path / "ok.png")
-    (tmp_path / "bad.png").write_bytes(b"not an image")
+    pil.new("RGB", (48, 48), "gray").save(tmp_path / "bad.png")
     folder = tmp_path / "boxes"
     code, out = run("init", str(folder), "--task", "object-detection", "--labels", "face")
     assert code == 0, out
@@ -114,6 +114,7 @@ def test_detection_project_records_bad_images(tmp_path: Path) -> None:
                           [str(tmp_path / "ok.png"), str(tmp_path / "bad.png")])
     code, out = run("import", str(csv_path), "-p", str(folder), "--image-column", "image")
     assert code == 0, out
+    (tmp_path / "bad.png").write_bytes(b"not an image")  # spoilt after the import checked it
     code, out = run("prelabel", "-p", str(folder), "--model", "haar-face")
     assert code == 0, out
     assert "drafted 1 of 2 item(s), 0 already drafted, 1 failed" in out
