@@ -157,7 +157,8 @@ def _looks_like_coco(path: Path) -> bool:
 
 _ALL = frozenset(TASK_TYPES)
 _DETECTION = frozenset({"object-detection"})
-_CLASSIFICATION = _ALL - _DETECTION
+_SPANS = frozenset({"spans"})
+_CLASSIFICATION = _ALL - _DETECTION - _SPANS
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     # a CSV imports image lists for detection, but has no column for boxes
@@ -165,7 +166,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            reader=_read_csv, writer=write_csv),
     Format("jsonl", (".jsonl", ".ndjson"), reads=_ALL, writes=_ALL,
            reader=_read_jsonl, writer=write_jsonl),
-    Format("label-studio", (".json",), reads=_ALL, writes=_ALL,
+    Format("label-studio", (".json",), reads=_ALL - _SPANS, writes=_ALL - _SPANS,
            reader=_read_label_studio, writer=write_label_studio),
     Format("coco", (".json",), reads=_DETECTION, writes=_DETECTION,
            reader=_read_coco, writer=write_coco, sniff=_looks_like_coco),

@@ -11,7 +11,7 @@ import pytest
 
 from labelloop import io
 from labelloop.core import AnnotationRecord, Box, ItemRecord, LabelSchema
-from labelloop.core.records import Snapshot, SourceRecord
+from labelloop.core.records import Snapshot, SourceRecord, Span
 from labelloop.core.tasks import TASK_TYPES
 from labelloop.errors import UserInputError, ValidationError
 from labelloop.io import FORMATS, ImportOptions, ParsedImport
@@ -24,6 +24,9 @@ def _answer(task: str, n: int) -> dict[str, Any]:
     if task == "object-detection":
         return {"boxes": [Box(x=n, y=1, w=10 + n, h=5, label=CLASSES[n % 3]),
                           Box(x=0, y=0, w=3, h=4, label="dog")][: 1 + n % 2]}
+    if task == "spans":  # items read "text N.png"
+        return {"spans": [Span(start=0, end=4, label=CLASSES[n % 3]),
+                          Span(start=5, end=6, label="dog")][: 1 + n % 2]}
     if task == "multi-label-text":
         return {"labels": sorted({n % 3, (n + 1) % 3})}
     return {"label": n % 3}
@@ -41,14 +44,16 @@ def _snapshot(task: str) -> Snapshot:
 def _canonical_snapshot(snap: Snapshot, media: str) -> set[tuple[Any, ...]]:
     by_item = {it.id: Path(str(it.data[media])).name for it in snap.items}
     return {(by_item[a.item_id], a.label, tuple(a.labels or ()),
-             tuple((b.x, b.y, b.w, b.h, b.label) for b in a.boxes or ()))
+             tuple((b.x, b.y, b.w, b.h, b.label) for b in a.boxes or ()),
+             tuple(sp.key() for sp in a.spans or ()))
             for a in snap.annotations}
 
 
 def _canonical_parsed(parsed: ParsedImport, media: str) -> set[tuple[Any, ...]]:
     by_hash = {it.content_hash: Path(str(it.data[media])).name for it in parsed.items}
     return {(by_hash[a.content_hash], a.label, tuple(a.labels or ()),
-             tuple((b["x"], b["y"], b["w"], b["h"], b["label"]) for b in a.boxes or ()))
+             tuple((b["x"], b["y"], b["w"], b["h"], b["label"]) for b in a.boxes or ()),
+             tuple((sp["start"], sp["end"], sp["label"]) for sp in a.spans or ()))
             for a in parsed.annotations}
 
 
