@@ -225,6 +225,31 @@ def tags_to_spans(tags: Sequence[int] | npt.NDArray[Any], *, scheme: Scheme = "B
     return out
 
 
+def span_prf(pred: Sequence[Sequence[tuple[int, int, int]]],
+             gold: Sequence[Sequence[tuple[int, int, int]]]) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 of predicted spans against gold, exact match.
+
+    ``pred[i]`` and ``gold[i]`` are the spans ``(start, end, class)`` of item ``i``.
+
+    Raises
+    ------
+    ValidationError
+        If the two lists are not of the same length.
+    """
+    if len(pred) != len(gold):
+        raise ValidationError(f"got spans of {len(pred)} items and gold of {len(gold)}")
+    tp = n_pred = n_gold = 0
+    for p, g in zip(pred, gold, strict=True):
+        ps, gs = set(map(tuple, p)), set(map(tuple, g))
+        tp += len(ps & gs)
+        n_pred += len(ps)
+        n_gold += len(gs)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
 __all__ = [
     "TOKEN_PATTERN",
     "Scheme",
@@ -233,6 +258,7 @@ __all__ = [
     "overlapping",
     "parse_spans",
     "snap",
+    "span_prf",
     "spans_to_tags",
     "tags_to_spans",
     "token_spans",

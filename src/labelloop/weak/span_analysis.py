@@ -10,36 +10,12 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop._deps import require
+from labelloop.core.spans import span_prf
 from labelloop.errors import ValidationError
 from labelloop.weak.spans import SpanApplyResult, SpanTuple
 
 SpanVotes = Sequence[Sequence[Sequence[SpanTuple]]]
 """``votes[i][j]``: the spans of source ``j`` on item ``i``."""
-
-
-def span_prf(pred: Sequence[Sequence[SpanTuple]], gold: Sequence[Sequence[SpanTuple]]
-             ) -> tuple[float, float, float]:
-    """Micro precision, recall and F1 of predicted spans against gold, exact match.
-
-    ``pred[i]`` and ``gold[i]`` are the spans ``(start, end, class)`` of item ``i``.
-
-    Raises
-    ------
-    ValidationError
-        If the two lists are not of the same length.
-    """
-    if len(pred) != len(gold):
-        raise ValidationError(f"got spans of {len(pred)} items and gold of {len(gold)}")
-    tp = n_pred = n_gold = 0
-    for p, g in zip(pred, gold, strict=True):
-        ps, gs = set(map(tuple, p)), set(map(tuple, g))
-        tp += len(ps & gs)
-        n_pred += len(ps)
-        n_gold += len(gs)
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
 
 
 class SpanLFAnalysis:
