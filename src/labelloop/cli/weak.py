@@ -11,6 +11,7 @@ from rich.markup import escape
 from labelloop.cli._exec import ExecutorOption, WorkersOption, chunk_progress
 from labelloop.cli.common import ProjectDir, console, open_project
 from labelloop.errors import ValidationError
+from labelloop.services import span_weak as span_service
 from labelloop.services import weak as service
 
 app = typer.Typer()
@@ -52,6 +53,15 @@ def apply_command(
     if processes:
         executor, workers = "processes", processes
     lfs = service.load_lfs(lfs_file)
+    with open_project(project) as p:
+        if p.schema.task_type.has_spans:  # span LFs: every item's spans, stored per LF
+            spans = span_service.apply_span_lfs_to_project(
+                p, lfs, split=split, executor=executor, n_jobs=workers, version=version)
+            found = sum(len(s) for row in spans.spans for s in row)
+            console.print(f"applied {len(spans.lf_names)} span labeling function(s) to "
+                          f"{len(spans.spans)} item(s): {found} spans, "
+                          f"{len(spans.failures)} failure(s)", highlight=False)
+            return
     with open_project(project) as p, chunk_progress("applying LFs") as progress:
         res = service.apply_to_project(
             p,

@@ -11,10 +11,12 @@ those into spans: a constrained Viterbi pass for BIO (no I after O or after anot
 class), runs of one class for IO, optionally split where sources agree that a new span
 starts.
 
-Where a source does not tag a candidate token it either says "O" (``silence="O"``: its
-recall is modelled) or says nothing (``silence="missing"``: only the sources that fire
-vote). The choice, the scheme, the decode and the bias towards O are hyperparameters:
-choose them on labelled validation items (``benchmarks/spans.py`` does).
+Where a source does not tag a candidate token it says "O" (``silence="O"``: an O vote,
+counted from the start), abstains (``"abstain"``: an outcome of its own whose rate per
+class the model learns, starting from the votes of the sources that fire) or says nothing
+(``"missing"``: only the sources that fire vote). The choice, the scheme, the decode and
+the bias towards O are hyperparameters: choose them on labelled validation items
+(``benchmarks/spans.py`` does).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ TokenSpan = tuple[int, int, int]
 """``(first, last + 1, class)``: a span in tokens."""
 SpanVotes = Sequence[Sequence[Sequence[TokenSpan]]]
 """``votes[i][j]``: the token spans source ``j`` gives item ``i``."""
-Silence = Literal["O", "missing"]
+Silence = Literal["O", "abstain", "missing"]
 Decode = Literal["viterbi", "runs", "split"]
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,7 +51,7 @@ def token_matrix(votes: SpanVotes, lengths: Sequence[int], *, scheme: Scheme = "
     Returns ``(L, candidate)``: ``candidate`` (one flag per token of all items, in order)
     marks tokens some source tags; ``L`` has one row per candidate token and one column
     per source, holding the tag (``0`` = O), or -1 where the source is silent and
-    ``silence="missing"``.
+    ``silence`` is not ``"O"``.
 
     Raises
     ------
@@ -127,8 +129,8 @@ class SpanLabelModel:
     scheme:
         ``"IO"`` or ``"BIO"`` tags.
     silence:
-        What a source that does not tag a candidate token says: ``"O"`` or nothing
-        (``"missing"``).
+        What a source that does not tag a candidate token says: ``"O"``, an abstain
+        (``"abstain"``, evidence of its own) or nothing (``"missing"``).
     decode:
         ``"viterbi"`` (BIO: the best valid tag sequence), ``"runs"`` (IO: each run of one
         class is a span) or ``"split"`` (IO runs, split where a source's span starts and
