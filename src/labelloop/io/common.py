@@ -423,7 +423,9 @@ def final_labels(
     return out
 
 
-def _answer(a: AnnotationRecord | ExportVote) -> int | tuple[int, ...]:
+def _answer(a: AnnotationRecord | ExportVote) -> Any:
+    if a.spans is not None:
+        return tuple(s.key() for s in a.spans)
     return a.label if a.label is not None else tuple(a.labels or ())
 
 

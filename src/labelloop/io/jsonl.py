@@ -34,6 +34,7 @@ from labelloop.io.common import (
     text_position,
 )
 from labelloop.io.seen import Occurrences
+from labelloop.io.span_formats import iter_prodigy, looks_like_prodigy
 
 
 def iter_jsonl(path: Path, schema: LabelSchema, options: ImportOptions, *,
@@ -70,6 +71,10 @@ def iter_jsonl(path: Path, schema: LabelSchema, options: ImportOptions, *,
 
         it = rows()
         first = list(islice(it, batch_size))
+        if schema.task_type.has_spans and looks_like_prodigy(r for _, r in first):
+            # span rows {"text", "spans"}: the Prodigy/spaCy reader reads the file
+            yield from iter_prodigy(path, schema, options, batch_size=batch_size)
+            return
         if first and all(isinstance(r.get("data"), dict) for _, r in first):
             yield from _iter_native(chain(first, it), file, schema, report, batch_size,
                                     text_position(fh))

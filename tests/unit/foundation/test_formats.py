@@ -24,7 +24,7 @@ def _answer(task: str, n: int) -> dict[str, Any]:
     if task == "object-detection":
         return {"boxes": [Box(x=n, y=1, w=10 + n, h=5, label=CLASSES[n % 3]),
                           Box(x=0, y=0, w=3, h=4, label="dog")][: 1 + n % 2]}
-    if task == "spans":  # items read "text N.png"
+    if task == "spans":  # items read "text N png"
         return {"spans": [Span(start=0, end=4, label=CLASSES[n % 3]),
                           Span(start=5, end=6, label="dog")][: 1 + n % 2]}
     if task == "multi-label-text":
@@ -34,8 +34,10 @@ def _answer(task: str, n: int) -> dict[str, Any]:
 
 def _snapshot(task: str) -> Snapshot:
     media = LabelSchema.from_labels(task, CLASSES).task_type.media
-    items = [ItemRecord(id=n + 1, data={media: f"{media} {n}.png"}, split="train",
-                        width=100, height=80) for n in range(4)]
+    # span texts are whitespace-tokenized, as CoNLL keeps them
+    text = "{} {} png" if task == "spans" else "{}  {}.png"
+    items = [ItemRecord(id=n + 1, data={media: text.format(media, n).replace("  ", " ")},
+                        split="train", width=100, height=80) for n in range(4)]
     human = SourceRecord(id=1, kind="human", name="alice")
     anns = [AnnotationRecord(item_id=n + 1, source_id=1, **_answer(task, n)) for n in range(4)]
     return Snapshot(items=items, sources=[human], annotations=anns)
@@ -131,10 +133,12 @@ def test_suffixes_pick_formats(tmp_path: Path) -> None:
     assert picks == {"a.json": "coco", "b.json": "label-studio", "c.json": "label-studio",
                      "d.TSV": "csv", "e.ndjson": "jsonl"}
     assert io.detect_format(coco) == "coco"
-    with pytest.raises(UserInputError, match=r"pass --format \(csv, jsonl, label-studio, coco\)"):
+    with pytest.raises(UserInputError,
+                       match=r"pass --format \(csv, jsonl, label-studio, coco, prodigy, conll\)"):
         detect_import_format(tmp_path / "f.xlsx")
     assert detect_export_format(tmp_path / "out").name == "hf"
-    assert detect_export_format(tmp_path / "out.jsonl").name == "jsonl"
+    assert detect_export_format(tmp_path / "out.jsonl").name == "jsonl"  # prodigy: by name
+    assert detect_export_format(tmp_path / "out.conll").name == "conll"
     with pytest.raises(UserInputError, match="ambiguous: pass --format label-studio or coco"):
         detect_export_format(tmp_path / "out.json")
     with pytest.raises(UserInputError, match="cannot tell the export format"):
@@ -142,8 +146,9 @@ def test_suffixes_pick_formats(tmp_path: Path) -> None:
 
 
 def test_format_lists_and_literals_come_from_the_table() -> None:
-    assert io.IMPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco")
-    assert io.EXPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "hf")
+    assert io.IMPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "prodigy", "conll")
+    assert io.EXPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "hf", "prodigy",
+                                 "conll")
     assert get_args(io.ImportFormat) == io.IMPORT_FORMATS
     assert get_args(io.ExportFormat) == io.EXPORT_FORMATS
     assert get_args(io.FileExportFormat) == tuple(
