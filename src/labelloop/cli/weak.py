@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.markup import escape
@@ -131,6 +131,9 @@ def fit_command(
     if metric not in get_args(service.Metric):
         raise ValidationError(f"--metric must be one of {', '.join(get_args(service.Metric))}")
     with open_project(project) as p:
+        if p.schema.task_type.has_spans:
+            _fit_spans(p, model, kinds, review_below)
+            return
         rep = service.fit_label_model(
             p,
             model=model,
@@ -158,3 +161,22 @@ def fit_command(
         )
     for w in rep.warnings:
         console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+
+
+def _fit_spans(p: Any, model: str, kinds: str, review_below: float) -> None:
+    """``label-model fit`` on a spans project: the span label model over token tags."""
+    bases = {"auto": "dawid-skene", "dawid-skene": "dawid-skene", "majority": "majority"}
+    if model not in bases:
+        raise ValidationError(f"a spans project fits auto, dawid-skene or majority, not {model!r}")
+    rep = span_service.fit_span_label_model(
+        p, kinds=tuple(x.strip() for x in kinds.split(",") if x.strip()), base=bases[model],
+        review_below=review_below)
+    console.print(f"fitted the span label model ({bases[model]}) on {rep.n_items} item(s) x "
+                  f"{len(rep.sources)} source(s) ({rep.n_gold} gold): {rep.n_spans} spans; "
+                  f"{rep.n_needs_review} item(s) need review", highlight=False)
+    if rep.guardrail:
+        g = rep.guardrail
+        console.print(f"guardrail on {int(g['n_items'])} gold item(s): span F1 "
+                      f"{g['label_model']:.3f} vs majority vote {g['majority_vote']:.3f}"
+                      + (" -> fell back to majority vote" if rep.fallback else ""),
+                      highlight=False)

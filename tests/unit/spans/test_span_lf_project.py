@@ -63,3 +63,18 @@ def test_span_lfs_are_applied_stored_and_analyzed(tmp_path: Path) -> None:
     assert table["cities"][:2] == ["4", "1.000"]
     assert table["cities"][4:] == ["0.667", "0.500", "0.571"]
     assert table["titled"][4:] == ["1.000", "0.500", "0.667"]
+    # three items are too few for Dawid-Skene's confusions: majority vote, token by token
+    got = runner.invoke(app, ["label-model", "fit", "-p", str(folder), "--model", "majority"])
+    assert got.exit_code == 0, got.output
+    assert ("fitted the span label model (majority) on 3 item(s) x 2 source(s) (2 gold)"
+            in got.output)
+    # "Paris" of "Paris Hilton": LOC from one LF, PER from the other, a 0.5 token
+    assert "1 item(s) need review" in got.output
+    with Project.open(folder) as p:
+        fitted = {a.item_id: [s.key() for s in a.spans or []]
+                  for a in p.annotations(kinds=["label_model"])}
+        ids = [it.id for it in p.items()]
+    assert fitted[ids[0]] == [(0, 12, "PER"), (21, 27, "LOC")]
+    assert fitted[ids[2]] == [(11, 16, "LOC")]
+    bad = runner.invoke(app, ["label-model", "fit", "-p", str(folder), "--model", "one-coin"])
+    assert bad.exit_code == 2 and "fits auto, dawid-skene or majority" in bad.output
