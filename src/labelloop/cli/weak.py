@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.markup import escape
@@ -11,6 +11,7 @@ from rich.markup import escape
 from labelloop.cli._exec import ExecutorOption, WorkersOption, chunk_progress
 from labelloop.cli.common import ProjectDir, console, open_project
 from labelloop.errors import ValidationError
+from labelloop.services import span_weak as span_service
 from labelloop.services import weak as service
 
 app = typer.Typer()
@@ -52,6 +53,15 @@ def apply_command(
     if processes:
         executor, workers = "processes", processes
     lfs = service.load_lfs(lfs_file)
+    with open_project(project) as p:
+        if p.schema.task_type.has_spans:  # span LFs: every item's spans, stored per LF
+            spans = span_service.apply_span_lfs_to_project(
+                p, lfs, split=split, executor=executor, n_jobs=workers, version=version)
+            found = sum(len(s) for row in spans.spans for s in row)
+            console.print(f"applied {len(spans.lf_names)} span labeling function(s) to "
+                          f"{len(spans.spans)} item(s): {found} spans, "
+                          f"{len(spans.failures)} failure(s)", highlight=False)
+            return
     with open_project(project) as p, chunk_progress("applying LFs") as progress:
         res = service.apply_to_project(
             p,
@@ -121,6 +131,9 @@ def fit_command(
     if metric not in get_args(service.Metric):
         raise ValidationError(f"--metric must be one of {', '.join(get_args(service.Metric))}")
     with open_project(project) as p:
+        if p.schema.task_type.has_spans:
+            _fit_spans(p, model, kinds, review_below)
+            return
         rep = service.fit_label_model(
             p,
             model=model,
@@ -148,3 +161,22 @@ def fit_command(
         )
     for w in rep.warnings:
         console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+
+
+def _fit_spans(p: Any, model: str, kinds: str, review_below: float) -> None:
+    """``label-model fit`` on a spans project: the span label model over token tags."""
+    bases = {"auto": "dawid-skene", "dawid-skene": "dawid-skene", "majority": "majority"}
+    if model not in bases:
+        raise ValidationError(f"a spans project fits auto, dawid-skene or majority, not {model!r}")
+    rep = span_service.fit_span_label_model(
+        p, kinds=tuple(x.strip() for x in kinds.split(",") if x.strip()), base=bases[model],
+        review_below=review_below)
+    console.print(f"fitted the span label model ({bases[model]}) on {rep.n_items} item(s) x "
+                  f"{len(rep.sources)} source(s) ({rep.n_gold} gold): {rep.n_spans} spans; "
+                  f"{rep.n_needs_review} item(s) need review", highlight=False)
+    if rep.guardrail:
+        g = rep.guardrail
+        console.print(f"guardrail on {int(g['n_items'])} gold item(s): span F1 "
+                      f"{g['label_model']:.3f} vs majority vote {g['majority_vote']:.3f}"
+                      + (" -> fell back to majority vote" if rep.fallback else ""),
+                      highlight=False)

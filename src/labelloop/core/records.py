@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from labelloop.errors import ValidationError
 
@@ -31,6 +31,28 @@ ROLES: tuple[str, ...] = get_args(Role)
 AssignmentState = Literal["claimed", "submitted", "skipped", "expired"]
 Split = Literal["train", "valid", "test", "unassigned"]
 SPLITS: tuple[str, ...] = get_args(Split)
+
+
+class Span(BaseModel):
+    """A labelled text span ``[start, end)`` in characters of the item's text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: int = Field(ge=0)
+    end: int = Field(gt=0)
+    label: str
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Span:
+        if self.end <= self.start:
+            raise ValueError(f"a span must end after it starts; got start={self.start}, "
+                             f"end={self.end}")
+        return self
+
+    def key(self) -> tuple[int, int, str]:
+        """``(start, end, label)``: what two spans must share to be the same span."""
+        return (self.start, self.end, self.label)
 
 
 class Box(BaseModel):
@@ -214,7 +236,8 @@ class AnnotationRecord(BaseModel):
     """One source's answer for one item.
 
     ``label`` is the class index for single-label tasks; ``labels`` the class indices for
-    multi-label text; ``boxes`` the boxes for object detection.
+    multi-label text; ``boxes`` the boxes for object detection; ``spans`` the labelled
+    character spans of a span (named-entity) task.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -225,6 +248,7 @@ class AnnotationRecord(BaseModel):
     label: int | None = None
     labels: list[int] | None = None
     boxes: list[Box] | None = None
+    spans: list[Span] | None = None
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     probs: list[float] | None = None
     needs_review: bool = False
@@ -269,6 +293,7 @@ class PendingAnnotation:
     boxes: list[dict[str, Any]] | None = None
     confidence: float | None = None
     needs_review: bool = False
+    spans: list[dict[str, Any]] | None = None
 
 
 class ExportItem(NamedTuple):
@@ -286,7 +311,8 @@ class ExportItem(NamedTuple):
 class ExportVote(NamedTuple):
     """One source's annotation of an item as an export reads it: a plain tuple.
 
-    ``labels`` and ``boxes`` are read from the stored value only where it holds them.
+    ``labels``, ``boxes`` and ``spans`` are read from the stored value only where it
+    holds them.
     """
 
     item_id: int
@@ -297,6 +323,7 @@ class ExportVote(NamedTuple):
     confidence: float | None
     needs_review: bool
     seconds: float | None
+    spans: list[Span] | None = None
 
 
 @dataclass(frozen=True)
@@ -325,7 +352,7 @@ def export_page(snap: Snapshot) -> ExportPage:
                     it.split, it.width, it.height) for it in snap.items],
         snap.sources,
         [ExportVote(a.item_id, a.source_id, a.label, a.labels, a.boxes, a.confidence,
-                    a.needs_review, a.seconds) for a in snap.annotations],
+                    a.needs_review, a.seconds, a.spans) for a in snap.annotations],
     )
 
 
@@ -356,6 +383,7 @@ __all__ = [
     "Snapshot",
     "SourceKind",
     "SourceRecord",
+    "Span",
     "Split",
     "UserRecord",
     "content_hash",

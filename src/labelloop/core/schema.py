@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from labelloop.core.tasks import TaskName, TaskType, task_type
+from labelloop.core.tasks import TaskName, TaskType, canonical_task, task_type
 from labelloop.errors import ValidationError
 
 
@@ -49,6 +49,8 @@ class ProjectSettings(BaseModel):
     loop_every:
         Run a round of the closed loop (``labelloop loop``) after this many new human
         answers; 0: after every new answer when watched, otherwise only on demand.
+    allow_overlap:
+        Span tasks: whether the spans of one answer may share characters.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -61,6 +63,7 @@ class ProjectSettings(BaseModel):
     target_precision: float = Field(default=0.95, gt=0.0, lt=1.0)
     loop_every: int = Field(default=50, ge=0)
     honeypot_feedback: bool = True
+    allow_overlap: bool = False
 
 
 class LabelSchema(BaseModel):
@@ -70,6 +73,11 @@ class LabelSchema(BaseModel):
 
     task: TaskName
     classes: list[LabelClass] = Field(min_length=1)
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _alias(cls, v: Any) -> Any:
+        return canonical_task(v)
 
     @model_validator(mode="after")
     def _check(self) -> LabelSchema:
@@ -153,6 +161,7 @@ class LabelSchema(BaseModel):
         elif isinstance(classes, list):
             classes = [{"name": c} if isinstance(c, str) else c for c in classes]
         data["classes"] = classes
+        data["task"] = canonical_task(data.get("task"))
         task_type(data.get("task"))  # an unknown task: one message listing the known ones
         try:
             return cls.model_validate(data)

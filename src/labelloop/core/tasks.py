@@ -19,27 +19,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from labelloop.core.records import Box
+from labelloop.core.records import Box, Span
+from labelloop.core.spans import parse_spans
 from labelloop.errors import ValidationError
 
 if TYPE_CHECKING:
     from labelloop.core.schema import LabelSchema
 
 TaskName = Literal[
-    "text-classification", "multi-label-text", "image-classification", "object-detection"
+    "text-classification", "multi-label-text", "image-classification", "object-detection",
+    "spans",
 ]
 Media = Literal["text", "image"]
-AnswerShape = Literal["label", "labels", "boxes"]
+AnswerShape = Literal["label", "labels", "boxes", "spans"]
+TASK_ALIASES: dict[str, str] = {"ner": "spans"}
+"""Other names a task type answers to (``--task ner`` is a ``spans`` project)."""
 _COUNTS = ("none", "one", "two", "three")
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What an annotator submits: a class, several classes or boxes, by the task type."""
+    """What an annotator submits: a class, several classes, boxes or text spans, by the
+    task type."""
 
     label: int | None = None
     labels: list[int] | None = None
     boxes: list[Box] | None = None
+    spans: list[Span] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,8 @@ class TaskType:
         What an item shows: ``"text"`` (``data.text``) or ``"image"`` (``data.image``).
     answer:
         The shape of one answer: ``"label"`` (one class), ``"labels"`` (a set of
-        classes) or ``"boxes"`` (labelled boxes in pixels).
+        classes), ``"boxes"`` (labelled boxes in pixels) or ``"spans"`` (labelled
+        character spans of the text).
     min_classes:
         How many classes a label schema of this task needs at least.
     """
@@ -84,6 +91,11 @@ class TaskType:
         """Whether an answer is a list of boxes."""
         return self.answer == "boxes"
 
+    @property
+    def has_spans(self) -> bool:
+        """Whether an answer is a list of labelled text spans."""
+        return self.answer == "spans"
+
     def class_count_problem(self, n_classes: int) -> str | None:
         """Why ``n_classes`` classes are too few for this task, or None when they are not."""
         if n_classes >= self.min_classes:
@@ -97,6 +109,9 @@ class TaskType:
         schema: LabelSchema,
         raw: Mapping[str, Any],
         size: tuple[int | None, int | None] = (None, None),
+        *,
+        text: str | None = None,
+        allow_overlap: bool = False,
     ) -> Answer:
         """Validate a submitted answer of this task type.
 
@@ -105,9 +120,15 @@ class TaskType:
         schema:
             The project's label schema (classes by name or index).
         raw:
-            ``{"label": ...}``, ``{"labels": [...]}`` or ``{"boxes": [{x, y, w, h, label}]}``.
+            ``{"label": ...}``, ``{"labels": [...]}``, ``{"boxes": [{x, y, w, h, label}]}``
+            or ``{"spans": [{start, end, label}]}``.
         size:
             ``(width, height)`` of the image when known; boxes must lie inside it.
+        text:
+            The item's text when known: spans must lie inside it and are snapped to its
+            tokens (:func:`labelloop.core.spans.parse_spans`).
+        allow_overlap:
+            Whether spans may share characters (the project setting ``allow_overlap``).
 
         Raises
         ------
@@ -116,6 +137,9 @@ class TaskType:
         """
         if self.answer == "boxes":
             return Answer(boxes=_parse_boxes(schema, raw.get("boxes"), size))
+        if self.answer == "spans":
+            return Answer(spans=parse_spans(schema, raw.get("spans"), text,
+                                            allow_overlap=allow_overlap))
         if self.answer == "labels":
             labels = raw.get("labels")
             if not isinstance(labels, list):
@@ -153,14 +177,20 @@ _REGISTRY: dict[str, TaskType] = {
         TaskType("multi-label-text", media="text", answer="labels", min_classes=2),
         TaskType("image-classification", media="image", answer="label", min_classes=2),
         TaskType("object-detection", media="image", answer="boxes", min_classes=1),
+        TaskType("spans", media="text", answer="spans", min_classes=1),
     )
 }
 TASK_TYPES: tuple[str, ...] = get_args(TaskName)
 """Names of every task type, in the order help texts list them."""
 
 
+def canonical_task(name: object) -> object:
+    """``name`` with an alias replaced by the task type's name (``"ner"`` -> ``"spans"``)."""
+    return TASK_ALIASES.get(name, name) if isinstance(name, str) else name
+
+
 def task_type(name: object) -> TaskType:
-    """The task type called ``name``.
+    """The task type called ``name`` (or an alias of it, :data:`TASK_ALIASES`).
 
     Raises
     ------
@@ -168,6 +198,7 @@ def task_type(name: object) -> TaskType:
         If no task type has that name (or ``name`` is not a string); the message lists
         the known ones.
     """
+    name = canonical_task(name)
     found = _REGISTRY.get(name) if isinstance(name, str) else None
     if found is None:
         raise ValidationError(f"unknown task {name!r}; expected one of: {', '.join(TASK_TYPES)}")

@@ -174,7 +174,16 @@ def parse_label(value: Any, schema: LabelSchema) -> tuple[int | None, list[int] 
     """Turn a label cell into ``(label, labels)`` for the schema's task.
 
     Multi-label cells may be a list, a JSON list, or names separated by ``;`` or ``|``.
+
+    Raises
+    ------
+    ValidationError
+        If the label is not a class, or the project labels spans (a cell holds no spans).
     """
+    if schema.task_type.has_spans:
+        raise ValidationError("a spans project takes no label column; import its spans in "
+                              "labelloop's JSONL (annotations with 'spans'), or pass "
+                              "--label-column ''")
     if schema.task_type.multi_label:
         if isinstance(value, str):
             text = value.strip()
@@ -462,7 +471,9 @@ def final_labels(
     return out
 
 
-def _answer(a: AnnotationRecord | ExportVote) -> int | tuple[int, ...]:
+def _answer(a: AnnotationRecord | ExportVote) -> Any:
+    if a.spans is not None:
+        return tuple(s.key() for s in a.spans)
     return a.label if a.label is not None else tuple(a.labels or ())
 
 

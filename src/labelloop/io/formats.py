@@ -29,6 +29,7 @@ from labelloop.io.csv_format import iter_csv, write_csv
 from labelloop.io.hf_datasets import write_hf
 from labelloop.io.jsonl import iter_jsonl, write_jsonl
 from labelloop.io.label_studio import iter_label_studio, write_label_studio
+from labelloop.io.span_formats import iter_conll, iter_prodigy, write_conll, write_prodigy
 
 Direction = Literal["import", "export"]
 Reader = Callable[[Path, LabelSchema, ImportOptions, Path | None, int], Iterator[ParsedImport]]
@@ -57,6 +58,9 @@ class Format:
         For a suffix several formats share: does this file's content look like this format?
     folder:
         The export is a folder, not one file.
+    detect:
+        Whether its suffixes select it when no format is given (False: only by name,
+        e.g. ``prodigy``, whose ``.jsonl`` belongs to ``jsonl``).
     """
 
     name: str
@@ -67,6 +71,7 @@ class Format:
     writer: Writer | None = None
     sniff: Callable[[Path], bool] | None = None
     folder: bool = False
+    detect: bool = True
 
     def __post_init__(self) -> None:
         if bool(self.reads) != (self.reader is not None):
@@ -141,6 +146,16 @@ def _read_coco(path: Path, schema: LabelSchema, options: ImportOptions,
                      batch_size=batch_size)
 
 
+def _read_prodigy(path: Path, schema: LabelSchema, options: ImportOptions,
+                  image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
+    return iter_prodigy(path, schema, options, batch_size=batch_size)
+
+
+def _read_conll(path: Path, schema: LabelSchema, options: ImportOptions,
+                image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
+    return iter_conll(path, schema, options, batch_size=batch_size)
+
+
 def _looks_like_coco(path: Path) -> bool:
     """A JSON object with ``images`` and ``categories`` (a list is Label Studio's, and is
     not read further)."""
@@ -157,7 +172,8 @@ def _looks_like_coco(path: Path) -> bool:
 
 _ALL = frozenset(TASK_TYPES)
 _DETECTION = frozenset({"object-detection"})
-_CLASSIFICATION = _ALL - _DETECTION
+_SPANS = frozenset({"spans"})
+_CLASSIFICATION = _ALL - _DETECTION - _SPANS
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     # a CSV imports image lists for detection (no boxes); it exports boxes as a JSON list
@@ -165,12 +181,16 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            reader=_read_csv, writer=write_csv),
     Format("jsonl", (".jsonl", ".ndjson"), reads=_ALL, writes=_ALL,
            reader=_read_jsonl, writer=write_jsonl),
-    Format("label-studio", (".json",), reads=_ALL, writes=_ALL,
+    Format("label-studio", (".json",), reads=_ALL - _SPANS, writes=_ALL - _SPANS,
            reader=_read_label_studio, writer=write_label_studio),
     Format("coco", (".json",), reads=_DETECTION, writes=_DETECTION,
            reader=_read_coco, writer=write_coco, sniff=_looks_like_coco),
     Format("hf", ("",), reads=frozenset(), writes=_CLASSIFICATION,
            writer=write_hf, folder=True),
+    Format("prodigy", (".jsonl",), reads=_SPANS, writes=_SPANS, reader=_read_prodigy,
+           writer=write_prodigy, detect=False),
+    Format("conll", (".conll", ".bio", ".iob"), reads=_SPANS, writes=_SPANS,
+           reader=_read_conll, writer=write_conll),
 )}
 """Every format by name."""
 
@@ -210,7 +230,7 @@ def detect_import_format(path: Path) -> Format:
         If the suffix belongs to no import format.
     """
     suffix = path.suffix.lower()
-    cands = [f for f in FORMATS.values() if f.reads and suffix in f.suffixes]
+    cands = [f for f in FORMATS.values() if f.reads and suffix in f.suffixes and f.detect]
     if not cands:
         raise UserInputError(
             f"cannot tell the format of {path.name!r} from its extension; "
@@ -229,7 +249,7 @@ def detect_export_format(path: Path) -> Format:
         If the suffix belongs to no export format or to several (``.json``).
     """
     suffix = path.suffix.lower()
-    cands = [f for f in FORMATS.values() if f.writes and suffix in f.suffixes]
+    cands = [f for f in FORMATS.values() if f.writes and suffix in f.suffixes and f.detect]
     if len(cands) == 1:
         return cands[0]
     if cands:

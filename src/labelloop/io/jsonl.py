@@ -20,6 +20,7 @@ from labelloop.core.records import (
     import_item,
 )
 from labelloop.core.schema import LabelSchema
+from labelloop.core.spans import parse_spans
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 from labelloop.io.common import (
     BATCH_SIZE,
@@ -33,6 +34,7 @@ from labelloop.io.common import (
     text_position,
 )
 from labelloop.io.seen import Occurrences
+from labelloop.io.span_formats import iter_prodigy, looks_like_prodigy
 
 
 def iter_jsonl(path: Path, schema: LabelSchema, options: ImportOptions, *,
@@ -71,6 +73,10 @@ def iter_jsonl(path: Path, schema: LabelSchema, options: ImportOptions, *,
 
         it = rows()
         first = list(islice(it, batch_size))
+        if schema.task_type.has_spans and looks_like_prodigy(r for _, r in first):
+            # span rows {"text", "spans"}: the Prodigy/spaCy reader reads the file
+            yield from iter_prodigy(path, schema, options, batch_size=batch_size)
+            return
         if first and all(isinstance(r.get("data"), dict) for _, r in first):
             yield from _iter_native(chain(first, it), file, schema, report, batch_size,
                                     text_position(fh))
@@ -123,10 +129,18 @@ def _iter_native(
             except ValidationError as exc:
                 report.add(file, n, "annotations.label", str(exc), "fix the label")
                 continue
+            spans = None
+            if a.get("spans") is not None:
+                try:
+                    spans = _spans(a["spans"], row["data"], schema)
+                except ValidationError as exc:
+                    report.add(file, n, "annotations.spans", str(exc), "fix the span")
+                    continue
             out.annotations.append(PendingAnnotation(
                 item.content_hash, src["kind"], src["name"], src.get("version", ""),
                 label=label, labels=labels, boxes=a.get("boxes"),
                 confidence=a.get("confidence"), needs_review=bool(a.get("needs_review")),
+                spans=spans,
             ))
         out.items.append(item)
         if len(out.items) >= batch_size:
@@ -139,6 +153,15 @@ def _iter_native(
     if out.items:
         out.position = position()
         yield out
+
+
+def _spans(raw: Any, data: dict[str, Any], schema: LabelSchema) -> list[dict[str, Any]]:
+    """Stored spans as they are (no snapping, overlap kept): only checked against the
+    item's text and the schema."""
+    text = data.get("text")
+    found = parse_spans(schema, raw, None if text is None else str(text),
+                        allow_overlap=True, snap_to_tokens=False)
+    return [s.model_dump(exclude_none=True) for s in found]
 
 
 def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
@@ -162,6 +185,8 @@ def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema)
                     entry["label"] = [names[i] for i in a.labels]
                 if a.boxes is not None:
                     entry["boxes"] = [b.model_dump() for b in a.boxes]
+                if a.spans is not None:
+                    entry["spans"] = [s.model_dump(exclude_none=True) for s in a.spans]
                 if a.confidence is not None:
                     entry["confidence"] = a.confidence
                 entry["needs_review"] = a.needs_review

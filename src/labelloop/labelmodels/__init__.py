@@ -40,6 +40,11 @@ The contract (tested for every registered model in ``tests/contract/test_label_m
   :class:`~labelloop.errors.ValidationError` for bad input;
 * a model's posterior does not depend on the order of the columns (sources).
 
+For spans, :class:`SpanLabelModel` (:mod:`labelloop.labelmodels.spans`) runs one of these
+models over a token matrix of IO/BIO tags (``"dawid-skene"``, or ``"majority"`` as the
+baseline) and decodes span-consistent tags; it takes token spans per item and source, not
+``L``, so it is not in :data:`LABEL_MODELS`.
+
 Tie rule (one for all models): classes whose probabilities differ by less than ``1e-5`` are
 tied. ``tie_break="random"`` (default) picks among the tied classes by the SHA-1 of the row
 index, exactly as Snorkel's ``probs_to_preds(tie_break_policy="random")`` and WRENCH do, so it
@@ -67,6 +72,7 @@ from labelloop.labelmodels.registry import (
     resolve_name,
 )
 from labelloop.labelmodels.selection import AutoLabelModel
+from labelloop.labelmodels.spans import SpanLabelModel
 
 __all__ = [
     "ALIASES",
@@ -80,6 +86,7 @@ __all__ = [
     "MajorityVoter",
     "Metric",
     "OneCoin",
+    "SpanLabelModel",
     "TieBreak",
     "break_ties",
     "check_targets",

@@ -40,6 +40,7 @@ from labelloop.quality.honeypots import (
 )
 from labelloop.quality.krippendorff import krippendorff_alpha
 from labelloop.quality.scorecards import Scorecard, scorecards
+from labelloop.quality.spans import SpanAgreement, span_agreement, span_token_kappa
 
 __all__ = [
     "Aggregation",
@@ -54,6 +55,7 @@ __all__ = [
     "OneCoin",
     "PauseDecision",
     "Scorecard",
+    "SpanAgreement",
     "aggregate",
     "as_long_table",
     "bootstrap_ci",
@@ -72,5 +74,7 @@ __all__ = [
     "per_class_agreement",
     "percent_agreement",
     "scorecards",
+    "span_agreement",
+    "span_token_kappa",
     "wilson_interval",
 ]

@@ -408,11 +408,16 @@ class Project:
         return self.store.replace_annotations(self.id, source_ids, item_ids, annotations)
 
     def _check_labels(self, annotations: Sequence[AnnotationRecord]) -> None:
+        names = set(self.schema.names)
         for a in annotations:
             if a.label is not None and not 0 <= a.label < self.schema.k:
                 raise ValidationError(
                     f"label {a.label} is out of range for classes {self.schema.names}"
                 )
+            for sp in a.spans or ():
+                if sp.label not in names:
+                    raise ValidationError(f"span label {sp.label!r} is not a class; "
+                                          f"expected one of {self.schema.names}")
 
     def annotations(self, *, kinds: Iterable[str] | None = None,
                     source_ids: Iterable[int] | None = None) -> list[AnnotationRecord]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from labelloop.core.records import AnnotationRecord, Box, ItemRecord, UserRecord
+from labelloop.core.records import AnnotationRecord, Box, ItemRecord, Span, UserRecord
 from labelloop.core.schema import LabelSchema
 from labelloop.core.tasks import Answer as Answer  # re-exported: callers import it here
 from labelloop.errors import ConflictError, NotFoundError
@@ -31,6 +31,7 @@ class Suggestion:
     labels: list[int] | None
     boxes: list[Box] | None
     confidence: float | None
+    spans: list[Span] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,18 +72,22 @@ class SubmitResult:
 
 
 def parse_answer(schema: LabelSchema, raw: Mapping[str, Any],
-                 size: tuple[int | None, int | None] = (None, None)) -> Answer:
+                 size: tuple[int | None, int | None] = (None, None), *,
+                 text: str | None = None, allow_overlap: bool = False) -> Answer:
     """Validate a submitted answer against the label schema.
 
     ``label`` and ``labels`` may be class names or indices; boxes are ``{x, y, w, h, label}``
-    in pixels and must lie inside the image when its size is known.
+    in pixels and must lie inside the image when its size is known; spans are
+    ``{start, end, label}`` in characters of ``text``, snapped to its tokens, overlapping
+    only when ``allow_overlap``.
 
     Raises
     ------
     ValidationError
         If the answer does not fit the task type or names an unknown class.
     """
-    return schema.task_type.parse_answer(schema, raw, size)
+    return schema.task_type.parse_answer(schema, raw, size, text=text,
+                                         allow_overlap=allow_overlap)
 
 
 def _now() -> datetime:
@@ -90,12 +95,15 @@ def _now() -> datetime:
 
 
 def answers_match(a: AnnotationRecord, b: AnnotationRecord, *, iou: float = 0.5) -> bool:
-    """Whether two annotations agree (same class, same set, or boxes matched at IoU).
+    """Whether two annotations agree (same class, same set, the same spans, or boxes
+    matched at IoU).
 
     Boxes agree when every box of one answer matches a box of the same class in the other,
     one to one, at IoU >= ``iou`` (the Hungarian matching of
     :func:`labelloop.quality.box_agreement`, as in the quality report).
     """
+    if a.spans is not None or b.spans is not None:
+        return {s.key() for s in a.spans or []} == {s.key() for s in b.spans or []}
     if a.boxes is not None or b.boxes is not None:
         from labelloop.quality import box_agreement
 
@@ -196,7 +204,7 @@ class LabelingQueue:
             return None
         kind_rank = {"model": 0, "label_model": 1}
         _, name, a = max(found, key=lambda f: (kind_rank[f[0]], f[2].confidence or 0.0))
-        return Suggestion(name, a.label, a.labels, a.boxes, a.confidence)
+        return Suggestion(name, a.label, a.labels, a.boxes, a.confidence, a.spans)
 
     def _gold(self, item_id: int) -> AnnotationRecord | None:
         golds = self._kind_annotations(item_id, ("gold",))
@@ -220,9 +228,10 @@ class LabelingQueue:
         """
         assert user.id is not None
         item = self.store.items(self._pid, ids=[item_id])[0]
-        if not isinstance(answer, Answer):
-            answer = parse_answer(self.project.schema, answer, (item.width, item.height))
         st = self.project.settings
+        if not isinstance(answer, Answer):
+            answer = parse_answer(self.project.schema, answer, (item.width, item.height),
+                                  text=item.text, allow_overlap=st.allow_overlap)
         claim = self.store.open_claim(self._pid, user.id)
         own = self._own(user, item_id)
         gold = self._gold(item_id)
@@ -235,7 +244,7 @@ class LabelingQueue:
             seconds = (_now() - claim.claimed_at).total_seconds()
         record = AnnotationRecord(
             item_id=item.id, source_id=self.human_source(user), label=answer.label,  # type: ignore[arg-type]
-            labels=answer.labels, boxes=answer.boxes,
+            labels=answer.labels, boxes=answer.boxes, spans=answer.spans,
             seconds=None if seconds is None else min(max(float(seconds), 0.0), MAX_SECONDS),
         )
         # checked and written in one transaction: a claim expiring meanwhile cannot let the
@@ -250,7 +259,7 @@ class LabelingQueue:
         assert stored is not None
         feedback = None
         if honeypot and gold is not None and st.honeypot_feedback:
-            expected = Answer(gold.label, gold.labels, gold.boxes)
+            expected = Answer(gold.label, gold.labels, gold.boxes, gold.spans)
             feedback = Feedback(answers_match(stored, gold), expected)
         return SubmitResult(stored, feedback)
 

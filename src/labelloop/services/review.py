@@ -363,11 +363,13 @@ class Review:
             if not chosen:
                 raise ValidationError(f"no vote from {vote!r} on item {item_id} to accept")
             a = chosen[0].annotation
-            answer = Answer(a.label, a.labels, a.boxes)
+            answer = Answer(a.label, a.labels, a.boxes, a.spans)
         elif answer is None:
             raise ValidationError(f"'{decision}' needs the answer to keep")
         elif not isinstance(answer, Answer):
-            answer = parse_answer(self.project.schema, answer, (item.width, item.height))
+            answer = parse_answer(self.project.schema, answer, (item.width, item.height),
+                                  text=item.text,
+                                  allow_overlap=self.project.settings.allow_overlap)
         now = _now()
         value: dict[str, Any] = {}
         record = None
@@ -377,9 +379,12 @@ class Review:
             )
             record = AnnotationRecord(item_id=item_id, source_id=source.id,  # type: ignore[arg-type]
                                       label=answer.label, labels=answer.labels,
-                                      boxes=answer.boxes, confidence=1.0, created_at=now)
+                                      boxes=answer.boxes, spans=answer.spans,
+                                      confidence=1.0, created_at=now)
             self.store.upsert_annotations(self.project.id, [record])
             value = record.model_dump(mode="json", include={"label", "labels", "boxes"})
+            if answer.spans is not None:
+                value["spans"] = [sp.model_dump(exclude_none=True) for sp in answer.spans]
         assert reviewer.id is not None
         self.store.record_decision(self.project.id, item_id, reviewer.id, decision, value,
                                    note[:2000], now)

@@ -248,8 +248,13 @@ def analyze_project(project: Project, *, plot: str | Path | None = None) -> Any:
     """``LFAnalysis.summary`` of the stored LF votes (with gold accuracy where gold exists).
 
     With ``plot``, also saves the coverage-vs-accuracy PNG there. Large projects are read
-    as a sparse matrix and analysed in blocks (bounded memory).
+    as a sparse matrix and analysed in blocks (bounded memory). A spans project gets
+    :func:`labelloop.services.span_weak.analyze_span_project` (no plot).
     """
+    if project.schema.task_type.has_spans:
+        from labelloop.services.span_weak import analyze_span_project
+
+        return analyze_span_project(project)
     lm = _votes(project, ["labeling_function"])
     if lm.L.shape[1] == 0:
         raise ValidationError("no labeling-function votes stored: run `labelloop lf apply` first")

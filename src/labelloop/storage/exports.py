@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Select, Table, Text, cast, select
 from sqlalchemy.orm import Session
 
-from labelloop.core.records import Box, ExportItem, ExportPage, ExportVote, SourceRecord
+from labelloop.core.records import Box, ExportItem, ExportPage, ExportVote, SourceRecord, Span
 from labelloop.errors import ValidationError
 from labelloop.storage.base import SqlBase
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
@@ -122,13 +122,15 @@ class ExportStream:
         for item_id, source_id, label, raw, conf, review, seconds in self._rows(q):
             if source_id not in mine:
                 continue
-            labels = boxes = None
-            if raw and ('"labels"' in raw or '"boxes"' in raw):
+            labels = boxes = spans = None
+            if raw and ('"labels"' in raw or '"boxes"' in raw or '"spans"' in raw):
                 value = json.loads(raw) or {}
                 labels, stored = value.get("labels"), value.get("boxes")
                 boxes = None if stored is None else [Box(**b) for b in stored]
+                stored = value.get("spans")
+                spans = None if stored is None else [Span(**b) for b in stored]
             out.append(ExportVote(item_id, source_id, label, labels, boxes, conf,
-                                  bool(review), seconds))
+                                  bool(review), seconds, spans))
         return out
 
 

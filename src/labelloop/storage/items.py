@@ -176,6 +176,8 @@ class _Importer:
                 value["labels"] = a.labels
             if a.boxes is not None:
                 value["boxes"] = a.boxes
+            if a.spans is not None:
+                value["spans"] = a.spans
             items.append(ids[a.content_hash])
             rows.append({
                 "item_id": items[-1], "source_id": self.sources[key],

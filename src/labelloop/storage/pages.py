@@ -238,6 +238,7 @@ def _light_record(r: Any) -> AnnotationRecord:
     value = r.value or {}
     return AnnotationRecord(
         id=r.id, item_id=r.item_id, source_id=r.source_id, label=r.label,
-        labels=value.get("labels"), boxes=value.get("boxes"), probs=value.get("probs"),
+        labels=value.get("labels"), boxes=value.get("boxes"), spans=value.get("spans"),
+        probs=value.get("probs"),
         confidence=r.confidence, needs_review=bool(r.needs_review), seconds=r.seconds,
         created_at=r.created_at)

@@ -147,7 +147,8 @@ def annotation_record(row: AnnotationRow) -> AnnotationRecord:
     """Turn an annotations row into an AnnotationRecord (validated when written, so built
     without validating again; boxes are still parsed into :class:`Box` objects)."""
     value = row.value or {}
-    make = AnnotationRecord if value.get("boxes") else AnnotationRecord.model_construct
+    make = (AnnotationRecord if value.get("boxes") or value.get("spans")
+            else AnnotationRecord.model_construct)
     return make(
         id=row.id,
         item_id=row.item_id,
@@ -155,6 +156,7 @@ def annotation_record(row: AnnotationRow) -> AnnotationRecord:
         label=row.label,
         labels=value.get("labels"),
         boxes=value.get("boxes"),
+        spans=value.get("spans"),
         probs=value.get("probs"),
         confidence=row.confidence,
         needs_review=bool(row.needs_review),

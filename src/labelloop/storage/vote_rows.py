@@ -139,6 +139,8 @@ def annotation_rows(annotations: Sequence[AnnotationRecord]) -> list[dict[str, A
             value["labels"] = a.labels
         if a.boxes is not None:
             value["boxes"] = [b.model_dump() for b in a.boxes]
+        if a.spans is not None:
+            value["spans"] = [sp.model_dump(exclude_none=True) for sp in a.spans]
         if a.probs is not None:
             value["probs"] = a.probs
         rows.append(

@@ -21,6 +21,15 @@ from labelloop.weak.lf import (
     model_lf,
     regex_lf,
 )
+from labelloop.weak.span_analysis import SpanLFAnalysis, span_prf
+from labelloop.weak.spans import (
+    SpanApplyResult,
+    SpanLabelingFunction,
+    apply_span_lfs,
+    dictionary_span_lf,
+    regex_span_lf,
+    span_labeling_function,
+)
 
 __all__ = [
     "ApplyResult",
@@ -37,11 +46,19 @@ __all__ = [
     "ModelLabelingFunction",
     "ProcessExecutor",
     "Row",
+    "SpanApplyResult",
+    "SpanLFAnalysis",
+    "SpanLabelingFunction",
     "apply_lfs",
+    "apply_span_lfs",
     "check_lfs",
+    "dictionary_span_lf",
     "keyword_lf",
     "labeling_function",
     "model_lf",
     "regex_lf",
+    "regex_span_lf",
+    "span_labeling_function",
+    "span_prf",
     "wilson_interval",
 ]

@@ -11,7 +11,7 @@ import pytest
 
 from labelloop import io
 from labelloop.core import AnnotationRecord, Box, ItemRecord, LabelSchema
-from labelloop.core.records import Snapshot, SourceRecord
+from labelloop.core.records import Snapshot, SourceRecord, Span
 from labelloop.core.tasks import TASK_TYPES
 from labelloop.errors import UserInputError, ValidationError
 from labelloop.io import FORMATS, ImportOptions, ParsedImport
@@ -24,6 +24,9 @@ def _answer(task: str, n: int) -> dict[str, Any]:
     if task == "object-detection":
         return {"boxes": [Box(x=n, y=1, w=10 + n, h=5, label=CLASSES[n % 3]),
                           Box(x=0, y=0, w=3, h=4, label="dog")][: 1 + n % 2]}
+    if task == "spans":  # items read "text N png"
+        return {"spans": [Span(start=0, end=4, label=CLASSES[n % 3]),
+                          Span(start=5, end=6, label="dog")][: 1 + n % 2]}
     if task == "multi-label-text":
         return {"labels": sorted({n % 3, (n + 1) % 3})}
     return {"label": n % 3}
@@ -31,8 +34,10 @@ def _answer(task: str, n: int) -> dict[str, Any]:
 
 def _snapshot(task: str) -> Snapshot:
     media = LabelSchema.from_labels(task, CLASSES).task_type.media
-    items = [ItemRecord(id=n + 1, data={media: f"{media} {n}.png"}, split="train",
-                        width=100, height=80) for n in range(4)]
+    # span texts are whitespace-tokenized, as CoNLL keeps them
+    text = "{} {} png" if task == "spans" else "{}  {}.png"
+    items = [ItemRecord(id=n + 1, data={media: text.format(media, n).replace("  ", " ")},
+                        split="train", width=100, height=80) for n in range(4)]
     human = SourceRecord(id=1, kind="human", name="alice")
     anns = [AnnotationRecord(item_id=n + 1, source_id=1, **_answer(task, n)) for n in range(4)]
     return Snapshot(items=items, sources=[human], annotations=anns)
@@ -41,14 +46,16 @@ def _snapshot(task: str) -> Snapshot:
 def _canonical_snapshot(snap: Snapshot, media: str) -> set[tuple[Any, ...]]:
     by_item = {it.id: Path(str(it.data[media])).name for it in snap.items}
     return {(by_item[a.item_id], a.label, tuple(a.labels or ()),
-             tuple((b.x, b.y, b.w, b.h, b.label) for b in a.boxes or ()))
+             tuple((b.x, b.y, b.w, b.h, b.label) for b in a.boxes or ()),
+             tuple(sp.key() for sp in a.spans or ()))
             for a in snap.annotations}
 
 
 def _canonical_parsed(parsed: ParsedImport, media: str) -> set[tuple[Any, ...]]:
     by_hash = {it.content_hash: Path(str(it.data[media])).name for it in parsed.items}
     return {(by_hash[a.content_hash], a.label, tuple(a.labels or ()),
-             tuple((b["x"], b["y"], b["w"], b["h"], b["label"]) for b in a.boxes or ()))
+             tuple((b["x"], b["y"], b["w"], b["h"], b["label"]) for b in a.boxes or ()),
+             tuple((sp["start"], sp["end"], sp["label"]) for sp in a.spans or ()))
             for a in parsed.annotations}
 
 
@@ -126,10 +133,12 @@ def test_suffixes_pick_formats(tmp_path: Path) -> None:
     assert picks == {"a.json": "coco", "b.json": "label-studio", "c.json": "label-studio",
                      "d.TSV": "csv", "e.ndjson": "jsonl"}
     assert io.detect_format(coco) == "coco"
-    with pytest.raises(UserInputError, match=r"pass --format \(csv, jsonl, label-studio, coco\)"):
+    with pytest.raises(UserInputError,
+                       match=r"pass --format \(csv, jsonl, label-studio, coco, prodigy, conll\)"):
         detect_import_format(tmp_path / "f.xlsx")
     assert detect_export_format(tmp_path / "out").name == "hf"
-    assert detect_export_format(tmp_path / "out.jsonl").name == "jsonl"
+    assert detect_export_format(tmp_path / "out.jsonl").name == "jsonl"  # prodigy: by name
+    assert detect_export_format(tmp_path / "out.conll").name == "conll"
     with pytest.raises(UserInputError, match="ambiguous: pass --format label-studio or coco"):
         detect_export_format(tmp_path / "out.json")
     with pytest.raises(UserInputError, match="cannot tell the export format"):
@@ -137,8 +146,9 @@ def test_suffixes_pick_formats(tmp_path: Path) -> None:
 
 
 def test_format_lists_and_literals_come_from_the_table() -> None:
-    assert io.IMPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco")
-    assert io.EXPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "hf")
+    assert io.IMPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "prodigy", "conll")
+    assert io.EXPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "hf", "prodigy",
+                                 "conll")
     assert get_args(io.ImportFormat) == io.IMPORT_FORMATS
     assert get_args(io.ExportFormat) == io.EXPORT_FORMATS
     assert get_args(io.FileExportFormat) == tuple(

@@ -13,12 +13,13 @@ from labelloop.errors import ValidationError
 def test_registry_lists_every_task_type_once() -> None:
     assert [t.name for t in task_types()] == list(TASK_TYPES)
     assert TASK_TYPES == ("text-classification", "multi-label-text", "image-classification",
-                          "object-detection")
+                          "object-detection", "spans")
     shapes = {t.name: (t.media, t.answer) for t in task_types()}
     assert shapes == {"text-classification": ("text", "label"),
                       "multi-label-text": ("text", "labels"),
                       "image-classification": ("image", "label"),
-                      "object-detection": ("image", "boxes")}
+                      "object-detection": ("image", "boxes"),
+                      "spans": ("text", "spans")}
     with pytest.raises(dataclasses.FrozenInstanceError):
         task_type("object-detection").answer = "label"  # type: ignore[misc]
 
