@@ -176,8 +176,9 @@ _SPANS = frozenset({"spans"})
 _CLASSIFICATION = _ALL - _DETECTION - _SPANS
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    # a CSV imports image lists for detection (no boxes); it exports boxes as a JSON list
-    Format("csv", (".csv", ".tsv"), reads=_ALL, writes=_ALL,
+    # a CSV reads and writes boxes as a JSON list in the label column; spans only in
+    # formats made for them (it still imports a span project's texts)
+    Format("csv", (".csv", ".tsv"), reads=_ALL, writes=_ALL - _SPANS,
            reader=_read_csv, writer=write_csv),
     Format("jsonl", (".jsonl", ".ndjson"), reads=_ALL, writes=_ALL,
            reader=_read_jsonl, writer=write_jsonl),
