@@ -181,14 +181,14 @@ def _batch_votes(task: Task, j: int, start: int, rows: Sequence[Any], failures: 
         ok = (values >= ABSTAIN) & (values < upper)
         if ok.all():
             return values
+    clean = np.full(len(rows), ABSTAIN, dtype=np.int64)
+    clean[ok] = values[ok]
     bad = np.flatnonzero(~ok)
     for r, value in zip(bad.tolist(), values[bad].tolist(), strict=True):
         if isinstance(value, BaseException):  # a batch LF's error on one item
             failures.append(_lf_raised(task, j, start + r, value))
-        else:
-            _vote_or_fail(value, start + r, task.names[j], failures, task)
-    clean = np.full(len(rows), ABSTAIN, dtype=np.int64)
-    clean[ok] = values[ok]
+        else:  # a vote in an object array is kept; anything else is recorded
+            clean[r] = _vote_or_fail(value, start + r, task.names[j], failures, task)
     return clean
 
 
