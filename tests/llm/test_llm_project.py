@@ -146,7 +146,8 @@ def test_an_edited_template_is_a_new_source_version(fake: FakeOpenAI, tmp_path: 
     template = folder / "prompts" / "classify.txt"
     template.write_text(template.read_text() + "Be brief.\n")
     code, out = run(*args)
-    assert "drafted 5 of 5 item(s), 0 already drafted" in out and fake.requests == 10
+    assert code == 0 and "drafted 5 of 5 item(s), 0 already drafted" in out
+    assert fake.requests == 10
     with Project.open(folder) as p:
         assert len({s.version for s in p.sources(kinds=("model",))}) == 2
 

@@ -155,8 +155,8 @@ def prelabel_llm(project: Project, options: LLMOptions, *, target: float, per_cl
     calibration, n_checked = _calibrate(project, source.id, todo, result, human, target,
                                         per_class)
     result.drafts = [None if d is None else dc_replace(
-        d, needs_review=not bool(calibration.accept([d.score], [d.label])[0]))
-        for d in result.drafts]
+        d, needs_review=not bool(calibration.accept([d.score], [int(d.label or 0)])[0]))
+        for d in result.drafts]  # (every LLM draft has a label)
     report = _store(project, source, items, todo, result, n_checked, calibration)
     return dc_replace(report, n_unsent=len(result.unsent),
                       usage=clf.client.usage.to_dict())
@@ -220,7 +220,7 @@ def _calibrate(project: Project, source_id: int | None, todo: list[ItemRecord], 
     drafted = {a.item_id: (a.confidence or 0.0, a.label) for a in earlier
                if a.label is not None}
     for d in result.ok():
-        drafted[int(todo[d.index].id)] = (d.score, d.label)  # type: ignore[arg-type]
+        drafted[int(todo[d.index].id)] = (d.score, d.label)
     checked = [i for i in drafted if i in human]
     if not checked:
         return uncalibrated(k, target_precision=target), 0

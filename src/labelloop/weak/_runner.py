@@ -166,6 +166,7 @@ def _batch_votes(task: Task, j: int, start: int, rows: Sequence[Any], failures: 
     exception in place of a vote (an LLM LF's answer that was not yes/no) that item's
     ``error``."""
     out = task.lfs[j].apply_batch(rows)
+    values: npt.NDArray[Any]
     if not isinstance(out, np.ndarray) and any(isinstance(v, BaseException) for v in out):
         values = np.empty(len(out), dtype=object)
         values[:] = list(out)

@@ -8,6 +8,8 @@ JSON) and ``"truncate"`` (the connection closes mid-body). Nothing leaves the ma
 Needs ``labelloop[server]`` (FastAPI, uvicorn).
 """
 
+from __future__ import annotations
+
 import asyncio
 import json
 import re
@@ -19,8 +21,7 @@ from typing import Any
 
 from labelloop._deps import require
 
-Content = str | Callable[[dict[str, Any]], str]  # (no __future__ annotations: FastAPI
-# reads the handler's annotations at run time)
+Content = str | Callable[[dict[str, Any]], str]
 _TOKENS = re.compile(r"\w+|\s+|[^\w\s]")
 
 
@@ -90,8 +91,7 @@ class FakeOpenAI:
         def truncated() -> Any:
             return Truncated()
 
-        @app.post("/v1/chat/completions")
-        async def chat(request: fastapi.Request) -> Any:
+        async def chat(request: Any) -> Any:  # a plain Starlette route: no injection
             body = json.loads(await request.body())
             with self._lock:
                 self.requests += 1
@@ -111,6 +111,8 @@ class FakeOpenAI:
                 return truncated()
             text = self.content(body) if callable(self.content) else self.content
             return responses.JSONResponse(self._completion(body, text))
+
+        app.router.add_route("/v1/chat/completions", chat, methods=["POST"])
 
         return app
 
@@ -132,7 +134,7 @@ class FakeOpenAI:
                 "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                           "total_tokens": prompt + completion}}
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         """Serve in a background thread; returns once it accepts connections."""
         uvicorn = require("server", "uvicorn", feature="the fake OpenAI server")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -159,7 +161,7 @@ class FakeOpenAI:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -75,4 +75,5 @@ class ExamplePool:
 def _unit(X: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     X = np.asarray(X, dtype=np.float64)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms == 0, 1.0, norms)
+    unit: npt.NDArray[np.float64] = X / np.where(norms == 0, 1.0, norms)
+    return unit
