@@ -173,3 +173,22 @@ def _value_span(text: str) -> tuple[int, int] | None:
     m = re.search(r':\s*"([^"]*)"', text)
     return (m.start(1), m.end(1)) if m else None
 
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m labelloop.prelabel.llm.fake_server [--latency S] [--logprob LP]``: serve
+    until stdin closes, after printing the base URL (for a benchmark in another process)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--logprob", type=float, default=None)
+    args = parser.parse_args(argv)
+    with FakeOpenAI(logprob=args.logprob, latency=args.latency) as fake:
+        print(fake.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
