@@ -203,3 +203,24 @@ def _config(fake: FakeOpenAI, **options: Any) -> Any:
 
     return LLMConfig(**{"model": "fake-1", "base_url": fake.base_url, "max_retries": 2,
                         "timeout": 5.0, **options})
+
+
+def test_few_shot_examples_are_the_nearest_labelled_texts_but_never_the_item(
+        fake: FakeOpenAI, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    fake.reset(by_keyword)
+    near_duplicate = "Shares rose on strong earnings"
+    folder = make_project(tmp_path / "shots", [*SPORTS, *BUSINESS, near_duplicate])
+    with Project.open(folder) as p:
+        label_by_people(p, 6)  # five sports texts and "Shares rose on earnings"
+        rep = prelabel_project(p, model="llm", llm=LLMOptions(config=_config(fake), shots=2))
+        assert rep.n_drafted == 11
+        ids = [it.id for it in p.items()]
+        assert len(p.cached_embeddings("minilm", ids)[0]) == 11
+    prompts = {m["content"].rsplit("Text:\n", 1)[-1]: m["content"]
+               for b in fake.bodies for m in b["messages"] if m["role"] == "user"}
+    assert len(prompts) == 11
+    for text, prompt in prompts.items():
+        assert prompt.count("\nAnswer: ") == 2 and f"Text:\n{text}\nAnswer:" not in prompt
+    assert prompts[near_duplicate].startswith(
+        'Examples:\n\nText:\nShares rose on earnings\nAnswer: {"label": "business"}')
