@@ -224,3 +224,30 @@ def test_few_shot_examples_are_the_nearest_labelled_texts_but_never_the_item(
         assert prompt.count("\nAnswer: ") == 2 and f"Text:\n{text}\nAnswer:" not in prompt
     assert prompts[near_duplicate].startswith(
         'Examples:\n\nText:\nShares rose on earnings\nAnswer: {"label": "business"}')
+
+
+def test_llm_drafts_are_suggested_in_the_labeling_ui(fake: FakeOpenAI, tmp_path: Path) -> None:
+    pytest.importorskip("argon2")
+    import secrets
+
+    from argon2 import PasswordHasher
+    from fastapi.testclient import TestClient
+
+    from labelloop.client import Client
+    from labelloop.server import create_app
+    from labelloop.services.users import Users
+
+    fake.reset(by_keyword, logprob=-0.1)
+    folder = make_project(tmp_path / "ui", SPORTS[:2])
+    assert run("prelabel", "-p", str(folder), "--model", "llm", "--llm-model", "fake-1")[0] == 0
+    with Project.open(folder) as p:
+        users = Users(p.store, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        user, _ = users.add("ann", "annotator", "a long enough password 1")
+        token = users.create_token(user.id or 0, "tests")
+        app = create_app(p.store, secret=secrets.token_hex(32), users=users)
+        with TestClient(app) as http:
+            task = Client("http://testserver", token, http=http).next_task(p.id)
+        assert task is not None and task["suggestion"]["source"] == "llm:fake-1"
+        assert task["suggestion"]["label"] == "sports"
+        assert task["suggestion"]["confidence"] == pytest.approx(0.9048, abs=1e-4)
+        assert p.status().states["needs_review"] == 2
