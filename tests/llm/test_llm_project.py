@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,8 @@ def test_few_shot_examples_are_the_nearest_labelled_texts_but_never_the_item(
         'Examples:\n\nText:\nShares rose on earnings\nAnswer: {"label": "business"}')
 
 
-def test_llm_drafts_are_suggested_in_the_labeling_ui(fake: FakeOpenAI, tmp_path: Path) -> None:
+def test_llm_drafts_are_suggested_in_the_ui_and_runs_on_the_dashboard(
+        fake: FakeOpenAI, tmp_path: Path) -> None:
     pytest.importorskip("argon2")
     import secrets
 
@@ -243,10 +245,17 @@ def test_llm_drafts_are_suggested_in_the_labeling_ui(fake: FakeOpenAI, tmp_path:
     with Project.open(folder) as p:
         users = Users(p.store, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
         user, _ = users.add("ann", "annotator", "a long enough password 1")
+        users.add("boss", "admin", "a long enough password 2")
         token = users.create_token(user.id or 0, "tests")
         app = create_app(p.store, secret=secrets.token_hex(32), users=users)
         with TestClient(app) as http:
             task = Client("http://testserver", token, http=http).next_task(p.id)
+            nonce = re.search(r'name="nonce" value="([^"]+)"', http.get("/login").text)
+            assert nonce is not None
+            http.post("/login", data={"name": "boss", "password": "a long enough password 2",
+                                      "nonce": nonce.group(1), "next": "/"})
+            page = http.get(f"/p/{p.id}/dashboard").text
+        assert "LLM runs" in page and "prelabel llm:fake-1" in page
         assert task is not None and task["suggestion"]["source"] == "llm:fake-1"
         assert task["suggestion"]["label"] == "sports"
         assert task["suggestion"]["confidence"] == pytest.approx(0.9048, abs=1e-4)
