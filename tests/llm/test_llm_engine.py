@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from labelloop.errors import NotFoundError, ValidationError
+from labelloop.errors import NotFoundError, UserInputError, ValidationError
 from labelloop.prelabel.llm import (
     AnswerError,
     ChatRequest,
@@ -241,3 +241,16 @@ def test_a_malformed_answer_is_an_item_error_never_a_crash(fake: FakeOpenAI,
         (1, "LLM: 'weather' is not a class; expected one of ['sports', 'business']"),
         (2, "LLM: answer is not JSON: 'not json at all'"),
     ]
+
+
+def test_a_refused_key_stops_the_run_and_is_never_quoted(fake: FakeOpenAI, make_config: Make,
+                                                         secret: str) -> None:
+    fake.faults = ["401"]
+    cache = MemoryCache()
+    client = LLMClient(make_config(concurrency=1), cache=cache)
+    with pytest.raises(UserInputError, match="refused the API key") as err:
+        client.run(requests(5))
+    assert fake.requests == 1  # no request after the refusal
+    message = str(err.value)
+    assert "HTTP 401" in message and secret[:6] not in message and secret[-4:] not in message
+    assert "LABELLOOP_LLM_API_KEY or OPENAI_API_KEY" in message

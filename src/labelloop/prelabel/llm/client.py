@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from labelloop._deps import require
-from labelloop.errors import LabelloopError
+from labelloop.errors import LabelloopError, UserInputError
 from labelloop.prelabel.base import progress_bar
 from labelloop.prelabel.llm.config import API_KEY_ENVS, Budget, LLMConfig, Usage, api_key
 
@@ -30,7 +31,14 @@ FLUSH_EVERY = 64
 
 
 class LLMRequestError(LabelloopError):
-    """A request the endpoint did not answer, after the retries (an item-level error)."""
+    """A request the endpoint did not answer, after the retries (an item-level error).
+
+    ``status`` is the HTTP status of the last answer, if there was one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,16 @@ class LLMClient:
 
     def run(self, requests: Sequence[ChatRequest], *, progress: bool = False,
             description: str = "asking the LLM") -> list[Outcome]:
-        """Answer ``requests`` (aligned outcomes; see :data:`Outcome`)."""
+        """Answer ``requests`` (aligned outcomes; see :data:`Outcome`).
+
+        Raises
+        ------
+        UserInputError
+            If the endpoint refuses the key (HTTP 401/403): the run stops at once, the
+            answers it got are cached.
+        ValidationError
+            If no key is set for OpenAI's own endpoint.
+        """
         out: list[Outcome] = [None] * len(requests)
         slots: dict[str, list[int]] = {}
         for i, r in enumerate(requests):
@@ -168,48 +185,60 @@ class LLMClient:
         todo = [requests[v[0]] for v in slots.values()]
         if todo:
             self._client()  # a missing key or SDK fails the run here, not item by item
+        with progress_bar(len(todo), description, enabled=progress) as advance:
+            sent = self._send(todo, slots, out, advance)
+        self.usage.unsent += len(todo) - sent
+        return out
+
+    def _send(self, todo: list[ChatRequest], slots: dict[str, list[int]],
+              out: list[Outcome], advance: Any) -> int:
+        """Send ``todo`` within the budget, ``concurrency`` at a time; fill ``out`` and the
+        cache as answers arrive; return how many were sent."""
         budget = Budget(self.config.max_requests, self.config.max_total_tokens)
+        pool = ThreadPoolExecutor(self.config.concurrency, "labelloop-llm")
         pending: dict[Future[Answer], ChatRequest] = {}
         fresh: dict[str, Answer] = {}
-        position = 0
-        with progress_bar(len(todo), description, enabled=progress) as advance, \
-                ThreadPoolExecutor(self.config.concurrency, "labelloop-llm") as pool:
-            try:
-                while True:
-                    while position < len(todo) and len(pending) < self.config.concurrency:
-                        reason = budget.stop_reason(self.usage)
-                        if reason is not None:
-                            self.usage.budget_stop = reason
-                            break
-                        request = todo[position]
-                        position += 1
-                        self.usage.requests += 1
-                        pending[pool.submit(self._ask, request)] = request
-                    if not pending:
+        sent = 0
+        refused: LLMRequestError | None = None
+        try:
+            while refused is None:
+                while sent < len(todo) and len(pending) < self.config.concurrency:
+                    reason = budget.stop_reason(self.usage)
+                    if reason is not None:
+                        self.usage.budget_stop = reason
                         break
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        request = pending.pop(future)
-                        outcome = _outcome(future)
-                        if isinstance(outcome, Answer):
-                            fresh[request.key] = outcome
-                            self.usage.add_tokens(outcome.prompt_tokens,
-                                                  outcome.completion_tokens)
-                        else:
-                            self.usage.errors += 1
-                        for i in slots[request.key]:
-                            out[i] = outcome
-                    advance(len(done))
-                    if len(fresh) >= FLUSH_EVERY:
-                        self.cache.put_answers(fresh)
-                        fresh = {}
-            finally:
-                for future in pending:
-                    future.cancel()
-                if fresh:
+                    self.usage.requests += 1
+                    pending[pool.submit(self._ask, todo[sent])] = todo[sent]
+                    sent += 1
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    request = pending.pop(future)
+                    outcome = _outcome(future)
+                    if isinstance(outcome, Answer):
+                        fresh[request.key] = outcome
+                        self.usage.add_tokens(outcome.prompt_tokens, outcome.completion_tokens)
+                    else:
+                        self.usage.errors += 1
+                        if outcome.status in (401, 403):
+                            refused = outcome
+                    for i in slots[request.key]:
+                        out[i] = outcome
+                advance(len(done))
+                if len(fresh) >= FLUSH_EVERY:
                     self.cache.put_answers(fresh)
-        self.usage.unsent += len(todo) - position
-        return out
+                    fresh = {}
+        finally:  # Ctrl-C too: keep what arrived, wait for no request in flight
+            pool.shutdown(wait=refused is None and not pending, cancel_futures=True)
+            if fresh:
+                self.cache.put_answers(fresh)
+        if refused is not None:
+            raise UserInputError(
+                f"the LLM endpoint refused the API key ({refused}); set "
+                f"{' or '.join(API_KEY_ENVS)} to a key it accepts"
+            )
+        return sent
 
     def _ask(self, request: ChatRequest) -> Answer:
         """One request (in a worker thread); errors come back scrubbed of the key."""
@@ -226,9 +255,12 @@ class LLMClient:
             response = self._client().chat.completions.create(
                 model=cfg.model, messages=messages, **options)
         except openai.APIStatusError as exc:
+            status = exc.status_code
+            retried = status in (408, 409, 429) or status >= 500
+            after = f" after {cfg.max_retries} retries" if retried else ""
             raise LLMRequestError(_scrub(
-                f"the endpoint answered HTTP {exc.status_code} after {cfg.max_retries} "
-                f"retries: {str(exc)[:300]}")) from None
+                f"the endpoint answered HTTP {status}{after}: {str(exc)[:300]}"),
+                status=status) from None
         except openai.APITimeoutError:
             raise LLMRequestError(f"no answer within {cfg.timeout} s after "
                                   f"{cfg.max_retries} retries") from None
@@ -241,7 +273,7 @@ class LLMClient:
         return _answer(response)
 
 
-def _outcome(future: Future[Answer]) -> Answer | Exception:
+def _outcome(future: Future[Answer]) -> Answer | LLMRequestError:
     try:
         return future.result()
     except Exception as exc:
@@ -268,10 +300,14 @@ def _answer(response: Any) -> Answer:
     )
 
 
+_KEYLIKE = re.compile(r"\b(sk|key|token)[-_][A-Za-z0-9_*\-.]{6,}", re.IGNORECASE)
+
+
 def _scrub(message: str) -> str:
-    """``message`` with any API key of the environment masked (defence in depth)."""
+    """``message`` with the environment's API keys, and anything shaped like a key (a
+    server may echo part of one: ``sk-abc***wxyz``), masked."""
     for name in API_KEY_ENVS:
         value = os.environ.get(name)
         if value and len(value) >= 4:
             message = message.replace(value, "***")
-    return message
+    return _KEYLIKE.sub(lambda m: f"{m.group(1)}-***", message)

@@ -3,7 +3,8 @@
 ``with FakeOpenAI() as fake:`` serves ``POST /v1/chat/completions`` at ``fake.base_url``
 (uvicorn in a thread, a free port). Every answer is configurable: its content (a string
 or a function of the request), token logprobs, latency, and faults queued in order --
-``"429"``/``"500"`` (with ``retry-after-ms``), ``"garbage"`` (a 200 whose body is not
+``"429"``/``"500"`` (with ``retry-after-ms``), ``"401"`` (quoting part of the key, as
+OpenAI does), ``"garbage"`` (a 200 whose body is not
 JSON) and ``"truncate"`` (the connection closes mid-body). Nothing leaves the machine.
 Needs ``labelloop[server]`` (FastAPI, uvicorn).
 """
@@ -104,6 +105,11 @@ class FakeOpenAI:
                 return responses.JSONResponse(
                     {"error": {"message": f"fake {fault}", "type": "fake"}},
                     status_code=int(fault), headers={"retry-after-ms": "1"})
+            if fault == "401":  # as OpenAI does: part of the key in the message
+                key = request.headers.get("authorization", "").removeprefix("Bearer ")
+                return responses.JSONResponse({"error": {
+                    "message": f"Incorrect API key provided: {key[:6]}***{key[-4:]}",
+                    "type": "invalid_request_error"}}, status_code=401)
             if fault == "garbage":
                 return responses.PlainTextResponse("<html>not json", status_code=200,
                                                    media_type="application/json")
