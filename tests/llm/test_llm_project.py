@@ -260,3 +260,13 @@ def test_llm_drafts_are_suggested_in_the_ui_and_runs_on_the_dashboard(
         assert task["suggestion"]["label"] == "sports"
         assert task["suggestion"]["confidence"] == pytest.approx(0.9048, abs=1e-4)
         assert p.status().states["needs_review"] == 2
+
+
+def test_a_refused_key_is_one_line_and_exit_code_2(fake: FakeOpenAI, tmp_path: Path,
+                                                   secret: str) -> None:
+    fake.faults = ["401"]
+    folder = make_project(tmp_path / "refused", SPORTS)
+    code, out = run("prelabel", "-p", str(folder), "--model", "llm", "--llm-model", "fake-1",
+                    "--concurrency", "1")
+    assert code == 2 and "refused the API key" in out and "Traceback" not in out
+    assert secret[:6] not in out and fake.requests == 1
