@@ -254,3 +254,18 @@ def test_a_refused_key_stops_the_run_and_is_never_quoted(fake: FakeOpenAI, make_
     message = str(err.value)
     assert "HTTP 401" in message and secret[:6] not in message and secret[-4:] not in message
     assert "LABELLOOP_LLM_API_KEY or OPENAI_API_KEY" in message
+
+
+def test_a_used_llm_lf_pickles_without_the_key(fake: FakeOpenAI, secret: str) -> None:
+    import pickle
+
+    from labelloop.prelabel.llm import llm_lf
+
+    fake.reset(lambda body: json.dumps({"answer": "yes"}))
+    lf = llm_lf("Is it sport?", label=1, model="fake-1")
+    assert lf("The team won") == 1 and fake.requests == 1
+    blob = pickle.dumps(lf)
+    assert secret.encode() not in blob
+    copy = pickle.loads(blob)
+    assert copy("The team won") == 1 and fake.requests == 1  # its cache came along
+    assert copy("The match") == 1 and fake.requests == 2  # a new SDK client, the key again

@@ -8,8 +8,7 @@ SDK and kept nowhere else, so it cannot reach the project store, a log line or a
 from __future__ import annotations
 
 import os
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from labelloop.errors import ValidationError
@@ -126,7 +125,7 @@ def api_key(base_url: str | None) -> str:
 
 @dataclass
 class Usage:
-    """What one run sent and spent (thread-safe counters).
+    """What one run sent and spent (counted by the thread that runs it).
 
     ``requests`` were sent to the endpoint; ``cached`` were answered from the cache
     without a request; ``unsent`` were left out because the budget ran out.
@@ -141,7 +140,6 @@ class Usage:
     budget_stop: str | None = None
     price_in: float = 0.0
     price_out: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def tokens(self) -> int:
@@ -155,9 +153,8 @@ class Usage:
 
     def add_tokens(self, prompt: int, completion: int) -> None:
         """Count the tokens of one answer."""
-        with self._lock:
-            self.prompt_tokens += prompt
-            self.completion_tokens += completion
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly counters (what ``labelloop status`` shows of a run)."""
