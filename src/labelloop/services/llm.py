@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from labelloop.prelabel.llm import (
 from labelloop.services.project import Project
 from labelloop.storage.llm import LLMRun
 from labelloop.storage.protocol import StoreProtocol
+
+if TYPE_CHECKING:  # services.prelabel imports this module when asked for model="llm"
+    from labelloop.services.prelabel import PrelabelReport
 
 TEMPLATE_FILE = Path("prompts") / "classify.txt"
 """Where a project keeps its editable prompt (written from the built-in one on first use)."""
@@ -121,7 +124,7 @@ def use_store_cache(project: Project, lfs: Sequence[Any]) -> list[Any]:
 
 
 def prelabel_llm(project: Project, options: LLMOptions, *, target: float, per_class: bool,
-                 progress: bool) -> Any:
+                 progress: bool) -> PrelabelReport:
     """Draft every text item with an LLM (see the module docstring).
 
     Returns

@@ -32,7 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,9 @@ from labelloop.prelabel.chunks import DetectChunk, EmbedChunk
 from labelloop.services.jobs import DEFAULT_CHUNK, Progress
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
+
+if TYPE_CHECKING:  # loaded on demand: model="llm" only
+    from labelloop.services.llm import LLMOptions
 
 STAGE = "prelabel"
 
@@ -94,7 +97,7 @@ def prelabel_project(
     n_workers: int | None = None,
     chunk_size: int | None = None,
     on_chunk: Progress | None = None,
-    llm: Any = None,
+    llm: LLMOptions | None = None,
 ) -> PrelabelReport:
     """Draft every item of ``project`` not yet drafted by this model version.
 
@@ -144,7 +147,7 @@ def prelabel_project(
     if model == "llm":
         from labelloop.services.llm import LLMOptions, prelabel_llm
 
-        return prelabel_llm(project, llm if llm is not None else LLMOptions(), target=target,  # type: ignore[no-any-return]
+        return prelabel_llm(project, llm if llm is not None else LLMOptions(), target=target,
                             per_class=per_class, progress=progress)
     items = project.items()
     with executor_for(executor, n_workers=n_workers) as runner:
