@@ -42,6 +42,7 @@ def label(name: str) -> Callable[[dict[str, Any]], str]:
     ('{"label": "sports"}', 0),
     ('  {"label": " Business "}\n', 1),
     ('```json\n{"label": "business"}\n```', 1),
+    ('<think>Shares are business.\n</think>\n{"label": "business"}', 1),
 ])
 def test_parse_choice_accepts_a_class_name(content: str, expected: int) -> None:
     assert parse_choice(content, "label", CLASSES)[0] == expected

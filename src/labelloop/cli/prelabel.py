@@ -51,6 +51,9 @@ def prelabel(
         min=0.0, rich_help_panel="LLM (--model llm)", help="Sampling temperature.")] = 0.0,
     concurrency: Annotated[int, typer.Option(
         min=1, rich_help_panel="LLM (--model llm)", help="Requests in flight.")] = 8,
+    answer_tokens: Annotated[int, typer.Option(
+        min=1, rich_help_panel="LLM (--model llm)",
+        help="Most tokens of one answer (raise it for models that think aloud first).")] = 32,
     shots: Annotated[int, typer.Option(
         min=0, rich_help_panel="LLM (--model llm)",
         help="Few-shot examples per item: the most similar human-labelled texts (MiniLM).")
@@ -99,7 +102,7 @@ def prelabel(
 
         config = LLMConfig(
             model=llm_model, base_url=llm_base_url, concurrency=concurrency,
-            temperature=temperature, samples=samples, logprobs=logprobs,
+            max_tokens=answer_tokens, temperature=temperature, samples=samples, logprobs=logprobs,
             structured=structured, max_requests=budget_requests,
             max_total_tokens=budget_tokens, price_in=price_in, price_out=price_out)
         llm = LLMOptions(

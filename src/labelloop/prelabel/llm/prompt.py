@@ -24,6 +24,7 @@ from labelloop.errors import NotFoundError, ValidationError
 _SECTION = re.compile(r"^\[(system|user)\]\s*$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+_THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 
 
 class AnswerError(ValueError):
@@ -122,16 +123,16 @@ def enum_schema(field: str, values: Sequence[str]) -> dict[str, Any]:
 def parse_choice(content: str, field: str, values: Sequence[str]) -> tuple[int, str]:
     """The index of the value an answer chose, and the raw value as written.
 
-    The answer must be a JSON object (optionally in a Markdown code fence) whose ``field``
-    is one of ``values`` (compared after trimming, case-insensitively when that is
-    unambiguous).
+    The answer must be a JSON object (optionally in a Markdown code fence, after a
+    reasoning model's ``<think>...</think>``) whose ``field`` is one of ``values`` (compared
+    after trimming, case-insensitively when that is unambiguous).
 
     Raises
     ------
     AnswerError
         Naming what was wrong and what was expected.
     """
-    text = content.strip()
+    text = _THINKING.sub("", content).strip()
     fenced = _FENCE.match(text)
     if fenced:
         text = fenced.group(1)
