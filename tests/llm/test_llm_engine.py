@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labelloop.errors import NotFoundError, UserInputError, ValidationError
 from labelloop.prelabel.llm import (
@@ -270,3 +272,17 @@ def test_a_used_llm_lf_pickles_without_the_key(fake: FakeOpenAI, secret: str) ->
     copy = pickle.loads(blob)
     assert copy("The team won") == 1 and fake.requests == 1  # its cache came along
     assert copy("The match") == 1 and fake.requests == 2  # a new SDK client, the key again
+
+
+@given(st.one_of(st.text(max_size=60),
+                 st.builds(lambda v: json.dumps({"label": v}),
+                           st.one_of(st.text(max_size=12), st.integers(), st.none(),
+                                     st.sampled_from(["sports", "BUSINESS", " sports "])))))
+@settings(max_examples=200, deadline=None)
+def test_any_answer_parses_to_a_class_or_an_answer_error(content: str) -> None:
+    try:
+        index, _ = parse_choice(content, "label", CLASSES)
+    except AnswerError as exc:
+        assert str(exc)  # a message, never another exception
+    else:
+        assert index in (0, 1)
