@@ -286,3 +286,16 @@ def test_any_answer_parses_to_a_class_or_an_answer_error(content: str) -> None:
         assert str(exc)  # a message, never another exception
     else:
         assert index in (0, 1)
+
+
+def test_an_endpoint_never_reached_stops_the_run_naming_it_without_credentials() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = LLMConfig(model="m", base_url=f"http://user:pw@127.0.0.1:{port}/v1",
+                       max_retries=0, concurrency=2)
+    with pytest.raises(UserInputError, match="could not reach the LLM endpoint") as err:
+        LLMClient(config).run(requests(4))
+    assert f"http://127.0.0.1:{port}/v1" in str(err.value) and "pw" not in str(err.value)

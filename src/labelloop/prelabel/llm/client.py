@@ -33,12 +33,15 @@ FLUSH_EVERY = 64
 class LLMRequestError(LabelloopError):
     """A request the endpoint did not answer, after the retries (an item-level error).
 
-    ``status`` is the HTTP status of the last answer, if there was one.
+    ``status`` is the HTTP status of the last answer, if there was one; ``unreachable``
+    says no connection could be made (or kept) at all.
     """
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,8 @@ class LLMClient:
         pending: dict[Future[Answer], ChatRequest] = {}
         fresh: dict[str, Answer] = {}
         sent = 0
-        refused: LLMRequestError | None = None
+        answered = False
+        refused: UserInputError | None = None
         try:
             while refused is None:
                 while sent < len(todo) and len(pending) < self.config.concurrency:
@@ -217,12 +221,12 @@ class LLMClient:
                     request = pending.pop(future)
                     outcome = _outcome(future)
                     if isinstance(outcome, Answer):
+                        answered = True
                         fresh[request.key] = outcome
                         self.usage.add_tokens(outcome.prompt_tokens, outcome.completion_tokens)
                     else:
                         self.usage.errors += 1
-                        if outcome.status in (401, 403):
-                            refused = outcome
+                        refused = refused or self._fatal(outcome, answered)
                     for i in slots[request.key]:
                         out[i] = outcome
                 advance(len(done))
@@ -234,11 +238,21 @@ class LLMClient:
             if fresh:
                 self.cache.put_answers(fresh)
         if refused is not None:
-            raise UserInputError(
-                f"the LLM endpoint refused the API key ({refused}); set "
-                f"{' or '.join(API_KEY_ENVS)} to a key it accepts"
-            )
+            raise refused
         return sent
+
+    def _fatal(self, error: LLMRequestError, answered: bool) -> UserInputError | None:
+        """The error that stops the run: a refused key, or an endpoint never reached."""
+        if error.status in (401, 403):
+            return UserInputError(
+                f"the LLM endpoint refused the API key ({error}); set "
+                f"{' or '.join(API_KEY_ENVS)} to a key it accepts")
+        if error.unreachable and not answered:
+            return UserInputError(
+                f"could not reach the LLM endpoint at {_public(self.config.base_url)} ({error}): "
+                "is the server running, and is --llm-base-url (or LABELLOOP_LLM_BASE_URL) "
+                "right, e.g. http://localhost:8000/v1?")
+        return None
 
     def _ask(self, request: ChatRequest) -> Answer:
         """One request (in a worker thread); errors come back scrubbed of the key."""
@@ -258,16 +272,20 @@ class LLMClient:
             status = exc.status_code
             retried = status in (408, 409, 429) or status >= 500
             after = f" after {cfg.max_retries} retries" if retried else ""
+            hint = (" (a server that rejects JSON-schema output or logprobs: try "
+                    "--no-structured or --no-logprobs)" if status == 400 else "")
             raise LLMRequestError(_scrub(
-                f"the endpoint answered HTTP {status}{after}: {str(exc)[:300]}"),
+                f"the endpoint answered HTTP {status}{after}: {str(exc)[:300]}{hint}"),
                 status=status) from None
         except openai.APITimeoutError:
             raise LLMRequestError(f"no answer within {cfg.timeout} s after "
                                   f"{cfg.max_retries} retries") from None
         except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
             raise LLMRequestError(_scrub(
                 f"the endpoint could not be reached or broke off its answer after "
-                f"{cfg.max_retries} retries ({type(exc.__cause__ or exc).__name__})")) from None
+                f"{cfg.max_retries} retries ({type(cause).__name__})"),
+                unreachable="connect" in type(cause).__name__.lower()) from None
         except openai.OpenAIError as exc:  # e.g. a body that is not a chat completion
             raise LLMRequestError(_scrub(f"unusable response: {str(exc)[:300]}")) from None
         return _answer(response)
@@ -298,6 +316,18 @@ def _answer(response: Any) -> Answer:
         completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         finish_reason=getattr(choice, "finish_reason", None),
     )
+
+
+def _public(url: str | None) -> str:
+    """``url`` without any user or password in it (OpenAI's endpoint when ``None``)."""
+    if url is None:
+        return "OpenAI's default endpoint"
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 _KEYLIKE = re.compile(r"\b(sk|key|token)[-_][A-Za-z0-9_*\-.]{6,}", re.IGNORECASE)
