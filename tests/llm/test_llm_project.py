@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ from typer.testing import CliRunner
 
 from labelloop.cli.app import app
 from labelloop.core.records import AnnotationRecord
+from labelloop.prelabel.llm import LLMConfig
 from labelloop.prelabel.llm.fake_server import FakeOpenAI
 from labelloop.services.llm import LLMOptions, llm_runs
 from labelloop.services.prelabel import prelabel_project
 from labelloop.services.project import Project
 
 runner = CliRunner()
+Make = Callable[..., LLMConfig]
 SCHEMA = {"task": "text-classification", "classes": [
     {"name": "sports", "description": "Sports news"},
     {"name": "business", "description": "Business news"}]}
@@ -94,21 +97,22 @@ def test_cli_prelabel_llm_end_to_end(fake: FakeOpenAI, tmp_path: Path) -> None:
     assert code == 0 and "x 1 source(s)" in out, out  # the LLM's drafts are the source
 
 
-def test_calibrated_llm_drafts_are_auto_accepted(fake: FakeOpenAI, tmp_path: Path) -> None:
+def test_calibrated_llm_drafts_are_auto_accepted(fake: FakeOpenAI, make_config: Make,
+                                                 tmp_path: Path) -> None:
     fake.reset(by_keyword, logprob=-0.01)
     texts = [f"{t} ({i})" for i in range(5) for t in [*SPORTS, *BUSINESS]]  # 50 items
     folder = make_project(tmp_path / "cal", texts)
     with Project.open(folder) as p:
         label_by_people(p)
         rep = prelabel_project(p, model="llm", target_precision=0.7,
-                               llm=LLMOptions(config=_config(fake)))
+                               llm=LLMOptions(config=make_config()))
         assert rep.n_drafted == 50 and rep.n_human_checked == 50
         assert rep.n_auto_accepted == 50 and rep.coverage == 1.0
 
 
-def test_a_rerun_after_an_interruption_sends_no_request(fake: FakeOpenAI, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+def test_a_rerun_after_an_interruption_sends_no_request(
+        fake: FakeOpenAI, make_config: Make, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     fake.reset(by_keyword)
     folder = make_project(tmp_path / "again", [*SPORTS, *BUSINESS])
     import labelloop.services.prelabel as service
@@ -119,10 +123,10 @@ def test_a_rerun_after_an_interruption_sends_no_request(fake: FakeOpenAI, tmp_pa
     with Project.open(folder) as p:
         monkeypatch.setattr(service, "_store", crash)
         with pytest.raises(KeyboardInterrupt):
-            prelabel_project(p, model="llm", llm=LLMOptions(config=_config(fake)))
+            prelabel_project(p, model="llm", llm=LLMOptions(config=make_config()))
         monkeypatch.undo()
         assert fake.requests == 10 and not p.annotations(kinds=("model",))
-        rep = prelabel_project(p, model="llm", llm=LLMOptions(config=_config(fake)))
+        rep = prelabel_project(p, model="llm", llm=LLMOptions(config=make_config()))
         assert rep.n_drafted == 10 and fake.requests == 10  # all from the store's cache
         assert [r.cached for r in llm_runs(p)] == [10, 0]
 
@@ -179,16 +183,16 @@ def test_llm_labeling_functions_are_applied_cached_and_analyzed(fake: FakeOpenAI
             ("lf", "finance", 0, 10), ("lf", "finance", 10, 0)]
 
 
-def test_the_key_is_never_stored_logged_or_raised(fake: FakeOpenAI, tmp_path: Path,
-                                                  secret: str,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_is_never_stored_logged_or_raised(
+        fake: FakeOpenAI, make_config: Make, tmp_path: Path, secret: str,
+        caplog: pytest.LogCaptureFixture) -> None:
     fake.reset(by_keyword, logprob=-0.1)
     fake.faults = ["500", "500", "429"]
     folder = make_project(tmp_path / "secret", [*SPORTS, *BUSINESS, "garbled"])
     caplog.set_level(logging.DEBUG)
     with Project.open(folder) as p:
         rep = prelabel_project(p, model="llm", llm=LLMOptions(
-            config=_config(fake, max_retries=1, concurrency=1)))
+            config=make_config(max_retries=1, concurrency=1)))
         errors = [f.error for f in p.failures()]
         runs = [r.to_dict() for r in llm_runs(p)]
     assert rep.n_failed == 2 and fake.authorizations[0] == f"Bearer {secret}"
@@ -199,22 +203,16 @@ def test_the_key_is_never_stored_logged_or_raised(fake: FakeOpenAI, tmp_path: Pa
     assert secret not in caplog.text and secret not in json.dumps([errors, runs, rep.usage])
 
 
-def _config(fake: FakeOpenAI, **options: Any) -> Any:
-    from labelloop.prelabel.llm import LLMConfig
-
-    return LLMConfig(**{"model": "fake-1", "base_url": fake.base_url, "max_retries": 2,
-                        "timeout": 5.0, **options})
-
 
 def test_few_shot_examples_are_the_nearest_labelled_texts_but_never_the_item(
-        fake: FakeOpenAI, tmp_path: Path) -> None:
+        fake: FakeOpenAI, make_config: Make, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     fake.reset(by_keyword)
     near_duplicate = "Shares rose on strong earnings"
     folder = make_project(tmp_path / "shots", [*SPORTS, *BUSINESS, near_duplicate])
     with Project.open(folder) as p:
         label_by_people(p, 6)  # five sports texts and "Shares rose on earnings"
-        rep = prelabel_project(p, model="llm", llm=LLMOptions(config=_config(fake), shots=2))
+        rep = prelabel_project(p, model="llm", llm=LLMOptions(config=make_config(), shots=2))
         assert rep.n_drafted == 11
         ids = [it.id for it in p.items()]
         assert len(p.cached_embeddings("minilm", ids)[0]) == 11

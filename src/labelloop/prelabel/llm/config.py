@@ -8,7 +8,7 @@ SDK and kept nowhere else, so it cannot reach the project store, a log line or a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from labelloop.errors import ValidationError
@@ -94,7 +94,7 @@ class LLMConfig:
                 raise ValidationError(f"{name} must be >= 0, got {value}")
         if self.max_retries < 0 or self.timeout <= 0 or self.temperature < 0:
             raise ValidationError("max_retries and temperature must be >= 0, timeout > 0")
-        return LLMConfig(**{**self.__dict__, "model": model, "base_url": base_url})
+        return replace(self, model=model, base_url=base_url)
 
     def sampling(self) -> dict[str, Any]:
         """The request options an answer depends on (part of every cache key)."""
