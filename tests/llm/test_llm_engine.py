@@ -299,3 +299,27 @@ def test_an_endpoint_never_reached_stops_the_run_naming_it_without_credentials()
     with pytest.raises(UserInputError, match="could not reach the LLM endpoint") as err:
         LLMClient(config).run(requests(4))
     assert f"http://127.0.0.1:{port}/v1" in str(err.value) and "pw" not in str(err.value)
+
+
+def test_ctrl_c_keeps_the_answers_that_arrived(fake: FakeOpenAI, make_config: Make,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import labelloop.prelabel.llm.client as client_module
+
+    real_wait, calls = client_module.wait, []
+
+    def interrupted_wait(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_wait(*args, **kwargs)
+
+    cache = MemoryCache()
+    monkeypatch.setattr(client_module, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        LLMClient(make_config(concurrency=1), cache=cache).run(requests(5))
+    monkeypatch.undo()
+    assert len(cache.answers) == 2  # the two answers that came back before Ctrl-C
+    sent_before = fake.requests
+    client = LLMClient(make_config(concurrency=1), cache=cache)
+    assert all(a is not None for a in client.run(requests(5)))
+    assert client.usage.cached == 2 and fake.requests - sent_before == 3
