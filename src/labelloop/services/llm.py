@@ -155,6 +155,8 @@ def prelabel_llm(project: Project, options: LLMOptions, *, target: float, per_cl
         None, None)
     with recorded_run(project, clf.client, kind="prelabel", name=clf.name):
         result = clf.predict(todo, pool=pool, vectors=vectors, progress=progress)
+    if source.id is None:
+        raise ValidationError(f"source {source.name!r} has no id; was it stored?")
     calibration, n_checked = _calibrate(project, source.id, todo, result, human, target,
                                         per_class)
     result.drafts = [None if d is None else dc_replace(
@@ -194,36 +196,43 @@ def _few_shot(project: Project, options: LLMOptions, items: list[ItemRecord],
     if not labelled or not todo:
         return None, None
     embedder = TextEmbedder(options.embedder)
-    wanted = {int(it.id): it for it in [*labelled, *todo] if it.text is not None}  # type: ignore[arg-type]
+    wanted = {_id(it): str(it.text) for it in [*labelled, *todo] if it.text is not None}
     ids = sorted(wanted)
     found, cached = project.cached_embeddings(embedder.name, ids)
     vectors = dict(zip(found, cached, strict=True))
     missing = [i for i in ids if i not in vectors]
     if missing:
-        fresh = embedder.embed([str(wanted[i].text) for i in missing])
+        fresh = embedder.embed([wanted[i] for i in missing])
         project.cache_embeddings(embedder.name, missing, fresh)
         vectors.update(zip(missing, fresh, strict=True))
     pool = ExamplePool(
-        ids=[int(it.id) for it in labelled],  # type: ignore[arg-type]
-        texts=[str(it.text) for it in labelled], labels=[human[int(it.id)] for it in labelled],  # type: ignore[arg-type]
-        vectors=np.stack([vectors[int(it.id)] for it in labelled]),  # type: ignore[arg-type]
+        ids=[_id(it) for it in labelled], texts=[wanted[_id(it)] for it in labelled],
+        labels=[human[_id(it)] for it in labelled],
+        vectors=np.stack([vectors[_id(it)] for it in labelled]),
     )
     dim = pool.vectors.shape[1]
-    query = np.stack([vectors.get(int(it.id), np.zeros(dim, np.float32)) for it in todo])  # type: ignore[arg-type]
+    query = np.stack([vectors.get(_id(it), np.zeros(dim, np.float32)) for it in todo])
     return pool, query
 
 
-def _calibrate(project: Project, source_id: int | None, todo: list[ItemRecord], result: Any,
+def _id(item: ItemRecord) -> int:
+    """The id of a stored item (read from the store, so it has one)."""
+    if item.id is None:
+        raise ValidationError("an item read from the store has no id")
+    return int(item.id)
+
+
+def _calibrate(project: Project, source_id: int, todo: list[ItemRecord], result: Any,
                human: dict[int, int], target: float, per_class: bool
                ) -> tuple[Calibration, int]:
     """Thresholds from every draft of this source version on a human-labelled item; the
     earlier drafts whose flag the thresholds change are flagged again."""
     k = project.schema.k
-    earlier = project.annotations(source_ids=[int(source_id)])  # type: ignore[arg-type]
+    earlier = project.annotations(source_ids=[source_id])
     drafted = {a.item_id: (a.confidence or 0.0, a.label) for a in earlier
                if a.label is not None}
     for d in result.ok():
-        drafted[int(todo[d.index].id)] = (d.score, d.label)
+        drafted[_id(todo[d.index])] = (d.score, d.label)
     checked = [i for i in drafted if i in human]
     if not checked:
         return uncalibrated(k, target_precision=target), 0

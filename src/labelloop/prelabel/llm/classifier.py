@@ -26,6 +26,7 @@ from labelloop.errors import ValidationError
 from labelloop.prelabel.base import Draft, ItemError, ItemLike, PrelabelResult, item_id, item_text
 from labelloop.prelabel.calibrate import Calibration, uncalibrated
 from labelloop.prelabel.llm.client import (
+    Answer,
     AnswerCache,
     ChatRequest,
     LLMClient,
@@ -176,16 +177,16 @@ class LLMClassifier:
         k = len(self.names)
         probs, errors = np.zeros(k), []
         for a in answers:
-            if isinstance(a, Exception):
+            if not isinstance(a, Answer):
                 errors.append(str(a))
                 continue
             try:
-                c, raw = parse_choice(a.content, FIELD, self.names)  # type: ignore[union-attr]
+                c, raw = parse_choice(a.content, FIELD, self.names)
             except AnswerError as exc:
-                cut = " (cut at max_tokens)" if a.finish_reason == "length" else ""  # type: ignore[union-attr]
+                cut = " (cut at max_tokens)" if a.finish_reason == "length" else ""
                 errors.append(f"{exc}{cut}")
                 continue
-            p = choice_probability(a.content, raw, a.tokens)  # type: ignore[union-attr]
+            p = choice_probability(a.content, raw, a.tokens)
             vote = np.full(k, 0.0 if p is None or k == 1 else (1 - p) / (k - 1))
             vote[c] = 1.0 if p is None else p
             probs += vote
