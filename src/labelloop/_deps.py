@@ -1,8 +1,8 @@
 """Optional dependencies: one way to import them and to say which extra installs them.
 
 Every import of a package that only an extra (``server``, ``postgres``, ``ml``, ``models``,
-``dask``, ``hf``, ``ann``) installs goes through :func:`require`, so a missing one always raises
-:class:`~labelloop.errors.MissingDependencyError` with the exact command to run.
+``dask``, ``hf``, ``ann``, ``llm``) installs goes through :func:`require`, so a missing one
+always raises :class:`~labelloop.errors.MissingDependencyError` with the exact command to run.
 """
 
 from __future__ import annotations

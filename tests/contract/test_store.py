@@ -200,6 +200,27 @@ def test_embeddings_and_failures(store: Store) -> None:
     assert store.failures(p.id, stage="lf")[0].error == "ZeroDivisionError"
 
 
+def test_llm_answers_and_runs(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    p = store.create_project("p", SCHEMA)
+    answer = {"content": '{"label": "spam"}', "tokens": [["spam", -0.1]], "prompt_tokens": 9,
+              "completion_tokens": 3, "finish_reason": "stop"}
+    store.put_llm_answers("m", {"k1": answer, "k2": {**answer, "content": "x"}})
+    store.put_llm_answers("m", {"k1": {**answer, "content": "later"}})  # the first one stays
+    assert store.llm_answers(["k1", "k3", "k1"]) == {"k1": answer}
+    started = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    for n in (1, 2):
+        store.record_llm_run(p.id, kind="prelabel", name="llm:m", model="m", started_at=started,
+                             counts={"requests": n, "cached": 5, "prompt_tokens": 90,
+                                     "completion_tokens": 30, "cost": 0.5,
+                                     "budget_stop": "request budget of 2 reached"})
+    runs = store.llm_runs(p.id)
+    assert [r.requests for r in runs] == [2, 1] and runs[0].started_at == started
+    assert runs[0].to_dict()["budget_stop"] == "request budget of 2 reached"
+    assert store.llm_runs(p.id, limit=1)[0].id == runs[0].id
+
+
 def test_export_snapshot_reads_everything(store: Store) -> None:
     p = store.create_project("p", SCHEMA)
     ids = store.import_records(p.id, _items(3)).item_ids

@@ -150,12 +150,25 @@ def status(
 
     Example: [bold]labelloop status -p spam[/]
     """
+    from labelloop.services.llm import llm_runs
+
     with open_project(project) as p:
         st = p.status()
+        runs = llm_runs(p, limit=10)
     if as_json:
-        console.print_json(json.dumps(st.to_dict()))
+        console.print_json(json.dumps({**st.to_dict(),
+                                       "llm_runs": [r.to_dict() for r in runs]}))
         return
     _print_status(st)
+    if runs:
+        table = Table("finished", "source", "sent", "cached", "tokens", "cost $", "failed",
+                      "budget stop", title="LLM runs (newest first)")
+        for r in runs:
+            table.add_row(r.finished_at.strftime("%m-%d %H:%M"), f"{r.kind} {r.name}",
+                          str(r.requests), str(r.cached),
+                          str(r.prompt_tokens + r.completion_tokens), f"{r.cost:.4f}",
+                          str(r.errors), r.budget_stop or "")
+        console.print(table)
 
 
 def _print_status(st: ProjectStatus) -> None:

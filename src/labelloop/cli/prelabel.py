@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -30,27 +30,97 @@ def prelabel(
     workers: WorkersOption = None,
     chunk_size: Annotated[int | None, typer.Option(
         min=1, help="Items per chunk sent to the executor (default 5000).")] = None,
+    llm_model: Annotated[str, typer.Option(
+        envvar="LABELLOOP_LLM_MODEL", rich_help_panel="LLM (--model llm)",
+        help="Model name the endpoint serves.")] = "",
+    llm_base_url: Annotated[str | None, typer.Option(
+        envvar="LABELLOOP_LLM_BASE_URL", rich_help_panel="LLM (--model llm)",
+        help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: OpenAI). "
+             "The key comes from LABELLOOP_LLM_API_KEY or OPENAI_API_KEY.")] = None,
+    budget_requests: Annotated[int | None, typer.Option(
+        min=0, rich_help_panel="LLM (--model llm)",
+        help="Send at most this many requests in this run.")] = None,
+    budget_tokens: Annotated[int | None, typer.Option(
+        min=0, rich_help_panel="LLM (--model llm)",
+        help="Start no request once this many tokens are spent in this run.")] = None,
+    samples: Annotated[int, typer.Option(
+        min=1, rich_help_panel="LLM (--model llm)",
+        help="Answers per item; > 1 gives a confidence from their agreement (needs "
+             "--temperature > 0).")] = 1,
+    temperature: Annotated[float, typer.Option(
+        min=0.0, rich_help_panel="LLM (--model llm)", help="Sampling temperature.")] = 0.0,
+    concurrency: Annotated[int, typer.Option(
+        min=1, rich_help_panel="LLM (--model llm)", help="Requests in flight.")] = 8,
+    answer_tokens: Annotated[int, typer.Option(
+        min=1, rich_help_panel="LLM (--model llm)",
+        help="Most tokens of one answer (raise it for models that think aloud first).")] = 32,
+    shots: Annotated[int, typer.Option(
+        min=0, rich_help_panel="LLM (--model llm)",
+        help="Few-shot examples per item: the most similar human-labelled texts (MiniLM).")
+    ] = 0,
+    template: Annotated[Path | None, typer.Option(
+        rich_help_panel="LLM (--model llm)",
+        help="Prompt template file (default: the project's prompts/classify.txt, written on "
+             "first use).")] = None,
+    instructions: Annotated[Path | None, typer.Option(
+        rich_help_panel="LLM (--model llm)",
+        help="Annotator instructions for the prompt (default: the project's "
+             "instructions.md).")] = None,
+    logprobs: Annotated[bool, typer.Option(
+        "--logprobs/--no-logprobs", rich_help_panel="LLM (--model llm)",
+        help="Ask for token logprobs (the confidence of one answer).")] = True,
+    structured: Annotated[bool, typer.Option(
+        "--structured/--no-structured", rich_help_panel="LLM (--model llm)",
+        help="Ask for JSON constrained by a schema (turn off for servers that reject "
+             "response_format).")] = True,
+    price_in: Annotated[float, typer.Option(
+        min=0.0, rich_help_panel="LLM (--model llm)",
+        help="US dollars per million prompt tokens (for the run's cost).")] = 0.0,
+    price_out: Annotated[float, typer.Option(
+        min=0.0, rich_help_panel="LLM (--model llm)",
+        help="US dollars per million completion tokens.")] = 0.0,
 ) -> None:
     """Draft a label (or boxes) with a confidence for every item not yet drafted by this model.
 
     Embeddings and detections run in chunks on --executor (a model loaded once per worker);
     finished chunks of embeddings are cached, so an interrupted run resumes.
 
+    --model llm asks an LLM behind any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp,
+    Ollama, TGI); its answers are cached in the project, so a run again sends no request.
+
     Example: [bold]labelloop prelabel -p spam --model minilm --target-precision 0.95[/]
+
+    Example: [bold]labelloop prelabel -p spam --model llm --llm-model llama3.1:8b
+    --llm-base-url http://localhost:11434/v1[/]
     """
     from labelloop.services.prelabel import prelabel_project
 
+    llm = None
+    if model == "llm":
+        from labelloop.prelabel.llm import LLMConfig
+        from labelloop.services.llm import LLMOptions
+
+        config = LLMConfig(
+            model=llm_model, base_url=llm_base_url, concurrency=concurrency,
+            max_tokens=answer_tokens, temperature=temperature, samples=samples, logprobs=logprobs,
+            structured=structured, max_requests=budget_requests,
+            max_total_tokens=budget_tokens, price_in=price_in, price_out=price_out)
+        llm = LLMOptions(
+            config=config, template=template, shots=shots,
+            instructions=_read(instructions) if instructions is not None else None)
     with open_project(project) as p, chunk_progress("pre-labeling") as on_chunk:
         rep = prelabel_project(p, model=model, target_precision=target_precision,
                                per_class=per_class, progress=executor == "local",
                                executor=executor, n_workers=workers, chunk_size=chunk_size,
-                               on_chunk=on_chunk)
+                               on_chunk=on_chunk, llm=llm)
     console.print(
         f"{rep.model} ({rep.version}): drafted {rep.n_drafted} of {rep.n_items} item(s), "
         f"{rep.n_skipped} already drafted, {rep.n_failed} failed; "
         f"{rep.n_auto_accepted} auto-accepted, {rep.n_needs_review} need review",
         highlight=False,
     )
+    if rep.usage is not None:
+        _print_usage(rep.usage, rep.n_unsent)
     if rep.calibration is not None:
         cal = rep.calibration
         if rep.coverage > 0:
@@ -66,6 +136,27 @@ def prelabel(
                 f"precision {cal['target_precision']:.2f}: every draft needs review",
                 highlight=False,
             )
+
+
+def _read(path: Path) -> str:
+    from labelloop.errors import NotFoundError
+
+    if not path.is_file():
+        raise NotFoundError(f"instructions file {str(path)!r} does not exist")
+    return path.read_text(encoding="utf-8")
+
+
+def _print_usage(usage: dict[str, Any], n_unsent: int) -> None:
+    console.print(
+        f"LLM: {usage['requests']} request(s) sent, {usage['cached']} answered from the "
+        f"cache, {usage['errors']} failed; {usage['prompt_tokens']} prompt + "
+        f"{usage['completion_tokens']} completion tokens, cost ${usage['cost']:.4f}",
+        highlight=False,
+    )
+    if usage.get("budget_stop"):
+        console.print(
+            f"budget: {usage['budget_stop']}; {n_unsent} item(s) not asked yet: run again "
+            "to continue (answers so far are cached)", highlight=False)
 
 
 @app.command()

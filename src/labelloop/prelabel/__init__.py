@@ -8,6 +8,8 @@
   same for detection drafts (an image is right when its boxes match the human's).
 - :class:`TextEmbedder`: the embeddings the store caches and active learning reuses.
 - :func:`list_models`: built-in models and whether they are installed.
+- :mod:`labelloop.prelabel.llm`: an LLM behind any OpenAI-compatible endpoint as a
+  pre-labeler (``LLMClassifier``) or a labeling function (``llm_lf``).
 
 Every pre-labeler follows the :class:`Prelabeler` protocol; heavy dependencies are
 imported only when a model is loaded.

@@ -37,6 +37,9 @@ _BUILTINS: tuple[ModelInfo, ...] = (
       for name, (_, label) in HAAR_CASCADES.items()),
     ModelInfo("text", "object-detection", "text regions with rapidocr's detector",
               ("rapidocr", *_CV)),
+    ModelInfo("llm", "text-classification",
+              "any LLM behind an OpenAI-compatible endpoint (--llm-model, --llm-base-url)",
+              ("openai",)),
 )
 
 

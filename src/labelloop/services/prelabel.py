@@ -32,7 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +55,9 @@ from labelloop.services.jobs import DEFAULT_CHUNK, Progress
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
 
+if TYPE_CHECKING:  # loaded on demand: model="llm" only
+    from labelloop.services.llm import LLMOptions
+
 STAGE = "prelabel"
 
 
@@ -72,6 +75,10 @@ class PrelabelReport:
     n_human_checked: int
     coverage: float
     calibration: dict[str, Any] | None
+    n_unsent: int = 0
+    """Items an LLM run's budget left for the next run (neither drafted nor failed)."""
+    usage: dict[str, Any] | None = None
+    """An LLM run's requests, cached answers, tokens and cost."""
 
     @property
     def n_auto_accepted(self) -> int:
@@ -90,6 +97,7 @@ def prelabel_project(
     n_workers: int | None = None,
     chunk_size: int | None = None,
     on_chunk: Progress | None = None,
+    llm: LLMOptions | None = None,
 ) -> PrelabelReport:
     """Draft every item of ``project`` not yet drafted by this model version.
 
@@ -98,7 +106,9 @@ def prelabel_project(
     project:
         An open project.
     model:
-        A built-in model name (``labelloop models``), a hub name or a local path.
+        A built-in model name (``labelloop models``), a hub name or a local path;
+        ``"llm"``: an LLM behind an OpenAI-compatible endpoint, as ``llm`` says
+        (:func:`labelloop.services.llm.prelabel_llm`).
     target_precision:
         Precision auto-accepted text drafts must reach (default: the project setting).
     per_class:
@@ -115,6 +125,9 @@ def prelabel_project(
         Items per chunk sent to the executor (default 5,000).
     on_chunk:
         Called with (chunks done, chunks in all) as chunks finish.
+    llm:
+        With ``model="llm"``: the :class:`labelloop.services.llm.LLMOptions` (endpoint,
+        model, budget, samples, prompt, shots).
 
     Raises
     ------
@@ -130,8 +143,13 @@ def prelabel_project(
         )
     if chunk_size is not None and chunk_size < 1:
         raise ValidationError(f"chunk_size must be >= 1, got {chunk_size}")
-    items = project.items()
     target = target_precision or project.settings.target_precision
+    if model == "llm":
+        from labelloop.services.llm import LLMOptions, prelabel_llm
+
+        return prelabel_llm(project, llm if llm is not None else LLMOptions(), target=target,
+                            per_class=per_class, progress=progress)
+    items = project.items()
     with executor_for(executor, n_workers=n_workers) as runner:
         chunks = _Chunks(runner, chunk_size or DEFAULT_CHUNK, on_chunk)
         if not project.schema.task_type.is_image:

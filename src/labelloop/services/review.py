@@ -23,6 +23,7 @@ from labelloop.services.scorecards import (
     own_scorecard,
 )
 from labelloop.storage import ItemFlags, ProjectInfo, StoreProtocol, StoreStatus, Vote
+from labelloop.storage.llm import LLMRun
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
            "Scorecard", "Vote"]
@@ -69,6 +70,8 @@ class Dashboard:
         Items waiting for a reviewer.
     scorecards:
         One card per annotator.
+    llm_runs:
+        The newest LLM runs: requests, cached answers, tokens, cost.
     """
 
     status: StoreStatus
@@ -79,6 +82,7 @@ class Dashboard:
     human_labels_saved: int
     review_queue: int
     scorecards: list[Scorecard]
+    llm_runs: list[LLMRun] = field(default_factory=list)
 
 
 class Review:
@@ -430,6 +434,7 @@ class Review:
             human_labels_saved=saved,
             review_queue=self.count(limit=10_000),
             scorecards=cards,
+            llm_runs=self.store.llm_runs(self.project.id, limit=5),
         )
 
     def _agreement(self, users: list[UserRecord]) -> tuple[int, int, list[Scorecard]]:

@@ -13,6 +13,7 @@ import sys
 import uuid
 import warnings
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ def load_lfs(path: str | Path) -> list[Any]:
             v
             for v in vars(module).values()
             if isinstance(v, LabelingFunction) or type(v).__name__ == "LabelingFunction"
+            or (callable(getattr(v, "apply_batch", None)) and isinstance(
+                getattr(v, "name", None), str) and not isinstance(v, type))  # llm_lf
         ]
     if not found:
         raise ValidationError(
@@ -104,7 +107,10 @@ def apply_to_project(
     the LFs' earlier votes on its items, and its failures (stage ``labeling_function``; a
     vote outside the project's classes is one, ``invalid``, and its vote dropped) are
     recorded with the chunk in the store. An interrupted run (Ctrl-C, a crash) applied
-    again with the same LFs, items and chunk size skips the chunks it stored.
+    again with the same LFs, items and chunk size skips the chunks it stored. LLM labeling
+    functions (:func:`labelloop.prelabel.llm.llm_lf`) keep their answers in the store when
+    run locally (asked again, they send no request) and each records its run's requests,
+    tokens and cost.
 
     Parameters
     ----------
@@ -163,7 +169,14 @@ def apply_to_project(
             for f in fails
         ]
 
-    with executor_for(spec, n_workers=n_jobs) as runner:
+    from labelloop.services.llm import recorded_run, use_store_cache
+
+    local = fn.inner == "local" and (spec in (None, "local") or isinstance(spec, LocalExecutor))
+    asks_llm = use_store_cache(project, lf_list) if local else []  # cached in the store
+    with ExitStack() as stack:
+        for lf in asks_llm:
+            stack.enter_context(recorded_run(project, lf.client, kind="lf", name=lf.name))
+        runner = stack.enter_context(executor_for(spec, n_workers=n_jobs))
         report = run_chunked_job(
             project,
             kind="lf_apply",

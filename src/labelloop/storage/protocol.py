@@ -8,7 +8,7 @@ backend (or a fake in tests) only has to provide these methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -28,6 +28,7 @@ from labelloop.core.records import (
     UserRecord,
 )
 from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.storage.llm import LLMRun
 from labelloop.storage.loop_rounds import LoopRound
 from labelloop.storage.pages import ItemFlags
 from labelloop.storage.records import (
@@ -361,6 +362,20 @@ class LoopRoundRepository(Protocol):
                     limit: int | None = None) -> list[LoopRound]: ...
 
 
+class LLMRepository(Protocol):
+    """LLM answers cached by request key, and what each LLM run sent and spent."""
+
+    def llm_answers(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    def put_llm_answers(self, model: str, answers: Mapping[str, Mapping[str, Any]]
+                        ) -> None: ...
+
+    def record_llm_run(self, project_id: int, *, kind: str, name: str, model: str,
+                       started_at: datetime, counts: Mapping[str, Any]) -> LLMRun: ...
+
+    def llm_runs(self, project_id: int, *, limit: int | None = None) -> list[LLMRun]: ...
+
+
 class StoreProtocol(
     ProjectRepository,
     ItemRepository,
@@ -374,6 +389,7 @@ class StoreProtocol(
     JobRepository,
     PageRepository,
     LoopRoundRepository,
+    LLMRepository,
     Protocol,
 ):
     """Every repository over one database, and closing it."""

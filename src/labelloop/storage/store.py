@@ -2,9 +2,9 @@
 
 :class:`Store` implements :class:`~labelloop.storage.protocol.StoreProtocol` by combining
 the SQL repositories of this package (projects, items, annotations, exports, status,
-accounts, members, queue, reviews, jobs, pages). Every public method runs in its own
-transaction: writes in ``BEGIN IMMEDIATE`` on SQLite, reads in one snapshot
-(``REPEATABLE READ`` on PostgreSQL).
+accounts, members, queue, reviews, jobs, pages, loop rounds, LLM answers and runs). Every
+public method runs in its own transaction: writes in ``BEGIN IMMEDIATE`` on SQLite, reads in
+one snapshot (``REPEATABLE READ`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from labelloop.storage.annotations import SqlAnnotations
 from labelloop.storage.exports import SqlExports
 from labelloop.storage.items import SqlItems
 from labelloop.storage.jobs import SqlJobs
+from labelloop.storage.llm import SqlLLM
 from labelloop.storage.loop_rounds import SqlLoopRounds
 from labelloop.storage.members import SqlMembers
 from labelloop.storage.pages import SqlPages
@@ -32,7 +33,7 @@ __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 
 class Store(SqlProjects, SqlItems, SqlAnnotations, SqlExports, SqlStatus, SqlAccounts,
-            SqlMembers, SqlClaims, SqlReviews, SqlJobs, SqlPages, SqlLoopRounds):
+            SqlMembers, SqlClaims, SqlReviews, SqlJobs, SqlPages, SqlLoopRounds, SqlLLM):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters

@@ -162,8 +162,16 @@ def _lf_raised(task: Task, j: int, i: int, exc: BaseException) -> LFFailure:
 
 
 def _batch_votes(task: Task, j: int, start: int, rows: Sequence[Any], failures: Any) -> Any:
-    """Votes of the batch LF ``j`` on ``rows``; bad ones become ``invalid`` failures."""
-    values = np.asarray(task.lfs[j].apply_batch(rows))
+    """Votes of the batch LF ``j`` on ``rows``; bad ones become ``invalid`` failures, and an
+    exception in place of a vote (an LLM LF's answer that was not yes/no) that item's
+    ``error``."""
+    out = task.lfs[j].apply_batch(rows)
+    values: npt.NDArray[Any]
+    if not isinstance(out, np.ndarray) and any(isinstance(v, BaseException) for v in out):
+        values = np.empty(len(out), dtype=object)
+        values[:] = list(out)
+    else:
+        values = np.asarray(out)
     if values.shape != (len(rows),):
         raise ValidationError(
             f"apply_batch returned shape {values.shape}, expected ({len(rows)},)"
@@ -174,11 +182,14 @@ def _batch_votes(task: Task, j: int, start: int, rows: Sequence[Any], failures: 
         ok = (values >= ABSTAIN) & (values < upper)
         if ok.all():
             return values
-    bad = np.flatnonzero(~ok)
-    for r, value in zip(bad.tolist(), values[bad].tolist(), strict=True):
-        _vote_or_fail(value, start + r, task.names[j], failures, task)
     clean = np.full(len(rows), ABSTAIN, dtype=np.int64)
     clean[ok] = values[ok]
+    bad = np.flatnonzero(~ok)
+    for r, value in zip(bad.tolist(), values[bad].tolist(), strict=True):
+        if isinstance(value, BaseException):  # a batch LF's error on one item
+            failures.append(_lf_raised(task, j, start + r, value))
+        else:  # a vote in an object array is kept; anything else is recorded
+            clean[r] = _vote_or_fail(value, start + r, task.names[j], failures, task)
     return clean
 
 
