@@ -16,6 +16,9 @@ SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# the CLI's rich console wraps at the terminal's width (80 without one): wide enough that a
+# temporary path (longer under pytest-xdist's per-worker folders) stays on one line
+os.environ.setdefault("COLUMNS", "240")
 
 
 @pytest.fixture(scope="session")
