@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,13 @@ def test_dashboard_import_form_reports_results_and_errors(client: TestClient,
     bad = client.post(url, data={"csrf_token": csrf, "label_column": "label"},
                       files={"file": ("bad.csv", b"text,label\n<b>x</b>,eggs\n", "text/csv")})
     assert 'class="alert bad"' in bad.text and "<b>x</b>" not in bad.text
+    # the error names the uploaded file, never the server's temporary folder
+    assert "bad.csv" in bad.text and tempfile.gettempdir() not in bad.text
+    api = client.post(f"/api/v1/projects/{world.a.id}/import", headers={"X-CSRF-Token": csrf},
+                      data={"label_column": "label"},
+                      files={"file": ("../../etc/x y.csv", b"text,label\nz,eggs\n")}).json()
+    assert "x_y.csv" in api["error"]["message"]
+    assert tempfile.gettempdir() not in json.dumps(api)
     assert client.post(url, files={"file": ("n.csv", b"text\nz\n", "text/csv")}
                        ).status_code == 403
     page = client.get(f"/p/{world.a.id}/dashboard")

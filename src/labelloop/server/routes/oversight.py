@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,7 +11,12 @@ from typing import Annotated, get_args
 from fastapi import APIRouter, BackgroundTasks, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from labelloop.errors import NotFoundError, PayloadTooLargeError, ValidationError
+from labelloop.errors import (
+    LabelloopError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationError,
+)
 from labelloop.io import FORMATS, FileExportFormat
 from labelloop.server.deps import Admin, Ctx, ProjectDep, QualityViewer, Reviewer, ServerContext
 from labelloop.server.routes.convert import entry_out, scorecard_out
@@ -118,10 +124,13 @@ def patch_settings(project: ProjectDep, body: SettingsPatch, _: Admin, ctx: Ctx)
 
 def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
                   format: str | None, label_column: str | None) -> dict[str, int]:
-    """Store an uploaded file in a temporary folder and import it into the project."""
+    """Store an uploaded file in a temporary folder and import it into the project.
+
+    Errors name the file as it was uploaded, never the server's temporary folder."""
     suffix = Path(file.filename or "upload").suffix.lower()[:10]
+    stem = re.sub(r"[^\w.-]", "_", Path(file.filename or "upload").stem)[:80] or "upload"
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
+        path = Path(tmp) / f"{stem}{suffix}"
         copied = 0
         with path.open("wb") as fh:
             while chunk := file.file.read(1 << 20):
@@ -130,9 +139,18 @@ def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
                     raise PayloadTooLargeError(too_large(ctx.max_upload_bytes))
                 fh.write(chunk)
         options = {} if not label_column else {"label_column": label_column}
-        res = ctx.project_service(project).import_file(
-            path, format=format or None, image_root=ctx.media_root, trust_folder=False,
-            **options)
+        try:
+            res = ctx.project_service(project).import_file(
+                path, format=format or None, image_root=ctx.media_root, trust_folder=False,
+                **options)
+        except LabelloopError as exc:
+            exc.message = exc.message.replace(f"{tmp}/", "").replace(tmp, "")
+            exc.args = (exc.message,)
+            if isinstance(exc.details, list):
+                exc.details = [{k: v.replace(f"{tmp}/", "") if isinstance(v, str) else v
+                                for k, v in d.items()} if isinstance(d, dict) else d
+                               for d in exc.details]
+            raise
     return {"added": res.added, "skipped": res.skipped, "annotations": res.annotations}
 
 
