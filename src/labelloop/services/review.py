@@ -394,6 +394,11 @@ class Review:
                                    note[:2000], now)
         return record
 
+    def send_back_note(self, item_id: int) -> str | None:
+        """What the reviewer wrote when sending the item back, while that is the item's
+        newest decision: shown to the annotator who labels it next."""
+        return self.store.send_back_note(self.project.id, item_id)
+
     def scorecards(self, users: list[UserRecord],
                    all_votes: dict[int, list[Vote]] | None = None) -> list[Scorecard]:
         """Per-annotator counts, speed, honeypot accuracy and agreement with others

@@ -34,6 +34,18 @@ class SqlReviews(SqlBase):
                 s.flush()
                 cq.refresh(s, [item_id])
 
+    def send_back_note(self, project_id: int, item_id: int) -> str | None:
+        """The note of the item's newest review decision if that decision sent it back
+        (None when it did not, or had no note)."""
+        d = ReviewDecisionRow
+        q = (select(d.decision, d.note).where(d.item_id == item_id, d.project_id == project_id)
+             .order_by(d.created_at.desc(), d.id.desc()).limit(1))
+        with self.snapshot() as s:
+            row = s.execute(q).first()
+        if row is None or row.decision != "send_back" or not row.note:
+            return None
+        return str(row.note)
+
     def decision_times(self, project_id: int, item_ids: Sequence[int] | None = None
                        ) -> dict[int, datetime]:
         """When each reviewed item of the project (or of ``item_ids``) was last decided."""

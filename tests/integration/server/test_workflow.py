@@ -292,3 +292,26 @@ def test_a_review_decision_keeps_the_lists_filter(client: TestClient, world: Wor
     r = client.post(f"/p/{a}/review/{items[3]}?reason=disagreement", follow_redirects=False,
                     data={"csrf_token": csrf, "decision": "correct", "label": "ham"})
     assert r.headers["location"] == f"/p/{a}/review?reason=disagreement"  # tab now empty
+
+
+def test_the_send_back_note_reaches_the_annotator(client: TestClient, world: World) -> None:
+    """Issue 13: the reviewer's note on a send-back was stored but never shown."""
+    from server_world import login
+
+    a = world.a.id
+    ann = _client(client, world, "annotator")
+    item = ann.next_task(a)["item"]["id"]
+    ann.submit(a, item, label="ham")
+    csrf = login(client, "admin")
+    r = client.post(f"/p/{a}/review/{item}", follow_redirects=False, data={
+        "csrf_token": csrf, "decision": "send_back", "note": "<b>read it twice</b>"})
+    assert r.status_code == 303
+    login(client, "annotator")
+    page = client.get(f"/p/{a}/label?item={item}").text
+    assert 'id="review-note"' in page
+    assert "&lt;b&gt;read it twice&lt;/b&gt;" in page and "<b>read it twice</b>" not in page
+    login(client, "admin")
+    client.post(f"/p/{a}/review/{item}", data={"csrf_token": login(client, "admin"),
+                                              "decision": "correct", "label": "spam"})
+    login(client, "annotator")
+    assert 'id="review-note"' not in client.get(f"/p/{a}/label?item={item}").text

@@ -157,7 +157,8 @@ def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
                      counts=queue.counts(user, limit=WAITING_SHOWN))
     out = task_out(project, task)
     return _page(request, "label.html", user, project=ProjectOut.of(project), task=out,
-                 task_json=out.model_dump(mode="json"), edit=item is not None)
+                 task_json=out.model_dump(mode="json"), edit=item is not None,
+                 note=ctx.review(project).send_back_note(out.item.id))
 
 
 @router.get("/p/{project_id}/review")
