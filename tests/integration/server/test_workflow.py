@@ -315,3 +315,29 @@ def test_the_send_back_note_reaches_the_annotator(client: TestClient, world: Wor
                                               "decision": "correct", "label": "spam"})
     login(client, "annotator")
     assert 'id="review-note"' not in client.get(f"/p/{a}/label?item={item}").text
+
+
+def test_home_judges_check_item_accuracy_only_on_enough_items(client: TestClient,
+                                                              world: World) -> None:
+    """Issue 13: Home said 'differ from the reference often' after 3 check items."""
+    from server_world import login
+
+    from labelloop.core.records import AnnotationRecord
+
+    a = world.a.id
+    world.store.update_settings(a, world.a.settings.model_copy(
+        update={"honeypot_rate": 0.5, "honeypot_feedback": True, "overlap": 1}))
+    gold = world.store.ensure_source(a, "gold", "reference")
+    world.store.upsert_annotations(a, [AnnotationRecord(item_id=i, source_id=gold.id, label=1)
+                                       for i in world.a_items[:5]])
+    ann = _client(client, world, "annotator")
+    checks = 0  # check items served, all answered unlike the reference
+    for _ in range(30):  # each request draws again whether a check item comes next
+        if (t := ann.next_task(a)) is not None:
+            fb = ann.submit(a, t["item"]["id"], label="ham")["feedback"]
+            checks += fb is not None and not fb["correct"]
+    assert 1 <= checks < 10 and ann.scorecard(a)["honeypots"] == checks
+    login(client, "annotator")
+    home = client.get("/").text
+    assert "differ from the reference often" not in home
+    assert f"{checks} check item(s) so far: too few to tell" in home
