@@ -95,12 +95,14 @@ def find_label_issues(
 
 
 def _leave_one_out_agreement(t: LongTable) -> npt.NDArray[np.float64]:
-    """Per row: share of the *other* labels on the item that equal this row's label."""
+    """Per row: share of the *other* labels on the item that equal this row's label; NaN
+    where fewer than two others labeled it (two people who disagree agree with each
+    other equally rarely: a pair cannot tell which of them answers at random)."""
     counts = t.counts()
     same = counts[t.item, t.label] - 1
     others = counts.sum(1)[t.item] - 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(others > 0, same / np.maximum(others, 1), np.nan)
+        return np.where(others >= 2, same / np.maximum(others, 1), np.nan)
 
 
 def find_spammers(
@@ -120,7 +122,9 @@ def find_spammers(
       while the other annotators use it far less;
     - *too fast*: median seconds per item below ``fast_ratio`` x the median annotator's;
     - *random*: they agree with the other annotators on an item no more often than a random
-      labeller drawing from the crowd's label distribution would (plus ``chance_margin``).
+      labeller drawing from the crowd's label distribution would (plus ``chance_margin``),
+      counted on items at least two others labeled (with two annotators, neither is judged
+      by agreement: both would look alike).
 
     Annotators with fewer than ``min_labels`` labels are not judged.
     """

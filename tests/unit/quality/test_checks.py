@@ -63,6 +63,19 @@ def test_spammers_on_rte_include_constant_and_random_labellers(rte):
     assert len(good) > len(by_annotator)
 
 
+def test_two_annotators_are_not_judged_by_their_agreement():
+    """Issue 13: with two annotators the chance-agreement check flagged the honest one."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 60)
+    table = [(i, "honest", int(y)) for i, y in enumerate(truth)]
+    table += [(i, "random", int(rng.integers(0, 2))) for i in range(60)]
+    assert find_spammers(table) == []
+    # with a second honest annotator the random one stands out, and only it
+    table += [(i, "honest2", int(y)) for i, y in enumerate(truth)]
+    flags = find_spammers(table)
+    assert {f.annotator for f in flags} == {"random"} and "chance" in flags[0].reason
+
+
 def test_too_fast_annotator():
     table = [(i, a, i % 2) for i in range(40) for a in ("a", "b", "c")]
     seconds = [1.0 if a == "c" else 20.0 for _, a, _ in table]
