@@ -75,3 +75,28 @@ def test_form_errors_are_shown_next_to_the_form(live: LiveServer, page: Any) -> 
     assert "Error 409" not in page.inner_text("main")
     assert page.input_value("input[name=name]") == "annotator"
     assert page.input_value("select[name=role]") == "reviewer"
+
+
+def test_no_page_scrolls_sideways_on_a_phone(live: LiveServer, browser: Any) -> None:
+    """Issue 13: at 390 px the pages scrolled sideways."""
+    w = live.world
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    wide = {}
+    try:
+        for who, paths in (
+                ("annotator", ["/", f"/p/{w.a.id}/label", f"/p/{w.b.id}/label", "/account"]),
+                ("admin", ["/", f"/p/{w.a.id}/dashboard", f"/p/{w.a.id}/review",
+                           "/admin/users", f"/p/{w.a.id}/label"])):
+            log_in(page, live.url, who, PASSWORD)
+            for path in paths:
+                page.goto(live.url + path)
+                page.wait_for_load_state("networkidle")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                if width > 390:
+                    wide[f"{who} {path}"] = width
+            page.context.clear_cookies()
+        shot(page, "22-phone")
+    finally:
+        ctx.close()
+    assert wide == {}
