@@ -1,7 +1,7 @@
 """Read the fenced code blocks of a Markdown page, the way the tutorials tests run them.
 
 A block runs when its language is ``bash`` or ``python``; a block with a ``title="NAME"``
-is a file the reader saves as NAME (written, not run); a block right after the comment
+(any language) is a file the reader saves as NAME (written, not run); a block right after the comment
 ``<!-- docs-test: skip -->`` is only shown (a server that runs until Ctrl-C, say).
 Every other language (``text``, ``yaml``, ``console`` ...) is output or illustration.
 """
@@ -32,7 +32,7 @@ class Block:
     @property
     def runs(self) -> bool:
         """Whether the tutorials test executes (or, with a title, writes) this block."""
-        return not self.skipped and self.language in RUN_LANGUAGES
+        return not self.skipped and (self.title is not None or self.language in RUN_LANGUAGES)
 
     def where(self) -> str:
         """``page:line`` of the opening fence, for failure messages."""

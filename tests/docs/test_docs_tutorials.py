@@ -61,7 +61,7 @@ def test_every_tutorial_has_blocks_that_run() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("page", [p for p in TUTORIALS if p.name != "index.md"],
                          ids=lambda p: p.stem)
-def test_tutorial_runs_end_to_end(page: Path, example_project: Path, tmp_path: Path,
+def test_tutorial_runs_end_to_end(page: Path, tmp_path: Path, request: pytest.FixtureRequest,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # as `python` started in that folder
@@ -76,7 +76,8 @@ def test_tutorial_runs_end_to_end(page: Path, example_project: Path, tmp_path: P
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block.code, encoding="utf-8")
         elif block.language == "bash" and block.code.strip() == QUICKSTART:
-            shutil.copytree(example_project, tmp_path / "labelloop-example")
+            example = request.getfixturevalue("example_project")  # made once, on first use
+            shutil.copytree(example, tmp_path / "labelloop-example")
         elif block.language == "bash":
             _bash(block.code, tmp_path, block.where())
         else:
