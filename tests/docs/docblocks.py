@@ -1,8 +1,8 @@
 """Read the fenced code blocks of a Markdown page, the way the tutorials tests run them.
 
 A block runs when its language is ``bash`` or ``python``; a block with a ``title="NAME"``
-(any language) is a file the reader saves as NAME (written, not run); a block right after the comment
-``<!-- docs-test: skip -->`` is only shown (a server that runs until Ctrl-C, say).
+(any language) is a file the reader saves as NAME (written, not run); a block right after
+the comment ``<!-- docs-test: skip -->`` is only shown (a server that runs until Ctrl-C).
 Every other language (``text``, ``yaml``, ``console`` ...) is output or illustration.
 """
 
