@@ -7,12 +7,14 @@ the site as soon as it exists, and a removed one disappears (no copy to drift).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import typer.main
 from mkdocs.structure.files import File, Files
 from rich.text import Text
 
+BOLD = re.compile(r"\[bold\](.+?)\[/(?:bold)?\]", re.DOTALL)
 PAGE = "reference/cli.md"
 INTRO = """# Command line reference
 
@@ -25,8 +27,10 @@ one line saying what was wrong and how to fix it.
 
 
 def _plain(markup: str | None) -> str:
-    """Rich markup (``[bold]...[/]``) as plain text, as the terminal shows it."""
-    return Text.from_markup(markup or "").plain.strip()
+    """Rich markup as Markdown: bold spans (the examples) as code, the rest as plain text,
+    as the terminal shows it."""
+    code = BOLD.sub(lambda m: "`" + " ".join(m[1].split()) + "`", markup or "")
+    return Text.from_markup(code).plain.strip()
 
 
 def _cell(text: str) -> str:
@@ -40,7 +44,7 @@ def _default(param: Any) -> str:
     if default is None or default == () or callable(default):
         return ""
     if isinstance(default, bool) and param.secondary_opts:
-        return param.opts[0] if default else param.secondary_opts[0]
+        return f"`{param.opts[0] if default else param.secondary_opts[0]}`"
     return f"`{default}`"
 
 

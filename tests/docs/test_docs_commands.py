@@ -4,7 +4,9 @@ are not executed, so this is what keeps them from drifting from the CLI."""
 
 from __future__ import annotations
 
+import re
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,18 @@ def test_command_lines_match_the_cli(page: Path) -> None:
         if block.language in SHELL_LANGUAGES:
             for line in _command_lines(block.code):
                 problems += [f"{block.where()}: {p} ({line})" for p in _check(line)]
+    assert problems == []
+
+
+def test_examples_in_the_cli_help_match_the_cli() -> None:
+    sys.path.insert(0, str(REPO / "docs" / "hooks"))
+    from cli_reference import cli_markdown
+
+    prose = re.sub(r"```.*?```", "", cli_markdown(), flags=re.DOTALL)
+    examples = [x for span in re.findall(r"`([^`]+)`", prose)
+                for x in span.split("&&") if x.strip().startswith("labelloop ")]
+    assert len([x for x in examples if " -" in x]) > 5  # with options
+    problems = [p for line in examples for p in _check(line.strip())]
     assert problems == []
 
 
