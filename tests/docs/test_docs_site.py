@@ -67,6 +67,7 @@ def test_api_reference_documents_the_public_api(site: Path) -> None:
             # name (labelloop.quality.scorecards.scorecards)
             anchor = rf'id="labelloop\.{page}(\.\w+)?\.{name}"'
             assert re.search(anchor, html), f"{name} missing from {page}.html"
+        assert ":class:<code>" not in html and ":func:<code>" not in html  # roles resolved
     client = (site / "reference" / "api" / "client.html").read_text(encoding="utf-8")
     assert 'id="labelloop.client.Client.next_task"' in client
 
