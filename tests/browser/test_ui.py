@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from browser_kit import LiveServer, log_in, shot
+from browser_kit import LiveServer, doc_shot, log_in, shot
 from server_world import OTHER, PASSWORD
 
 from labelloop.core.records import AnnotationRecord
@@ -41,6 +41,7 @@ def test_annotator_labels_with_the_keyboard(live: LiveServer, page: Any) -> None
     first = _item_on_page(page)
     assert page.is_visible("#suggestion")
     assert "83%" in page.inner_text("#suggestion")
+    doc_shot(page, "label")
     page.hover(".class-btn[data-index='1']")
     assert page.is_visible(".class-btn[data-index='1'] .desc")
     shot(page, "02-label-text-suggestion-and-description")
@@ -119,6 +120,7 @@ def test_draw_and_correct_a_box(live: LiveServer, page: Any) -> None:
     page.mouse.up()
     assert page.get_attribute("#box-canvas", "data-boxes") == "2"
     shot(page, "05-box-drawn")
+    doc_shot(page, "boxes")
     page.mouse.click(*at(230, 140))  # select it (a new box is left unselected) ...
     page.mouse.move(*at(270, 180))  # ... and correct it: drag the bottom-right corner
     page.mouse.down()
@@ -163,6 +165,7 @@ def test_reviewer_resolves_a_disagreement(live: LiveServer, page: Any) -> None:
     page.goto(f"{live.url}/p/{w.a.id}/review")
     assert "disagreement" in page.inner_text("table.grid")
     shot(page, "08-review-queue")
+    doc_shot(page, "review")
     page.click(f"a[href='/p/{w.a.id}/review/{item}']")
     page.wait_for_selector("#correct-form")
     shot(page, "09-review-item")
@@ -182,6 +185,7 @@ def test_reviewer_resolves_a_disagreement(live: LiveServer, page: Any) -> None:
     # the annotator answered ham where the reviewer's gold answer is spam
     assert matrix.locator("tbody tr").nth(1).inner_text().split() == ["spam", "1", "0"]
     shot(page, "10-dashboard-reviewer")
+    doc_shot(page, "dashboard")
 
 
 def test_admin_dashboard_and_users(live: LiveServer, page: Any) -> None:

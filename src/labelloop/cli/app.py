@@ -193,7 +193,7 @@ def quickstart(
         "labelloop-example"),
     models: Annotated[bool, typer.Option(
         help="Draft with the zero-shot MiniLM model and rank the queue by active learning "
-             "(needs labelloop[models,ml]).")] = True,
+             "(needs labelloop\\[models,ml]).")] = True,
 ) -> None:
     """Run the whole loop on the shipped example (YouTube spam comments).
 
