@@ -221,7 +221,8 @@ def stored_labels(world: World) -> dict[tuple[int, int], int | None]:
 
 
 def crash_trial(world: World, *, seconds: float, rng: random.Random) -> CrashResult:
-    """One server trial: load, SIGKILL at a random moment, checks, restart, checks."""
+    """One server trial: load, SIGKILL at a random moment after the first acknowledged
+    answer, checks, restart, checks."""
     server = Server(world)
     stop = threading.Event()
     acks: list[tuple[int, int, int]] = []
@@ -231,6 +232,12 @@ def crash_trial(world: World, *, seconds: float, rng: random.Random) -> CrashRes
                                       stop, acks, errors)) for uid in world.tokens]
     for t in threads:
         t.start()
+    # the random moment counts from the first acknowledged answer: on a loaded machine the
+    # first answers can take longer than the whole window, and a kill before any answer
+    # tests nothing
+    waited = time.monotonic() + 60
+    while not acks and not errors and time.monotonic() < waited:
+        time.sleep(0.02)
     killed_after = rng.uniform(0.2, seconds)
     time.sleep(killed_after)
     server.kill()
