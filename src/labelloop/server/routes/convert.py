@@ -63,4 +63,4 @@ def scorecard_out(c: Scorecard) -> ScorecardOut:
                         honeypot_interval=c.honeypot_interval, agreement=c.agreement,
                         peer_kappa=c.peer_kappa, consensus_accuracy=c.consensus_accuracy,
                         trend=c.trend, confusion=c.confusion, slow_items=c.slow_items,
-                        fast_items=c.fast_items)
+                        fast_items=c.fast_items, honeypot_span_f1=c.honeypot_span_f1)

@@ -261,6 +261,7 @@ class ScorecardOut(BaseModel):
     confusion: list[list[int]] = []
     slow_items: int = 0
     fast_items: int = 0
+    honeypot_span_f1: float | None = None
 
 
 class DashboardOut(BaseModel):
