@@ -41,6 +41,7 @@ def test_span_quickstart_prelabels_what_annotators_see(tmp_path: Path) -> None:
         task = client.post(f"/api/v1/projects/{p.id}/queue/next", headers=h).json()["task"]
         sug = task["suggestion"]
         assert sug["source"] == "span-label-model" and sug["spans"]
+        assert all(0.0 <= s["score"] <= 1.0 for s in sug["spans"])  # each span its own
         text = task["item"]["data"]["text"]
         assert all(text[s["start"]:s["end"]].strip() for s in sug["spans"])
     again = runner.invoke(app, ["quickstart", str(folder), "--example", "spans"])
