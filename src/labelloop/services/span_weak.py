@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.core.records import AnnotationRecord, Span
 from labelloop.core.spans import Scheme, char_spans, token_spans, tokenize
@@ -221,7 +222,7 @@ def fit_span_label_model(
         fallback=model.fallback_, warnings=[str(w.message) for w in caught])
 
 
-def _span_score(P: np.ndarray, c: int, scheme: Scheme) -> float:
+def _span_score(P: npt.NDArray[np.float64], c: int, scheme: Scheme) -> float:
     """A span's confidence: the least probability, over its tokens, that the token is in
     class ``c`` (B or I tag under BIO)."""
     cols = [c + 1] if scheme == "IO" else [2 * c + 1, 2 * c + 2]
