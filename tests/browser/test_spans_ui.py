@@ -163,3 +163,29 @@ def test_reviewer_sees_each_votes_spans_and_corrects_them(live: LiveServer, page
     kept = w.store.annotations(sw.project.id, source_ids=[gold[0].id])[0]
     got = sorted((s.label, text[s.start:s.end]) for s in kept.spans or [])
     assert got == [("PER", "Ada Lovelace"), ("PER", "Charles Babbage")]
+
+
+def test_editor_tokens_match_the_server_tokenizer(page: Any) -> None:
+    """Offsets count code points on both sides: emoji, accents, digits, underscores."""
+    from pathlib import Path
+
+    from labelloop.core.spans import tokenize
+
+    js = Path(__file__).resolve().parents[2] / "src/labelloop/server/ui/static/spans.js"
+    page.set_content("<div id='t'></div>")
+    page.add_script_tag(path=str(js))
+    texts = ["Ada Lovelace met Babbage.", "Zoë 😀 went to São Paulo, e\u0301 x_y 3.14!",
+             "  tabs\tand\nnewlines  ", "日本語のテキスト、東京。", "a🏳️‍🌈b", ""]
+    for text in texts:
+        got = page.evaluate(
+            "t => LabelloopSpans.tokenize(t).map(k => [k.s, k.e])", text)
+        assert [tuple(x) for x in got] == tokenize(text), text
+    # a span given in code points is drawn on the right words and comes back unchanged
+    text = "😀😀 Zoë met São Paulo"
+    start = text.index("São")
+    spans = page.evaluate("""([text, start]) => {
+        const ed = LabelloopSpans(document.getElementById('t'), {text: text,
+          classes: ['LOC'], spans: [{start: start, end: start + 9, label: 'LOC'}]});
+        return [ed.getSpans(), document.querySelector('.tok.sp.sb').textContent];
+    }""", [text, start])
+    assert spans == [[{"start": start, "end": start + 9, "label": "LOC"}], "São"]

@@ -143,3 +143,17 @@ def test_review_shows_each_votes_spans_and_accepts_one(world: World) -> None:
     assert fixed.status_code == 200, fixed.text
     kept = world.store.annotations(sw.project.id, source_ids=[gold[0].id])[0]
     assert [(s.label, SPAN_XSS[s.start:s.end]) for s in kept.spans or []] == [("LOC", "wins")]
+
+
+def test_review_segments_of_overlapping_spans() -> None:
+    from labelloop.server.routes.pages import Segment, span_segments
+    from labelloop.server.schemas.api import SpanIO
+
+    text = "New York City Hall"
+    spans = [SpanIO(start=0, end=13, label="LOC"), SpanIO(start=0, end=8, label="LOC"),
+             SpanIO(start=9, end=18, label="ORG")]
+    got = span_segments(text, spans, ["PER", "ORG", "LOC"])
+    assert got == [Segment("New York", "LOC", 2, ("LOC",)), Segment(" ", "LOC", 2),
+                   Segment("City", "ORG", 1, ("LOC",)), Segment(" Hall", "ORG", 1, ("ORG",))]
+    assert span_segments("abc", [], ["PER"]) == [Segment("abc")]
+    assert span_segments("", [], ["PER"]) == []
