@@ -102,6 +102,10 @@ def test_span_project_never_shows_gold_or_other_peoples_spans(world: World) -> N
         "Authorization": f"Bearer {world.tokens['admin']}"}).json()
     mine = next(c for c in cards if c["name"] == "annotator")
     assert mine["honeypots"] == 1 and mine["honeypot_span_f1"] == 0.0
+    admin = TestClient(client.app)
+    login(admin, "admin")
+    board = admin.get(f"/p/{sw.project.id}/dashboard")
+    assert board.status_code == 200 and "span F1 0.00" in board.text
 
 
 def test_review_shows_each_votes_spans_and_accepts_one(world: World) -> None:
