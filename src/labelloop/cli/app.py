@@ -24,6 +24,7 @@ from labelloop.cli.quality import app as quality_app
 from labelloop.cli.server import serve, user_app
 from labelloop.cli.weak import app as weak_app
 from labelloop.core.tasks import TASK_TYPES
+from labelloop.errors import ValidationError
 from labelloop.io import EXPORT_FORMATS, IMPORT_FORMATS
 from labelloop.services.project import Project, ProjectStatus
 
@@ -194,17 +195,24 @@ def quickstart(
     models: Annotated[bool, typer.Option(
         help="Draft with the zero-shot MiniLM model and rank the queue by active learning "
              "(needs labelloop\\[models,ml]).")] = True,
+    example: Annotated[str, typer.Option(
+        help="'spam': YouTube comments, spam or ham; 'spans': named entities (PER, ORG, "
+             "LOC) in short sentences, pre-labelled by span labeling functions.")] = "spam",
 ) -> None:
-    """Run the whole loop on the shipped example (YouTube spam comments).
+    """Run the whole loop on a shipped example (YouTube spam comments, or named entities).
 
     Import, labeling functions, zero-shot drafts, label model, active-learning queue.
-    Reference labels of the valid and test splits are stored as gold.
+    Reference labels of the valid and test splits are stored as gold. With
+    [bold]--example spans[/]: sentences, span labeling functions and the span label model.
 
     Example: [bold]labelloop quickstart my-project && labelloop serve my-project[/]
     """
-    from labelloop.services.quickstart import run_quickstart
+    from labelloop.services.quickstart import run_quickstart, run_span_quickstart
 
-    project, _ = run_quickstart(folder, models=models, say=console.print)
+    if example not in ("spam", "spans"):
+        raise ValidationError(f"unknown example {example!r}; choose 'spam' or 'spans'")
+    project, _ = (run_span_quickstart(folder, say=console.print) if example == "spans"
+                  else run_quickstart(folder, models=models, say=console.print))
     with project:
         _print_status(project.status())
     console.print(f"next: [bold]labelloop serve {folder}[/] and label in the browser")

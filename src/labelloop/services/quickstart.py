@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from labelloop.core.records import SourceKind
-from labelloop.errors import MissingDependencyError
+from labelloop.errors import MissingDependencyError, ValidationError
 from labelloop.services.project import CONFIG_FILE, Project
 
 EXAMPLE_CSV = "youtube_spam.csv"
@@ -99,6 +99,63 @@ def run_quickstart(
 
         report.priorities = refresh_priorities(project, embedding_model="minilm")
         say(f"active learning ranked {report.priorities.n_scored} items for annotators")
+    return project, report
+
+
+SPAN_EXAMPLE = "people_ner.jsonl"
+SPAN_EXAMPLE_LFS = "people_ner_lfs.py"
+SPAN_SCHEMA: dict[str, Any] = {
+    "task": "spans",
+    "classes": [
+        {"name": "PER", "description": "A person, with a title when one precedes the name "
+                                       "(Dr. Elena Rossi)."},
+        {"name": "ORG", "description": "A company, institution or organisation (NASA, "
+                                       "University of Paris)."},
+        {"name": "LOC", "description": "A place: city, country, region, lake, site."},
+    ],
+}
+
+
+def run_span_quickstart(
+    folder: str | Path, *, say: Callable[[str], None] = lambda _msg: None,
+) -> tuple[Project, QuickstartReport]:
+    """Create (or reuse) the named-entity example in ``folder``: 62 short sentences (a
+    third with gold spans: honeypots and the label model's anchor), span labeling
+    functions (dictionaries and patterns) and the span label model, whose spans are the
+    pre-labels annotators accept or fix in ``labelloop serve``.
+
+    Returns
+    -------
+    The open project (close it) and the report.
+    """
+    from labelloop.services.span_weak import apply_span_lfs_to_project, fit_span_label_model
+    from labelloop.services.weak import load_lfs
+
+    path = Path(folder)
+    created = not (path / CONFIG_FILE).exists()
+    project = (Project.create(path, schema=SPAN_SCHEMA, settings=EXAMPLE_SETTINGS)
+               if created else Project.open(path))
+    if not project.schema.task_type.has_spans:
+        project.close()
+        raise ValidationError(f"{path} holds a {project.schema.task!r} project, not the span "
+                              "example; choose another folder")
+    data = resources.files("labelloop.data")
+    with resources.as_file(data / SPAN_EXAMPLE) as jsonl:
+        res = project.import_file(jsonl)
+    say(f"imported {res.added} example sentence(s) ({res.skipped} already there)")
+    with resources.as_file(data / SPAN_EXAMPLE_LFS) as lf_path:
+        applied = apply_span_lfs_to_project(project, load_lfs(lf_path))
+    spans = sum(len(s) for row in applied.spans for s in row)
+    say(f"{len(applied.lf_names)} span labeling functions found {spans} spans "
+        f"({len(applied.failures)} failures)")
+    report = QuickstartReport(created, res.added, res.skipped, spans, len(applied.failures))
+    report.label_model = fit_span_label_model(project)
+    lm = report.label_model
+    say(f"span label model over {len(lm.sources)} sources: {lm.n_spans} spans on "
+        f"{lm.n_items} sentences, {lm.n_needs_review} need review")
+    for warning in lm.warnings:
+        report.notes.append(warning)
+        say(warning)
     return project, report
 
 

@@ -3,7 +3,8 @@
 For single-label tasks every number comes from :func:`labelloop.quality.scorecards`
 (labels, speed, honeypot accuracy with its Wilson interval, peer kappa, consensus
 accuracy, confusion, trend). Multi-label and box answers are not classes the engine can
-compare, so for them a card counts labels, speed and honeypots with :func:`answers_match`.
+compare, so for them a card counts labels, speed and honeypots with :func:`answers_match`;
+for span answers it also scores the honeypots with span F1 (exact match, micro-averaged).
 Pairwise agreement with other annotators uses :func:`answers_match` for every task.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from statistics import median
 
-from labelloop.core.records import SourceKind, UserRecord
+from labelloop.core.records import SourceKind, Span, UserRecord
 from labelloop.core.schema import LabelSchema
 from labelloop.services.queue import answers_match
 from labelloop.storage import Vote
@@ -40,6 +41,7 @@ class Scorecard:
     confusion: list[list[int]] = field(default_factory=list)
     slow_items: int = 0
     fast_items: int = 0
+    honeypot_span_f1: float | None = None
 
     @property
     def honeypot_accuracy(self) -> float | None:
@@ -155,6 +157,7 @@ def _matched_cards(votes_by_item: Mapping[int, Iterable[Vote]],
     labeled: dict[int, int] = {}
     secs: dict[int, list[float]] = {}
     hits: dict[int, list[bool]] = {}
+    span_counts: dict[int, list[int]] = {}  # user -> [matched, theirs, gold's]
     for votes in votes_by_item.values():
         votes = list(votes)
         golds = [v.annotation for v in votes if v.kind == SourceKind.GOLD]
@@ -167,6 +170,9 @@ def _matched_cards(votes_by_item: Mapping[int, Iterable[Vote]],
                 secs.setdefault(uid, []).append(v.annotation.seconds)
             if golds:
                 hits.setdefault(uid, []).append(answers_match(v.annotation, golds[-1]))
+                if golds[-1].spans is not None:
+                    _count_spans(span_counts.setdefault(uid, [0, 0, 0]),
+                                 v.annotation.spans or [], golds[-1].spans)
     out: dict[int, Scorecard] = {}
     for uid, n in labeled.items():
         mine = hits.get(uid, [])
@@ -177,8 +183,23 @@ def _matched_cards(votes_by_item: Mapping[int, Iterable[Vote]],
         out[uid] = Scorecard(uid, card_names[uid], labeled=n,
                              median_seconds=median(secs[uid]) if uid in secs else None,
                              honeypots=len(mine), honeypots_correct=sum(mine),
-                             honeypot_interval=interval)
+                             honeypot_interval=interval,
+                             honeypot_span_f1=_f1(span_counts[uid]) if uid in span_counts
+                             else None)
     return out
+
+
+def _count_spans(tally: list[int], theirs: Iterable[Span], gold: Iterable[Span]) -> None:
+    mine, ref = {s.key() for s in theirs}, {s.key() for s in gold}
+    tally[0] += len(mine & ref)
+    tally[1] += len(mine)
+    tally[2] += len(ref)
+
+
+def _f1(tally: list[int]) -> float:
+    """Span F1 ``2 * matched / (theirs + gold)``; 1.0 when neither holds a span."""
+    matched, theirs, gold = tally
+    return 2 * matched / (theirs + gold) if theirs + gold else 1.0
 
 
 BATCH = 20  # an annotator's own card counts agreement over full batches of this many items
@@ -229,7 +250,8 @@ def own_scorecard(schema: LabelSchema, votes_by_item: Mapping[int, Iterable[Vote
     honest = base if honeypot_feedback else Scorecard(uid, user.name)
     return replace(
         base, honeypots=honest.honeypots, honeypots_correct=honest.honeypots_correct,
-        honeypot_interval=honest.honeypot_interval, compared=on_batches.compared,
+        honeypot_interval=honest.honeypot_interval,
+        honeypot_span_f1=honest.honeypot_span_f1, compared=on_batches.compared,
         agreed=on_batches.agreed, peer_kappa=on_batches.peer_kappa,
         consensus_accuracy=on_batches.consensus_accuracy if counted else None,
         trend=[], confusion=[],

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.core.records import AnnotationRecord, Span
 from labelloop.core.spans import Scheme, char_spans, token_spans, tokenize
@@ -204,18 +205,28 @@ def fit_span_label_model(
     records, off = [], 0
     for item_id, toks, spans, n in zip(ids, tokens, predicted, lengths, strict=True):
         confidence = float(np.min(sure[off:off + n])) if n else 1.0
+        item_p = P[off:off + n]
         off += n
         records.append(AnnotationRecord(
             item_id=item_id, source_id=out_id, confidence=confidence,
             needs_review=confidence < review_below,
-            spans=[Span(start=a, end=b, label=project.schema.names[c])
-                   for a, b, c in char_spans(spans, toks)]))
+            spans=[Span(start=a, end=b, label=project.schema.names[c],
+                        score=_span_score(item_p[first:last], c, scheme))
+                   for (a, b, c), (first, last, _) in zip(char_spans(spans, toks), spans,
+                                                          strict=True)]))
     project.replace_annotations([out_id], ids, records)
     return SpanFitReport(
         n_items=len(items), sources=[f"{k}:{n}" for k, n in columns],
         n_gold=sum(g is not None for g in gold), n_spans=sum(len(s) for s in predicted),
         n_needs_review=sum(r.needs_review for r in records), guardrail=model.guardrail_,
         fallback=model.fallback_, warnings=[str(w.message) for w in caught])
+
+
+def _span_score(P: npt.NDArray[np.float64], c: int, scheme: Scheme) -> float:
+    """A span's confidence: the least probability, over its tokens, that the token is in
+    class ``c`` (B or I tag under BIO)."""
+    cols = [c + 1] if scheme == "IO" else [2 * c + 1, 2 * c + 2]
+    return round(float(np.clip(P[:, cols].sum(axis=1).min(), 0.0, 1.0)), 4)
 
 
 __all__ = [

@@ -78,7 +78,7 @@ def test_crawl_as_annotator_finds_no_gold_or_other_labels(world: World) -> None:
         assert (feedback is not None) == (iid == world.honeypot)
         if feedback is not None:  # feedback comes only after the answer is stored
             assert feedback == {"correct": False, "expected": {
-                "label": "spam", "labels": None, "boxes": None}}
+                "label": "spam", "labels": None, "boxes": None, "spans": None}}
             again = client.put(f"/api/v1/projects/{world.a.id}/items/{iid}/annotation",
                                headers=h, json={"label": "spam"})
             assert again.status_code == 409

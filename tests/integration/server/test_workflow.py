@@ -24,7 +24,7 @@ def test_label_undo_skip_and_review(client: TestClient, world: World) -> None:
     a = world.a.id
     t1 = ann.next_task(a)
     assert t1 is not None and t1["item"]["id"] == world.a_items[0]
-    assert t1["suggestion"] == {"label": "spam", "labels": None, "boxes": None,
+    assert t1["suggestion"] == {"label": "spam", "labels": None, "boxes": None, "spans": None,
                                 "source": "zero-shot", "confidence": 0.83}
     assert ann.next_task(a)["item"]["id"] == t1["item"]["id"]  # the open claim comes back
     r = ann.submit(a, t1["item"]["id"], label="ham", seconds=4.5)

@@ -23,11 +23,12 @@ def task_out(p: ProjectInfo, t: Task) -> TaskOut:
     sug = None
     if t.suggestion is not None:
         s = t.suggestion
-        base = AnswerOut.of(p.schema, s.label, s.labels, s.boxes)
+        base = AnswerOut.of(p.schema, s.label, s.labels, s.boxes, s.spans)
         sug = SuggestionOut(**base.model_dump(), source=s.source, confidence=s.confidence)
     prev = None
     if t.previous is not None:
-        prev = AnswerOut.of(p.schema, t.previous.label, t.previous.labels, t.previous.boxes)
+        prev = AnswerOut.of(p.schema, t.previous.label, t.previous.labels, t.previous.boxes,
+                            t.previous.spans)
     return TaskOut(item=ItemOut.of(p.id, t.item), suggestion=sug, previous=prev,
                    expires_at=t.expires_at)
 
@@ -39,8 +40,9 @@ def submit_out(p: ProjectInfo, r: SubmitResult) -> SubmitOut:
     if r.feedback is not None:
         e = r.feedback.expected
         fb = FeedbackOut(correct=r.feedback.correct,
-                         expected=AnswerOut.of(p.schema, e.label, e.labels, e.boxes))
-    return SubmitOut(item_id=a.item_id, answer=AnswerOut.of(p.schema, a.label, a.labels, a.boxes),
+                         expected=AnswerOut.of(p.schema, e.label, e.labels, e.boxes, e.spans))
+    return SubmitOut(item_id=a.item_id,
+                     answer=AnswerOut.of(p.schema, a.label, a.labels, a.boxes, a.spans),
                      seconds=a.seconds, feedback=fb)
 
 
@@ -61,4 +63,4 @@ def scorecard_out(c: Scorecard) -> ScorecardOut:
                         honeypot_interval=c.honeypot_interval, agreement=c.agreement,
                         peer_kappa=c.peer_kappa, consensus_accuracy=c.consensus_accuracy,
                         trend=c.trend, confusion=c.confusion, slow_items=c.slow_items,
-                        fast_items=c.fast_items)
+                        fast_items=c.fast_items, honeypot_span_f1=c.honeypot_span_f1)

@@ -7,7 +7,9 @@ Pages are thin: they call the same services as the API and render Jinja template
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from importlib import resources
+from itertools import pairwise
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -33,7 +35,7 @@ from labelloop.server.routes.accounts import login
 from labelloop.server.routes.convert import entry_out, scorecard_out, task_out
 from labelloop.server.routes.labeling import my_card
 from labelloop.server.routes.oversight import import_upload
-from labelloop.server.schemas.api import ProjectOut, SettingsPatch
+from labelloop.server.schemas.api import ProjectOut, SettingsPatch, SpanIO
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
 from labelloop.services.project import ProjectInfo
 
@@ -183,9 +185,40 @@ def review_item(request: Request, project: ProjectDep, item_id: int, user: Revie
     for v in entry.votes:
         if v.answer not in answers:
             answers.append(v.answer)
+    marked = []
+    if project.schema.task_type.has_spans:
+        text = str(entry.item.data.get("text", ""))
+        marked = [span_segments(text, v.answer.spans or [], project.schema.names)
+                  for v in entry.votes]
     return _page(request, "review_item.html", user, project=ProjectOut.of(project),
                  entry=entry, answers=answers, entry_json=entry.model_dump(mode="json"),
-                 reason=reason or None)
+                 reason=reason or None, marked=marked)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of text with the span drawn on it (``label`` None: no span), and the labels
+    of the spans that end with it."""
+
+    text: str
+    label: str | None = None
+    color: int = 0
+    ends: tuple[str, ...] = ()
+
+
+def span_segments(text: str, spans: list[SpanIO], names: list[str]) -> list[Segment]:
+    """``text`` cut at every span bound; a piece inside several spans shows the one that
+    starts last (offsets count code points, as Python strings do)."""
+    bounds = sorted({0, len(text), *(min(max(int(s.start), 0), len(text)) for s in spans),
+                     *(min(max(int(s.end), 0), len(text)) for s in spans)})
+    out = []
+    for x, y in pairwise(bounds):
+        over = [s for s in spans if s.start <= x and y <= s.end]
+        top = max(over, key=lambda s: (s.start, -s.end), default=None)
+        label = None if top is None else str(top.label)
+        out.append(Segment(text[x:y], label, names.index(label) % 9 if label in names else 0,
+                           tuple(str(s.label) for s in over if s.end == y)))
+    return out
 
 
 @router.post("/p/{project_id}/review/{item_id}")

@@ -1,4 +1,5 @@
-"""Pydantic bodies of the REST API; labels travel as class names, boxes in pixels."""
+"""Pydantic bodies of the REST API; labels travel as class names, boxes in pixels, spans in
+characters of the item's text."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from labelloop.core.records import AnnotationRecord, Box, ItemRecord, UserRecord
+from labelloop.core.records import AnnotationRecord, Box, ItemRecord, Span, UserRecord
 from labelloop.core.schema import LabelSchema
 from labelloop.io.formats import FORMATS, format_names
 from labelloop.services.project import ProjectInfo
@@ -92,6 +93,7 @@ class ProjectOut(BaseModel):
     # what the task's answers look like (core.tasks.TaskType), so pages never compare names
     is_image: bool = False
     has_boxes: bool = False
+    has_spans: bool = False
     multi_label: bool = False
     export_formats: list[str] = []
 
@@ -100,7 +102,7 @@ class ProjectOut(BaseModel):
         kind = p.schema.task_type
         return cls(id=p.id, name=p.name, task=p.schema.task,
                    is_image=kind.is_image, has_boxes=kind.has_boxes,
-                   multi_label=kind.multi_label,
+                   has_spans=kind.has_spans, multi_label=kind.multi_label,
                    export_formats=[f for f in format_names("export", task=p.schema.task)
                                    if not FORMATS[f].folder],
                    classes=[ClassOut(name=c.name, description=c.description)
@@ -128,29 +130,44 @@ class BoxIO(BaseModel):
     score: float | None = None
 
 
+class SpanIO(BaseModel):
+    """A labelled span ``[start, end)`` in characters (Unicode code points) of the text;
+    ``score``: a pre-labeler's confidence in it, when it gave one."""
+
+    start: int
+    end: int
+    label: str | int
+    score: float | None = None
+
+
 class AnswerIn(_In):
     label: str | int | None = None
     labels: list[str | int] | None = None
     boxes: list[BoxIO] | None = None
+    spans: list[SpanIO] | None = Field(default=None, max_length=10_000)
     seconds: float | None = Field(default=None, ge=0)
 
     def raw(self) -> dict[str, Any]:
         return {"label": self.label, "labels": self.labels,
-                "boxes": None if self.boxes is None else [b.model_dump() for b in self.boxes]}
+                "boxes": None if self.boxes is None else [b.model_dump() for b in self.boxes],
+                "spans": None if self.spans is None else [s.model_dump(exclude_none=True)
+                                                          for s in self.spans]}
 
 
 class AnswerOut(BaseModel):
     label: str | None = None
     labels: list[str] | None = None
     boxes: list[BoxIO] | None = None
+    spans: list[SpanIO] | None = None
 
     @classmethod
     def of(cls, schema: LabelSchema, label: int | None, labels: list[int] | None,
-           boxes: list[Box] | None) -> AnswerOut:
+           boxes: list[Box] | None, spans: list[Span] | None = None) -> AnswerOut:
         names = schema.names
         return cls(label=None if label is None else names[label],
                    labels=None if labels is None else [names[i] for i in labels],
-                   boxes=None if boxes is None else [BoxIO(**b.model_dump()) for b in boxes])
+                   boxes=None if boxes is None else [BoxIO(**b.model_dump()) for b in boxes],
+                   spans=None if spans is None else [SpanIO(**s.model_dump()) for s in spans])
 
 
 class ItemOut(BaseModel):
@@ -213,7 +230,7 @@ class VoteOut(BaseModel):
     @classmethod
     def of(cls, schema: LabelSchema, kind: str, source: str, a: AnnotationRecord) -> VoteOut:
         return cls(kind=kind, source=source,
-                   answer=AnswerOut.of(schema, a.label, a.labels, a.boxes),
+                   answer=AnswerOut.of(schema, a.label, a.labels, a.boxes, a.spans),
                    confidence=a.confidence, needs_review=a.needs_review, seconds=a.seconds)
 
 
@@ -244,6 +261,7 @@ class ScorecardOut(BaseModel):
     confusion: list[list[int]] = []
     slow_items: int = 0
     fast_items: int = 0
+    honeypot_span_f1: float | None = None
 
 
 class DashboardOut(BaseModel):

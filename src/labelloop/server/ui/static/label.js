@@ -13,6 +13,7 @@
     const names = project.classes.map(function (c) { return c.name; });
     const multi = project.multi_label;
     const detection = project.has_boxes;
+    const spanMode = project.has_spans;
     const statusEl = document.getElementById("status");
     const buttons = Array.prototype.slice.call(document.querySelectorAll(".class-btn"));
     const draftKey = "labelloop-draft:" + pid + ":" + itemId;
@@ -81,6 +82,11 @@
     }
     function choose(i) {
       if (i < 0 || i >= names.length) return;
+      if (spanMode) {
+        if (editor && !editor.setLabel(names[i])) status("Select words first: drag over them, or use the arrow keys (shift extends).", "warn");
+        else status("");
+        return;
+      }
       if (detection) { current = i; if (editor) editor.setLabel(names[i]); }
       else if (multi) { if (selected.has(i)) selected.delete(i); else selected.add(i); }
       else { selected = new Set([i]); }
@@ -90,7 +96,7 @@
       b.addEventListener("click", function () { choose(Number(b.dataset.index)); b.blur(); });
     });
     const prev = (saved && saved.answer) || task.previous;
-    if (prev && !detection) {
+    if (prev && !detection && !spanMode) {
       (prev.labels || (prev.label ? [prev.label] : [])).forEach(function (n) {
         const i = names.indexOf(n);
         if (i >= 0) selected.add(i);
@@ -105,11 +111,19 @@
       });
       editor.setLabel(names[0]);
     }
+    if (spanMode && window.LabelloopSpans) {
+      editor = window.LabelloopSpans(document.getElementById("span-text"), {
+        text: String(task.item.data.text || ""), classes: names,
+        spans: prev ? prev.spans || [] : [], suggested: prev ? [] : (sug && sug.spans) || [],
+        showSuggested: !blind, allowOverlap: !!project.settings.allow_overlap,
+      });
+    }
     render();
 
     // -- durable submit with retry ----------------------------------------------------
     function answer() {
       if (detection) return { boxes: editor ? editor.getBoxes() : [] };
+      if (spanMode) return { spans: editor ? editor.getSpans() : [] };
       const picked = Array.from(selected).sort().map(function (i) { return names[i]; });
       return multi ? { labels: picked } : { label: picked[0] };
     }
@@ -143,12 +157,20 @@
       }
     }
 
+    // spans as "LABEL: words; …" (offsets count code points, as the server does)
+    function spanText(list) {
+      const chars = Array.from(String(task.item.data.text || ""));
+      return list.map(function (s) {
+        return s.label + ": " + chars.slice(s.start, s.end).join("");
+      }).join("; ") || "no spans";
+    }
+
     function next() { window.location.assign("/p/" + pid + "/label"); }
 
     async function submit() {
       if (busy) return;
       const a = answer();
-      if (!detection && !multi && !a.label) { status("Choose a class first (1-9).", "bad"); return; }
+      if (!detection && !spanMode && !multi && !a.label) { status("Choose a class first (1-9).", "bad"); return; }
       const draft = { item: itemId, answer: a, seconds: Math.round(activeSeconds() * 100) / 100 };
       localStorage.setItem(draftKey, JSON.stringify(draft));
       busy = true;
@@ -160,7 +182,8 @@
           if (fb.correct) status("✓ Correct: this was a check item.", "good");
           else {
             const exp = fb.expected.label || (fb.expected.labels || []).join(", ") ||
-              ((fb.expected.boxes || []).length + " box(es)");
+              (fb.expected.spans ? spanText(fb.expected.spans) :
+                (fb.expected.boxes || []).length + " box(es)");
             status("✗ Check item: the reference answer is " + exp + ".", "bad");
           }
           setTimeout(next, fb.correct ? 1200 : 3000);
