@@ -46,6 +46,8 @@ from labelloop.storage.task_path import ClaimedTask, Parse, Submitted
 class ProjectRepository(Protocol):
     """Projects: name, label schema, settings."""
 
+    dialect: str
+    """The database: ``"sqlite"`` or ``"postgresql"``."""
     config_version: int
     """Changes whenever a project's settings, access or members change through this
     object (caches of project details compare it)."""

@@ -157,15 +157,19 @@ def _recount() -> Any:
 
 _RECOUNT = _recount()
 
-_ITEM = select(ITEMS.id, ITEMS.data, ITEMS.meta, ITEMS.split, ITEMS.external_id,
-               ITEMS.content_hash, ITEMS.width, ITEMS.height).where(
-    ITEMS.id == _item, ITEMS.project_id == _pid)
-
 _VOTES = (select(S.kind, S.name, S.user_id, N.id, N.item_id, N.source_id, N.label, N.value,
                  N.confidence, N.needs_review, N.seconds, N.created_at)
           .join(AnnotationRow.__table__, N.source_id == S.id)
           .where(N.item_id == _item, S.project_id == _pid, S.kind.in_(SHOWN_KINDS))
           .order_by(S.id))
+_SHOWN = _VOTES.subquery()
+# the item, and its shown votes joined beside it (one row per vote, or one without any)
+_ITEM_VOTES = (select(ITEMS.id.label("item_id_"), ITEMS.data, ITEMS.meta, ITEMS.split,
+                      ITEMS.external_id, ITEMS.content_hash, ITEMS.width, ITEMS.height,
+                      *_SHOWN.c)
+               .select_from(ItemRow.__table__.outerjoin(_SHOWN, _SHOWN.c.item_id == ITEMS.id))
+               .where(ITEMS.id == _item, ITEMS.project_id == _pid)
+               .order_by(_SHOWN.c.source_id))
 
 
 def _first(q: Any) -> Any:
@@ -283,13 +287,13 @@ def _expire(conn: Connection, project_id: int, now: datetime) -> None:
 
 # -- claim --------------------------------------------------------------------------------
 def _read_task(conn: Connection, project_id: int, claim: Claim) -> ClaimedTask:
-    p = {"pid": project_id, "item": claim.item_id}
-    row = conn.execute(_ITEM, p).one()
+    rows = conn.execute(_ITEM_VOTES, {"pid": project_id, "item": claim.item_id}).all()
+    row = rows[0]
     item = ItemRecord.model_construct(
-        id=row.id, data=row.data, meta=row.meta or {}, split=row.split,
+        id=row.item_id_, data=row.data, meta=row.meta or {}, split=row.split,
         external_id=row.external_id, content_hash=row.content_hash, width=row.width,
         height=row.height)
-    votes = [Vote(r.kind, r.name, r.user_id, _annotation(r)) for r in conn.execute(_VOTES, p)]
+    votes = [Vote(r.kind, r.name, r.user_id, _annotation(r)) for r in rows if r.id is not None]
     return ClaimedTask(claim, item, votes)
 
 
