@@ -111,6 +111,8 @@ def _serve_workers(p: Project, project: Path, secret: str, workers: int, *, host
 
     from labelloop.server.workers import CONFIG_ENV, ServeConfig
 
+    # the processes share PostgreSQL's connections (100 by default): 80 at most in all
+    os.environ.setdefault("LABELLOOP_POOL_SIZE", str(max(10, 40 // workers)))
     os.environ[CONFIG_ENV] = ServeConfig(
         str(project.resolve()), secret, secure_cookies, tuple(trusted_proxy), max_upload_mb,
     ).to_env()

@@ -18,6 +18,10 @@ denormalised row only finds candidates and never decides alone:
 A partial unique index (migration 0002) also forbids two open claims of one user on one
 item. Claims past ``expires_at`` are marked ``expired`` before every claim, which returns
 their items to the queue.
+
+The claim and the annotator's submit are written in :mod:`labelloop.storage.task_path`
+(one transaction each, statements built once); this module wraps them as repository
+methods and keeps the rest of the queue's bookkeeping.
 """
 
 from __future__ import annotations

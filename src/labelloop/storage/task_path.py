@@ -49,6 +49,7 @@ from labelloop.core.records import AnnotationRecord, ItemRecord
 from labelloop.errors import ConflictError, NotFoundError
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import aware, unavailable_on_overload
+from labelloop.storage.group_commit import group_commit
 from labelloop.storage.models import (
     AnnotationRow,
     AssignmentRow,
@@ -412,7 +413,7 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
     ValidationError
         From ``parse``, if the answer does not fit the item (nothing is stored).
     """
-    with write_connection(base) as conn:
+    def job(conn: Connection) -> Submitted | None:
         _expire(conn, project_id, now)
         p = {"pid": project_id, "uid": user_id, "item": item_id}
         state = conn.execute(_SUBMIT_STATE, p).first()
@@ -424,8 +425,9 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
         if honeypot and own is not None:
             raise ConflictError("this answer was already scored and cannot be changed")
         label, labels, boxes = parse(width, height)
-        if seconds is None and held is not None:
-            seconds = (now - aware(held_at)).total_seconds()
+        spent = seconds
+        if spent is None and held is not None:
+            spent = (now - aware(held_at)).total_seconds()
         if held is None and own is None:  # no claim: claim on the spot while there is room
             if conn.dialect.name == "postgresql":
                 is_gold = bool(conn.scalar(_LOCK_ROW.with_for_update(), p))
@@ -439,7 +441,7 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
         record = AnnotationRecord.model_construct(
             item_id=item_id, source_id=int(source), label=label, labels=labels, boxes=boxes,
             probs=None, confidence=None, needs_review=False,
-            seconds=None if seconds is None else min(max(float(seconds), 0.0), max_seconds),
+            seconds=None if spent is None else min(max(float(spent), 0.0), max_seconds),
             created_at=now, id=None)
         value: dict[str, Any] = {}
         if labels is not None:
@@ -447,8 +449,7 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
         if boxes is not None:
             value["boxes"] = [b.model_dump() for b in boxes]
         conn.execute(_UPSERT[conn.dialect.name], {
-            "item_id": item_id, "source_id": int(source), "label": label,
-            "value": value,
+            "item_id": item_id, "source_id": int(source), "label": label, "value": value,
             "confidence": None, "needs_review": False, "seconds": record.seconds,
             "created_at": now})
         if (held is None) == (own is None):
@@ -457,5 +458,10 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
             # answer, or a changed answer, leaves it as it was.)
             _refresh(conn, [item_id])
         return Submitted(record, honeypot, gold)
+
+    if base.dialect == "sqlite":  # answers arriving together share one commit
+        return group_commit(base).run(job)
+    with write_connection(base) as conn:
+        return job(conn)
 
 
