@@ -107,9 +107,7 @@ def _serve_workers(p: Project, project: Path, secret: str, workers: int, *, host
                    shown: str, secure_cookies: bool, trusted_proxy: list[str],
                    max_upload_mb: float) -> None:
     """Serve with several uvicorn worker processes, each building the app itself."""
-    import uvicorn
-
-    from labelloop.server.workers import CONFIG_ENV, ServeConfig
+    from labelloop.server.workers import CONFIG_ENV, ServeConfig, serve
 
     # the processes share PostgreSQL's connections (100 by default): 80 at most in all
     os.environ.setdefault("LABELLOOP_POOL_SIZE", str(max(10, 40 // workers)))
@@ -119,8 +117,7 @@ def _serve_workers(p: Project, project: Path, secret: str, workers: int, *, host
     p.close()
     console.print(f"serving [bold]{p.name}[/] at http://{shown}:{port}/ with {workers} "
                   "processes  (Ctrl+C stops)", highlight=False)
-    uvicorn.run("labelloop.server.workers:app", factory=True, workers=workers, host=host,
-                port=port, log_level="warning", proxy_headers=False)
+    serve(workers, host=host, port=port)
 
 
 def _requeuer(p: Project, embedding_model: str) -> Requeuer:
