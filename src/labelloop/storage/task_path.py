@@ -379,12 +379,15 @@ def candidate_query(dialect: str, project_id: int, user_id: int, *, gold: bool) 
 def _source(conn: Connection, project_id: int, user_id: int, name: str) -> int:
     """The user's human source, created on their first answer (``name#id`` when an
     imported source already has the name)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     for candidate in (name, f"{name}#{user_id}"):
-        found = conn.execute(_SOURCE_BY_NAME, {"pid": project_id, "name": candidate}).first()
-        if found is None:
-            return int(conn.execute(insert(T_SOURCES).values(
+        args = {"pid": project_id, "name": candidate}
+        found = conn.execute(_SOURCE_BY_NAME, args).first()
+        if found is None:  # (a concurrent first answer of the same user may win the race)
+            conn.execute(dialect.insert(T_SOURCES).values(
                 project_id=project_id, kind="human", name=candidate, version="",
-                user_id=user_id, created_at=utcnow()).returning(S.id)).scalar_one())
+                user_id=user_id, created_at=utcnow()).on_conflict_do_nothing())
+            found = conn.execute(_SOURCE_BY_NAME, args).one()
         if found.user_id == user_id:
             return int(found.id)
     raise ConflictError(f"sources named {name!r} and {name}#{user_id} belong to others")
