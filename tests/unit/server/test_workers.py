@@ -14,6 +14,7 @@ from labelloop.server.workers import (
     app,
     check_workers,
     default_workers,
+    serve,
 )
 from labelloop.services.project import Project
 
@@ -49,3 +50,27 @@ def test_a_worker_builds_the_app_from_the_environment(tmp_path: Path,
     with TestClient(built) as client:
         assert client.get("/api/v1/projects").status_code == 401  # served, and guarded
     ctx.store.close()
+
+
+def test_workers_listen_on_a_tcp_socket_so_answers_are_not_delayed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncio sets TCP_NODELAY only on connections of a socket whose protocol is TCP;
+    with protocol 0 every answer's body waited ~40 ms for the client's delayed ACK."""
+    import socket
+
+    import uvicorn.supervisors
+
+    seen: dict[str, object] = {}
+
+    class FakeSupervisor:
+        def __init__(self, config: object, sockets: list[socket.socket]) -> None:
+            seen["config"], seen["sockets"] = config, sockets
+
+        def run(self) -> None:
+            seen["ran"] = True
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", FakeSupervisor)
+    serve(3, host="127.0.0.1", port=0)
+    (sock,) = seen["sockets"]  # type: ignore[misc]
+    assert seen["ran"] and sock.proto == socket.IPPROTO_TCP
+    assert seen["config"].workers == 3 and seen["config"].factory  # type: ignore[attr-defined]
