@@ -20,7 +20,7 @@ from labelloop.services.users import Users
 from labelloop.storage import Store
 
 # statements a request may send (SQLite counts its BEGIN IMMEDIATE as one), transactions
-NEXT_STATEMENTS, SUBMIT_STATEMENTS = 7, 5
+NEXT_STATEMENTS, SUBMIT_STATEMENTS = 7, 4
 SECRET = "request-cost-test-secret-0123456789-abcdefgh"
 
 

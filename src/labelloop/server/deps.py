@@ -185,3 +185,25 @@ async def project_dep(project_id: int, ctx: Ctx, user: User) -> ProjectInfo:
 
 
 ProjectDep = Annotated[ProjectInfo, Depends(project_dep)]
+
+
+@dataclass(frozen=True)
+class LabelingCall:
+    """Who labels in which project, for the annotator's hot routes."""
+
+    ctx: ServerContext
+    user: UserRecord
+    project: ProjectInfo
+
+
+async def labeling_call(project_id: int, request: Request) -> LabelingCall:
+    """:data:`ProjectDep` and :data:`Labeler` as one dependency (the same checks in the
+    same order: 401, then 404, then 403), for the routes every annotator calls in a loop:
+    FastAPI solves one dependency instead of five."""
+    ctx = get_ctx(request)
+    user = await current_user(request, ctx)
+    project = await project_dep(project_id, ctx, user)
+    return LabelingCall(ctx, require(user, "label"), project)
+
+
+Labeling = Annotated[LabelingCall, Depends(labeling_call)]

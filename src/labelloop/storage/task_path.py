@@ -12,7 +12,9 @@ The guarantees are those of :mod:`labelloop.storage.queue`, written with fewer r
   compiled SQL whatever the user;
 * the item and its votes are read in the same transaction;
 * a submit checks the item, the user's claim, earlier answer and honeypot state in one
-  ``SELECT``, then closes the claim, upserts the answer and re-counts the queue row.
+  ``SELECT``, then closes the claim and upserts the answer (re-counting the queue row
+  only when the item's count changed); on SQLite answers arriving together share one
+  commit (:mod:`labelloop.storage.group_commit`).
 
 Rare paths (claims expired by the sweep, a stale queue row, the user's first answer, an
 overlap that changed) fall back to the session-based helpers of
@@ -417,7 +419,10 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
         From ``parse``, if the answer does not fit the item (nothing is stored).
     """
     def job(conn: Connection) -> Submitted | None:
-        _expire(conn, project_id, now)
+        # no expiry sweep here: a claim past its time that nobody swept is one nobody
+        # else took (every claim sweeps first), so storing the answer on it is what the
+        # sweep and the guard would allow too; one that another claim swept is no longer
+        # held, and the guard below decides
         p = {"pid": project_id, "uid": user_id, "item": item_id}
         state = conn.execute(_SUBMIT_STATE, p).first()
         if state is None:

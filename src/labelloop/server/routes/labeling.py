@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from labelloop.core.records import UserRecord
-from labelloop.server.deps import Ctx, Labeler, ProjectDep, ServerContext, Viewer
+from labelloop.server.deps import Ctx, Labeler, Labeling, ProjectDep, ServerContext, Viewer
 from labelloop.server.policies import allowed
 from labelloop.server.routes.convert import scorecard_out, submit_out, task_out
 from labelloop.server.schemas.api import (
@@ -47,10 +47,10 @@ def _json(body: BaseModel) -> Response:
 
 
 @router.post("/projects/{project_id}/queue/next", response_model=NextOut)
-def next_task(project: ProjectDep, user: Labeler, ctx: Ctx) -> Response:
+def next_task(call: Labeling) -> Response:
     """Your open task, or claim the next one (``task`` is null when the queue is done)."""
-    task = ctx.queue(project).next(user)
-    return _json(NextOut(task=None if task is None else task_out(project, task)))
+    task = call.ctx.queue(call.project).next(call.user)
+    return _json(NextOut(task=None if task is None else task_out(call.project, task)))
 
 
 @router.get("/projects/{project_id}/items/{item_id}/task", response_model=TaskOut)
@@ -60,10 +60,10 @@ def get_task(project: ProjectDep, item_id: int, user: Labeler, ctx: Ctx) -> Task
 
 
 @router.put("/projects/{project_id}/items/{item_id}/annotation", response_model=SubmitOut)
-def submit(project: ProjectDep, item_id: int, body: AnswerIn, user: Labeler,
-           ctx: Ctx) -> Response:
+def submit(call: Labeling, item_id: int, body: AnswerIn) -> Response:
     """Submit your answer; the reply comes after the write is durable. Idempotent."""
-    result = ctx.queue(project).submit(user, item_id, body.raw(), body.seconds)
+    ctx, project = call.ctx, call.project
+    result = ctx.queue(project).submit(call.user, item_id, body.raw(), body.seconds)
     if ctx.requeuer is not None:
         ctx.requeuer.labeled(project)
     return _json(submit_out(project, result))
