@@ -72,6 +72,7 @@ class Result:
     max_taken: int = 0
     load_before: str = ""
     load_after: str = ""
+    serve_args: str = ""
 
 
 # -- setup (runs in a child process on the source tree under test) ------------------------
@@ -222,7 +223,8 @@ def _verify(url: str, res: Result, acked: list[tuple[str, list[int]]],
 
 def run(args: argparse.Namespace) -> Result:
     """One complete run: setup, serve, load, stop, verify."""
-    res = Result(args.db, args.items, args.annotators, args.seconds, args.overlap, args.think)
+    res = Result(args.db, args.items, args.annotators, args.seconds, args.overlap, args.think,
+                 serve_args=args.serve_args)
     src = Path(args.src).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="labelloop-load-"))
     folder = tmp / "project"

@@ -16,7 +16,8 @@ from helpers import SCHEMA, human_sources, make_users, taken_per_item
 from labelloop.core.records import AnnotationRecord, ItemRecord, PendingAnnotation
 from labelloop.core.schema import ProjectSettings
 from labelloop.storage import Store
-from labelloop.storage.queue import next_item_query, user_sources
+from labelloop.storage.queue import user_sources
+from labelloop.storage.task_path import candidate_query
 
 N_ITEMS = 3000
 BIG = {"items", "annotations", "claim_queue"}
@@ -73,7 +74,7 @@ def test_next_item_query_uses_the_claim_index(world: tuple[Store, int, int, list
     with store.snapshot() as s:
         sources = user_sources(s, pid, user)
     assert sources, "the user's answers must take part in the plan"
-    sql = _sql(store, next_item_query(store.dialect, pid, user, sources, gold=gold))
+    sql = _sql(store, candidate_query(store.dialect, pid, user, gold=gold))
     if store.dialect == "sqlite":
         plan = _sqlite_plan(store, sql)
         scans = [d for d in plan if d.startswith("SCAN") and d.split()[1] in BIG | {"q"}]

@@ -26,23 +26,23 @@ def test_a_claim_expiring_mid_submit_never_exceeds_the_overlap(world: World,
     task = queue.next(ann)
     assert task is not None and task.item.id is not None
     item = task.item.id
-    real_open_claim = world.store.open_claim
+    real_submit = world.store.submit_task
     skew = [timedelta(0)]  # the store's clock runs this much ahead once the claim is seen
     later = timedelta(minutes=one.settings.claim_minutes + 1)
 
-    def open_claim_then_expire(project_id: int, user_id: int, **kw: Any) -> Any:
-        """The check sees a live claim; right after it, the claim expires and the item
-        goes to the other annotator."""
-        claim = real_open_claim(project_id, user_id, **kw)
+    def expire_then_submit(*args: Any, **kw: Any) -> Any:
+        """The annotator still sees a live claim when they submit; at that instant the
+        claim expires and the item goes to the other annotator."""
+        claim = world.store.open_claim(one.id, ann.id or 0)
         assert claim is not None and claim.item_id == item
         skew[0] = later
         taken = world.store.claim_item(one.id, other.id or 0, item, overlap=1, minutes=30)
         assert taken is not None and taken.item_id == item and taken.user_id == other.id
-        return claim
+        return real_submit(*args, **kw)
 
     import labelloop.storage.queue as storage_queue
 
-    monkeypatch.setattr(world.store, "open_claim", open_claim_then_expire)
+    monkeypatch.setattr(world.store, "submit_task", expire_then_submit)
     monkeypatch.setattr(storage_queue, "utcnow", lambda: utcnow() + skew[0])
     with pytest.raises(ConflictError):
         queue.submit(ann, item, {"label": "ham"})

@@ -53,6 +53,10 @@ def serve(
                        "`labelloop loop`) in the background instead of only refreshing "
                        "priorities: one at start when due (or after an interrupted one), "
                        "then whenever loop_every new answers arrived.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        help="Server processes (default: one per CPU, at most 4, on PostgreSQL; 1 on "
+             "SQLite). Each keeps its own caches: a token revoked or a setting changed "
+             "through one reaches the others within seconds.")] = None,
 ) -> None:
     """Serve the labeling web UI and the REST API (/api/v1) of a project.
 
@@ -75,17 +79,45 @@ def serve(
         admin, password = first
         console.print(f"created the first admin account: user [bold]{admin.name}[/], "
                       f"password [bold]{password}[/] (shown once)", highlight=False)
+    from labelloop.server.workers import check_workers, default_workers
+
+    n_workers = workers if workers is not None else default_workers(p.store.dialect)
+    check_workers(n_workers, background_jobs=embedding_model is not None and workers is not None)
+    if embedding_model:
+        n_workers = 1
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if n_workers > 1:
+        _serve_workers(p, project, secret, n_workers, host=host, port=port, shown=shown,
+                       secure_cookies=secure_cookies, trusted_proxy=trusted_proxy or [],
+                       max_upload_mb=max_upload_mb)
+        return
     requeuer = None
     if embedding_model:
         requeuer = _looper(p, embedding_model) if loop else _requeuer(p, embedding_model)
     app = create_app(p.store, secret=secret, media_root=project.resolve(),
                      secure_cookies=secure_cookies, users=users, requeuer=requeuer,
                      trusted_proxies=trusted_proxy or (), max_upload_mb=max_upload_mb)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{p.name}[/] at http://{shown}:{port}/  (Ctrl+C stops)",
                   highlight=False)
     # the app reads X-Forwarded-For itself, from --trusted-proxy only
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+
+
+def _serve_workers(p: Project, project: Path, secret: str, workers: int, *, host: str, port: int,
+                   shown: str, secure_cookies: bool, trusted_proxy: list[str],
+                   max_upload_mb: float) -> None:
+    """Serve with several uvicorn worker processes, each building the app itself."""
+    from labelloop.server.workers import CONFIG_ENV, ServeConfig, serve
+
+    # the processes share PostgreSQL's connections (100 by default): 80 at most in all
+    os.environ.setdefault("LABELLOOP_POOL_SIZE", str(max(10, 40 // workers)))
+    os.environ[CONFIG_ENV] = ServeConfig(
+        str(project.resolve()), secret, secure_cookies, tuple(trusted_proxy), max_upload_mb,
+    ).to_env()
+    p.close()
+    console.print(f"serving [bold]{p.name}[/] at http://{shown}:{port}/ with {workers} "
+                  "processes  (Ctrl+C stops)", highlight=False)
+    serve(workers, host=host, port=port)
 
 
 def _requeuer(p: Project, embedding_model: str) -> Requeuer:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labelloop import __version__
 from labelloop.errors import (
@@ -66,6 +68,52 @@ _ERRORS = {400: "The request body could not be read (e.g. malformed or too deepl
 # every API route documents these answers, each with the one error envelope
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text} for code, text in _ERRORS.items()}
+
+
+class _Guard:
+    """Refuses ids past 32 bits and bodies over the upload limit before routing, and adds
+    the security headers to every answer (a plain ASGI middleware: FastAPI's
+    ``@app.middleware`` would add a task and a stream copy to every request)."""
+
+    def __init__(self, app: ASGIApp, *, ctx: ServerContext,
+                 refuse: Callable[[Request, LabelloopError], Awaitable[Response]]) -> None:
+        self.app = app
+        self.ctx = ctx
+        self.refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        path: str = scope["path"]
+        numbers = [*path.split("/"), *request.query_params.values()]
+        error: LabelloopError | None = None
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+        if any(n.isascii() and n.isdigit() and int(n) > MAX_ID for n in numbers):
+            error = NotFoundError(f"no such id: ids are at most {MAX_ID}")
+        size = request.headers.get("content-length", "")
+        if error is None and size.isascii() and size.isdigit() and int(
+                size) > self.ctx.max_upload_bytes:
+            error = PayloadTooLargeError(too_large(self.ctx.max_upload_bytes))
+        no_store = path.startswith(API_PREFIX) or path.startswith("/p/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CSP)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                if no_store:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        if error is not None:
+            response = await self.refuse(request, error)
+            await response(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -162,24 +210,5 @@ def create_app(
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return _envelope(500, "internal_error", "internal server error; see the server log")
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        numbers = [*request.url.path.split("/"), *request.query_params.values()]
-        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
-        if any(n.isascii() and n.isdigit() and int(n) > MAX_ID for n in numbers):
-            return await _labelloop_error(request, NotFoundError(
-                f"no such id: ids are at most {MAX_ID}"))
-        size = request.headers.get("content-length", "")
-        if size.isascii() and size.isdigit() and int(size) > ctx.max_upload_bytes:
-            error = PayloadTooLargeError(too_large(ctx.max_upload_bytes))
-            return await _labelloop_error(request, error)
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.url.path.startswith(API_PREFIX) or request.url.path.startswith("/p/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(_Guard, ctx=ctx, refuse=_labelloop_error)
     return app

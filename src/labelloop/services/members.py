@@ -14,6 +14,12 @@ from labelloop.errors import NotFoundError
 from labelloop.storage import ProjectInfo, StoreProtocol
 
 
+def visible_to(user: UserRecord, project: ProjectInfo, member_ids: frozenset[int]) -> bool:
+    """Whether the user may see the project, given its members: admins see every project,
+    others the open ones and the members-only ones they were admitted to."""
+    return user.role == "admin" or not project.members_only or user.id in member_ids
+
+
 class Members:
     """Project membership in a store."""
 
@@ -51,7 +57,8 @@ class Members:
             return list(projects)
         closed = [p.id for p in projects if p.members_only]
         mine = {p for p, u in self.store.memberships(closed) if u == user.id} if closed else set()
-        return [p for p in projects if not p.members_only or p.id in mine]
+        return [p for p in projects if visible_to(user, p, frozenset({user.id or 0})
+                                                  if p.id in mine else frozenset())]
 
     def visible(self, user: UserRecord, project_ids: list[int]) -> list[int]:
         """The projects among ``project_ids`` the user may see, in the same order."""

@@ -7,9 +7,8 @@ pre-label (never another person's label, never a gold answer) and their own earl
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, Span, UserRecord
@@ -17,6 +16,7 @@ from labelloop.core.schema import LabelSchema
 from labelloop.core.tasks import Answer as Answer  # re-exported: callers import it here
 from labelloop.errors import ConflictError, NotFoundError
 from labelloop.storage import ProjectInfo, StoreProtocol
+from labelloop.storage.records import Vote
 
 MAX_SECONDS = 4 * 3600.0
 SUGGESTION_KINDS = ("model", "label_model")
@@ -90,10 +90,6 @@ def parse_answer(schema: LabelSchema, raw: Mapping[str, Any],
                                          allow_overlap=allow_overlap)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def answers_match(a: AnnotationRecord, b: AnnotationRecord, *, iou: float = 0.5) -> bool:
     """Whether two annotations agree (same class, same set, the same spans, or boxes
     matched at IoU).
@@ -120,6 +116,22 @@ def answers_match(a: AnnotationRecord, b: AnnotationRecord, *, iou: float = 0.5)
     return a.label == b.label
 
 
+def _suggestion(votes: list[Vote]) -> Suggestion | None:
+    """The pre-label shown with an item: the most confident model's newest version; a
+    label model's only while no human answered (it would echo other people)."""
+    found = [(v.kind, v.source, v.annotation) for v in votes
+             if v.kind in (*SUGGESTION_KINDS, "human")]
+    if any(k == "human" for k, _, _ in found):
+        found = [f for f in found if f[0] == "model"]
+    # one suggestion per model: its newest version (rows come in source order)
+    found = list({(k, n): (k, n, a) for k, n, a in found if k != "human"}.values())
+    if not found:
+        return None
+    kind_rank = {"model": 0, "label_model": 1}
+    _, name, a = max(found, key=lambda f: (kind_rank[f[0]], f[2].confidence or 0.0))
+    return Suggestion(name, a.label, a.labels, a.boxes, a.confidence, a.spans)
+
+
 class LabelingQueue:
     """The annotation queue of one project.
 
@@ -143,33 +155,22 @@ class LabelingQueue:
     def _pid(self) -> int:
         return self.project.id
 
-    def human_source(self, user: UserRecord) -> int:
-        """The id of the user's human source in this project (created on first use).
-
-        It is named after the user, or ``name#id`` when an imported source already has
-        that name.
-        """
-        assert user.id is not None
-        found = self.store.user_source_id(self._pid, user.id)
-        if found is not None:
-            return found
-        src = self.store.ensure_source(self._pid, "human", user.name, user_id=user.id)
-        if src.user_id != user.id:
-            src = self.store.ensure_source(self._pid, "human", f"{user.name}#{user.id}",
-                                           user_id=user.id)
-        return int(src.id)  # type: ignore[arg-type]
-
     def next(self, user: UserRecord) -> Task | None:
-        """The user's open task, or a newly claimed one; None when nothing is left."""
+        """The user's open task, or a newly claimed one; None when nothing is left.
+
+        The claim, the item and its votes come from one transaction.
+        """
         assert user.id is not None
         st = self.project.settings
         honeypot = st.honeypot_rate > 0 and self.rng.random() < st.honeypot_rate
-        claim = self.store.claim_next(
+        found = self.store.claim_task(
             self._pid, user.id, overlap=st.overlap, minutes=st.claim_minutes, honeypot=honeypot,
         )
-        if claim is None:
+        if found is None:
             return None
-        return self._task(user, claim.item_id, claim.expires_at)
+        own = [v.annotation for v in found.votes if v.kind == "human" and v.user_id == user.id]
+        return Task(found.item, _suggestion(found.votes), own[0] if own else None,
+                    found.claim.expires_at)
 
     def task(self, user: UserRecord, item_id: int) -> Task:
         """An item the user holds a claim on or has answered before (to change the answer)."""
@@ -189,26 +190,9 @@ class LabelingQueue:
         assert user.id is not None
         return self.store.user_annotation(self._pid, user.id, item_id)
 
-    def _kind_annotations(self, item_id: int, kinds: tuple[str, ...]
-                          ) -> list[tuple[str, str, AnnotationRecord]]:
-        votes = self.store.votes(self._pid, item_ids=[item_id], kinds=kinds)
-        return [(v.kind, v.source, v.annotation) for v in votes]
-
     def _suggestion(self, item_id: int) -> Suggestion | None:
-        found = self._kind_annotations(item_id, (*SUGGESTION_KINDS, "human"))
-        if any(k == "human" for k, _, _ in found):  # a label model would echo other people
-            found = [f for f in found if f[0] == "model"]
-        # one suggestion per model: its newest version (rows come in source order)
-        found = list({(k, n): (k, n, a) for k, n, a in found if k != "human"}.values())
-        if not found:
-            return None
-        kind_rank = {"model": 0, "label_model": 1}
-        _, name, a = max(found, key=lambda f: (kind_rank[f[0]], f[2].confidence or 0.0))
-        return Suggestion(name, a.label, a.labels, a.boxes, a.confidence, a.spans)
-
-    def _gold(self, item_id: int) -> AnnotationRecord | None:
-        golds = self._kind_annotations(item_id, ("gold",))
-        return golds[-1][2] if golds else None
+        return _suggestion(self.store.votes(self._pid, item_ids=[item_id],
+                                            kinds=(*SUGGESTION_KINDS, "human")))
 
     def submit(self, user: UserRecord, item_id: int, answer: Answer | Mapping[str, Any],
                seconds: float | None = None) -> SubmitResult:
@@ -216,6 +200,8 @@ class LabelingQueue:
 
         ``answer`` is an :class:`Answer`, or the raw answer (class names, boxes in pixels)
         that :func:`parse_answer` checks against the schema and the item's image size.
+        Everything is checked and written in one transaction: a claim expiring meanwhile
+        cannot let the answer in after the item went to someone else.
 
         Raises
         ------
@@ -227,41 +213,31 @@ class LabelingQueue:
             If the claim expired and the item went to others, or a honeypot is answered twice.
         """
         assert user.id is not None
-        item = self.store.items(self._pid, ids=[item_id])[0]
         st = self.project.settings
-        if not isinstance(answer, Answer):
-            answer = parse_answer(self.project.schema, answer, (item.width, item.height),
-                                  text=item.text, allow_overlap=st.allow_overlap)
-        claim = self.store.open_claim(self._pid, user.id)
-        own = self._own(user, item_id)
-        gold = self._gold(item_id)
-        # a honeypot for this user: gold when they claimed it (a reviewer's later decision
-        # is neither scored against their change nor shown to them)
-        honeypot = gold is not None and self.store.was_honeypot(self._pid, user.id, item_id)
-        if honeypot and own is not None:
-            raise ConflictError("this answer was already scored and cannot be changed")
-        if seconds is None and claim is not None and claim.item_id == item_id:
-            seconds = (_now() - claim.claimed_at).total_seconds()
-        record = AnnotationRecord(
-            item_id=item.id, source_id=self.human_source(user), label=answer.label,  # type: ignore[arg-type]
-            labels=answer.labels, boxes=answer.boxes, spans=answer.spans,
-            seconds=None if seconds is None else min(max(float(seconds), 0.0), MAX_SECONDS),
-        )
-        # checked and written in one transaction: a claim expiring meanwhile cannot let the
-        # answer in after the item went to someone else
-        if not self.store.submit_answer(self._pid, user.id, record, overlap=st.overlap,
-                                        minutes=st.claim_minutes):
+
+        def parse(width: int | None, height: int | None,
+                  text: Callable[[], str | None]) -> Answer:
+            if isinstance(answer, Answer):
+                return answer
+            schema = self.project.schema
+            return parse_answer(schema, answer, (width, height),
+                                text=text() if schema.task_type.has_spans else None,
+                                allow_overlap=st.allow_overlap)
+
+        done = self.store.submit_task(
+            self._pid, user.id, user.name, item_id, parse, seconds=seconds,
+            max_seconds=MAX_SECONDS, overlap=st.overlap, minutes=st.claim_minutes)
+        if done is None:
             raise ConflictError(
                 "your claim on this item expired and it went to other annotators; "
                 "your answer was not stored"
             )
-        stored = self._own(user, item_id)
-        assert stored is not None
         feedback = None
-        if honeypot and gold is not None and st.honeypot_feedback:
+        gold = done.gold
+        if done.honeypot and gold is not None and st.honeypot_feedback:
             expected = Answer(gold.label, gold.labels, gold.boxes, gold.spans)
-            feedback = Feedback(answers_match(stored, gold), expected)
-        return SubmitResult(stored, feedback)
+            feedback = Feedback(answers_match(done.annotation, gold), expected)
+        return SubmitResult(done.annotation, feedback)
 
     def skip(self, user: UserRecord, item_id: int) -> None:
         """Skip an item: it returns to the queue for others, never to this user."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import hashlib
 import secrets
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +21,9 @@ __all__ = ["MIN_PASSWORD", "TOKEN_PREFIX", "TokenInfo", "Users"]
 TOKEN_PREFIX = "ll_"
 MIN_PASSWORD = 12  # ASVS 2.1.1; shorter passwords set before still log in
 TOKEN_TOUCH_SECONDS = 60  # last-used time is written at most once a minute per token
+TOKEN_CACHE_SECONDS = 5.0
+"""How long a token lookup is reused in one process (see :class:`Users`)."""
+_TOKEN_CACHE_MAX = 10_000
 
 
 def _hasher() -> Any:  # argon2 comes with the server extra
@@ -49,12 +55,29 @@ class Users:
     hasher:
         An ``argon2.PasswordHasher`` (default parameters unless given; tests pass a
         cheap one).
+    token_cache_seconds:
+        How long the user and details of an API token, once looked up, are reused
+        (default :data:`TOKEN_CACHE_SECONDS`; 0: look up on every request). The expiry
+        time is checked on every request; a revocation, password change or deactivation
+        through this object takes effect at once; one made elsewhere (the CLI, another
+        server process) within this many seconds.
     """
 
-    def __init__(self, store: StoreProtocol, *, hasher: Any = None) -> None:
+    def __init__(self, store: StoreProtocol, *, hasher: Any = None,
+                 token_cache_seconds: float = TOKEN_CACHE_SECONDS) -> None:
         self.store = store
         self._ph = hasher or _hasher()
         self._dummy_hash: str | None = None
+        self._token_ttl = token_cache_seconds
+        self._tokens: dict[str, tuple[float, UserRecord, TokenInfo]] = {}
+        self._tokens_lock = threading.Lock()
+        self._tokens_generation = 0  # a lookup that overlapped a revocation is not kept
+
+    def _forget_tokens(self) -> None:
+        """Drop every cached token lookup (after a revocation or an account change)."""
+        with self._tokens_lock:
+            self._tokens.clear()
+            self._tokens_generation += 1
 
     @property
     def _dummy(self) -> str:
@@ -118,12 +141,18 @@ class Users:
 
     def set_active(self, user_id: int, active: bool) -> UserRecord:
         """Activate or deactivate a user; deactivation ends their sessions."""
-        return self.store.set_user_active(user_id, active)
+        try:
+            return self.store.set_user_active(user_id, active)
+        finally:
+            self._forget_tokens()
 
     def set_password(self, user_id: int, password: str) -> None:
         """Replace a user's password, end their sessions and revoke their API tokens."""
         _check_password(password)
-        self.store.set_password_hash(user_id, self._ph.hash(password))
+        try:
+            self.store.set_password_hash(user_id, self._ph.hash(password))
+        finally:
+            self._forget_tokens()
 
     def authenticate(self, name: str, password: str) -> UserRecord:
         """Check a name and password; the same work is done for unknown names.
@@ -162,16 +191,36 @@ class Users:
 
     def token_user(self, raw: str) -> UserRecord:
         """The active user an unexpired API token belongs to (raises AuthenticationError);
-        records when the token was used."""
-        found = self.store.token_login(_sha256(raw))
+        records when the token was used (at most once a minute).
+
+        The lookup is reused for ``token_cache_seconds`` (one indexed read per token and
+        period instead of one per request); expiry is checked every time.
+        """
+        key = _sha256(raw)
+        fetched = time.monotonic()
+        with self._tokens_lock:
+            cached = self._tokens.get(key)
+            generation = self._tokens_generation
+        if cached is not None and fetched - cached[0] < self._token_ttl:
+            fetched, user, info = cached
+        else:
+            found = self.store.token_login(key)
+            if found is None:
+                raise AuthenticationError("invalid or expired API token")
+            user, info = found
         now = _now()
-        if found is None or not found[0].active or (
-                found[1].expires_at is not None and found[1].expires_at <= now):
+        if not user.active or (info.expires_at is not None and info.expires_at <= now):
             raise AuthenticationError("invalid or expired API token")
-        user, info = found
         if info.last_used_at is None or (
                 now - info.last_used_at).total_seconds() >= TOKEN_TOUCH_SECONDS:
             self.store.touch_token(info.id, now)
+            info = dataclasses.replace(info, last_used_at=now)
+        if self._token_ttl > 0:
+            with self._tokens_lock:
+                if len(self._tokens) >= _TOKEN_CACHE_MAX:
+                    self._tokens.clear()
+                if generation == self._tokens_generation:
+                    self._tokens[key] = (fetched, user, info)
         return user
 
     def tokens(self, user_id: int) -> builtins.list[TokenInfo]:
@@ -187,8 +236,11 @@ class Users:
         NotFoundError
             If the user has no token with this id.
         """
-        if not self.store.revoke_token(user_id, token_id):
-            raise NotFoundError(f"user {user_id} has no API token {token_id}")
+        try:
+            if not self.store.revoke_token(user_id, token_id):
+                raise NotFoundError(f"user {user_id} has no API token {token_id}")
+        finally:
+            self._forget_tokens()
 
     # -- sessions ---------------------------------------------------------------------
     def create_session(self, user_id: int, *, hours: float = 12) -> str:

@@ -148,6 +148,11 @@ class SqlBase:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # bumped by every change of a project's settings, access or members made through
+        # this object: the server's project cache is current while it stays the same
+        self.config_version = 0
+        # project id -> (config_version, overlap) the claim queue was last found rebased to
+        self.checked_overlap: dict[int, tuple[int, int]] = {}
         self.dialect = self.engine.dialect.name
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         # SQLite takes one writer at a time; its busy handler polls with growing sleeps, so
@@ -174,6 +179,16 @@ class SqlBase:
         with self._write_engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+    @contextmanager
+    def _config_write(self) -> Iterator[Session]:
+        """A write transaction that changes a project's settings, access or members: the
+        version moves on once it ended (so a cache filled meanwhile is dropped too)."""
+        try:
+            with self.write() as s:
+                yield s
+        finally:
+            self.config_version += 1
 
     def close(self) -> None:
         """Release every pooled connection."""

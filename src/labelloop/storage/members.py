@@ -32,7 +32,7 @@ class SqlMembers(SqlBase):
         NotFoundError
             If the project or the user does not exist.
         """
-        with self.write() as s:
+        with self._config_write() as s:
             if s.get(ProjectRow, project_id) is None:
                 raise NotFoundError(f"project {project_id} not found")
             if s.get(UserRow, user_id) is None:
@@ -42,7 +42,7 @@ class SqlMembers(SqlBase):
 
     def remove_member(self, project_id: int, user_id: int) -> bool:
         """Remove a user from a project; return whether they were a member."""
-        with self.write() as s:
+        with self._config_write() as s:
             res = s.execute(delete(ProjectMemberRow).where(
                 ProjectMemberRow.project_id == project_id, ProjectMemberRow.user_id == user_id))
             return bool(res.rowcount)  # type: ignore[attr-defined]

@@ -79,7 +79,7 @@ class SqlProjects(SqlBase):
 
     def update_settings(self, project_id: int, settings: ProjectSettings) -> None:
         """Replace a project's settings."""
-        with self.write() as s:
+        with self._config_write() as s:
             s.execute(
                 update(ProjectRow)
                 .where(ProjectRow.id == project_id)
@@ -97,7 +97,7 @@ class SqlProjects(SqlBase):
         NotFoundError
             If there is no such project.
         """
-        with self.write() as s:
+        with self._config_write() as s:
             row = s.get(ProjectRow, project_id)
             if row is None:
                 raise NotFoundError(f"project {project_id} not found")

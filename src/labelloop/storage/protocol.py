@@ -40,11 +40,18 @@ from labelloop.storage.records import (
     TokenInfo,
     Vote,
 )
+from labelloop.storage.task_path import ClaimedTask, Parse, Submitted
 
 
 @runtime_checkable
 class ProjectRepository(Protocol):
     """Projects: name, label schema, settings."""
+
+    dialect: str
+    """The database: ``"sqlite"`` or ``"postgresql"``."""
+    config_version: int
+    """Changes whenever a project's settings, access or members change through this
+    object (caches of project details compare it)."""
 
     def create_project(
         self, name: str, schema: LabelSchema, settings: ProjectSettings | None = None
@@ -267,6 +274,17 @@ class QueueRepository(Protocol):
         self, project_id: int, user_id: int, record: AnnotationRecord, *, overlap: int,
         minutes: int, now: datetime | None = None,
     ) -> bool: ...
+
+    def claim_task(
+        self, project_id: int, user_id: int, *, overlap: int, minutes: int,
+        honeypot: bool = False, now: datetime | None = None,
+    ) -> ClaimedTask | None: ...
+
+    def submit_task(
+        self, project_id: int, user_id: int, user_name: str, item_id: int, parse: Parse,
+        *, seconds: float | None, max_seconds: float, overlap: int, minutes: int,
+        now: datetime | None = None,
+    ) -> Submitted | None: ...
 
     def available_items(self, project_id: int, user_id: int, *, overlap: int,
                         limit: int | None = None) -> int: ...

@@ -18,27 +18,30 @@ denormalised row only finds candidates and never decides alone:
 A partial unique index (migration 0002) also forbids two open claims of one user on one
 item. Claims past ``expires_at`` are marked ``expired`` before every claim, which returns
 their items to the queue.
+
+The claim and the annotator's submit are written in :mod:`labelloop.storage.task_path`
+(one transaction each, statements built once); this module wraps them as repository
+methods and keeps the rest of the queue's bookkeeping.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from labelloop.core.records import AnnotationRecord
 from labelloop.storage import claim_queue as cq
+from labelloop.storage import task_path as tp
 from labelloop.storage.annotations import check_owned
 from labelloop.storage.base import SqlBase, aware, chunks
 from labelloop.storage.claim_queue import Q
 from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow, utcnow
 from labelloop.storage.records import Claim
+from labelloop.storage.task_path import ClaimedTask, Parse, Submitted
 from labelloop.storage.vote_rows import annotation_rows, upsert_annotation_rows
-
-_RETRIES = 20
 
 
 def user_sources(s: Session, project_id: int, user_id: int) -> list[int]:
@@ -46,38 +49,6 @@ def user_sources(s: Session, project_id: int, user_id: int) -> list[int]:
     return list(s.scalars(select(SourceRow.id).where(
         SourceRow.project_id == project_id, SourceRow.user_id == user_id,
         SourceRow.kind == "human")))
-
-
-def _untouched(user_id: int, sources: list[int]) -> list[Any]:
-    """Conditions on ``Q.item_id``: the user never claimed, skipped or labeled the item."""
-    conds = [~exists().where(AssignmentRow.item_id == Q.item_id,
-                             AssignmentRow.user_id == user_id,
-                             AssignmentRow.state != "expired")]
-    if sources:
-        conds.append(~exists().where(AnnotationRow.item_id == Q.item_id,
-                                     AnnotationRow.source_id.in_(sources)))
-    return conds
-
-
-def next_item_query(
-    dialect: str, project_id: int, user_id: int, sources: list[int], *, gold: bool
-) -> Select[Any]:
-    """The query that picks the next item for a user (exposed for the EXPLAIN test).
-
-    Regular items come in ``priority DESC NULLS LAST, id`` order straight from the index
-    ``ix_claim_queue_next``; gold items (honeypots, few) in random order.
-    """
-    q = select(Q.item_id).where(Q.project_id == project_id, Q.gold == gold,
-                                *_untouched(user_id, sources))
-    if gold:
-        q = q.order_by(func.random())
-    else:
-        q = q.where(Q.has_room == True).order_by(  # noqa: E712 (SQL, not Python)
-            Q.unranked, Q.sort_key, Q.item_id)
-    q = q.limit(1)
-    if dialect == "postgresql":
-        q = q.with_for_update(skip_locked=True, of=Q)
-    return q
 
 
 def _has_room(s: Session, item_id: int, overlap: int) -> bool:
@@ -135,30 +106,6 @@ def _insert_claim(
     return Claim(row.id, item_id, user_id, now, aware(row.expires_at), gold)
 
 
-def _claim_from(
-    s: Session, dialect: str, project_id: int, user_id: int, overlap: int, minutes: int,
-    now: datetime, *, gold: bool,
-) -> Claim | None:
-    """Claim the first free item of one kind (regular or gold) for the user."""
-    sources = user_sources(s, project_id, user_id)
-    for attempt in range(_RETRIES):
-        item_id = s.scalar(next_item_query(dialect, project_id, user_id, sources, gold=gold))
-        if item_id is None:
-            if dialect == "postgresql" and s.scalar(
-                    next_item_query("", project_id, user_id, sources, gold=gold)) is not None:
-                time.sleep(0.01 * (attempt + 1))  # all free rows locked right now
-                continue
-            return None
-        if not gold and not _has_room(s, item_id, overlap):
-            cq.refresh(s, [item_id])  # the row was stale: fix it, take the next one
-            continue
-        claim = _insert_claim(s, project_id, user_id, item_id, minutes, now, gold=gold)
-        if claim is not None:
-            return claim
-    return None
-
-
-
 def _gold_before_claim(project_id: int) -> Any:
     """An assignment's item had a gold answer when it was claimed (an EXISTS clause)."""
     return (
@@ -212,25 +159,29 @@ class SqlClaims(SqlBase):
         Claim or None
             None when the queue holds nothing more for this user.
         """
-        now = now or utcnow()
-        with self.write() as s:
-            _expire_claims(s, project_id, now)
-            row = s.scalars(
-                select(AssignmentRow)
-                .where(AssignmentRow.project_id == project_id, AssignmentRow.user_id == user_id,
-                       AssignmentRow.state == "claimed")
-                .order_by(AssignmentRow.id.desc()).limit(1)
-            ).first()
-            if row is not None:
-                return _claim(s, row)
-            if cq.recorded_overlap(s, project_id) != overlap:
-                cq.rebase(s, project_id, overlap)
-            for gold in (True, False) if honeypot else (False,):
-                claim = _claim_from(s, self.dialect, project_id, user_id, overlap, minutes,
-                                    now, gold=gold)
-                if claim is not None:
-                    return claim
-        return None
+        return tp.claim(self, project_id, user_id, overlap=overlap, minutes=minutes,
+                        honeypot=honeypot, now=now or utcnow())
+
+    def claim_task(
+        self, project_id: int, user_id: int, *, overlap: int, minutes: int,
+        honeypot: bool = False, now: datetime | None = None,
+    ) -> ClaimedTask | None:
+        """:meth:`claim_next`, and the claimed item with its votes of the kinds an
+        annotator's task is built from, in the same transaction."""
+        return tp.claim_task(self, project_id, user_id, overlap=overlap, minutes=minutes,
+                             honeypot=honeypot, now=now or utcnow())
+
+    def submit_task(
+        self, project_id: int, user_id: int, user_name: str, item_id: int, parse: Parse,
+        *, seconds: float | None, max_seconds: float, overlap: int, minutes: int,
+        now: datetime | None = None,
+    ) -> Submitted | None:
+        """Check and store a user's answer to an item in one transaction (see
+        :func:`labelloop.storage.task_path.submit_task`); None when the claim expired and
+        the item went to others."""
+        return tp.submit_task(self, project_id, user_id, user_name, item_id, parse,
+                              seconds=seconds, max_seconds=max_seconds, overlap=overlap,
+                              minutes=minutes, now=now or utcnow())
 
     def claim_item(
         self, project_id: int, user_id: int, item_id: int, *, overlap: int, minutes: int,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel
 
 from labelloop.core.records import UserRecord
-from labelloop.server.deps import Ctx, Labeler, ProjectDep, ServerContext, Viewer
+from labelloop.server.deps import Ctx, Labeler, Labeling, ProjectDep, ServerContext, Viewer
 from labelloop.server.policies import allowed
 from labelloop.server.routes.convert import scorecard_out, submit_out, task_out
 from labelloop.server.schemas.api import (
@@ -39,11 +40,17 @@ def get_project(project: ProjectDep, _: Viewer) -> ProjectOut:
     return ProjectOut.of(project)
 
 
+def _json(body: BaseModel) -> Response:
+    """A body built from typed parts, serialised once (FastAPI would validate it again
+    against the route's response model)."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
 @router.post("/projects/{project_id}/queue/next", response_model=NextOut)
-def next_task(project: ProjectDep, user: Labeler, ctx: Ctx) -> NextOut:
+def next_task(call: Labeling) -> Response:
     """Your open task, or claim the next one (``task`` is null when the queue is done)."""
-    task = ctx.queue(project).next(user)
-    return NextOut(task=None if task is None else task_out(project, task))
+    task = call.ctx.queue(call.project).next(call.user)
+    return _json(NextOut(task=None if task is None else task_out(call.project, task)))
 
 
 @router.get("/projects/{project_id}/items/{item_id}/task", response_model=TaskOut)
@@ -53,13 +60,13 @@ def get_task(project: ProjectDep, item_id: int, user: Labeler, ctx: Ctx) -> Task
 
 
 @router.put("/projects/{project_id}/items/{item_id}/annotation", response_model=SubmitOut)
-def submit(project: ProjectDep, item_id: int, body: AnswerIn, user: Labeler,
-           ctx: Ctx) -> SubmitOut:
+def submit(call: Labeling, item_id: int, body: AnswerIn) -> Response:
     """Submit your answer; the reply comes after the write is durable. Idempotent."""
-    result = ctx.queue(project).submit(user, item_id, body.raw(), body.seconds)
+    ctx, project = call.ctx, call.project
+    result = ctx.queue(project).submit(call.user, item_id, body.raw(), body.seconds)
     if ctx.requeuer is not None:
         ctx.requeuer.labeled(project)
-    return submit_out(project, result)
+    return _json(submit_out(project, result))
 
 
 @router.post("/projects/{project_id}/items/{item_id}/skip", status_code=204)
