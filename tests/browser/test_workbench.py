@@ -100,3 +100,16 @@ def test_no_page_scrolls_sideways_on_a_phone(live: LiveServer, browser: Any) -> 
     finally:
         ctx.close()
     assert wide == {}
+
+
+def test_the_api_reference_page_works_offline(live: LiveServer, page: Any) -> None:
+    """Issue 13: an API docs page at /api/v1/docs with no CDN."""
+    hosts: set[str] = set()
+    page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+    page.goto(f"{live.url}/api/v1/docs")
+    page.wait_for_selector(".opblock-summary-path")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/queue/next" in p for p in paths)
+    assert hosts == {live.url.split("/")[2]}  # nothing from another host
+    assert page.js_errors == []
+    shot(page, "23-api-docs")

@@ -202,6 +202,9 @@ CALLS: dict[str, Call] = {
     "POST /account/tokens": Call(body=_form(lambda c: {"name": "x", "expires_days": "30"})),
     "POST /account/tokens/{token_id}/revoke": _OWN_REVOKE,
     "GET /static/{path}": Call(),
+    "GET /api/v1/docs": Call(),
+    "GET /api/v1/docs/assets/swagger-ui-bundle.js": Call(),
+    "GET /api/v1/docs/assets/swagger-ui.css": Call(),
 }
 
 

@@ -25,6 +25,7 @@ from labelloop.errors import (
     UserInputError,
     ValidationError,
 )
+from labelloop.server.api_docs import add_api_docs
 from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
 from labelloop.server.routes import accounts, labeling, oversight, pages
@@ -164,8 +165,9 @@ def create_app(
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
     )
     app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
-                  docs_url=None, redoc_url=None)  # the docs UI would load from a CDN
+                  docs_url=None, redoc_url=None)  # FastAPI's docs page loads from a CDN
     app.state.ctx = ctx
+    add_api_docs(app)  # ours, offline
     for router in (accounts.router, labeling.router, oversight.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router)
