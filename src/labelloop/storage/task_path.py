@@ -48,6 +48,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from labelloop.core.records import AnnotationRecord, ItemRecord
+from labelloop.core.tasks import Answer
 from labelloop.errors import ConflictError, NotFoundError
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import aware, unavailable_on_overload
@@ -239,9 +240,9 @@ class Submitted:
     gold: AnnotationRecord | None
 
 
-Parse = Callable[[int | None, int | None], tuple[int | None, list[int] | None, Any]]
-"""Checks a raw answer against the item's ``(width, height)``; returns ``(label, labels,
-boxes)`` or raises ValidationError."""
+Parse = Callable[[int | None, int | None, Callable[[], str | None]], Answer]
+"""Checks a raw answer against the item's ``(width, height)`` and, for spans, its text
+(read only when called); returns the answer or raises ValidationError."""
 
 
 # -- transaction --------------------------------------------------------------------------
@@ -300,11 +301,19 @@ def _read_task(conn: Connection, project_id: int, claim: Claim) -> ClaimedTask:
     return ClaimedTask(claim, item, votes)
 
 
+def _item_text(conn: Connection, item_id: int) -> str | None:
+    data = conn.scalar(select(ITEMS.data).where(ITEMS.id == item_id))
+    text = (data or {}).get("text")
+    return None if text is None else str(text)
+
+
 def _annotation(r: Any) -> AnnotationRecord:
     value = r.value or {}
-    make = AnnotationRecord if value.get("boxes") else AnnotationRecord.model_construct
+    make = (AnnotationRecord if value.get("boxes") or value.get("spans")
+            else AnnotationRecord.model_construct)
     return make(id=r.id, item_id=r.item_id, source_id=r.source_id, label=r.label,
-                labels=value.get("labels"), boxes=value.get("boxes"), probs=value.get("probs"),
+                labels=value.get("labels"), boxes=value.get("boxes"), spans=value.get("spans"),
+                probs=value.get("probs"),
                 confidence=r.confidence, needs_review=bool(r.needs_review), seconds=r.seconds,
                 created_at=r.created_at)
 
@@ -432,7 +441,8 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
         honeypot = gold is not None and bool(conn.scalar(_WAS_HONEYPOT, p))
         if honeypot and own is not None:
             raise ConflictError("this answer was already scored and cannot be changed")
-        label, labels, boxes = parse(width, height)
+        got = parse(width, height, lambda: _item_text(conn, item_id))
+        label, labels, boxes, spans = got.label, got.labels, got.boxes, got.spans
         spent = seconds
         if spent is None and held is not None:
             spent = (now - aware(held_at)).total_seconds()
@@ -448,7 +458,7 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
         conn.execute(_CLOSE, p)
         record = AnnotationRecord.model_construct(
             item_id=item_id, source_id=int(source), label=label, labels=labels, boxes=boxes,
-            probs=None, confidence=None, needs_review=False,
+            spans=spans, probs=None, confidence=None, needs_review=False,
             seconds=None if spent is None else min(max(float(spent), 0.0), max_seconds),
             created_at=now, id=None)
         value: dict[str, Any] = {}
@@ -456,6 +466,8 @@ def submit_task(base: SqlBase, project_id: int, user_id: int, user_name: str, it
             value["labels"] = labels
         if boxes is not None:
             value["boxes"] = [b.model_dump() for b in boxes]
+        if spans is not None:
+            value["spans"] = [sp.model_dump(exclude_none=True) for sp in spans]
         conn.execute(_UPSERT[conn.dialect.name], {
             "item_id": item_id, "source_id": int(source), "label": label, "value": value,
             "confidence": None, "needs_review": False, "seconds": record.seconds,
