@@ -1,0 +1,151 @@
+"""Pre-label a spans project with spaCy (and the user's phrase lists).
+
+The drafts are a ``model`` source (``spacy-ner``, versioned by the pipeline and a hash of
+the entity mapping and phrases) whose answers are spans; the span label model
+(:func:`labelloop.services.span_weak.fit_span_label_model`) reads them like any other
+span source. Each span's ``score`` is its class's measured precision and the item's
+``confidence`` the product of those (:mod:`labelloop.prelabel.spacy_ner` explains the
+proxy); ``needs_review`` is set by the item-level threshold calibrated on the items people
+(or gold answers) have checked, at the project's target precision. Every run recalibrates
+and re-flags the earlier drafts of the same version; only new items are run through
+spaCy. An item that fails is recorded (stage ``prelabel``) and the rest go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, Span
+from labelloop.prelabel.spacy_ner import (
+    CharSpan,
+    SpacySpanPrelabeler,
+    SpanCalibration,
+    calibrate_span_items,
+    load_entity_map,
+    load_phrases,
+)
+from labelloop.services.jobs import DEFAULT_CHUNK
+from labelloop.services.prelabel import STAGE, PrelabelReport
+from labelloop.services.project import Project
+from labelloop.storage.store import Failure
+
+
+@dataclass(frozen=True)
+class SpanPrelabelOptions:
+    """How spaCy's entities become the project's spans.
+
+    Attributes
+    ----------
+    entity_map:
+        ``{spaCy label: class or None}`` or a JSON/YAML file of it (default:
+        :data:`~labelloop.prelabel.spacy_ner.DEFAULT_ENTITY_MAP`).
+    phrases:
+        ``{class: [phrase, ...]}`` or a JSON/YAML file of it, matched case-insensitively.
+    """
+
+    entity_map: Path | Mapping[str, str | None] | None = None
+    phrases: Path | Mapping[str, Sequence[str]] | None = None
+
+
+def checked_spans(project: Project) -> dict[int, list[CharSpan]]:
+    """Spans a person gave per item, as ``(start, end, class)``: a gold answer wins, else
+    the answer of the human source with the lowest id."""
+    index = {n: c for c, n in enumerate(project.schema.names)}
+    out: dict[int, list[CharSpan]] = {}
+    for kind in (SourceKind.GOLD, SourceKind.HUMAN):
+        for a in sorted(project.annotations(kinds=(kind,)), key=lambda a: a.source_id):
+            if a.spans is not None and a.item_id not in out:
+                out[a.item_id] = sorted((s.start, s.end, index[s.label]) for s in a.spans)
+    return out
+
+
+def prelabel_spans(project: Project, *, model: str, target: float,
+                   options: SpanPrelabelOptions | None = None) -> PrelabelReport:
+    """Draft spans for every item not yet drafted by this model version, then calibrate.
+
+    Raises
+    ------
+    UserInputError
+        For a mapping or phrase file that does not parse, or phrases of unknown classes.
+    ModelLoadError, MissingDependencyError
+        When spaCy or the pipeline cannot be loaded.
+    """
+    options = options or SpanPrelabelOptions()
+    entity_map = (load_entity_map(options.entity_map) if isinstance(options.entity_map, Path)
+                  else options.entity_map)
+    phrases = (load_phrases(options.phrases) if isinstance(options.phrases, Path)
+               else options.phrases)
+    names = project.schema.names
+    drafter = SpacySpanPrelabeler(names, model=model, entity_map=entity_map, phrases=phrases)
+    source = project.source(SourceKind.MODEL, drafter.name, drafter.version)
+    sid = int(source.id or 0)
+    items = project.items()
+    index = {n: c for c, n in enumerate(names)}
+    earlier = {a.item_id: a for a in project.annotations(source_ids=[sid])}
+    drafts = {i: sorted((s.start, s.end, index[s.label]) for s in a.spans or [])
+              for i, a in earlier.items()}
+    todo = [it for it in items if it.id not in earlier]
+    failures = _draft(drafter, todo, drafts, sid)
+    checked = checked_spans(project)
+    both = sorted(i for i in checked if i in drafts)
+    calibration = calibrate_span_items([drafts[i] for i in both], [checked[i] for i in both],
+                                       len(names), target_precision=target)
+    records = [_record(i, sid, spans, calibration, names) for i, spans in drafts.items()]
+    changed = [r for r in records if r.item_id not in earlier
+               or _differs(earlier[r.item_id], r)]
+    for start in range(0, len(changed), DEFAULT_CHUNK):  # bounded transactions
+        project.add_annotations(changed[start:start + DEFAULT_CHUNK])
+    if failures:
+        project.record_failures(failures)
+    new = [r for r in records if r.item_id not in earlier]
+    return PrelabelReport(
+        model=drafter.name, version=drafter.version, n_items=len(items),
+        n_skipped=len(items) - len(todo), n_drafted=len(new), n_failed=len(failures),
+        n_needs_review=sum(r.needs_review for r in new), n_human_checked=len(both),
+        coverage=calibration.calibration.coverage,
+        calibration=calibration.to_dict(names))
+
+
+def _draft(drafter: SpacySpanPrelabeler, todo: list[ItemRecord],
+           drafts: dict[int, list[CharSpan]], sid: int) -> list[Failure]:
+    """Run spaCy over ``todo`` in chunks into ``drafts``; a chunk that fails is retried item
+    by item so that one bad item costs only itself."""
+    failures = []
+    for start in range(0, len(todo), DEFAULT_CHUNK):
+        part = todo[start:start + DEFAULT_CHUNK]
+        texts = [it.text or "" for it in part]
+        try:
+            found = drafter.predict(texts)
+        except Exception:  # find the item at fault below
+            found = []
+            for it, text in zip(part, texts, strict=True):
+                try:
+                    found.extend(drafter.predict([text]))
+                except Exception as exc:  # recorded; the rest go on
+                    failures.append(Failure(int(it.id or 0), sid, STAGE,
+                                            f"{type(exc).__name__}: {exc}"))
+                    found.append(None)  # type: ignore[arg-type]
+        for it, spans in zip(part, found, strict=True):
+            if spans is not None:
+                drafts[int(it.id or 0)] = spans
+    return failures
+
+
+def _record(item_id: int, sid: int, spans: list[CharSpan], calibration: SpanCalibration,
+            names: Sequence[str]) -> AnnotationRecord:
+    confidence = calibration.score(spans)
+    return AnnotationRecord(
+        item_id=item_id, source_id=sid, confidence=confidence,
+        needs_review=not confidence >= calibration.threshold,
+        spans=[Span(start=a, end=b, label=names[c], score=float(calibration.precision[c]))
+               for a, b, c in spans])
+
+
+def _differs(old: AnnotationRecord, new: AnnotationRecord) -> bool:
+    return (old.needs_review != new.needs_review or old.confidence != new.confidence
+            or [s.score for s in old.spans or []] != [s.score for s in new.spans or []])
+
+
+__all__ = ["SpanPrelabelOptions", "checked_spans", "prelabel_spans"]
