@@ -12,14 +12,19 @@ the phrase match wins (the user said so).
 Spans are snapped outwards to the project's tokens (:func:`labelloop.core.spans.snap`), so
 they compare with human spans token for token.
 
-Confidence. spaCy's small English NER is a greedy transition parser: it gives no score per
-span. The confidence used here is a measured proxy, not the model's belief: the precision
-of the drafts of each class on the items people have checked (exact span match),
-smoothed as the mean of a Beta(1, 1) posterior, ``(right + 1) / (drafted + 2)``; before
-any check every class has 0.5. An item's confidence is the product of its spans'
-(an item without spans: the share of checked empty drafts that were right, smoothed the
-same way). Whether an item may skip review is decided on whole items by
-:func:`calibrate_span_items`.
+Confidence. spaCy's NER is a transition-based parser; its greedy decode gives no score per
+span. The draft is the greedy parse (the pipeline's own entities); besides, a beam of
+``beam_width`` parses (spaCy's ``EntityRecognizer.beam_parse``) scores each drafted entity
+by its beam marginal: the summed probability of the parses in the beam that hold it (0
+when none does). The beam is not the draft: with weights trained for greedy decoding its
+best parse is much worse (span F1 45 vs 61 on CoNLL-2003 test,
+``benchmarks/spans_spacy.py``). An item's confidence is the product of its spans'
+marginals times one minus the largest marginal of a mapped entity the draft left out (a
+likely miss); a phrase match counts as sure. These probabilities are the model's own and
+over-confident (a headline in capitals read as one ORG scored 0.9998), so they only
+*rank* items: whether an item may skip review is decided by a threshold calibrated on
+the items people have checked (:func:`calibrate_span_items`, Clopper-Pearson at item
+level).
 """
 
 from __future__ import annotations
@@ -33,11 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from labelloop._deps import require
 from labelloop.core.spans import snap, tokenize
-from labelloop.errors import ModelLoadError, UserInputError
+from labelloop.errors import ModelLoadError, UserInputError, ValidationError
 from labelloop.prelabel.calibrate import Calibration, calibrate_thresholds
 
 SPACY_MODEL = "spacy-ner"
@@ -154,6 +158,8 @@ class SpacySpanPrelabeler:
         Class name -> phrases to match (case-insensitive), or ``None``.
     batch_size:
         Texts per ``nlp.pipe`` batch.
+    beam_width:
+        Parses the NER beam keeps (their probabilities give the spans' scores).
     """
 
     names: Sequence[str]
@@ -161,6 +167,7 @@ class SpacySpanPrelabeler:
     entity_map: Mapping[str, str | None] | None = None
     phrases: Mapping[str, Sequence[str]] | None = None
     batch_size: int = 256
+    beam_width: int = 16
     _nlp: Any = field(default=None, repr=False)
     _matcher: Any = field(default=None, repr=False)
 
@@ -175,7 +182,8 @@ class SpacySpanPrelabeler:
         self.phrase_classes_ = {lab: index[lab.lower()] for lab in self.phrases or {}}
         digest = hashlib.sha256(json.dumps(
             [sorted(mapping.items(), key=str), sorted((k, sorted(v)) for k, v in
-                                                      (self.phrases or {}).items())],
+                                                      (self.phrases or {}).items()),
+             self.beam_width],
             default=str).encode()).hexdigest()[:8]
         self._digest = digest
 
@@ -186,7 +194,8 @@ class SpacySpanPrelabeler:
 
     @property
     def version(self) -> str:
-        """Pipeline version plus a hash of the mapping and the phrases (a change re-drafts)."""
+        """Pipeline version plus a hash of the mapping, the phrases and the beam width (a
+        change re-drafts)."""
         return f"{self.nlp.meta.get('version', '0')}-{self._digest}"
 
     @property
@@ -210,25 +219,65 @@ class SpacySpanPrelabeler:
             self._matcher = matcher
         return self._matcher
 
-    def predict(self, texts: Sequence[str]) -> list[list[CharSpan]]:
-        """Spans ``(start, end, class)`` per text, snapped to the project's tokens, sorted,
-        without overlaps (phrase matches first, then longer entities)."""
+    def predict(self, texts: Sequence[str]) -> list[SpanDraft]:
+        """One draft per text: spans ``(start, end, class)`` snapped to the project's tokens,
+        sorted, without overlaps (phrase matches first, then longer entities), their beam
+        marginals, and the item's confidence (two passes of the NER: beam, then greedy)."""
         matcher = self._phrase_matcher()
+        ner = self.nlp.get_pipe("ner")
+        docs = list(self.nlp.pipe(texts, batch_size=self.batch_size, disable=["ner"]))
+        beams = ner.beam_parse(docs, beam_width=self.beam_width, beam_density=0.0001)
+        docs = list(ner.pipe(docs, batch_size=self.batch_size))  # the greedy entities
+        strings = self.nlp.vocab.strings
         out = []
-        for text, doc in zip(texts, self.nlp.pipe(texts, batch_size=self.batch_size),
-                             strict=True):
+        for text, doc, beam in zip(texts, docs, beams, strict=True):
+            marginal: dict[tuple[int, int, int], float] = {}
+            for prob, parse in ner.moves.get_beam_parses(beam):
+                for a, b, label in parse:
+                    c = self.labels_.get(label if isinstance(label, str) else strings[label])
+                    if c is not None:
+                        key = (doc[a].idx, doc[b - 1].idx + len(doc[b - 1]), c)
+                        marginal[key] = marginal.get(key, 0.0) + float(prob)
             found: list[tuple[int, int, int, int]] = []  # (priority, start, end, class)
             if matcher is not None:
                 for match_id, a, b in matcher(doc):
-                    label = self.nlp.vocab.strings[match_id]
                     found.append((0, doc[a].idx, doc[b - 1].idx + len(doc[b - 1]),
-                                  self.phrase_classes_[label]))
+                                  self.phrase_classes_[strings[match_id]]))
             for ent in doc.ents:
                 c = self.labels_.get(ent.label_)
                 if c is not None:
                     found.append((1, ent.start_char, ent.end_char, c))
-            out.append(_no_overlaps(found, tokenize(text)))
+            out.append(_draft(found, marginal, tokenize(text)))
         return out
+
+
+@dataclass(frozen=True)
+class SpanDraft:
+    """One item's draft: spans, each span's score (beam marginal; 1 for a phrase match),
+    and the item's confidence (all spans right and none missed, by the beam)."""
+
+    spans: list[CharSpan]
+    scores: list[float]
+    confidence: float
+
+
+def _draft(found: list[tuple[int, int, int, int]],
+           marginal: dict[tuple[int, int, int], float],
+           tokens: Sequence[tuple[int, int]]) -> SpanDraft:
+    kept: dict[CharSpan, float] = {}
+    taken = np.zeros(max((e for _, e in tokens), default=0) + 1, dtype=bool)
+    for priority, a, b, c in sorted(found, key=lambda f: (f[0], f[1] - f[2], f[1])):
+        snapped = snap(a, b, tokens)
+        if snapped is None or taken[snapped[0]:snapped[1]].any():
+            continue
+        taken[snapped[0]:snapped[1]] = True
+        kept[(*snapped, c)] = 1.0 if priority == 0 else min(marginal.get((a, b, c), 0.0), 1.0)
+    drafted = {(a, b, c) for _, a, b, c in found}
+    missed = max((p for key, p in marginal.items() if key not in drafted), default=0.0)
+    spans = sorted(kept)
+    scores = [kept[sp] for sp in spans]
+    confidence = float(np.prod(scores)) * (1.0 - min(missed, 1.0))
+    return SpanDraft(spans, scores, min(max(confidence, 0.0), 1.0))
 
 
 @functools.lru_cache(maxsize=2)
@@ -241,109 +290,42 @@ def _load(path: str) -> Any:
         raise ModelLoadError(f"cannot load spaCy pipeline {path!r}: {exc}") from None
 
 
-def _no_overlaps(found: list[tuple[int, int, int, int]], tokens: Sequence[tuple[int, int]]
-                 ) -> list[CharSpan]:
-    kept: list[CharSpan] = []
-    taken = np.zeros(max((e for _, e in tokens), default=0) + 1, dtype=bool)
-    for _, a, b, c in sorted(found, key=lambda f: (f[0], f[1] - f[2], f[1])):
-        snapped = snap(a, b, tokens)
-        if snapped is None or taken[snapped[0]:snapped[1]].any():
-            continue
-        taken[snapped[0]:snapped[1]] = True
-        kept.append((*snapped, c))
-    return sorted(kept)
+# --------------------------------------------------------------------- calibration
 
 
-# --------------------------------------------------------------------- confidence
+def calibrate_span_items(confidence: Sequence[float], drafts: Sequence[Sequence[CharSpan]],
+                         checked: Sequence[Sequence[CharSpan]], *,
+                         target_precision: float = 0.95, delta: float = 0.05) -> Calibration:
+    """The item-level auto-accept threshold, from items people have checked.
 
-
-def class_precision(drafts: Sequence[Sequence[CharSpan]], checked: Sequence[Sequence[CharSpan]],
-                    n_classes: int) -> npt.NDArray[np.float64]:
-    """Smoothed precision per class (last entry: empty drafts), ``(right + 1) / (n + 2)``.
-
-    ``drafts[i]`` and ``checked[i]`` are the draft's and the person's spans of a checked
-    item; a draft span is right when the person has the same span (exact match).
-    """
-    right = np.zeros(n_classes + 1)
-    total = np.zeros(n_classes + 1)
-    for mine, theirs in zip(drafts, checked, strict=True):
-        truth = set(theirs)
-        if not mine:
-            total[n_classes] += 1
-            right[n_classes] += not truth
-        for span in mine:
-            total[span[2]] += 1
-            right[span[2]] += span in truth
-    out: npt.NDArray[np.float64] = (right + 1) / (total + 2)
-    return out
-
-
-def item_confidence(spans: Sequence[CharSpan], precision: npt.NDArray[np.float64]) -> float:
-    """Product of the spans' class precision (an empty draft: the empty-draft precision)."""
-    if not spans:
-        return float(precision[-1])
-    return float(np.prod([precision[c] for _, _, c in spans]))
-
-
-@dataclass(frozen=True)
-class SpanCalibration:
-    """Per-class precision (the confidence proxy) and the item-level auto-accept threshold."""
-
-    precision: npt.NDArray[np.float64]
-    calibration: Calibration
-
-    @property
-    def threshold(self) -> float:
-        """Confidence an item needs to skip review (``inf``: none may)."""
-        return float(self.calibration.thresholds[0])
-
-    def score(self, spans: Sequence[CharSpan]) -> float:
-        """An item's confidence."""
-        return item_confidence(spans, self.precision)
-
-    def to_dict(self, names: Sequence[str]) -> dict[str, Any]:
-        """JSON-friendly: the calibration and the precision per class."""
-        return {**self.calibration.to_dict(), "level": "item",
-                "class_precision": {n: float(p) for n, p in
-                                    zip([*names, "(no span)"], self.precision, strict=True)}}
-
-
-def calibrate_span_items(drafts: Sequence[Sequence[CharSpan]],
-                         checked: Sequence[Sequence[CharSpan]], n_classes: int, *,
-                         target_precision: float = 0.95, delta: float = 0.05) -> SpanCalibration:
-    """Confidence proxy and item-level threshold from items people have checked.
-
-    An item counts as right when its draft spans equal the person's (exact). Scores of the
-    checked items are *cross-fitted*: the class precision scoring one half is measured on
-    the other half (a seeded random split), so the threshold is not chosen on scores that
-    saw those answers. The
-    threshold is then chosen as in :func:`~labelloop.prelabel.calibrate_thresholds` with one
+    An item counts as right when its draft spans equal the person's (exact match, the
+    empty draft of an item without entities included). The threshold on the items'
+    ``confidence`` is chosen as in :func:`~labelloop.prelabel.calibrate_thresholds` with one
     class (Clopper-Pearson, fixed-sequence testing): with probability ``1 - delta`` the
-    auto-accepted items are right at least ``target_precision`` of the time. The precision
-    returned for scoring new items is measured on all checked items.
+    auto-accepted items are right at least ``target_precision`` of the time.
+    ``thresholds[0]`` is ``inf`` while too few checked items show it.
+
+    Raises
+    ------
+    ValidationError
+        If the three sequences differ in length.
     """
-    n = len(drafts)
-    scores = np.zeros(n)
-    order = np.random.default_rng(0).permutation(n).tolist()  # halves unlike any pattern
-    halves = [order[0::2], order[1::2]]
-    for held, other in (halves, halves[::-1]):
-        p = class_precision([drafts[i] for i in other], [checked[i] for i in other], n_classes)
-        for i in held:
-            scores[i] = item_confidence(drafts[i], p)
-    wrong = np.array([int(set(d) != set(c)) for d, c in zip(drafts, checked, strict=True)])
-    calibration = calibrate_thresholds(scores, np.zeros(n, dtype=int), wrong, n_classes=1,
-                                       target_precision=target_precision, delta=delta)
-    return SpanCalibration(class_precision(drafts, checked, n_classes), calibration)
+    if not len(confidence) == len(drafts) == len(checked):
+        raise ValidationError(f"confidence, drafts and checked must list the same items: "
+                              f"{len(confidence)}, {len(drafts)}, {len(checked)}")
+    wrong = np.array([int(set(d) != set(c)) for d, c in zip(drafts, checked, strict=True)],
+                     dtype=int)
+    return calibrate_thresholds(np.asarray(confidence, dtype=float),
+                                np.zeros(len(wrong), dtype=int), wrong, n_classes=1,
+                                target_precision=target_precision, delta=delta)
 
 
 __all__ = [
     "DEFAULT_ENTITY_MAP",
     "SPACY_MODEL",
     "SpacySpanPrelabeler",
-    "SpanCalibration",
+    "SpanDraft",
     "calibrate_span_items",
-    "class_precision",
-    "item_confidence",
     "load_entity_map",
     "load_phrases",
     "packaged_model_path",

@@ -1,14 +1,14 @@
 """Pre-label a spans project with spaCy (and the user's phrase lists).
 
 The drafts are a ``model`` source (``spacy-ner``, versioned by the pipeline and a hash of
-the entity mapping and phrases) whose answers are spans; the span label model
+the entity mapping, phrases and beam width) whose answers are spans; the span label model
 (:func:`labelloop.services.span_weak.fit_span_label_model`) reads them like any other
-span source. Each span's ``score`` is its class's measured precision and the item's
-``confidence`` the product of those (:mod:`labelloop.prelabel.spacy_ner` explains the
-proxy); ``needs_review`` is set by the item-level threshold calibrated on the items people
-(or gold answers) have checked, at the project's target precision. Every run recalibrates
-and re-flags the earlier drafts of the same version; only new items are run through
-spaCy. An item that fails is recorded (stage ``prelabel``) and the rest go on.
+span source. Each span's ``score`` is its beam marginal and the item's ``confidence`` the
+beam's probability that the draft is whole and right (:mod:`labelloop.prelabel.spacy_ner`);
+``needs_review`` is set by the item-level threshold calibrated on the items people (or
+gold answers) have checked, at the project's target precision. Every run recalibrates and
+re-flags the earlier drafts of the same version; only new items are run through spaCy.
+An item that fails is recorded (stage ``prelabel``) and the rest go on.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, Spa
 from labelloop.prelabel.spacy_ner import (
     CharSpan,
     SpacySpanPrelabeler,
-    SpanCalibration,
+    SpanDraft,
     calibrate_span_items,
     load_entity_map,
     load_phrases,
@@ -84,17 +84,23 @@ def prelabel_spans(project: Project, *, model: str, target: float,
     items = project.items()
     index = {n: c for c, n in enumerate(names)}
     earlier = {a.item_id: a for a in project.annotations(source_ids=[sid])}
-    drafts = {i: sorted((s.start, s.end, index[s.label]) for s in a.spans or [])
+    drafts = {i: SpanDraft(sorted((s.start, s.end, index[s.label]) for s in a.spans or []),
+                           [s.score if s.score is not None else 1.0 for s in sorted(
+                               a.spans or [], key=lambda s: (s.start, s.end,
+                                                             index[s.label]))],
+                           a.confidence if a.confidence is not None else 0.0)
               for i, a in earlier.items()}
     todo = [it for it in items if it.id not in earlier]
     failures = _draft(drafter, todo, drafts, sid)
     checked = checked_spans(project)
     both = sorted(i for i in checked if i in drafts)
-    calibration = calibrate_span_items([drafts[i] for i in both], [checked[i] for i in both],
-                                       len(names), target_precision=target)
-    records = [_record(i, sid, spans, calibration, names) for i, spans in drafts.items()]
+    calibration = calibrate_span_items([drafts[i].confidence for i in both],
+                                       [drafts[i].spans for i in both],
+                                       [checked[i] for i in both], target_precision=target)
+    threshold = float(calibration.thresholds[0])
+    records = [_record(i, sid, d, threshold, names) for i, d in drafts.items()]
     changed = [r for r in records if r.item_id not in earlier
-               or _differs(earlier[r.item_id], r)]
+               or earlier[r.item_id].needs_review != r.needs_review]
     for start in range(0, len(changed), DEFAULT_CHUNK):  # bounded transactions
         project.add_annotations(changed[start:start + DEFAULT_CHUNK])
     if failures:
@@ -104,20 +110,20 @@ def prelabel_spans(project: Project, *, model: str, target: float,
         model=drafter.name, version=drafter.version, n_items=len(items),
         n_skipped=len(items) - len(todo), n_drafted=len(new), n_failed=len(failures),
         n_needs_review=sum(r.needs_review for r in new), n_human_checked=len(both),
-        coverage=calibration.calibration.coverage,
-        calibration=calibration.to_dict(names))
+        coverage=calibration.coverage, calibration={**calibration.to_dict(), "level": "item"})
 
 
 def _draft(drafter: SpacySpanPrelabeler, todo: list[ItemRecord],
-           drafts: dict[int, list[CharSpan]], sid: int) -> list[Failure]:
+           drafts: dict[int, SpanDraft], sid: int) -> list[Failure]:
     """Run spaCy over ``todo`` in chunks into ``drafts``; a chunk that fails is retried item
     by item so that one bad item costs only itself."""
     failures = []
     for start in range(0, len(todo), DEFAULT_CHUNK):
         part = todo[start:start + DEFAULT_CHUNK]
         texts = [it.text or "" for it in part]
+        found: list[SpanDraft | None]
         try:
-            found = drafter.predict(texts)
+            found = list(drafter.predict(texts))
         except Exception:  # find the item at fault below
             found = []
             for it, text in zip(part, texts, strict=True):
@@ -126,26 +132,20 @@ def _draft(drafter: SpacySpanPrelabeler, todo: list[ItemRecord],
                 except Exception as exc:  # recorded; the rest go on
                     failures.append(Failure(int(it.id or 0), sid, STAGE,
                                             f"{type(exc).__name__}: {exc}"))
-                    found.append(None)  # type: ignore[arg-type]
-        for it, spans in zip(part, found, strict=True):
-            if spans is not None:
-                drafts[int(it.id or 0)] = spans
+                    found.append(None)
+        for it, draft in zip(part, found, strict=True):
+            if draft is not None:
+                drafts[int(it.id or 0)] = draft
     return failures
 
 
-def _record(item_id: int, sid: int, spans: list[CharSpan], calibration: SpanCalibration,
+def _record(item_id: int, sid: int, draft: SpanDraft, threshold: float,
             names: Sequence[str]) -> AnnotationRecord:
-    confidence = calibration.score(spans)
     return AnnotationRecord(
-        item_id=item_id, source_id=sid, confidence=confidence,
-        needs_review=not confidence >= calibration.threshold,
-        spans=[Span(start=a, end=b, label=names[c], score=float(calibration.precision[c]))
-               for a, b, c in spans])
-
-
-def _differs(old: AnnotationRecord, new: AnnotationRecord) -> bool:
-    return (old.needs_review != new.needs_review or old.confidence != new.confidence
-            or [s.score for s in old.spans or []] != [s.score for s in new.spans or []])
+        item_id=item_id, source_id=sid, confidence=draft.confidence,
+        needs_review=not draft.confidence >= threshold,
+        spans=[Span(start=a, end=b, label=names[c], score=score)
+               for (a, b, c), score in zip(draft.spans, draft.scores, strict=True)])
 
 
 __all__ = ["SpanPrelabelOptions", "checked_spans", "prelabel_spans"]

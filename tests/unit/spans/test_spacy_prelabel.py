@@ -11,12 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from labelloop.cli.app import app
-from labelloop.errors import UserInputError
+from labelloop.errors import UserInputError, ValidationError
 from labelloop.prelabel.spacy_ner import (
     SpacySpanPrelabeler,
     calibrate_span_items,
-    class_precision,
-    item_confidence,
     load_entity_map,
     load_phrases,
     resolve_entity_map,
@@ -60,37 +58,38 @@ def test_mapping_and_phrase_files_are_read_or_refused(tmp_path: Path) -> None:
         SpacySpanPrelabeler(NAMES, phrases={"TEAM": ["x"]})
 
 
-def test_spacy_entities_are_mapped_snapped_and_phrases_win(drafter: SpacySpanPrelabeler
-                                                           ) -> None:
+def test_spacy_entities_are_mapped_snapped_scored_and_phrases_win(
+        drafter: SpacySpanPrelabeler) -> None:
     texts = ["Ada Lovelace met Charles Babbage in London in 1833.",
              "The Acme Widgets team beat Microsoft."]
     got = drafter.predict(texts)
-    assert got[0] == [(0, 12, 0), (17, 32, 0), (36, 42, 2)]  # DATE 1833 has no class
-    assert (4, 16, 3) in got[1]  # the phrase list, case-insensitive
-    assert all(not (a < 16 and b > 4) or (a, b) == (4, 16) for a, b, _ in got[1])
+    assert got[0].spans == [(0, 12, 0), (17, 32, 0), (36, 42, 2)]  # DATE 1833: no class
+    assert all(0.9 < p <= 1.0 for p in got[0].scores)  # beam marginals: sure here
+    assert 0.0 <= got[0].confidence <= min(got[0].scores)
+    phrase = got[1].spans.index((4, 16, 3))  # the phrase list, case-insensitive
+    assert got[1].scores[phrase] == 1.0
+    assert all(not (a < 16 and b > 4) for a, b, _ in got[1].spans if (a, b) != (4, 16))
     no_people = SpacySpanPrelabeler(NAMES, entity_map={"GPE": "LOC"})
-    assert no_people.predict(texts[:1]) == [[(36, 42, 2)]]
+    only = no_people.predict(texts[:1])[0]
+    assert only.spans == [(36, 42, 2)]
+    # the beam was sure of the two people it may not draft: no likely miss
+    assert only.confidence == pytest.approx(only.scores[0], abs=0.01)
     assert no_people.version != drafter.version  # another mapping: another source version
 
 
-def test_confidence_proxy_is_smoothed_class_precision() -> None:
-    drafts = [[(0, 3, 0)], [(0, 3, 0)], [(0, 3, 1)], []]
-    checked = [[(0, 3, 0)], [(0, 4, 0)], [(0, 3, 1)], []]
-    p = class_precision(drafts, checked, 2)
-    np.testing.assert_allclose(p, [(1 + 1) / (2 + 2), (1 + 1) / (1 + 2), (1 + 1) / (1 + 2)])
-    assert item_confidence([(0, 3, 0), (5, 6, 1)], p) == pytest.approx(0.5 * 2 / 3)
-    assert item_confidence([], p) == pytest.approx(2 / 3)
-
-
-def test_item_calibration_accepts_only_a_reliable_kind_of_item() -> None:
-    # class 0 drafts are always right, class 1 drafts right one time in two
-    drafts = [[(0, 2, 0)]] * 200 + [[(0, 2, 1)]] * 200
+def test_item_calibration_accepts_only_confident_right_items() -> None:
+    # 200 confident drafts, all right; 200 unsure ones, right one time in two
+    conf = [0.99] * 200 + [0.5] * 200
+    drafts = [[(0, 2, 0)]] * 400
     checked = [[(0, 2, 0)]] * 200 + [[(0, 2, 1)], [(0, 2, 0)]] * 100
-    cal = calibrate_span_items(drafts, checked, 2, target_precision=0.95)
-    assert cal.score([(0, 2, 0)]) >= cal.threshold > cal.score([(0, 2, 1)])
-    assert cal.calibration.n_accepted[0] == 200
-    few = calibrate_span_items(drafts[:10], checked[:10], 2, target_precision=0.95)
-    assert few.threshold == np.inf  # ten checks cannot show 95% precision
+    cal = calibrate_span_items(conf, drafts, checked, target_precision=0.95)
+    assert 0.5 < cal.thresholds[0] <= 0.99 and cal.n_accepted[0] == 200
+    few = calibrate_span_items(conf[:10], drafts[:10], checked[:10], target_precision=0.95)
+    assert few.thresholds[0] == np.inf  # ten checks cannot show 95% precision
+    empty_right = calibrate_span_items([0.9] * 300, [[]] * 300, [[]] * 300)
+    assert empty_right.n_accepted[0] == 300  # no entities drafted, none there: right
+    with pytest.raises(ValidationError, match="same items: 1, 2, 2"):
+        calibrate_span_items([0.9], [[], []], [[], []])
 
 
 def _write_project(tmp_path: Path) -> Path:
@@ -140,6 +139,7 @@ def test_prelabel_cli_drafts_calibrates_and_feeds_the_span_label_model(tmp_path:
         assert len(wrong) < 10 and accepted
         assert not set(accepted) & set(wrong)
         assert all(s.score is not None for a in drafts.values() for s in a.spans or [])
+        assert all(0 <= (a.confidence or 0) <= 1 for a in drafts.values())
         report = fit_span_label_model(p)
         assert "model:spacy-ner" in report.sources
     again = runner.invoke(app, args)
