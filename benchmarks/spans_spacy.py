@@ -201,7 +201,8 @@ def section(texts: list[str], gold: list[CharSpans], pred: list[CharSpans],
         "drawn from other articles than the rest are not (this corpus mixes sports tables, "
         "where spaCy is surely wrong, with news prose), so a project should check items "
         "drawn at random from the pool it auto-accepts (`labelloop loop` keeps such a "
-        "random calibration share for class projects; spans projects do not have one yet)." for c in missed]
+        "random calibration share for class projects; spans projects do not have one yet)."
+        for c in missed]
     lines += [
         "",
         "The beam's own probabilities are over-confident (the mean item confidence is "
