@@ -47,8 +47,9 @@ class PriorityReport:
 
 
 def human_label_count(project: Project) -> int:
-    """Number of human annotations carrying a single label."""
-    return sum(a.label is not None for a in project.annotations(kinds=(SourceKind.HUMAN,)))
+    """Number of human annotations carrying a single label (or, in a spans project, spans)."""
+    return sum(a.label is not None or a.spans is not None
+               for a in project.annotations(kinds=(SourceKind.HUMAN,)))
 
 
 def needs_refresh(project: Project, *, labels_at_last_refresh: int) -> bool:

@@ -116,7 +116,7 @@ def refresh_span_priorities(
     ValidationError
         If the project is not a spans project or an option is unknown.
     """
-    from labelloop.services.active import PriorityReport
+    from labelloop.services.active import PriorityReport, human_label_count
 
     if not project.schema.task_type.has_spans:
         raise ValidationError(f"span priorities need a spans project, not "
@@ -140,12 +140,11 @@ def refresh_span_priorities(
         for rank, r in enumerate(picked):
             priorities[int(found[r])] = 1.0 + (n - rank) / n
         project.set_priorities(priorities)
-    n_human = sum(a.spans is not None for a in project.annotations(kinds=(SourceKind.HUMAN,)))
     return PriorityReport(
         strategy=strategy, n_items=len(ids), n_scored=len(priorities),
         n_human_labeled=len(checked), n_weak_labeled=0 if rows is None else len(ids),
         missing_embeddings=len(ids) - len(found), model_fitted=rows is not None,
-        n_human_labels=n_human)
+        n_human_labels=human_label_count(project))
 
 
 __all__ = ["refresh_span_priorities", "span_posteriors"]

@@ -107,3 +107,20 @@ def _queue_order(project: Project) -> list[int]:
     with project.store.engine.connect() as c:
         prio = dict(c.execute(select(ItemRow.id, ItemRow.priority)).all())
     return sorted((i for i, v in prio.items() if v is not None), key=lambda i: -prio[i])
+
+
+def test_span_answers_count_as_human_labels(tmp_path: Path) -> None:
+    from labelloop.core.records import AnnotationRecord, Span
+    from labelloop.services.active import human_label_count
+
+    with Project.open(_project(tmp_path)) as p:
+        alice = p.source("human", "alice")
+        first, second = p.items()[6:8]
+        p.add_annotations([
+            AnnotationRecord(item_id=int(first.id or 0), source_id=int(alice.id or 0),
+                             spans=[Span(start=0, end=12, label="PER")]),
+            AnnotationRecord(item_id=int(second.id or 0), source_id=int(alice.id or 0),
+                             spans=[])])  # "no entity here" is an answer too
+        assert human_label_count(p) == 2
+        rep = refresh_span_priorities(p, strategy="margin", batch_size=3)
+        assert rep.n_human_labels == 2 and rep.n_human_labeled == 8 and rep.n_scored == 28
