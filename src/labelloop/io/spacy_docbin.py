@@ -4,12 +4,14 @@ Export: one ``Doc`` per item, built on the project's tokens (:func:`labelloop.co
 tokenize`) with the whitespace between them kept as spaCy whitespace tokens, so
 ``doc.text`` is the item's text exactly and every span boundary is a token boundary. The
 item's final answer (as the other span formats: gold, else the human majority, else the
-label model, else a draft) goes to ``doc.spans["sc"]`` (overlaps allowed) and, when its
-spans do not overlap, to ``doc.ents`` too, which is what ``spacy train`` reads for NER.
+label model, else a draft) goes to ``doc.spans["sc"]`` (overlaps allowed; an item without
+an answer has no such group) and, when its spans do not overlap, to ``doc.ents`` too,
+which is what ``spacy train`` reads for NER.
 Offsets that cut a token (an import that was not snapped) widen to the token.
 
-Import: each ``Doc`` becomes an item with ``doc.text``; its spans come from
-``doc.spans["sc"]`` when the doc has that group, else from ``doc.ents``; labels must be
+Import: each ``Doc`` becomes an item with ``doc.text``; its answer comes from
+``doc.spans["sc"]`` when the doc has that group (an empty group: "no entity here"), else
+from ``doc.ents``; a doc with neither brings its text and no answer. Labels must be
 classes of the schema.
 """
 
@@ -71,7 +73,8 @@ def write_docbin(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema
             span = doc.char_span(s.start, s.end, label=s.label, alignment_mode="expand")
             if span is not None:
                 found.append(span)
-        doc.spans[SPANS_KEY] = found
+        if spans is not None:  # an unanswered item has no span group
+            doc.spans[SPANS_KEY] = found
         if overlapping([(s.start_char, s.end_char, s.label_) for s in found]) is None:
             doc.ents = found
         docbin.add(doc)
@@ -99,8 +102,9 @@ def iter_docbin(path: Path, schema: LabelSchema, options: ImportOptions, *,
                            "write it with DocBin(...).to_disk(path)")
         raise ImportValidationError(batches.report) from None
     for n, doc in enumerate(docbin.get_docs(spacy.vocab.Vocab()), start=1):
-        group = doc.spans.get(SPANS_KEY, doc.ents)
-        spans = [[s.start_char, s.end_char, s.label_] for s in group]
+        group = doc.spans.get(SPANS_KEY, doc.ents or None)
+        spans = None if group is None else [[s.start_char, s.end_char, s.label_]
+                                            for s in group]
         full = batches.add(n, doc.text, spans, {})
         if full is not None:
             yield full

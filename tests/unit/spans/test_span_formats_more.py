@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,12 +23,14 @@ ROWS = [  # texts a whitespace tokenizer would not give back
     ("  (Alan Turing) met the BBC;\tthen left.  ", [(3, 14, "PER"), (24, 27, "ORG")]),
     ("Nobody here.", []),
 ]
+UNANSWERED = "Nobody asked about Paris yet."
 
 
 def _start(tmp_path: Path) -> Path:
     lines = [json.dumps({"data": {"text": text}, "annotations": [
         {"source": {"kind": "gold", "name": "g"}, "spans": [list(s) for s in spans]}]})
         for text, spans in ROWS]
+    lines.append(json.dumps({"data": {"text": UNANSWERED}}))
     data = tmp_path / "start.jsonl"
     data.write_text("\n".join(lines) + "\n")
     folder = tmp_path / "start"
@@ -37,11 +40,15 @@ def _start(tmp_path: Path) -> Path:
 
 
 def _answers(p: Project) -> dict[str, list[tuple[int, int, str]]]:
+    """Each item's text and its answer; an item without one maps to None."""
     texts = {it.id: it.text or "" for it in p.items()}
-    return {texts[a.item_id]: sorted(s.key() for s in a.spans or []) for a in p.annotations()}
+    out: dict[str, Any] = dict.fromkeys(texts.values())
+    out.update({texts[a.item_id]: sorted(s.key() for s in a.spans or [])
+                for a in p.annotations()})
+    return out
 
 
-EXPECTED = {text: sorted(spans) for text, spans in ROWS}
+EXPECTED: dict[str, Any] = {text: sorted(spans) for text, spans in ROWS} | {UNANSWERED: None}
 
 
 @pytest.mark.parametrize("fmt,suffix", [("label-studio", ".json"), ("spacy", ".spacy")])
@@ -137,4 +144,5 @@ def test_hf_token_classification_export_reads_back_unchanged(tmp_path: Path) -> 
     by_hash = {it.content_hash: it.data["text"] for it in parsed.items}
     got = {by_hash[a.content_hash]: sorted((s["start"], s["end"], s["label"])
                                            for s in a.spans or []) for a in parsed.annotations}
-    assert got == EXPECTED
+    # token classification has no "unanswered": that item reads back as all O
+    assert got == EXPECTED | {UNANSWERED: []}
