@@ -76,7 +76,12 @@ def load_entity_map(path: Path) -> dict[str, str | None]:
     UserInputError
         If the file is missing, does not parse or is not a mapping of strings.
     """
-    return {str(k): v for k, v in _read_mapping(path, "entity map").items()}
+    raw = _read_mapping(path, "entity map")
+    bad = {k: v for k, v in raw.items() if v is not None and not isinstance(v, str)}
+    if bad:
+        raise UserInputError(f"entity map {str(path)!r}: each spaCy label maps to a class name "
+                             f"or null, got {bad}")
+    return {str(k): v for k, v in raw.items()}
 
 
 def load_phrases(path: Path) -> dict[str, list[str]]:
@@ -130,9 +135,19 @@ def packaged_model_path() -> Path:
 
 def resolve_entity_map(mapping: Mapping[str, str | None], names: Sequence[str]
                        ) -> dict[str, int]:
-    """spaCy label -> class index of ``names`` (case-insensitive); unmapped labels absent."""
+    """spaCy label -> class index of ``names`` (case-insensitive); unmapped labels absent.
+
+    Raises
+    ------
+    ValidationError
+        If a target is neither a string nor ``None``.
+    """
     index = {n.lower(): c for c, n in enumerate(names)}
     out = {}
+    bad = {k: v for k, v in mapping.items() if v is not None and not isinstance(v, str)}
+    if bad:
+        raise ValidationError(f"the entity map sends spaCy labels to class names or None, "
+                              f"got {bad}")
     for label, target in mapping.items():
         if target is not None and target.lower() in index:
             out[label] = index[target.lower()]

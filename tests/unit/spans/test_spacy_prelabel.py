@@ -55,6 +55,11 @@ def test_mapping_and_phrase_files_are_read_or_refused(tmp_path: Path) -> None:
         load_entity_map(tmp_path / "broken.json")
     with pytest.raises(UserInputError, match="does not exist"):
         load_entity_map(tmp_path / "none.yaml")
+    (tmp_path / "list.yaml").write_text("PERSON: [PER]\n")
+    with pytest.raises(UserInputError, match="maps to a class name or null"):
+        load_entity_map(tmp_path / "list.yaml")
+    with pytest.raises(ValidationError, match="class names or None"):
+        resolve_entity_map({"PERSON": 3}, NAMES)  # type: ignore[dict-item]
     with pytest.raises(UserInputError, match=r"classes the project lacks: \['TEAM'\]"):
         SpacySpanPrelabeler(NAMES, phrases={"TEAM": ["x"]})
 
