@@ -305,6 +305,49 @@ def _load(path: str) -> Any:
         raise ModelLoadError(f"cannot load spaCy pipeline {path!r}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class SpacyChunk:
+    """Drafts the texts of a chunk (for :mod:`labelloop.exec` executors): the pipeline is
+    loaded once per worker (:func:`~labelloop.exec.worker_cached`). A chunk that fails is
+    drafted again text by text, so one bad text costs only itself: its entry is then the
+    error, ``"Type: message"``."""
+
+    names: tuple[str, ...]
+    model: str = SPACY_MODEL
+    entity_map: tuple[tuple[str, str | None], ...] | None = None
+    phrases: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    beam_width: int = 16
+
+    @property
+    def key(self) -> str:
+        """Names the loaded drafter in :func:`~labelloop.exec.worker_cached`."""
+        return f"spacy-spans:{self!r}"
+
+    def load(self) -> SpacySpanPrelabeler:
+        """The drafter this chunk function describes."""
+        return SpacySpanPrelabeler(
+            list(self.names), model=self.model,
+            entity_map=None if self.entity_map is None else dict(self.entity_map),
+            phrases=None if self.phrases is None else {k: list(v) for k, v in self.phrases},
+            beam_width=self.beam_width)
+
+    def __call__(self, texts: Sequence[str]) -> list[SpanDraft | str]:
+        """A draft, or the error, per text."""
+        from labelloop.exec import worker_cached
+
+        drafter = worker_cached(self.key, self.load)
+        try:
+            return list(drafter.predict(list(texts)))
+        except Exception:  # find the text at fault
+            out: list[SpanDraft | str] = []
+            for text in texts:
+                try:
+                    out.extend(drafter.predict([text]))
+                except Exception as exc:  # recorded by the caller; the rest go on
+                    out.append(f"{type(exc).__name__}: {exc}")
+            return out
+
+
 # --------------------------------------------------------------------- calibration
 
 
@@ -338,6 +381,7 @@ def calibrate_span_items(confidence: Sequence[float], drafts: Sequence[Sequence[
 __all__ = [
     "DEFAULT_ENTITY_MAP",
     "SPACY_MODEL",
+    "SpacyChunk",
     "SpacySpanPrelabeler",
     "SpanDraft",
     "calibrate_span_items",

@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, Span
+from labelloop.exec import Executor, executor_for, worker_cached
 from labelloop.prelabel.spacy_ner import (
     CharSpan,
+    SpacyChunk,
     SpacySpanPrelabeler,
     SpanDraft,
     calibrate_span_items,
     load_entity_map,
     load_phrases,
 )
-from labelloop.services.jobs import DEFAULT_CHUNK
+from labelloop.services.jobs import DEFAULT_CHUNK, Progress
 from labelloop.services.prelabel import STAGE, PrelabelReport
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
@@ -62,8 +64,13 @@ def checked_spans(project: Project) -> dict[int, list[CharSpan]]:
 
 
 def prelabel_spans(project: Project, *, model: str, target: float,
-                   options: SpanPrelabelOptions | None = None) -> PrelabelReport:
+                   options: SpanPrelabelOptions | None = None,
+                   executor: Executor | None = None, chunk_size: int = DEFAULT_CHUNK,
+                   on_chunk: Progress | None = None) -> PrelabelReport:
     """Draft spans for every item not yet drafted by this model version, then calibrate.
+
+    spaCy runs on ``executor`` (default: this process) in chunks of ``chunk_size`` items,
+    the pipeline loaded once per worker; ``on_chunk`` hears (chunks done, chunks in all).
 
     Raises
     ------
@@ -91,7 +98,11 @@ def prelabel_spans(project: Project, *, model: str, target: float,
                            a.confidence if a.confidence is not None else 0.0)
               for i, a in earlier.items()}
     todo = [it for it in items if it.id not in earlier]
-    failures = _draft(drafter, todo, drafts, sid)
+    if executor is None:
+        with executor_for("local") as runner:
+            failures = _draft(drafter, todo, drafts, sid, runner, chunk_size, on_chunk)
+    else:
+        failures = _draft(drafter, todo, drafts, sid, executor, chunk_size, on_chunk)
     checked = checked_spans(project)
     both = sorted(i for i in checked if i in drafts)
     calibration = calibrate_span_items([drafts[i].confidence for i in both],
@@ -113,29 +124,30 @@ def prelabel_spans(project: Project, *, model: str, target: float,
         coverage=calibration.coverage, calibration={**calibration.to_dict(), "level": "item"})
 
 
-def _draft(drafter: SpacySpanPrelabeler, todo: list[ItemRecord],
-           drafts: dict[int, SpanDraft], sid: int) -> list[Failure]:
-    """Run spaCy over ``todo`` in chunks into ``drafts``; a chunk that fails is retried item
-    by item so that one bad item costs only itself."""
+def _draft(drafter: SpacySpanPrelabeler, todo: list[ItemRecord], drafts: dict[int, SpanDraft],
+           sid: int, executor: Executor, size: int, on_chunk: Progress | None
+           ) -> list[Failure]:
+    """Run spaCy over ``todo`` in chunks on the executor into ``drafts``; an item that fails
+    is recorded and the rest go on."""
+    fn = SpacyChunk(
+        tuple(drafter.names), drafter.model,
+        None if drafter.entity_map is None else tuple(sorted(drafter.entity_map.items())),
+        None if drafter.phrases is None else tuple(sorted(
+            (k, tuple(v)) for k, v in drafter.phrases.items())),
+        drafter.beam_width)
+    worker_cached(fn.key, lambda: drafter)  # this process has it loaded already
+    bounds = [(a, min(a + size, len(todo))) for a in range(0, len(todo), size)]
+    payloads = ((c, [it.text or "" for it in todo[a:b]]) for c, (a, b) in enumerate(bounds))
     failures = []
-    for start in range(0, len(todo), DEFAULT_CHUNK):
-        part = todo[start:start + DEFAULT_CHUNK]
-        texts = [it.text or "" for it in part]
-        found: list[SpanDraft | None]
-        try:
-            found = list(drafter.predict(texts))
-        except Exception:  # find the item at fault below
-            found = []
-            for it, text in zip(part, texts, strict=True):
-                try:
-                    found.extend(drafter.predict([text]))
-                except Exception as exc:  # recorded; the rest go on
-                    failures.append(Failure(int(it.id or 0), sid, STAGE,
-                                            f"{type(exc).__name__}: {exc}"))
-                    found.append(None)
-        for it, draft in zip(part, found, strict=True):
-            if draft is not None:
+    for n_done, (c, part) in enumerate(executor.map_chunks(fn, payloads), 1):
+        a, _ = bounds[c]
+        for it, draft in zip(todo[a:a + len(part)], part, strict=True):
+            if isinstance(draft, str):
+                failures.append(Failure(int(it.id or 0), sid, STAGE, draft))
+            else:
                 drafts[int(it.id or 0)] = draft
+        if on_chunk is not None:
+            on_chunk(n_done, len(bounds))
     return failures
 
 

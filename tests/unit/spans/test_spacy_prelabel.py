@@ -183,3 +183,25 @@ def test_prelabel_cli_drafts_calibrates_and_feeds_the_span_label_model(
         assert "model:spacy-ner" in report.sources
     bad = runner.invoke(app, ["prelabel", "-p", str(folder), "--model", "llm"])
     assert bad.exit_code == 2 and "drafts classes, not spans" in bad.output
+
+
+def test_drafts_run_in_chunks_on_worker_processes(tmp_path: Path) -> None:
+    from labelloop.services.prelabel import prelabel_project
+
+    rows = [json.dumps({"data": {"text": f"{PEOPLE[n]} visited {CITIES[n]}."}})
+            for n in range(5)]
+    (tmp_path / "items.jsonl").write_text("\n".join(rows) + "\n")
+    answers = []
+    for where, executor in (("local", "local"), ("procs", "processes")):
+        with Project.create(tmp_path / where, task="ner", labels=NAMES) as p:
+            p.import_file(tmp_path / "items.jsonl")
+            seen: list[tuple[int, int]] = []
+            rep = prelabel_project(p, model="spacy-ner", executor=executor, n_workers=1,
+                                   chunk_size=2, on_chunk=lambda d, t: seen.append((d, t)))
+            assert rep.n_drafted == 5 and rep.n_failed == 0
+            assert seen == [(1, 3), (2, 3), (3, 3)]
+            texts = {it.id: it.text for it in p.items()}
+            answers.append({texts[a.item_id]: [s.key() for s in a.spans or []]
+                            for a in p.annotations(kinds=["model"])})
+    assert answers[0] == answers[1]
+    assert answers[0]["Ada Lovelace visited London."] == [(0, 12, "PER"), (21, 27, "LOC")]
