@@ -197,7 +197,7 @@ def test_drafts_run_in_chunks_on_worker_processes(tmp_path: Path) -> None:
             p.import_file(tmp_path / "items.jsonl")
             seen: list[tuple[int, int]] = []
             rep = prelabel_project(p, model="spacy-ner", executor=executor, n_workers=1,
-                                   chunk_size=2, on_chunk=lambda d, t: seen.append((d, t)))
+                                   chunk_size=2, on_chunk=lambda d, t, s=seen: s.append((d, t)))
             assert rep.n_drafted == 5 and rep.n_failed == 0
             assert seen == [(1, 3), (2, 3), (3, 3)]
             texts = {it.id: it.text for it in p.items()}
