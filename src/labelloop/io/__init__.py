@@ -21,11 +21,13 @@ from labelloop.io.formats import (
     get_format,
 )
 
-ImportFormat = Literal["csv", "jsonl", "label-studio", "coco", "prodigy", "conll"]
+ImportFormat = Literal["csv", "jsonl", "label-studio", "coco", "prodigy", "conll", "spacy"]
 """Names of the import formats, for type hints (the same as :data:`IMPORT_FORMATS`)."""
-ExportFormat = Literal["csv", "jsonl", "label-studio", "coco", "hf", "prodigy", "conll"]
+ExportFormat = Literal["csv", "jsonl", "label-studio", "coco", "hf", "prodigy", "conll",
+                       "spacy"]
 """Names of the export formats, for type hints (the same as :data:`EXPORT_FORMATS`)."""
-FileExportFormat = Literal["csv", "jsonl", "label-studio", "coco", "prodigy", "conll"]
+FileExportFormat = Literal["csv", "jsonl", "label-studio", "coco", "prodigy", "conll",
+                           "spacy"]
 """Export formats that write one file (not a folder), e.g. for a download."""
 IMPORT_FORMATS: tuple[str, ...] = format_names("import")
 EXPORT_FORMATS: tuple[str, ...] = format_names("export")

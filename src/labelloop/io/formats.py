@@ -27,8 +27,10 @@ from labelloop.io.coco import iter_coco, write_coco
 from labelloop.io.common import BATCH_SIZE, ImportOptions, ParsedImport, SnapshotPages, collect
 from labelloop.io.csv_format import iter_csv, write_csv
 from labelloop.io.hf_datasets import write_hf
+from labelloop.io.hf_tokens import write_hf_tokens
 from labelloop.io.jsonl import iter_jsonl, write_jsonl
 from labelloop.io.label_studio import iter_label_studio, write_label_studio
+from labelloop.io.spacy_docbin import iter_docbin, write_docbin
 from labelloop.io.span_formats import iter_conll, iter_prodigy, write_conll, write_prodigy
 
 Direction = Literal["import", "export"]
@@ -156,6 +158,18 @@ def _read_conll(path: Path, schema: LabelSchema, options: ImportOptions,
     return iter_conll(path, schema, options, batch_size=batch_size)
 
 
+def _read_docbin(path: Path, schema: LabelSchema, options: ImportOptions,
+                 image_root: Path | None, batch_size: int) -> Iterator[ParsedImport]:
+    return iter_docbin(path, schema, options, batch_size=batch_size)
+
+
+def _write_hf(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
+    """Classes: a ``label`` ClassLabel; spans: ``tokens`` and BIO ``ner_tags``."""
+    if schema.task_type.has_spans:
+        return write_hf_tokens(path, snap, schema)
+    return write_hf(path, snap, schema)
+
+
 def _looks_like_coco(path: Path) -> bool:
     """A JSON object with ``images`` and ``categories`` (a list is Label Studio's, and is
     not read further)."""
@@ -182,16 +196,18 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            reader=_read_csv, writer=write_csv),
     Format("jsonl", (".jsonl", ".ndjson"), reads=_ALL, writes=_ALL,
            reader=_read_jsonl, writer=write_jsonl),
-    Format("label-studio", (".json",), reads=_ALL - _SPANS, writes=_ALL - _SPANS,
+    Format("label-studio", (".json",), reads=_ALL, writes=_ALL,
            reader=_read_label_studio, writer=write_label_studio),
     Format("coco", (".json",), reads=_DETECTION, writes=_DETECTION,
            reader=_read_coco, writer=write_coco, sniff=_looks_like_coco),
-    Format("hf", ("",), reads=frozenset(), writes=_CLASSIFICATION,
-           writer=write_hf, folder=True),
+    Format("hf", ("",), reads=frozenset(), writes=_CLASSIFICATION | _SPANS,
+           writer=_write_hf, folder=True),
     Format("prodigy", (".jsonl",), reads=_SPANS, writes=_SPANS, reader=_read_prodigy,
            writer=write_prodigy, detect=False),
     Format("conll", (".conll", ".bio", ".iob"), reads=_SPANS, writes=_SPANS,
            reader=_read_conll, writer=write_conll),
+    Format("spacy", (".spacy",), reads=_SPANS, writes=_SPANS, reader=_read_docbin,
+           writer=write_docbin),
 )}
 """Every format by name."""
 

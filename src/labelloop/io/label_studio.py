@@ -1,9 +1,11 @@
 """Label Studio task JSON import and export, with the matching labeling config.
 
-Choices (single and multi-label text, image classification) and rectangle labels (object
-detection) are supported. Human sources map to ``annotations``, gold to annotations with
-``ground_truth: true``, model and label-model sources to ``predictions``. Boxes are in
-pixels here and in percent of the image in Label Studio.
+Choices (single and multi-label text, image classification), rectangle labels (object
+detection) and labels on text (spans: ``{"type": "labels", "value": {"start", "end",
+"text", "labels"}}``, offsets in characters) are supported. Human sources map to
+``annotations``, gold to annotations with ``ground_truth: true``, model and label-model
+sources to ``predictions``. Boxes are in pixels here and in percent of the image in Label
+Studio.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from labelloop.core.records import (
     import_item,
 )
 from labelloop.core.schema import LabelSchema
+from labelloop.core.spans import parse_spans
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 from labelloop.io.common import (
     BATCH_SIZE,
@@ -45,12 +48,13 @@ def label_config(schema: LabelSchema) -> str:
     """The Label Studio labeling config (XML) for a schema."""
     obj = _to_name(schema)
     tag = "Image" if obj == "image" else "Text"
-    if schema.task_type.has_boxes:
+    if schema.task_type.has_boxes or schema.task_type.has_spans:
         inner = "".join(
             f'<Label value="{escape(c.name)}" hint="{escape(c.description)}"/>'
             for c in schema.classes
         )
-        control = f'<RectangleLabels name="{FROM_NAME}" toName="{obj}">{inner}</RectangleLabels>'
+        tag_of = "Labels" if schema.task_type.has_spans else "RectangleLabels"
+        control = f'<{tag_of} name="{FROM_NAME}" toName="{obj}">{inner}</{tag_of}>'
     else:
         choice = "multiple" if schema.task_type.multi_label else "single"
         inner = "".join(
@@ -64,6 +68,14 @@ def label_config(schema: LabelSchema) -> str:
 
 def _result(a: ExportVote, item: ExportItem, schema: LabelSchema) -> list[dict[str, Any]]:
     obj = _to_name(schema)
+    if a.spans is not None:
+        text = str(item.data.get(obj, ""))
+        return [{"id": f"r{item.id}-{a.source_id}-{n}", "from_name": FROM_NAME, "to_name": obj,
+                 "type": "labels",
+                 "value": {"start": sp.start, "end": sp.end, "text": text[sp.start:sp.end],
+                           "labels": [sp.label]},
+                 **({"score": sp.score} if sp.score is not None else {})}
+                for n, sp in enumerate(a.spans)]
     if a.boxes is not None:
         if not item.width or not item.height:
             raise ValidationError(
@@ -129,6 +141,21 @@ def write_label_studio(path: Path, snap: Snapshot | SnapshotPages, schema: Label
 
     with path.open("w", encoding="utf-8") as fh:
         return write_array(fh, tasks(), ensure_ascii=False)
+
+
+def _parse_spans(result: list[dict[str, Any]], schema: LabelSchema, text: str
+                 ) -> list[dict[str, Any]]:
+    """``labels`` results as validated spans (a result with several labels: one each)."""
+    raw: list[dict[str, Any]] = []
+    for r in result:
+        if r.get("type") != "labels":
+            raise ValidationError(f"result type {r.get('type')!r} is not supported in a spans "
+                                  "project (expected 'labels')")
+        value = r.get("value") or {}
+        raw.extend({"start": value.get("start"), "end": value.get("end"), "label": name,
+                    "score": r.get("score")} for name in value.get("labels", []))
+    spans = parse_spans(schema, raw, text, allow_overlap=True, snap_to_tokens=False)
+    return [s.model_dump(exclude_none=True) for s in spans]
 
 
 def _parse_result(
@@ -238,9 +265,14 @@ def _read_task(task: Any, n: int, file: str, obj: str, schema: LabelSchema,
         for m, entry in enumerate(task.get(field) or []):
             if entry.get("was_cancelled"):
                 continue
+            spans = None
             try:
-                label, labels, boxes = _parse_result(entry.get("result") or [], schema,
-                                                     item.width, item.height)
+                if schema.task_type.has_spans:
+                    label, labels, boxes = None, None, None
+                    spans = _parse_spans(entry.get("result") or [], schema, str(data[obj]))
+                else:
+                    label, labels, boxes = _parse_result(entry.get("result") or [], schema,
+                                                         item.width, item.height)
             except (ValidationError, KeyError, TypeError) as exc:
                 report.add(file, None, f"{where}.{field}[{m}]", str(exc),
                            "fix the result or the label schema")
@@ -252,7 +284,7 @@ def _read_task(task: Any, n: int, file: str, obj: str, schema: LabelSchema,
             out.annotations.append(PendingAnnotation(
                 item.content_hash, kind, name, version, label=label, labels=labels,
                 boxes=boxes, confidence=conf,
-                needs_review=bool(meta_p.get("needs_review", False)),
+                needs_review=bool(meta_p.get("needs_review", False)), spans=spans,
             ))
     if ok:
         out.items.append(item)

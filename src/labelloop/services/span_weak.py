@@ -122,6 +122,70 @@ def analyze_span_project(project: Project) -> Any:
     return SpanLFAnalysis(votes, names).summary(gold if has_gold else None)
 
 
+@dataclass
+class SpanSources:
+    """Every stored span source of a project, as token spans per item.
+
+    Attributes
+    ----------
+    item_ids, tokens:
+        The items in id order and their tokens' character offsets.
+    votes:
+        ``votes[i][j]``: token spans ``(first, last + 1, class)`` of column ``j``.
+    gold:
+        Gold token spans per item (the first gold source wins), None without gold.
+    columns:
+        ``(kind, name)`` of each column (a source's versions share one).
+    """
+
+    item_ids: list[int]
+    tokens: list[list[tuple[int, int]]]
+    votes: list[list[list[tuple[int, int, int]]]]
+    gold: list[list[tuple[int, int, int]] | None]
+    columns: list[tuple[str, str]]
+
+    @property
+    def lengths(self) -> list[int]:
+        """Tokens per item."""
+        return [len(t) for t in self.tokens]
+
+
+def span_sources(project: Project,
+                 kinds: Sequence[str] = ("labeling_function", "model", "human")
+                 ) -> SpanSources:
+    """Read the spans of every source of ``kinds`` (columns) and of gold, per item.
+
+    Raises
+    ------
+    ValidationError
+        If the project is not a spans project.
+    """
+    _check_spans_project(project)
+    index = {n: c for c, n in enumerate(project.schema.names)}
+    sources = [s for s in project.sources(kinds=[*kinds, "gold"]) if s.id is not None]
+    columns = sorted({(str(s.kind), s.name) for s in sources if s.kind != "gold"})
+    col_of = {int(s.id or 0): columns.index((str(s.kind), s.name))
+              for s in sources if s.kind != "gold"}
+    gold_ids = [int(s.id or 0) for s in sources if s.kind == "gold"]
+    items = [it for it in project.items() if it.id is not None]
+    ids = [int(it.id or 0) for it in items]
+    row = {item_id: r for r, item_id in enumerate(ids)}
+    tokens = [tokenize(it.text or "") for it in items]
+    votes: list[list[list[tuple[int, int, int]]]] = [[[] for _ in columns] for _ in items]
+    gold: list[list[tuple[int, int, int]] | None] = [None] * len(items)
+    for a in project.annotations(source_ids=list(col_of) + gold_ids):
+        if a.spans is None:
+            continue
+        r = row[a.item_id]
+        found = token_spans([(s.start, s.end, index[s.label]) for s in a.spans], tokens[r])
+        if a.source_id in col_of:
+            j = col_of[a.source_id]
+            votes[r][j] = sorted(set(votes[r][j]) | set(found))  # a source's versions
+        elif gold[r] is None or gold_ids.index(a.source_id) == 0:
+            gold[r] = found
+    return SpanSources(ids, tokens, votes, gold, columns)
+
+
 SPAN_MODEL_SOURCE = "span-label-model"
 """Name of the ``label_model`` source the fitted spans are stored under."""
 
@@ -166,28 +230,9 @@ def fit_span_label_model(
         If the project is not a spans project or no source of ``kinds`` holds spans.
     """
     _check_spans_project(project)
-    index = {n: c for c, n in enumerate(project.schema.names)}
-    sources = [s for s in project.sources(kinds=[*kinds, "gold"]) if s.id is not None]
-    columns = sorted({(str(s.kind), s.name) for s in sources if s.kind != "gold"})
-    col_of = {int(s.id or 0): columns.index((str(s.kind), s.name))
-              for s in sources if s.kind != "gold"}
-    gold_ids = [int(s.id or 0) for s in sources if s.kind == "gold"]
-    items = [it for it in project.items() if it.id is not None]
-    ids = [int(it.id or 0) for it in items]
-    row = {item_id: r for r, item_id in enumerate(ids)}
-    tokens = [tokenize(it.text or "") for it in items]
-    votes: list[list[list[tuple[int, int, int]]]] = [[[] for _ in columns] for _ in items]
-    gold: list[list[tuple[int, int, int]] | None] = [None] * len(items)
-    for a in project.annotations(source_ids=list(col_of) + gold_ids):
-        if a.spans is None:
-            continue
-        r = row[a.item_id]
-        found = token_spans([(s.start, s.end, index[s.label]) for s in a.spans], tokens[r])
-        if a.source_id in col_of:
-            j = col_of[a.source_id]
-            votes[r][j] = sorted(set(votes[r][j]) | set(found))  # a source's versions
-        elif gold[r] is None or gold_ids.index(a.source_id) == 0:
-            gold[r] = found
+    stored = span_sources(project, kinds)
+    ids, tokens, votes, gold, columns = (stored.item_ids, stored.tokens, stored.votes,
+                                         stored.gold, stored.columns)
     if not any(spans for v in votes for spans in v):
         raise ValidationError(f"no spans stored by sources of kinds {list(kinds)}: apply span "
                               "labeling functions or add annotations first")
@@ -216,7 +261,7 @@ def fit_span_label_model(
                                                           strict=True)]))
     project.replace_annotations([out_id], ids, records)
     return SpanFitReport(
-        n_items=len(items), sources=[f"{k}:{n}" for k, n in columns],
+        n_items=len(ids), sources=[f"{k}:{n}" for k, n in columns],
         n_gold=sum(g is not None for g in gold), n_spans=sum(len(s) for s in predicted),
         n_needs_review=sum(r.needs_review for r in records), guardrail=model.guardrail_,
         fallback=model.fallback_, warnings=[str(w.message) for w in caught])
@@ -232,8 +277,10 @@ def _span_score(P: npt.NDArray[np.float64], c: int, scheme: Scheme) -> float:
 __all__ = [
     "SPAN_MODEL_SOURCE",
     "SpanFitReport",
+    "SpanSources",
     "analyze_span_project",
     "apply_span_lfs_to_project",
     "fit_span_label_model",
+    "span_sources",
     "span_votes",
 ]

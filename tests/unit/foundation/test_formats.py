@@ -63,6 +63,10 @@ def _read_back(fmt: Format, path: Path, schema: LabelSchema) -> ParsedImport:
     if fmt.reads:
         return fmt.read(path, schema, ImportOptions())
     datasets = pytest.importorskip("datasets")  # hf: a folder read back with datasets
+    if schema.task_type.has_spans:
+        from labelloop.io.hf_tokens import read_hf_tokens
+
+        return read_hf_tokens(path, schema, ImportOptions())
     from labelloop.io.hf_datasets import read_dataset
 
     return read_dataset(datasets.load_from_disk(str(path)), schema, ImportOptions())
@@ -134,7 +138,8 @@ def test_suffixes_pick_formats(tmp_path: Path) -> None:
                      "d.TSV": "csv", "e.ndjson": "jsonl"}
     assert io.detect_format(coco) == "coco"
     with pytest.raises(UserInputError,
-                       match=r"pass --format \(csv, jsonl, label-studio, coco, prodigy, conll\)"):
+                       match=r"pass --format \(csv, jsonl, label-studio, coco, prodigy, conll, "
+                             r"spacy\)"):
         detect_import_format(tmp_path / "f.xlsx")
     assert detect_export_format(tmp_path / "out").name == "hf"
     assert detect_export_format(tmp_path / "out.jsonl").name == "jsonl"  # prodigy: by name
@@ -146,9 +151,10 @@ def test_suffixes_pick_formats(tmp_path: Path) -> None:
 
 
 def test_format_lists_and_literals_come_from_the_table() -> None:
-    assert io.IMPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "prodigy", "conll")
+    assert io.IMPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "prodigy", "conll",
+                                 "spacy")
     assert io.EXPORT_FORMATS == ("csv", "jsonl", "label-studio", "coco", "hf", "prodigy",
-                                 "conll")
+                                 "conll", "spacy")
     assert get_args(io.ImportFormat) == io.IMPORT_FORMATS
     assert get_args(io.ExportFormat) == io.EXPORT_FORMATS
     assert get_args(io.FileExportFormat) == tuple(

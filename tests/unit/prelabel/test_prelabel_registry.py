@@ -12,8 +12,8 @@ def test_lists_every_builtin_once_with_its_task() -> None:
     rows = list_models()
     names = [r["name"] for r in rows]
     assert len(names) == len(set(names))
-    assert {"minilm", "minilm-torch", "faces", "haar-face", "text"} <= set(names)
-    assert {r["task"] for r in rows} == {"text-classification", "object-detection"}
+    assert {"minilm", "minilm-torch", "faces", "haar-face", "text", "spacy-ner"} <= set(names)
+    assert {r["task"] for r in rows} == {"text-classification", "object-detection", "spans"}
 
 
 def test_installed_reflects_importable_modules() -> None:
