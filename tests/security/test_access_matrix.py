@@ -193,6 +193,10 @@ CALLS: dict[str, Call] = {
         "members_only": "true"})),
     "POST /p/{project_id}/members/{user_id}/remove": Call(body=_form(), setup=_grant),
     "POST /p/{project_id}/settings": Call(body=_form(lambda c: SETTINGS_FORM)),
+    "POST /p/{project_id}/classes": Call(body=_form(lambda c: {"added": "extra"})),
+    "POST /p/{project_id}/instructions": Call(body=_form(lambda c: {"instructions": "be kind"})),
+    "POST /projects": Call(body=_form(lambda c: {
+        "name": "fresh", "task": "text-classification", "classes": "a\nb"})),
     "GET /admin/users": Call(),
     "POST /admin/users": Call(body=_form(lambda c: {
         "name": "newcomer", "role": "annotator", "password": "a long enough passphrase"})),

@@ -10,14 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from labelloop.core.tasks import TaskName, TaskType, canonical_task, task_type
 from labelloop.errors import ValidationError
 
+INSTRUCTIONS_MAX = 50_000
+"""Longest annotator instructions (characters of Markdown)."""
+
 
 class LabelClass(BaseModel):
-    """One class of a label schema: a name and a description for people and models."""
+    """One class of a label schema: a name, a description for people and models, and an
+    optional display colour (``#rrggbb``; empty: the page's palette picks one)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    description: str = Field(default="", max_length=2000)
+    color: str = Field(default="", pattern=r"^(#[0-9a-fA-F]{6})?$")
 
     @field_validator("name")
     @classmethod
@@ -51,6 +56,8 @@ class ProjectSettings(BaseModel):
         answers; 0: after every new answer when watched, otherwise only on demand.
     allow_overlap:
         Span tasks: whether the spans of one answer may share characters.
+    instructions:
+        Guidelines for annotators (Markdown, shown beside the item on the label page).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,6 +71,7 @@ class ProjectSettings(BaseModel):
     loop_every: int = Field(default=50, ge=0)
     honeypot_feedback: bool = True
     allow_overlap: bool = False
+    instructions: str = Field(default="", max_length=INSTRUCTIONS_MAX)
 
 
 class LabelSchema(BaseModel):

@@ -28,7 +28,7 @@ from labelloop.errors import (
 from labelloop.server.api_docs import add_api_docs
 from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
-from labelloop.server.routes import accounts, labeling, oversight, pages
+from labelloop.server.routes import accounts, labeling, oversight, pages, setup
 from labelloop.server.schemas.api import ErrorOut
 from labelloop.server.security import (
     LoginLimiter,
@@ -171,6 +171,7 @@ def create_app(
     for router in (accounts.router, labeling.router, oversight.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router)
+    app.include_router(setup.router)
     static = resources.files("labelloop.server") / "ui" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import SqlBase
-from labelloop.storage.models import ProjectRow, utcnow
+from labelloop.storage.models import AnnotationRow, ProjectRow, SourceRow, utcnow
 from labelloop.storage.records import ProjectInfo
 
 
@@ -87,6 +88,56 @@ class SqlProjects(SqlBase):
             )
             if cq.recorded_overlap(s, project_id) != settings.overlap:
                 cq.rebase(s, project_id, settings.overlap)
+
+    def update_schema(self, project_id: int, schema: LabelSchema) -> ProjectInfo:
+        """Replace a project's label schema (its task stays; the caller checks that no
+        stored vote loses its class).
+
+        Raises
+        ------
+        NotFoundError
+            If there is no such project.
+        ValidationError
+            If the schema changes the task.
+        """
+        with self._config_write() as s:
+            row = s.get(ProjectRow, project_id)
+            if row is None:
+                raise NotFoundError(f"project {project_id} not found")
+            if row.task != schema.task:
+                raise ValidationError(f"a project's task cannot change ({row.task!r} to "
+                                      f"{schema.task!r}); create a new project instead")
+            row.label_schema = schema.model_dump()
+            s.flush()
+            return _info(row)
+
+    def class_votes(self, project_id: int) -> tuple[Counter[int], Counter[str]]:
+        """Votes per class of every source: counts by class index (single and multi-label
+        answers) and by class name (boxes and spans).
+
+        Single-label votes are counted in SQL; the answers stored as JSON (label sets,
+        boxes, spans) are read one row at a time, so it costs one pass over those votes
+        (an admin's schema edit, never a page view).
+        """
+        by_index: Counter[int] = Counter()
+        by_name: Counter[str] = Counter()
+        in_project = (AnnotationRow.source_id == SourceRow.id,
+                      SourceRow.project_id == project_id)
+        with self.snapshot() as s:
+            for label, n in s.execute(
+                    select(AnnotationRow.label, func.count()).where(
+                        *in_project, AnnotationRow.label.is_not(None))
+                    .group_by(AnnotationRow.label)):
+                if label is not None:
+                    by_index[label] += int(n)
+            rows = s.execute(select(AnnotationRow.value).where(
+                *in_project, AnnotationRow.label.is_(None)).execution_options(yield_per=1000))
+            for (value,) in rows:
+                value = value or {}
+                by_index.update(int(i) for i in value.get("labels") or ())
+                by_name.update(str(x.get("label")) for key in ("boxes", "spans")
+                               for x in value.get(key) or ())
+        return by_index, by_name
 
     def set_access(self, project_id: int, *, members_only: bool | None = None,
                    media_roots: Sequence[str] | None = None) -> ProjectInfo:

@@ -8,6 +8,7 @@ backend (or a fake in tests) only has to provide these methods.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -66,6 +67,10 @@ class ProjectRepository(Protocol):
     def list_projects(self) -> list[str]: ...
 
     def update_settings(self, project_id: int, settings: ProjectSettings) -> None: ...
+
+    def update_schema(self, project_id: int, schema: LabelSchema) -> ProjectInfo: ...
+
+    def class_votes(self, project_id: int) -> tuple[Counter[int], Counter[str]]: ...
 
     def set_access(self, project_id: int, *, members_only: bool | None = None,
                    media_roots: Sequence[str] | None = None) -> ProjectInfo: ...

@@ -136,6 +136,12 @@ def logout(request: Request, user: User, ctx: Ctx) -> Response:
 @router.get("/")
 def home(request: Request, user: Labeler, ctx: Ctx) -> Response:
     """Annotator home: projects, own scorecard and feedback, links by role."""
+    return home_page(request, user, ctx)
+
+
+def home_page(request: Request, user: UserRecord, ctx: ServerContext, status: int = 200,
+              **extra: Any) -> HTMLResponse:
+    """The home page (``extra``: what the new-project form shows after a refusal)."""
     rows = []
     for p in ctx.projects(user):
         review = ctx.review(p)
@@ -145,7 +151,7 @@ def home(request: Request, user: Labeler, ctx: Ctx) -> Response:
             "counts": ctx.queue(p).counts(user, limit=WAITING_SHOWN),
             "to_review": review.count(limit=1000) if allowed(user, "review") else None,
         })
-    return _page(request, "home.html", user, rows=rows)
+    return _page(request, "home.html", user, status=status, rows=rows, **extra)
 
 
 @router.get("/p/{project_id}/label")

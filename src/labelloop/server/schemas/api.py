@@ -82,6 +82,7 @@ class LoginOut(BaseModel):
 class ClassOut(BaseModel):
     name: str
     description: str
+    color: str = ""
 
 
 class ProjectOut(BaseModel):
@@ -105,7 +106,7 @@ class ProjectOut(BaseModel):
                    has_spans=kind.has_spans, multi_label=kind.multi_label,
                    export_formats=[f for f in format_names("export", task=p.schema.task)
                                    if not FORMATS[f].folder],
-                   classes=[ClassOut(name=c.name, description=c.description)
+                   classes=[ClassOut(name=c.name, description=c.description, color=c.color)
                             for c in p.schema.classes],
                    settings={**p.settings.model_dump(), "members_only": p.members_only,
                              "media_roots": list(p.media_roots)})
