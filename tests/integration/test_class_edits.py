@@ -26,7 +26,8 @@ def test_class_votes_count_every_kind_of_answer(db_url: str) -> None:
         multi = _project(store, "multi-label-text", ["x", "y", "z"])
         boxes = _project(store, "object-detection", ["red", "blue"])
         spans = _project(store, "spans", ["PER", "ORG"])
-        answers = ((single, {"text": "t"}, {"label": 2}), (multi, {"text": "t"}, {"labels": [0, 2]}),
+        answers = ((single, {"text": "t"}, {"label": 2}),
+                   (multi, {"text": "t"}, {"labels": [0, 2]}),
                    (boxes, {"image": "https://example.org/i.png"},
                     {"boxes": [Box(x=1, y=1, w=2, h=2, label="blue")]}),
                    (spans, {"text": "Ann"}, {"spans": [Span(start=0, end=3, label="PER")]}))
