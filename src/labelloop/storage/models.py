@@ -93,6 +93,7 @@ class AnnotationRow(Base):
     __table_args__ = (
         UniqueConstraint("item_id", "source_id", name="uq_annotations_item_source"),
         Index("ix_annotations_source", "source_id"),
+        Index("ix_annotations_source_created", "source_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -401,6 +401,19 @@ class LLMRepository(Protocol):
     def llm_runs(self, project_id: int, *, limit: int | None = None) -> list[LLMRun]: ...
 
 
+@runtime_checkable
+class ProgressRepository(Protocol):
+    """The label page's reads: answers since a time, progress, an item's queue entry."""
+
+    def answers_since(self, project_id: int, user_id: int, since: datetime) -> int: ...
+
+    def queue_progress(self, project_id: int) -> tuple[int, int]: ...
+
+    def queue_entry(self, item_id: int) -> tuple[bool, float | None] | None: ...
+
+    def queued_priority(self, project_id: int, position: int) -> float | None: ...
+
+
 class StoreProtocol(
     ProjectRepository,
     ItemRepository,
@@ -415,6 +428,7 @@ class StoreProtocol(
     PageRepository,
     LoopRoundRepository,
     LLMRepository,
+    ProgressRepository,
     Protocol,
 ):
     """Every repository over one database, and closing it."""

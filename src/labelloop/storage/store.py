@@ -20,6 +20,7 @@ from labelloop.storage.llm import SqlLLM
 from labelloop.storage.loop_rounds import SqlLoopRounds
 from labelloop.storage.members import SqlMembers
 from labelloop.storage.pages import SqlPages
+from labelloop.storage.progress import SqlProgress
 from labelloop.storage.projects import SqlProjects
 from labelloop.storage.queue import SqlClaims
 from labelloop.storage.records import Failure, ImportResult, ProjectInfo
@@ -33,7 +34,8 @@ __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 
 class Store(SqlProjects, SqlItems, SqlAnnotations, SqlExports, SqlStatus, SqlAccounts,
-            SqlMembers, SqlClaims, SqlReviews, SqlJobs, SqlPages, SqlLoopRounds, SqlLLM):
+            SqlMembers, SqlClaims, SqlReviews, SqlJobs, SqlPages, SqlLoopRounds, SqlLLM,
+            SqlProgress):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters

@@ -37,6 +37,7 @@ from labelloop.server.routes.labeling import my_card
 from labelloop.server.routes.oversight import import_upload
 from labelloop.server.schemas.api import ProjectOut, SettingsPatch, SpanIO
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
+from labelloop.services.progress import progress, why_chosen
 from labelloop.services.project import ProjectInfo
 
 router = APIRouter(include_in_schema=False)
@@ -166,7 +167,9 @@ def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
     out = task_out(project, task)
     return _page(request, "label.html", user, project=ProjectOut.of(project), task=out,
                  task_json=out.model_dump(mode="json"), edit=item is not None,
-                 note=ctx.review(project).send_back_note(out.item.id))
+                 note=ctx.review(project).send_back_note(out.item.id),
+                 progress=progress(ctx.store, project, user),
+                 why=why_chosen(ctx.store, project, out.item.id))
 
 
 @router.get("/p/{project_id}/review")

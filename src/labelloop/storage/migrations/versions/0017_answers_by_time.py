@@ -1,0 +1,20 @@
+"""Annotations by source and time: an annotator's answers of today are one index range.
+
+Revision ID: 0017
+Revises: 0011
+"""
+
+from alembic import op
+
+revision = "0017"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_annotations_source_created", "annotations", ["source_id", "created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_annotations_source_created", table_name="annotations")
