@@ -23,7 +23,7 @@ STAND_IN_SPAN = 20
 @dataclass(frozen=True)
 class Progress:
     """An annotator's answers today (since midnight UTC) and the project's items that need
-    no more annotators, of all (gold items left out)."""
+    no more annotators, of all its items."""
 
     today: int
     done: int

@@ -4,6 +4,7 @@ and where an item stands in the claim queue; each one index range or one row."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -28,20 +29,24 @@ class SqlProgress(SqlBase):
                 AnnotationRow.source_id.in_(mine), AnnotationRow.created_at >= since)) or 0)
 
     def queue_progress(self, project_id: int) -> tuple[int, int]:
-        """``(done, total)`` of the project's items other than gold: done ones were answered
-        as often as the overlap asks (full in the claim queue and not full only through an
-        open claim); two ranges of ``ix_claim_queue_next`` and the open claims."""
-        base = (Q.project_id == project_id, Q.gold.is_(False))
+        """``(done, total)`` of the project's items: done ones were answered as often as
+        the overlap asks (full in the claim queue, and not only through an open claim).
+
+        Gold items count like the others, so a reviewer's decision (a new gold answer)
+        changes neither number. Ranges of ``ix_claim_queue_next`` and the open claims.
+        """
+        def count(*where: Any) -> Any:
+            return sum(select(func.count()).select_from(Q).where(
+                Q.project_id == project_id, Q.gold.is_(gold), *where).scalar_subquery()
+                for gold in (False, True))
+
         claimed = (select(func.count(func.distinct(AssignmentRow.item_id)))
                    .join(Q, Q.item_id == AssignmentRow.item_id)
                    .where(AssignmentRow.project_id == project_id,
-                          AssignmentRow.state == "claimed", *base, Q.has_room.is_(False)))
+                          AssignmentRow.state == "claimed", Q.has_room.is_(False)))
         with self.snapshot() as s:
             full, in_hand, total = s.execute(select(
-                select(func.count()).select_from(Q).where(*base, Q.has_room.is_(False))
-                .scalar_subquery(),
-                claimed.scalar_subquery(),
-                select(func.count()).select_from(Q).where(*base).scalar_subquery())).one()
+                count(Q.has_room.is_(False)), claimed.scalar_subquery(), count())).one()
         return int(full) - int(in_hand), int(total)
 
     def queue_entry(self, item_id: int) -> tuple[bool, float | None] | None:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from server_world import OTHER, World, login
 
 from labelloop.client import Client
-from labelloop.core.records import UserRecord
+from labelloop.core.records import AnnotationRecord, UserRecord
 from labelloop.services.progress import progress, reason, why_chosen
 
 
@@ -29,16 +29,16 @@ def test_progress_counts_my_answers_today_and_the_items_done(client: TestClient,
     a = world.a.id  # overlap 2: an item is done once two people answered it
     login(client, "annotator")
     assert _line(client.get(f"/p/{a}/label").text).startswith(
-        "Today: 0 answered · project: 0 of 6 items done")
+        "Today: 0 answered · project: 0 of 7 items done")
     ann, other = _api(client, world, "annotator"), _api(client, world, OTHER)
     first = ann.next_task(a)["item"]["id"]
     ann.submit(a, first, label="ham")
     assert _line(client.get(f"/p/{a}/label").text).startswith(
-        "Today: 1 answered · project: 0 of 6 items done")
+        "Today: 1 answered · project: 0 of 7 items done")
     assert other.next_task(a)["item"]["id"] == first
     other.submit(a, first, label="spam")
     assert _line(client.get(f"/p/{a}/label").text).startswith(
-        "Today: 1 answered · project: 1 of 6 items done")
+        "Today: 1 answered · project: 1 of 7 items done")
     user = UserRecord(id=world.ids["annotator"], name="annotator", role="annotator")
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     assert progress(world.store, world.a, user, now=tomorrow).today == 0
@@ -74,3 +74,20 @@ def test_a_honeypot_reads_like_a_regular_item(client: TestClient, world: World) 
         ann.submit(a, item, label="ham")
     assert seen[True], "no honeypot was served (rate 0.5, seeded)"
     assert seen[True] == seen[False] == {"uncertain: margin 0.04"}
+
+
+def test_gold_changes_no_count_and_an_earlier_item_shows_no_queue_facts(
+        client: TestClient, world: World) -> None:
+    a = world.a.id
+    ann = _api(client, world, "annotator")
+    item = ann.next_task(a)["item"]["id"]
+    ann.submit(a, item, label="ham")
+    before = world.store.queue_progress(a)
+    gold = world.store.ensure_source(a, "gold", "reviewer-decisions")
+    world.store.upsert_annotations(a, [AnnotationRecord(item_id=i, source_id=gold.id, label=1)
+                                       for i in (item, world.a_items[3])])
+    assert world.store.queue_progress(a) == before
+    login(client, "annotator")
+    page = client.get(f"/p/{a}/label?item={item}").text  # changing an earlier answer
+    assert f'data-item="{item}"' in page
+    assert 'id="progress"' not in page and "why this item" not in page

@@ -165,11 +165,12 @@ def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
         return _page(request, "done.html", user, project=ProjectOut.of(project),
                      counts=queue.counts(user, limit=WAITING_SHOWN))
     out = task_out(project, task)
+    fresh = item is None  # progress and the queue's reason: for a task just served
     return _page(request, "label.html", user, project=ProjectOut.of(project), task=out,
                  task_json=out.model_dump(mode="json"), edit=item is not None,
                  note=ctx.review(project).send_back_note(out.item.id),
-                 progress=progress(ctx.store, project, user),
-                 why=why_chosen(ctx.store, project, out.item.id))
+                 progress=progress(ctx.store, project, user) if fresh else None,
+                 why=why_chosen(ctx.store, project, out.item.id) if fresh else None)
 
 
 @router.get("/p/{project_id}/review")
