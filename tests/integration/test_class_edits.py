@@ -62,3 +62,13 @@ def test_class_votes_count_every_kind_of_answer(db_url: str) -> None:
             create_project(store, "p-spans", "spans", [LabelClass(name="X")])
     finally:
         store.close()
+
+
+def test_a_class_without_a_colour_is_stored_as_before() -> None:
+    """Schemas of existing projects (and the import keys hashed from them) do not change."""
+    schema = LabelSchema.parse({"task": "text-classification",
+                                "classes": ["a", {"name": "b", "color": "#00AA00"}]})
+    assert schema.model_dump()["classes"] == [{"name": "a", "description": ""},
+                                              {"name": "b", "description": "",
+                                               "color": "#00AA00"}]
+    assert LabelSchema.model_validate(schema.model_dump()) == schema

@@ -22,7 +22,8 @@ class LabelClass(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
-    color: str = Field(default="", pattern=r"^(#[0-9a-fA-F]{6})?$")
+    # left out of dumps while empty: stored schemas and import keys stay as they were
+    color: str = Field(default="", pattern=r"^(#[0-9a-fA-F]{6})?$", exclude_if=lambda v: not v)
 
     @field_validator("name")
     @classmethod
