@@ -209,3 +209,15 @@ def test_settings_form_keeps_the_instructions(client: TestClient, world: World) 
         "overlap": "1", "honeypot_rate": "0", "claim_minutes": "30", "review_threshold": "0.8"})
     assert r.status_code == 200
     assert world.store.project(world.a.id).settings.instructions == "be kind"
+
+
+def test_the_api_sets_and_returns_the_instructions(client: TestClient, world: World) -> None:
+    h = {"Authorization": f"Bearer {world.tokens['admin']}"}
+    r = client.patch(f"/api/v1/projects/{world.a.id}/settings", headers=h,
+                     json={"instructions": "# Read me"})
+    assert r.status_code == 200 and r.json()["settings"]["instructions"] == "# Read me"
+    ann = {"Authorization": f"Bearer {world.tokens['annotator']}"}
+    got = client.get(f"/api/v1/projects/{world.a.id}", headers=ann).json()
+    assert got["settings"]["instructions"] == "# Read me"
+    assert got["classes"][0] == {"name": "ham", "description": "A genuine comment about the "
+                                 "video.", "color": ""}

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, Span, UserRecord
-from labelloop.core.schema import LabelSchema
+from labelloop.core.schema import INSTRUCTIONS_MAX, LabelSchema
 from labelloop.io.formats import FORMATS, format_names
 from labelloop.services.project import ProjectInfo
 from labelloop.services.users import MIN_PASSWORD, TokenInfo
@@ -120,6 +120,7 @@ class SettingsPatch(_In):
     honeypot_feedback: bool | None = None
     members_only: bool | None = None
     media_roots: list[str] | None = Field(default=None, max_length=50)
+    instructions: str | None = Field(default=None, max_length=INSTRUCTIONS_MAX)
 
 
 class BoxIO(BaseModel):
