@@ -1,12 +1,29 @@
-// labelloop box editor: draw, select, move, resize and delete boxes on a canvas.
+// labelloop box editor: draw, select, move, resize and delete boxes on a canvas; zoom with the
+// wheel, pan with the middle button or space+drag, nudge with the arrow keys, and a list of
+// the boxes (select, relabel, hide, delete).
 // Boxes are kept in pixels of the original image ({x, y, w, h, label}); suggested boxes
-// (pre-labels) are drawn dashed and become ordinary boxes once touched.
+// (pre-labels) are drawn dashed and become ordinary boxes once touched. Hidden boxes are only
+// out of sight: they are still part of the answer.
 (function () {
   "use strict";
   const COLORS = ["#4dabf7", "#ff6b6b", "#51cf66", "#fcc419", "#cc5de8", "#ff922b", "#22b8cf",
     "#f06595", "#94d82d"];
   const HANDLE = 7;   // handle half-size in screen pixels
   const MIN = 3;      // smallest box side in image pixels
+  const MAX_ZOOM = 8; // times the fitted size
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
+  // how far a wheel event asks to zoom: one notch (deltaY 100) is about 16%
+  function wheelFactor(e) {
+    const dy = e.deltaY * (e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1);
+    return Math.pow(1.0015, -clamp(dy, -300, 300));
+  }
 
   function editor(canvas, opts) {
     const ctx = canvas.getContext("2d");
@@ -16,39 +33,68 @@
     let showSuggested = opts.showSuggested !== false;
     if (showSuggested) boxes = boxes.concat(suggested);
     let label = classes[0];
-    let sel = -1, drag = null, scale = 1, W = opts.width || 0, H = opts.height || 0;
+    let sel = -1, drag = null, W = opts.width || 0, H = opts.height || 0;
+    // view: `base` screen pixels per image pixel when the image fits, `zoom` times that, and
+    // the image point (ox, oy) at the canvas's top-left corner
+    let base = 1, zoom = 1, ox = 0, oy = 0, scale = 1, spaceDown = false;
     const img = new Image();
+    const tools = toolbar();
+    const list = regionList();
 
     function fit() {
       const maxW = canvas.parentElement.clientWidth || 800;
-      scale = Math.min(maxW / W, 700 / H, 4);
-      canvas.width = Math.round(W * scale);
-      canvas.height = Math.round(H * scale);
+      base = Math.min(maxW / W, 700 / H, 4);
+      canvas.width = Math.round(W * base);
+      canvas.height = Math.round(H * base);
+      setView(zoom, ox, oy);
+    }
+    function setView(z, x, y) {
+      zoom = clamp(z, 1, MAX_ZOOM);
+      scale = base * zoom;
+      ox = clamp(x, 0, Math.max(0, W - canvas.width / scale));
+      oy = clamp(y, 0, Math.max(0, H - canvas.height / scale));
+      canvas.dataset.zoom = String(Math.round(zoom * 1000) / 1000);
+      canvas.dataset.view = ox.toFixed(1) + "," + oy.toFixed(1);
+      tools.level.textContent = Math.round(zoom * 100) + "%";
       draw();
     }
+    // zoom by `f`, keeping the image point under the canvas point (sx, sy) where it is
+    function zoomAt(f, sx, sy) {
+      const px = ox + sx / scale, py = oy + sy / scale;
+      const z = clamp(zoom * f, 1, MAX_ZOOM);
+      const s = base * z;
+      setView(z, px - sx / s, py - sy / s);
+    }
+    function resetView() { setView(1, 0, 0); }
     img.onload = function () { W = img.naturalWidth; H = img.naturalHeight; fit(); canvas.dataset.ready = "1"; };
     img.src = opts.imageUrl;
     window.addEventListener("resize", function () { if (W) fit(); });
 
     function color(name) { const i = classes.indexOf(name); return COLORS[(i < 0 ? 0 : i) % COLORS.length]; }
+    function sx(v) { return (v - ox) * scale; }
+    function sy(v) { return (v - oy) * scale; }
     function draw() {
       ctx.clearRect(0, 0, canvas.width, canvas.height);
-      if (img.complete && W) ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+      // pixels stay sharp once one image pixel covers two screen pixels
+      ctx.imageSmoothingEnabled = scale < 2;
+      if (img.complete && W) ctx.drawImage(img, sx(0), sy(0), W * scale, H * scale);
       boxes.forEach(function (b, i) {
+        if (b.hidden) return;
         const c = color(b.label);
+        const x = sx(b.x), y = sy(b.y);
         ctx.save();
         ctx.lineWidth = i === sel ? 3 : 2;
         ctx.strokeStyle = c;
         if (b.pre) ctx.setLineDash([6, 4]);
-        ctx.strokeRect(b.x * scale, b.y * scale, b.w * scale, b.h * scale);
+        ctx.strokeRect(x, y, b.w * scale, b.h * scale);
         ctx.setLineDash([]);
         ctx.font = "12px system-ui, sans-serif";
         const text = b.label + (b.pre ? " (suggested)" : "");
         const tw = ctx.measureText(text).width + 8;
         ctx.fillStyle = c;
-        ctx.fillRect(b.x * scale, Math.max(0, b.y * scale - 16), tw, 16);
+        ctx.fillRect(x, Math.max(0, y - 16), tw, 16);
         ctx.fillStyle = "#111";
-        ctx.fillText(text, b.x * scale + 4, Math.max(12, b.y * scale - 4));
+        ctx.fillText(text, x + 4, Math.max(12, y - 4));
         if (i === sel) {
           ctx.fillStyle = "#fff";
           corners(b).forEach(function (p) {
@@ -59,18 +105,18 @@
         ctx.restore();
       });
       canvas.dataset.boxes = String(boxes.length);
+      list.update();
     }
     function corners(b) {
-      const x1 = b.x * scale, y1 = b.y * scale, x2 = (b.x + b.w) * scale, y2 = (b.y + b.h) * scale;
+      const x1 = sx(b.x), y1 = sy(b.y), x2 = sx(b.x + b.w), y2 = sy(b.y + b.h);
       return [[x1, y1], [x2, y1], [x1, y2], [x2, y2]];
     }
     function point(e) {
       const r = canvas.getBoundingClientRect();
-      const sx = (e.clientX - r.left) * (canvas.width / r.width);
-      const sy = (e.clientY - r.top) * (canvas.height / r.height);
-      return { sx: sx, sy: sy, x: clamp(sx / scale, 0, W), y: clamp(sy / scale, 0, H) };
+      const px = (e.clientX - r.left) * (canvas.width / r.width);
+      const py = (e.clientY - r.top) * (canvas.height / r.height);
+      return { sx: px, sy: py, x: clamp(ox + px / scale, 0, W), y: clamp(oy + py / scale, 0, H) };
     }
-    function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
     function hitCorner(p) {
       if (sel < 0) return -1;
       const cs = corners(boxes[sel]);
@@ -82,15 +128,25 @@
     function hitBox(p) {
       for (let i = boxes.length - 1; i >= 0; i--) {
         const b = boxes[i];
+        if (b.hidden) continue;
         if (p.x >= b.x && p.x <= b.x + b.w && p.y >= b.y && p.y <= b.y + b.h) return i;
       }
       return -1;
     }
     function touch(i) { boxes[i].pre = false; }
+    function panning(e) { return e.button === 1 || (e.button === 0 && spaceDown); }
+    function cursor() { canvas.style.cursor = drag && drag.mode === "pan" ? "grabbing" : spaceDown ? "grab" : ""; }
 
     canvas.addEventListener("mousedown", function (e) {
-      canvas.focus();
+      canvas.focus({ preventScroll: true });
       const p = point(e);
+      if (panning(e)) {
+        drag = { mode: "pan", sx: p.sx, sy: p.sy, ox: ox, oy: oy };
+        cursor();
+        e.preventDefault();
+        return;
+      }
+      if (e.button !== 0) return;
       const k = hitCorner(p);
       if (k >= 0) {
         const b = boxes[sel];
@@ -112,16 +168,28 @@
       draw();
       e.preventDefault();
     });
+    // no autoscroll or paste from the middle button
+    canvas.addEventListener("auxclick", function (e) { e.preventDefault(); });
+    canvas.addEventListener("wheel", function (e) {
+      if (!W) return;
+      const p = point(e);
+      zoomAt(wheelFactor(e), p.sx, p.sy);
+      e.preventDefault();
+    }, { passive: false });
     window.addEventListener("mousemove", function (e) {
       if (!drag) return;
       const p = point(e);
+      if (drag.mode === "pan") {
+        setView(zoom, drag.ox - (p.sx - drag.sx) / scale, drag.oy - (p.sy - drag.sy) / scale);
+        return;
+      }
       if (drag.mode === "move") {
         const b = boxes[sel];
         b.x = clamp(p.x - drag.ox, 0, W - b.w);
         b.y = clamp(p.y - drag.oy, 0, H - b.h);
       } else {
         if (drag.mode === "draw" && !drag.made) {
-          if (Math.abs(p.x - drag.fx) < MIN && Math.abs(p.y - drag.fy) < MIN) return;
+          if (Math.abs(p.x - drag.fx) * scale < MIN && Math.abs(p.y - drag.fy) * scale < MIN) return;
           boxes.push({ x: drag.fx, y: drag.fy, w: MIN, h: MIN, label: label, pre: false });
           sel = boxes.length - 1;
           drag.made = true;
@@ -133,22 +201,165 @@
       draw();
     });
     window.addEventListener("mouseup", function () {
+      if (!drag) return;
       // a new box keeps the class it was drawn in: it is not left selected, so the next
       // class key chooses the class of the next box instead of relabelling this one
-      if (drag && drag.mode === "draw") sel = -1;
+      if (drag.mode === "draw") sel = -1;
       drag = null;
+      cursor();
       draw();
     });
+
+    // arrows move the selected box (shift: 10 px); with alt or ctrl they resize it
+    function nudge(key, step, resize) {
+      const b = boxes[sel];
+      const dx = key === "ArrowRight" ? step : key === "ArrowLeft" ? -step : 0;
+      const dy = key === "ArrowDown" ? step : key === "ArrowUp" ? -step : 0;
+      if (resize) {
+        b.w = clamp(b.w + dx, MIN, W - b.x);
+        b.h = clamp(b.h + dy, MIN, H - b.y);
+      } else {
+        b.x = clamp(b.x + dx, 0, W - b.w);
+        b.y = clamp(b.y + dy, 0, H - b.h);
+      }
+      touch(sel);
+      draw();
+    }
+    function remove(i) {
+      boxes.splice(i, 1);
+      if (sel === i) sel = -1;
+      else if (sel > i) sel -= 1;
+      draw();
+    }
     document.addEventListener("keydown", function (e) {
       const tag = (e.target && e.target.tagName) || "";
       if (/INPUT|SELECT|TEXTAREA/.test(tag)) return;
-      if ((e.key === "Delete" || e.key === "Backspace") && sel >= 0) {
-        boxes.splice(sel, 1);
-        sel = -1;
-        draw();
+      if (e.key === " " && tag !== "BUTTON") {
+        spaceDown = true;
+        cursor();
+        e.preventDefault();
+      } else if ((e.key === "Delete" || e.key === "Backspace") && sel >= 0) {
+        remove(sel);
         e.preventDefault();
       } else if (e.key === "Escape") { sel = -1; draw(); }
+      else if (/^Arrow/.test(e.key) && sel >= 0) {
+        nudge(e.key, e.shiftKey ? 10 : 1, e.altKey || e.ctrlKey || e.metaKey);
+        e.preventDefault();
+      } else if (e.ctrlKey || e.metaKey || e.altKey) return;
+      else if (e.key === "0") { resetView(); e.preventDefault(); }
+      else if (e.key === "+" || e.key === "=") { zoomAt(1.25, canvas.width / 2, canvas.height / 2); e.preventDefault(); }
+      else if (e.key === "-") { zoomAt(0.8, canvas.width / 2, canvas.height / 2); e.preventDefault(); }
     });
+    document.addEventListener("keyup", function (e) {
+      if (e.key === " ") { spaceDown = false; cursor(); }
+    });
+    window.addEventListener("blur", function () { spaceDown = false; cursor(); });
+
+    // -- zoom buttons above the canvas -------------------------------------------------
+    function toolbar() {
+      const bar = el("div", "box-tools");
+      bar.setAttribute("role", "toolbar");
+      bar.setAttribute("aria-label", "Zoom");
+      function button(text, title, act) {
+        const b = el("button", "small", text);
+        b.type = "button";
+        b.title = title;
+        b.setAttribute("aria-label", title);
+        b.addEventListener("click", function () { act(); canvas.focus({ preventScroll: true }); });
+        bar.appendChild(b);
+        return b;
+      }
+      button("−", "Zoom out (-)", function () { zoomAt(0.8, canvas.width / 2, canvas.height / 2); });
+      const level = el("span", "box-zoom", "100%");
+      level.setAttribute("aria-live", "polite");
+      bar.appendChild(level);
+      button("+", "Zoom in (+)", function () { zoomAt(1.25, canvas.width / 2, canvas.height / 2); });
+      button("Fit", "Fit the image (0)", resetView).classList.add("box-fit");
+      bar.appendChild(el("span", "muted small", "wheel zooms · middle button or space+drag pans"));
+      const wrap = canvas.parentElement;
+      wrap.parentElement.insertBefore(bar, wrap);
+      return { level: level };
+    }
+
+    // -- the list of boxes -------------------------------------------------------------
+    function regionList() {
+      let holder = opts.listHolder || document.getElementById("box-regions");
+      if (!holder) {
+        holder = el("div", "box-regions");
+        const wrap = canvas.parentElement;
+        wrap.parentElement.insertBefore(holder, wrap.nextSibling);
+      }
+      holder.classList.add("box-regions");
+      const title = el("h3", "", "Boxes");
+      const ul = el("ul", "plain regions");
+      ul.setAttribute("aria-label", "Boxes");
+      const empty = el("p", "muted small", "No boxes yet: drag on the image to draw one.");
+      holder.replaceChildren(title, ul, empty);
+      let shown = "";
+
+      function act(fn) {
+        return function () { fn(); canvas.focus({ preventScroll: true }); };
+      }
+      function row(b, i) {
+        const li = el("li", "region" + (i === sel ? " selected" : "") + (b.hidden ? " hidden-box" : ""));
+        li.dataset.index = String(i);
+        const n = i + 1;
+        const pick = el("button", "small region-pick");
+        pick.type = "button";
+        pick.setAttribute("aria-pressed", i === sel ? "true" : "false");
+        pick.title = "Select box " + n + " at " + Math.round(b.x) + ", " + Math.round(b.y);
+        const sw = el("span", "region-swatch");
+        sw.style.background = color(b.label);
+        pick.setAttribute("aria-label", "Select box " + n + ", " + b.label);
+        pick.append(sw, el("span", "region-name", "#" + n),
+          el("span", "region-size muted", Math.round(b.w) + "×" + Math.round(b.h)));
+        pick.disabled = !!b.hidden;
+        pick.addEventListener("click", act(function () { sel = i; draw(); }));
+        const cls = el("select", "region-class");
+        cls.setAttribute("aria-label", "Class of box " + n);
+        classes.forEach(function (c) {
+          const o = el("option", "", c);
+          o.value = c;
+          cls.appendChild(o);
+        });
+        cls.value = b.label;
+        cls.addEventListener("change", act(function () {
+          boxes[i].label = cls.value;
+          touch(i);
+          draw();
+        }));
+        const eye = el("button", "small region-eye", b.hidden ? "Show" : "Hide");
+        eye.type = "button";
+        eye.setAttribute("aria-pressed", b.hidden ? "true" : "false");
+        eye.setAttribute("aria-label", (b.hidden ? "Show" : "Hide") + " box " + n);
+        eye.addEventListener("click", act(function () {
+          boxes[i].hidden = !boxes[i].hidden;
+          if (boxes[i].hidden && sel === i) sel = -1;
+          draw();
+        }));
+        const del = el("button", "small region-del", "✕");
+        del.type = "button";
+        del.setAttribute("aria-label", "Delete box " + n);
+        del.title = "Delete box " + n;
+        del.addEventListener("click", act(function () { remove(i); }));
+        li.append(pick, cls, eye, del);
+        if (b.pre) li.appendChild(el("span", "badge region-pre", "suggested"));
+        return li;
+      }
+      return {
+        // rebuilt only when something it shows changed, so a drag does not churn the DOM
+        update: function () {
+          const sig = JSON.stringify(boxes.map(function (b, i) {
+            return [b.label, !!b.pre, !!b.hidden, i === sel, Math.round(b.x), Math.round(b.y),
+              Math.round(b.w), Math.round(b.h)];
+          }));
+          if (sig === shown) return;
+          shown = sig;
+          ul.replaceChildren.apply(ul, boxes.map(row));
+          empty.hidden = boxes.length > 0;
+        },
+      };
+    }
 
     return {
       setLabel: function (name) {
@@ -174,6 +385,7 @@
           return { x: x, y: y, w: r(Math.min(b.w, W - x)), h: r(Math.min(b.h, H - y)), label: b.label };
         });
       },
+      resetView: resetView,
     };
   }
 
