@@ -1,5 +1,6 @@
 """The box editor in chromium: zoom and pan keep boxes in image pixels, the list of boxes
-selects, relabels, hides and deletes them, the arrow keys nudge and resize."""
+selects, relabels, hides and deletes them, the arrow keys nudge and resize; an image to
+classify zooms and pans the same way."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 import pytest
 from browser_kit import LiveServer, log_in, shot
-from server_world import PASSWORD
+from server_world import PASSWORD, png
 
-from labelloop.core.records import AnnotationRecord
+from labelloop.core.records import AnnotationRecord, ItemRecord
+from labelloop.core.schema import LabelSchema
 
 pytestmark = pytest.mark.browser
 
@@ -149,4 +151,48 @@ def test_the_box_list_selects_relabels_hides_deletes_and_the_arrows_nudge(
         ("blue", pytest.approx(180, abs=1), pytest.approx(100, abs=1),
          pytest.approx(100, abs=1), pytest.approx(90, abs=1)),  # hidden, still part of it
     ]
+    assert not page.js_errors
+
+
+def test_an_image_to_classify_zooms_and_pans(live: LiveServer, page: Any) -> None:
+    w = live.world
+    png(w.media / "big.png", size=(640, 480))
+    pics = w.store.create_project("pics", LabelSchema.parse(
+        {"task": "image-classification", "classes": {"red": "Red", "blue": "Blue"}}))
+    w.store.import_records(pics.id, [ItemRecord(data={"image": "big.png"}, width=640, height=480)])
+    log_in(page, live.url, "annotator", PASSWORD)
+    page.goto(f"{live.url}/p/{pics.id}/label")
+    page.wait_for_selector(".zoom-frame[data-ready='1']")
+    item = int(page.get_attribute(".item-card", "data-item"))
+
+    def rect(sel: str) -> dict[str, float]:
+        return page.eval_on_selector(sel, "e => { const r = e.getBoundingClientRect();"
+                                     " return {x: r.left, y: r.top, w: r.width, h: r.height}; }")
+
+    def image_point(cx: float, cy: float) -> tuple[float, float]:
+        """The image pixel the browser shows at client point (cx, cy)."""
+        r = rect(".zoom-frame img")
+        return (cx - r["x"]) * 640 / r["w"], (cy - r["y"]) * 480 / r["h"]
+
+    f = rect(".zoom-frame")
+    cx, cy = f["x"] + f["w"] * 0.6, f["y"] + f["h"] * 0.5
+    under = image_point(cx, cy)
+    page.mouse.move(cx, cy)
+    for _ in range(4):
+        page.mouse.wheel(0, -100)
+    page.wait_for_function("document.querySelector('.zoom-frame').dataset.zoom > 1.7")
+    assert image_point(cx, cy) == pytest.approx(under, abs=0.5)  # zoomed around the pointer
+    assert rect(".zoom-frame") == f  # the frame keeps its place; the image grows inside it
+    before = rect(".zoom-frame img")
+    _drag(page, (cx, cy), (cx - 50, cy - 30))
+    after = rect(".zoom-frame img")
+    assert (after["x"] - before["x"], after["y"] - before["y"]) == pytest.approx((-50, -30), abs=1)
+    shot(page, "32-image-zoomed")
+    page.keyboard.press("0")
+    assert rect(".zoom-frame img") == pytest.approx(f)
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f".item-card:not([data-item='{item}']), h1:has-text('Nothing left')")
+    src = [s for s in w.store.sources(pics.id, kinds=["human"]) if s.name == "annotator"]
+    assert w.store.annotations(pics.id, source_ids=[src[0].id])[0].label == 1
     assert not page.js_errors

@@ -25,6 +25,72 @@
     return Math.pow(1.0015, -clamp(dy, -300, 300));
   }
 
+  // What part of a W×H image a viewport shows: `base` viewport pixels per image pixel when
+  // the image fits, `zoom` times that (1 to MAX_ZOOM), and the image point (ox, oy) at the
+  // viewport's top-left corner. `changed` runs after every change.
+  function view(changed) {
+    const v = { base: 1, zoom: 1, ox: 0, oy: 0, scale: 1, W: 0, H: 0, vw: 0, vh: 0 };
+    v.set = function (z, x, y) {
+      v.zoom = clamp(z, 1, MAX_ZOOM);
+      v.scale = v.base * v.zoom;
+      v.ox = clamp(x, 0, Math.max(0, v.W - v.vw / v.scale));
+      v.oy = clamp(y, 0, Math.max(0, v.H - v.vh / v.scale));
+      changed();
+    };
+    // zoom by `f`, keeping the image point under the viewport point (px, py) where it is
+    v.zoomAt = function (f, px, py) {
+      const x = v.ox + px / v.scale, y = v.oy + py / v.scale;
+      const z = clamp(v.zoom * f, 1, MAX_ZOOM);
+      v.set(z, x - px / (v.base * z), y - py / (v.base * z));
+    };
+    v.reset = function () { v.set(1, 0, 0); };
+    return v;
+  }
+  function wheelZoom(target, v, at) {
+    target.addEventListener("wheel", function (e) {
+      if (!v.W) return;
+      const p = at(e);
+      v.zoomAt(wheelFactor(e), p[0], p[1]);
+      e.preventDefault();
+    }, { passive: false });
+  }
+  function isTyping(e) { return /INPUT|SELECT|TEXTAREA/.test((e.target && e.target.tagName) || ""); }
+
+  // the zoom buttons (-, level, +, fit) put before `before`; `focus` gets the focus back
+  function zoomBar(before, v, focus, hint) {
+    const bar = el("div", "box-tools");
+    bar.setAttribute("role", "toolbar");
+    bar.setAttribute("aria-label", "Zoom");
+    function button(text, title, act) {
+      const b = el("button", "small", text);
+      b.type = "button";
+      b.title = title;
+      b.setAttribute("aria-label", title);
+      b.addEventListener("click", function () { act(); focus.focus({ preventScroll: true }); });
+      bar.appendChild(b);
+      return b;
+    }
+    button("−", "Zoom out (-)", function () { v.zoomAt(0.8, v.vw / 2, v.vh / 2); });
+    const level = el("span", "box-zoom", "100%");
+    level.setAttribute("aria-live", "polite");
+    bar.appendChild(level);
+    button("+", "Zoom in (+)", function () { v.zoomAt(1.25, v.vw / 2, v.vh / 2); });
+    button("Fit", "Fit the image (0)", v.reset).classList.add("box-fit");
+    bar.appendChild(el("span", "muted small", hint));
+    before.parentElement.insertBefore(bar, before);
+    return { level: level };
+  }
+  // keys shared by the editor and the viewer: 0 fits, + and - zoom around the middle
+  function zoomKey(e, v) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return false;
+    if (e.key === "0") v.reset();
+    else if (e.key === "+" || e.key === "=") v.zoomAt(1.25, v.vw / 2, v.vh / 2);
+    else if (e.key === "-") v.zoomAt(0.8, v.vw / 2, v.vh / 2);
+    else return false;
+    e.preventDefault();
+    return true;
+  }
+
   function editor(canvas, opts) {
     const ctx = canvas.getContext("2d");
     const classes = opts.classes;
@@ -34,38 +100,27 @@
     if (showSuggested) boxes = boxes.concat(suggested);
     let label = classes[0];
     let sel = -1, drag = null, W = opts.width || 0, H = opts.height || 0;
-    // view: `base` screen pixels per image pixel when the image fits, `zoom` times that, and
-    // the image point (ox, oy) at the canvas's top-left corner
-    let base = 1, zoom = 1, ox = 0, oy = 0, scale = 1, spaceDown = false;
+    let scale = 1, ox = 0, oy = 0, spaceDown = false;
     const img = new Image();
-    const tools = toolbar();
     const list = regionList();
+    const cam = view(function () {
+      scale = cam.scale; ox = cam.ox; oy = cam.oy;
+      canvas.dataset.zoom = String(Math.round(cam.zoom * 1000) / 1000);
+      canvas.dataset.view = ox.toFixed(1) + "," + oy.toFixed(1);
+      tools.level.textContent = Math.round(cam.zoom * 100) + "%";
+      draw();
+    });
 
     function fit() {
       const maxW = canvas.parentElement.clientWidth || 800;
-      base = Math.min(maxW / W, 700 / H, 4);
-      canvas.width = Math.round(W * base);
-      canvas.height = Math.round(H * base);
-      setView(zoom, ox, oy);
+      cam.base = Math.min(maxW / W, 700 / H, 4);
+      canvas.width = Math.round(W * cam.base);
+      canvas.height = Math.round(H * cam.base);
+      Object.assign(cam, { W: W, H: H, vw: canvas.width, vh: canvas.height });
+      cam.set(cam.zoom, cam.ox, cam.oy);
     }
-    function setView(z, x, y) {
-      zoom = clamp(z, 1, MAX_ZOOM);
-      scale = base * zoom;
-      ox = clamp(x, 0, Math.max(0, W - canvas.width / scale));
-      oy = clamp(y, 0, Math.max(0, H - canvas.height / scale));
-      canvas.dataset.zoom = String(Math.round(zoom * 1000) / 1000);
-      canvas.dataset.view = ox.toFixed(1) + "," + oy.toFixed(1);
-      tools.level.textContent = Math.round(zoom * 100) + "%";
-      draw();
-    }
-    // zoom by `f`, keeping the image point under the canvas point (sx, sy) where it is
-    function zoomAt(f, sx, sy) {
-      const px = ox + sx / scale, py = oy + sy / scale;
-      const z = clamp(zoom * f, 1, MAX_ZOOM);
-      const s = base * z;
-      setView(z, px - sx / s, py - sy / s);
-    }
-    function resetView() { setView(1, 0, 0); }
+    const tools = zoomBar(canvas.parentElement, cam, canvas,
+      "wheel zooms · middle button or space+drag pans");
     img.onload = function () { W = img.naturalWidth; H = img.naturalHeight; fit(); canvas.dataset.ready = "1"; };
     img.src = opts.imageUrl;
     window.addEventListener("resize", function () { if (W) fit(); });
@@ -170,17 +225,12 @@
     });
     // no autoscroll or paste from the middle button
     canvas.addEventListener("auxclick", function (e) { e.preventDefault(); });
-    canvas.addEventListener("wheel", function (e) {
-      if (!W) return;
-      const p = point(e);
-      zoomAt(wheelFactor(e), p.sx, p.sy);
-      e.preventDefault();
-    }, { passive: false });
+    wheelZoom(canvas, cam, function (e) { const p = point(e); return [p.sx, p.sy]; });
     window.addEventListener("mousemove", function (e) {
       if (!drag) return;
       const p = point(e);
       if (drag.mode === "pan") {
-        setView(zoom, drag.ox - (p.sx - drag.sx) / scale, drag.oy - (p.sy - drag.sy) / scale);
+        cam.set(cam.zoom, drag.ox - (p.sx - drag.sx) / scale, drag.oy - (p.sy - drag.sy) / scale);
         return;
       }
       if (drag.mode === "move") {
@@ -232,9 +282,8 @@
       draw();
     }
     document.addEventListener("keydown", function (e) {
-      const tag = (e.target && e.target.tagName) || "";
-      if (/INPUT|SELECT|TEXTAREA/.test(tag)) return;
-      if (e.key === " " && tag !== "BUTTON") {
+      if (isTyping(e)) return;
+      if (e.key === " " && e.target.tagName !== "BUTTON") {
         spaceDown = true;
         cursor();
         e.preventDefault();
@@ -245,41 +294,12 @@
       else if (/^Arrow/.test(e.key) && sel >= 0) {
         nudge(e.key, e.shiftKey ? 10 : 1, e.altKey || e.ctrlKey || e.metaKey);
         e.preventDefault();
-      } else if (e.ctrlKey || e.metaKey || e.altKey) return;
-      else if (e.key === "0") { resetView(); e.preventDefault(); }
-      else if (e.key === "+" || e.key === "=") { zoomAt(1.25, canvas.width / 2, canvas.height / 2); e.preventDefault(); }
-      else if (e.key === "-") { zoomAt(0.8, canvas.width / 2, canvas.height / 2); e.preventDefault(); }
+      } else zoomKey(e, cam);
     });
     document.addEventListener("keyup", function (e) {
       if (e.key === " ") { spaceDown = false; cursor(); }
     });
     window.addEventListener("blur", function () { spaceDown = false; cursor(); });
-
-    // -- zoom buttons above the canvas -------------------------------------------------
-    function toolbar() {
-      const bar = el("div", "box-tools");
-      bar.setAttribute("role", "toolbar");
-      bar.setAttribute("aria-label", "Zoom");
-      function button(text, title, act) {
-        const b = el("button", "small", text);
-        b.type = "button";
-        b.title = title;
-        b.setAttribute("aria-label", title);
-        b.addEventListener("click", function () { act(); canvas.focus({ preventScroll: true }); });
-        bar.appendChild(b);
-        return b;
-      }
-      button("−", "Zoom out (-)", function () { zoomAt(0.8, canvas.width / 2, canvas.height / 2); });
-      const level = el("span", "box-zoom", "100%");
-      level.setAttribute("aria-live", "polite");
-      bar.appendChild(level);
-      button("+", "Zoom in (+)", function () { zoomAt(1.25, canvas.width / 2, canvas.height / 2); });
-      button("Fit", "Fit the image (0)", resetView).classList.add("box-fit");
-      bar.appendChild(el("span", "muted small", "wheel zooms · middle button or space+drag pans"));
-      const wrap = canvas.parentElement;
-      wrap.parentElement.insertBefore(bar, wrap);
-      return { level: level };
-    }
 
     // -- the list of boxes -------------------------------------------------------------
     function regionList() {
@@ -385,9 +405,60 @@
           return { x: x, y: y, w: r(Math.min(b.w, W - x)), h: r(Math.min(b.h, H - y)), label: b.label };
         });
       },
-      resetView: resetView,
+      resetView: cam.reset,
     };
   }
+
+  // zoom and pan on a plain <img> (image classification): the same view, shown with a CSS
+  // transform inside a frame that clips it; any drag pans
+  function viewer(image) {
+    const frame = el("div", "zoom-frame");
+    image.parentElement.insertBefore(frame, image);
+    frame.appendChild(image);
+    frame.tabIndex = 0;
+    frame.setAttribute("aria-label", (image.alt || "image") + ": the wheel or + and - zoom, drag pans, 0 fits");
+    let drag = null;
+    const v = view(function () {
+      image.style.transform = "translate(" + (-v.ox * v.scale) + "px, " + (-v.oy * v.scale) +
+        "px) scale(" + v.zoom + ")";
+      frame.dataset.zoom = String(Math.round(v.zoom * 1000) / 1000);
+      frame.dataset.view = v.ox.toFixed(1) + "," + v.oy.toFixed(1);
+      frame.classList.toggle("zoomed", v.zoom > 1);
+      tools.level.textContent = Math.round(v.zoom * 100) + "%";
+    });
+    const tools = zoomBar(frame, v, frame, "wheel zooms · drag pans");
+    function fit() {
+      if (!image.naturalWidth) return;
+      // the transform leaves clientWidth at the fitted size
+      Object.assign(v, { W: image.naturalWidth, H: image.naturalHeight, vw: image.clientWidth,
+        vh: image.clientHeight, base: image.clientWidth / image.naturalWidth });
+      v.set(v.zoom, v.ox, v.oy);
+      frame.dataset.ready = "1";
+    }
+    function at(e) { const r = frame.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; }
+    if (image.complete) fit();
+    image.addEventListener("load", fit);
+    window.addEventListener("resize", fit);
+    wheelZoom(frame, v, at);
+    image.addEventListener("dragstart", function (e) { e.preventDefault(); });
+    frame.addEventListener("mousedown", function (e) {
+      if (e.button > 1) return;
+      const p = at(e);
+      drag = { x: p[0], y: p[1], ox: v.ox, oy: v.oy };
+      frame.classList.add("panning");
+      e.preventDefault();
+    });
+    window.addEventListener("mousemove", function (e) {
+      if (!drag) return;
+      const p = at(e);
+      v.set(v.zoom, drag.ox - (p[0] - drag.x) / v.scale, drag.oy - (p[1] - drag.y) / v.scale);
+    });
+    window.addEventListener("mouseup", function () { drag = null; frame.classList.remove("panning"); });
+    document.addEventListener("keydown", function (e) { if (!isTyping(e)) zoomKey(e, v); });
+  }
+  function viewers() { document.querySelectorAll("img.item-image").forEach(viewer); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", viewers);
+  else viewers();
 
   window.LabelloopBoxes = editor;
 })();
