@@ -12,6 +12,7 @@ from server_world import PASSWORD, png
 
 from labelloop.core.records import AnnotationRecord, ItemRecord
 from labelloop.core.schema import LabelSchema
+from labelloop.services.queue import LabelingQueue, parse_answer
 
 pytestmark = pytest.mark.browser
 
@@ -195,4 +196,33 @@ def test_an_image_to_classify_zooms_and_pans(live: LiveServer, page: Any) -> Non
     page.wait_for_selector(f".item-card:not([data-item='{item}']), h1:has-text('Nothing left')")
     src = [s for s in w.store.sources(pics.id, kinds=["human"]) if s.name == "annotator"]
     assert w.store.annotations(pics.id, source_ids=[src[0].id])[0].label == 1
+    assert not page.js_errors
+
+
+def test_the_reviewer_edits_boxes_from_the_list(live: LiveServer, page: Any) -> None:
+    w = live.world
+    item = w.b_items[1]
+    user = w.users.by_name("annotator")
+    q = LabelingQueue(w.store, w.store.get_project("cells"))
+    w.store.set_priorities(w.b.id, {item: 5.0})
+    assert q.next(user).item.id == item  # type: ignore[union-attr]
+    q.submit(user, item, parse_answer(w.b.schema, {"boxes": [
+        {"x": 40, "y": 50, "w": 80, "h": 90, "label": "red"},
+        {"x": 180, "y": 90, "w": 110, "h": 110, "label": "red"}]}, (320, 240)))
+    log_in(page, live.url, "reviewer", PASSWORD)
+    page.goto(f"{live.url}/p/{w.b.id}/review/{item}")
+    page.wait_for_selector("#box-canvas[data-ready='1']")
+    rows = page.locator("#box-regions li.region")
+    assert rows.count() == 2
+    rows.nth(1).locator(".region-class").select_option("blue")
+    rows.nth(0).locator(".region-del").click()
+    rows.nth(0).locator(".region-pick").click()  # the blue one, now first
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("Control+ArrowDown")
+    shot(page, "33-review-box-list")
+    page.click("#save-correction")
+    page.wait_for_url(f"{live.url}/p/{w.b.id}/review")
+    gold = [s for s in w.store.sources(w.b.id, kinds=["gold"]) if s.name == "review:reviewer"]
+    boxes = w.store.annotations(w.b.id, source_ids=[gold[0].id])[0].boxes or []
+    assert [(b.label, b.x, b.y, b.w, b.h) for b in boxes] == [("blue", 170, 90, 110, 111)]
     assert not page.js_errors

@@ -10,7 +10,8 @@
     "#f06595", "#94d82d"];
   const HANDLE = 7;   // handle half-size in screen pixels
   const MIN = 3;      // smallest box side in image pixels
-  const MAX_ZOOM = 8; // times the fitted size
+  const MAX_ZOOM = 8; // times the fitted size, or more where that shows under 8 screen pixels
+                    // per image pixel (large images)
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -25,13 +26,14 @@
     return Math.pow(1.0015, -clamp(dy, -300, 300));
   }
 
-  // What part of a W×H image a viewport shows: `base` viewport pixels per image pixel when
-  // the image fits, `zoom` times that (1 to MAX_ZOOM), and the image point (ox, oy) at the
-  // viewport's top-left corner. `changed` runs after every change.
+  // What part of a W×H image a viewport (vw×vh) shows: `base` viewport pixels per image
+  // pixel when the image fits, `zoom` times that (1 to max()), and the image point (ox, oy)
+  // at the viewport's top-left corner. `changed` runs after every change.
   function view(changed) {
     const v = { base: 1, zoom: 1, ox: 0, oy: 0, scale: 1, W: 0, H: 0, vw: 0, vh: 0 };
+    v.max = function () { return Math.max(MAX_ZOOM, 8 / v.base); };
     v.set = function (z, x, y) {
-      v.zoom = clamp(z, 1, MAX_ZOOM);
+      v.zoom = clamp(z, 1, v.max());
       v.scale = v.base * v.zoom;
       v.ox = clamp(x, 0, Math.max(0, v.W - v.vw / v.scale));
       v.oy = clamp(y, 0, Math.max(0, v.H - v.vh / v.scale));
@@ -40,7 +42,7 @@
     // zoom by `f`, keeping the image point under the viewport point (px, py) where it is
     v.zoomAt = function (f, px, py) {
       const x = v.ox + px / v.scale, y = v.oy + py / v.scale;
-      const z = clamp(v.zoom * f, 1, MAX_ZOOM);
+      const z = clamp(v.zoom * f, 1, v.max());
       v.set(z, x - px / (v.base * z), y - py / (v.base * z));
     };
     v.reset = function () { v.set(1, 0, 0); };
@@ -48,9 +50,10 @@
   }
   function wheelZoom(target, v, at) {
     target.addEventListener("wheel", function (e) {
-      if (!v.W) return;
+      const f = wheelFactor(e);
+      if (!v.W || (v.zoom <= 1 && f < 1)) return;  // zoomed out already: the page scrolls
       const p = at(e);
-      v.zoomAt(wheelFactor(e), p[0], p[1]);
+      v.zoomAt(f, p[0], p[1]);
       e.preventDefault();
     }, { passive: false });
   }
@@ -239,7 +242,9 @@
         b.y = clamp(p.y - drag.oy, 0, H - b.h);
       } else {
         if (drag.mode === "draw" && !drag.made) {
-          if (Math.abs(p.x - drag.fx) * scale < MIN && Math.abs(p.y - drag.fy) * scale < MIN) return;
+          // a click that slips a little draws nothing (the threshold shrinks as one zooms in)
+          const near = MIN / cam.zoom;
+          if (Math.abs(p.x - drag.fx) < near && Math.abs(p.y - drag.fy) < near) return;
           boxes.push({ x: drag.fx, y: drag.fy, w: MIN, h: MIN, label: label, pre: false });
           sel = boxes.length - 1;
           drag.made = true;
@@ -315,7 +320,7 @@
       ul.setAttribute("aria-label", "Boxes");
       const empty = el("p", "muted small", "No boxes yet: drag on the image to draw one.");
       holder.replaceChildren(title, ul, empty);
-      let shown = "";
+      let shown = [];   // what each row shows, to redo only the rows that changed
 
       function act(fn) {
         return function () { fn(); canvas.focus({ preventScroll: true }); };
@@ -367,15 +372,20 @@
         return li;
       }
       return {
-        // rebuilt only when something it shows changed, so a drag does not churn the DOM
+        // a row is rebuilt only when what it shows changed, so a drag does not churn the DOM
         update: function () {
-          const sig = JSON.stringify(boxes.map(function (b, i) {
-            return [b.label, !!b.pre, !!b.hidden, i === sel, Math.round(b.x), Math.round(b.y),
-              Math.round(b.w), Math.round(b.h)];
-          }));
-          if (sig === shown) return;
-          shown = sig;
-          ul.replaceChildren.apply(ul, boxes.map(row));
+          const sigs = boxes.map(function (b, i) {
+            return JSON.stringify([b.label, !!b.pre, !!b.hidden, i === sel, Math.round(b.x),
+              Math.round(b.y), Math.round(b.w), Math.round(b.h)]);
+          });
+          sigs.forEach(function (sig, i) {
+            if (sig === shown[i]) return;
+            const li = row(boxes[i], i);
+            if (ul.children[i]) ul.replaceChild(li, ul.children[i]);
+            else ul.appendChild(li);
+          });
+          while (ul.children.length > boxes.length) ul.lastChild.remove();
+          shown = sigs;
           empty.hidden = boxes.length > 0;
         },
       };
