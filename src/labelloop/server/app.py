@@ -25,7 +25,7 @@ from labelloop.errors import (
 )
 from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
-from labelloop.server.routes import accounts, labeling, oversight, pages
+from labelloop.server.routes import accounts, browse, labeling, oversight, pages
 from labelloop.server.schemas.api import ErrorOut
 from labelloop.server.security import (
     LoginLimiter,
@@ -118,9 +118,10 @@ def create_app(
     app = FastAPI(title="labelloop", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None)  # the docs UI would load from a CDN
     app.state.ctx = ctx
-    for router in (accounts.router, labeling.router, oversight.router):
+    for router in (accounts.router, labeling.router, oversight.router, browse.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router)
+    app.include_router(browse.pages)
     static = resources.files("labelloop.server") / "ui" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
