@@ -245,7 +245,10 @@ class SqlBrowse(SqlBase):
                             else key.is_(None))
                 if after is not None and after[0] is None:
                     q = q.where(ItemRow.id < after[1] if desc else ItemRow.id > after[1])
-                q = q.order_by(ItemRow.id.desc() if desc else ItemRow.id)
+                # all keys NULL here; ordered by (key, id) all the same, so that the
+                # planner walks the sort's index from (project, NULL)
+                walk = [ItemRow.id] if sort == "confidence" else [key, ItemRow.id]
+                q = q.order_by(*(c.desc() if desc else c for c in walk))
                 rows += list(s.execute(q.limit(limit - len(rows))))
         page = [BrowseRow(item_record(r[0]), r[1] or "unlabeled", int(r[2] or 0), r[3])
                 for r in rows]
