@@ -168,7 +168,7 @@ def _conditions(s: Session, project_id: int, f: BrowseFilter) -> list[Any]:
     if f.ids is not None:
         out.append(i.id.in_(sorted(set(f.ids))) if f.ids else literal_column("1") == 0)
     if f.search:
-        out.append(matches(s, f.search))
+        out.append(matches(s, project_id, f.search))
     if f.states:
         bad = set(f.states) - set(STATES)
         if bad:

@@ -61,14 +61,24 @@ def words(query: str) -> list[str]:
     return found
 
 
-def matches(s: Session, query: str) -> ColumnElement[Any]:
-    """A condition on ``items`` that holds for items whose text has every word of
-    ``query`` (read through the search index)."""
+def matches(s: Session, project_id: int, query: str) -> ColumnElement[Any]:
+    """A condition on ``items`` that holds for the project's items whose text has every
+    word of ``query``, read through the search index first (the matches, then the rest
+    of the query: its cost follows the matches, not the project).
+
+    On PostgreSQL the matches come from a ``MATERIALIZED`` CTE: left to itself the planner
+    may walk the project's items in page order and compute every ``tsvector`` on the way
+    (measured: 300 ms for a rare word at 100k items, 1 ms through the GIN index).
+    """
     ws = words(query)
     if is_postgres(s):
-        return literal_column(PG_SEARCH).op("@@")(
-            func.to_tsquery(literal_column("'simple'"), " & ".join(ws)))
+        hits = (select(ItemRow.id).where(
+            ItemRow.project_id == project_id,
+            literal_column(PG_SEARCH).op("@@")(
+                func.to_tsquery(literal_column("'simple'"), " & ".join(ws))))
+            .cte("search_hits").prefix_with("MATERIALIZED"))
+        return ItemRow.id.in_(select(hits.c.id))
     fts = " ".join('"' + w.replace('"', '""') + '"' for w in ws)
-    hits: Any = select(literal_column("rowid")).select_from(text("items_fts")).where(
+    found: Any = select(literal_column("rowid")).select_from(text("items_fts")).where(
         literal_column("items_fts").op("MATCH")(fts))
-    return ItemRow.id.in_(hits)
+    return ItemRow.id.in_(found)
