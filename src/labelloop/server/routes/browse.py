@@ -33,6 +33,9 @@ from labelloop.storage.browse import SORTS, Sort
 router = APIRouter(tags=["browse"])
 pages = APIRouter(include_in_schema=False)
 PAGE = 50
+COUNT_CAP = 10_000
+"""The page counts the matches up to this (then shows "10,000+"): a count walks the
+matches, and at 1M items a selective filter's count to 100,000 took over a second."""
 Action = Literal["accept", "set_split"]
 FILTER_KEYS = ("search", "state", "label", "source", "annotator", "min_confidence",
                "max_confidence", "disagreement", "split", "meta")
@@ -235,7 +238,8 @@ def browse_page(request: Request, project: ProjectDep, user: Reviewer, ctx: Ctx,
     if done in ("accept", "set_split") and changed is not None and matched is not None:
         report = (done, changed, matched)
     return _page(request, "browse.html", user, project=ProjectOut.of(project), q=q,
-                 rows=page.rows, next_cursor=page.next, count=b.count(f), sort=sort,
+                 rows=page.rows, next_cursor=page.next, count=b.count(f, cap=COUNT_CAP),
+                 count_cap=COUNT_CAP, sort=sort,
                  desc=desc, sorts=SORTS, states=STATES, query=urlencode(keep),
                  filter_query=urlencode(q.pairs()), report=report,
                  classes=project.schema.names, first=cursor is None,
