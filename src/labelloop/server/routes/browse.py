@@ -210,14 +210,19 @@ def bulk(project: ProjectDep, body: BulkIn, user: Reviewer, ctx: Ctx) -> BulkOut
     return BulkOut(action=body.action, matched=res.matched, changed=res.changed)
 
 
-@router.get("/projects/{project_id}/browse/export")
+JSON_LINES = "application/x-ndjson"
+
+
+@router.get("/projects/{project_id}/browse/export", response_class=StreamingResponse,
+            responses={200: {"description": "One JSON object per line, per item",
+                             "content": {JSON_LINES: {"schema": {"type": "string"}}}}})
 def export_selection(project: ProjectDep, _: Reviewer, ctx: Ctx, request: Request,
                      ids: Annotated[list[int] | None, Query()] = None) -> StreamingResponse:
     """The items of a filter (the same query parameters as the page) or the rows ``ids``
     as JSON lines, with state and final label (reviewer, admin)."""
     b = _browse(ctx, project)
     f = BrowseQuery.of_pairs(request.query_params.multi_items()).build(b, ids=ids)
-    return StreamingResponse(b.export_lines(f), media_type="application/x-ndjson",
+    return StreamingResponse(b.export_lines(f), media_type=JSON_LINES,
                              headers={"Content-Disposition":
                                       f'attachment; filename="{project.name}-selection.jsonl"'})
 
