@@ -18,10 +18,11 @@ from labelloop.core.records import SPLITS, ItemRecord, SourceKind, UserRecord
 from labelloop.errors import ValidationError
 from labelloop.io.common import final_labels, label_names
 from labelloop.storage import ProjectInfo, StoreProtocol
-from labelloop.storage.browse import STATES, BrowseFilter, BrowseRow, BulkResult, Sort
+from labelloop.storage.browse import SORTS, STATES, BrowseFilter, BrowseRow, BulkResult, Sort
 from labelloop.storage.search import words
 
-__all__ = ["STATES", "Browse", "BrowseEntry", "BrowseFilter", "BrowsePage", "BulkResult"]
+__all__ = ["SORTS", "STATES", "Browse", "BrowseEntry", "BrowseFilter", "BrowsePage", "BulkResult",
+           "Sort"]
 
 SNIPPET = 200  # characters of item text shown in a row
 MAX_IDS = 10_000  # checked rows one request may name

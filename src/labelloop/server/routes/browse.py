@@ -21,14 +21,15 @@ from labelloop.server.deps import Ctx, ProjectDep, Reviewer, ServerContext
 from labelloop.server.routes.pages import _page
 from labelloop.server.schemas.api import ItemOut, ProjectOut
 from labelloop.services.browse import (
+    SORTS,
     STATES,
     Browse,
     BrowseEntry,
     BrowseFilter,
     BulkResult,
+    Sort,
 )
 from labelloop.services.project import ProjectInfo
-from labelloop.storage.browse import SORTS, Sort
 
 router = APIRouter(tags=["browse"])
 pages = APIRouter(include_in_schema=False)
