@@ -10,6 +10,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,43 @@ class Client:
         out = Path(path)
         out.write_bytes(resp.content)
         return out
+
+    # -- data browser ---------------------------------------------------------------------
+    def browse(self, project_id: int, *, sort: str = "id", desc: bool = False,
+               cursor: str | None = None, limit: int = 50, count: bool = False,
+               **filters: Any) -> dict[str, Any]:
+        """A page of items matching ``filters`` (reviewer, admin): ``{"items", "next",
+        "count"}``; pass ``next`` as ``cursor`` for the page after.
+
+        Filters: ``search``, ``state`` (a list), ``label``, ``source``, ``annotator``,
+        ``min_confidence``, ``max_confidence``, ``disagreement``, ``split``, ``meta``
+        (``"key=value"``).
+        """
+        params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
+        params.update(sort=sort, desc=str(desc).lower(), limit=limit,
+                      count=str(count).lower())
+        if cursor is not None:
+            params["cursor"] = cursor
+        return self.request("GET", f"/projects/{project_id}/browse", params=params)  # type: ignore[no-any-return]
+
+    def browse_all(self, project_id: int, *, sort: str = "id", desc: bool = False,
+                   page_size: int = 500, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every item matching ``filters``, page after page (see :meth:`browse`)."""
+        cursor = None
+        while True:
+            page = self.browse(project_id, sort=sort, desc=desc, cursor=cursor,
+                               limit=page_size, **filters)
+            yield from page["items"]
+            cursor = page["next"]
+            if cursor is None:
+                return
+
+    def bulk(self, project_id: int, action: str, *, ids: list[int] | None = None,
+             split: str | None = None, **filters: Any) -> dict[str, Any]:
+        """``accept`` the suggestion or ``set_split`` on the items ``ids`` or, without
+        ids, on every item matching ``filters`` (reviewer, admin); returns how many
+        items it covered (``matched``) and changed (``changed``)."""
+        body: dict[str, Any] = {"action": action, "ids": ids, "split": split,
+                                "filter": {k: v if isinstance(v, list) else str(v)
+                                           for k, v in filters.items() if v is not None}}
+        return self.request("POST", f"/projects/{project_id}/browse/bulk", json=body)  # type: ignore[no-any-return]

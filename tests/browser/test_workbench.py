@@ -40,15 +40,16 @@ def test_an_expired_session_keeps_the_answer_and_sends_it_after_log_in(
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live.url}/p/{w.a.id}/label*")
+    left: list[str] | None = None
     for _ in range(100):  # the page's CSP forbids wait_for_function's string eval
         try:
-            if not _drafts(page):
-                break
+            left = _drafts(page)
         except PlaywrightError:  # the page moved on to the next item meanwhile
-            pass
+            left = None
+        if left == []:
+            break
         page.wait_for_timeout(100)
-    page.wait_for_load_state()
-    assert _drafts(page) == []
+    assert left == []
     human = [s for s in w.store.sources(w.a.id, kinds=["human"]) if s.name == "annotator"]
     stored = {a.item_id: a for a in w.store.annotations(w.a.id, source_ids=[human[0].id])}
     assert stored[item].label == 1  # sent once the annotator was back

@@ -121,7 +121,7 @@ def test_a_rerun_after_an_interruption_sends_no_request(
         raise KeyboardInterrupt  # the process stops before the drafts are stored
 
     with Project.open(folder) as p:
-        monkeypatch.setattr(service, "_store", crash)
+        monkeypatch.setattr(service, "store_drafts", crash)
         with pytest.raises(KeyboardInterrupt):
             prelabel_project(p, model="llm", llm=LLMOptions(config=make_config()))
         monkeypatch.undo()

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,6 +32,7 @@ from labelloop.services.project import Project
 from labelloop.services.review import Review
 from labelloop.services.users import Users
 from labelloop.storage import Store
+from labelloop.storage.browse import BrowseFilter
 
 N_ITEMS = 8000
 BIG = {"items", "annotations", "claim_queue"}
@@ -259,3 +261,42 @@ def test_the_review_queue_page_is_found_from_candidates(world: World) -> None:
     assert rest and rest[0].item.id > ids[-1]
     both = review.queue(limit=20)
     assert [e.item.id for e in both] == ids + [e.item.id for e in rest]
+
+
+def _browse_reads(w: World) -> dict[str, str]:
+    base = f"/api/v1/projects/{w.project}/browse?limit=50"
+    return {
+        "browse: first page": base,
+        "browse: with the count": f"{base}&count=true",
+        "browse: search": f"{base}&search=big%20item%2042",
+        "browse: search by priority": f"{base}&search=item&sort=priority&desc=true",
+        "browse: state and split": f"{base}&state=auto&state=unlabeled&split=unassigned",
+        "browse: source, label, disagreement": f"{base}&source=lm&label=a&disagreement=true",
+        **{f"browse: sort {s}{' desc' if d else ''}": f"{base}&sort={s}&desc={str(d).lower()}"
+           for s in ("id", "priority", "confidence", "date") for d in (False, True)},
+    }
+
+
+def test_browser_pages_use_indexes(world: World, recorder: list[tuple[str, Any]],
+                                   analyze_own_tables: Any) -> None:
+    """The data browser's pages, their next pages (cursor), its search and its count walk
+    indexes: the items index of each sort order, the text index, ``item_stats``.
+
+    Half of the items get a priority first (this test runs last on the module's world),
+    so the priority order walks both its keyed and its NULL part."""
+    ids = [i for page in world.store.browse_ids(world.project, BrowseFilter()) for i in page]
+    world.store.set_priorities(world.project, {i: float(i % 97) for i in ids[::2]})
+    analyze_own_tables(world.store.engine)
+    app = create_app(world.store, secret=SECRET, users=_users(world.store))
+    headers = {"Authorization": f"Bearer {world.tokens['rev1']}"}
+    with TestClient(app) as c:
+        for what, path in _browse_reads(world).items():
+            recorder.clear()
+            r = c.get(path, headers=headers)
+            assert r.status_code == 200, r.text[:300]
+            assert r.json()["items"], what
+            nxt = r.json()["next"]
+            if nxt is not None:  # the next page, from its cursor
+                r = c.get(f"{path}&cursor={quote(nxt)}", headers=headers)
+                assert r.status_code == 200 and r.json()["items"], (what, r.text[:300])
+            _check(world, recorder, what)

@@ -172,6 +172,10 @@ CALLS: dict[str, Call] = {
         body=_json({"decision": "correct", "label": "spam"})),
     "GET /api/v1/projects/{project_id}/scorecards": Call(),
     "GET /api/v1/projects/{project_id}/dashboard": Call(),
+    "GET /api/v1/projects/{project_id}/browse": Call(),
+    "GET /api/v1/projects/{project_id}/browse/export": Call(),
+    "POST /api/v1/projects/{project_id}/browse/bulk": Call(
+        body=_json({"action": "set_split", "split": "train"})),
     "PATCH /api/v1/projects/{project_id}/settings": Call(body=_json({"overlap": 1})),
     "POST /api/v1/projects/{project_id}/import": Call(body=_upload),
     "GET /api/v1/projects/{project_id}/export": Call(),
@@ -188,6 +192,9 @@ CALLS: dict[str, Call] = {
     "POST /p/{project_id}/review/{item_id}": Call(body=_form(lambda c: {
         "decision": "correct", "label": "spam"})),
     "GET /p/{project_id}/dashboard": Call(),
+    "GET /p/{project_id}/items": Call(),
+    "POST /p/{project_id}/items/bulk": Call(body=_form(lambda c: {
+        "action": "set_split", "scope": "filter", "split": "train"})),
     "POST /p/{project_id}/members": Call(body=_form(lambda c: {"user_id": c.user_id})),
     "POST /p/{project_id}/members/access": Call(body=_form(lambda c: {
         "members_only": "true"})),

@@ -431,6 +431,17 @@ class Final(NamedTuple, Generic[V]):
     source: SourceRecord
     disputed: bool = False
 
+    @property
+    def decided(self) -> str:
+        """How the label was decided: ``gold``, ``human``, ``auto-accepted`` (a label model
+        or model answer no person checked, trusted under the calibrated thresholds) or
+        ``needs-review`` (a flagged draft, or people who disagree with no majority)."""
+        if self.source.kind == SourceKind.GOLD:
+            return "gold"
+        if self.disputed or self.vote.needs_review:
+            return "needs-review"
+        return "human" if self.source.kind == SourceKind.HUMAN else "auto-accepted"
+
 
 def final_labels(
     items: Sequence[ItemRecord | ExportItem], sources: list[SourceRecord],

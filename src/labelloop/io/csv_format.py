@@ -89,14 +89,16 @@ def read_csv(path: Path, schema: LabelSchema, options: ImportOptions) -> ParsedI
 
 def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
     """Write one row per item: id, split, data fields, final label and its source (boxes
-    as a JSON list of ``{x, y, w, h, label}`` objects).
+    as a JSON list of ``{x, y, w, h, label}`` objects), its confidence, whether it needs a
+    review and how it was decided (:attr:`~labelloop.io.common.Final.decided`).
 
     Two passes over the pages (the header needs every data field first), one page in
     memory at a time.
     """
     pages = as_pages(snap)
     data_cols = pages.data_keys()
-    header = ["id", "split", *data_cols, "label", "label_source", "confidence", "needs_review"]
+    header = ["id", "split", *data_cols, "label", "label_source", "confidence", "needs_review",
+              "decided"]
     n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -106,8 +108,9 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
             for it in page.items:
                 ann_src = finals.get(it.id)
                 label: str | list[str] | None = None
-                src = conf = review = ""
+                src = conf = review = decided = ""
                 if ann_src is not None:
+                    decided = ann_src.decided
                     ann, s, disputed = ann_src
                     label = label_names(ann, schema)
                     if ann.boxes is not None:  # boxes: a JSON list of {x, y, w, h, label}
@@ -117,6 +120,6 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
                     review = "true" if ann.needs_review or disputed else "false"
                 cell = json.dumps(label) if isinstance(label, list) else (label or "")
                 w.writerow([it.id, it.split, *[it.data.get(c, "") for c in data_cols],
-                            cell, src, conf, review])
+                            cell, src, conf, review, decided])
                 n += 1
     return n

@@ -15,6 +15,7 @@ from typing import Any
 from labelloop.core.records import (
     SOURCE_KINDS,
     SPLITS,
+    ExportVote,
     PendingAnnotation,
     Snapshot,
     import_item,
@@ -24,12 +25,15 @@ from labelloop.core.spans import parse_spans
 from labelloop.errors import ImportReport, ImportValidationError, ValidationError
 from labelloop.io.common import (
     BATCH_SIZE,
+    Final,
     ImportOptions,
     ParsedImport,
     SnapshotPages,
     as_pages,
     collect,
+    final_labels,
     iter_rows_import,
+    label_names,
     parse_label,
     text_position,
 )
@@ -165,7 +169,9 @@ def _spans(raw: Any, data: dict[str, Any], schema: LabelSchema) -> list[dict[str
 
 
 def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
-    """Write one line per item with its data and every source's annotation, page by page."""
+    """Write one line per item with its data, every source's annotation (its provenance)
+    and ``final``: the label the export reports, its source, confidence and how it was
+    decided (:attr:`~labelloop.io.common.Final.decided`), page by page."""
     pages = as_pages(snap)
     # one "source" object per source, shared by its entries (json.dumps only reads it)
     identity = {s.id: {"kind": str(s.kind), "name": s.name, "version": s.version}
@@ -175,6 +181,7 @@ def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema)
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for page in pages.pages():
+            finals = final_labels(page.items, page.sources, page.annotations)
             per_item: dict[int, list[dict[str, Any]]] = {}
             for a in page.annotations:
                 entry: dict[str, Any] = {
@@ -194,10 +201,25 @@ def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema)
             lines = [
                 encode({"id": it.id, "external_id": it.external_id, "data": it.data,
                         "meta": it.meta, "split": it.split,
-                        "annotations": per_item.get(it.id, [])})
+                        "annotations": per_item.get(it.id, []),
+                        "final": _final(finals.get(it.id), identity, schema)})
                 for it in page.items
             ]
             if lines:
                 fh.write("\n".join(lines) + "\n")
             n += len(lines)
     return n
+
+
+def _final(final: Final[ExportVote] | None, identity: dict[int | None, dict[str, str]],
+           schema: LabelSchema) -> dict[str, Any] | None:
+    if final is None:
+        return None
+    a = final.vote
+    out: dict[str, Any] = {"label": label_names(a, schema), "source": identity[a.source_id],
+                           "confidence": a.confidence, "decided": final.decided}
+    if a.boxes is not None:
+        out["boxes"] = [b.model_dump() for b in a.boxes]
+    if a.spans is not None:
+        out["spans"] = [sp.model_dump(exclude_none=True) for sp in a.spans]
+    return out

@@ -137,7 +137,7 @@ def prelabel_llm(project: Project, options: LLMOptions, *, target: float, per_cl
     ValidationError
         For a task other than text classification, or bad options.
     """
-    from labelloop.services.prelabel import _human_labels, _not_yet_drafted, _store
+    from labelloop.services.prelabel import human_majority_labels, not_yet_drafted, store_drafts
 
     if project.schema.task != "text-classification":
         raise ValidationError(
@@ -149,8 +149,8 @@ def prelabel_llm(project: Project, options: LLMOptions, *, target: float, per_cl
     clf.client.cache = StoreCache(project.store, clf.client.config.model)
     source = project.source(SourceKind.MODEL, clf.name, clf.version)
     items = project.items()
-    todo = _not_yet_drafted(project, source, items)
-    human = _human_labels(project)
+    todo = not_yet_drafted(project, source, items)
+    human = human_majority_labels(project)
     pool, vectors = _few_shot(project, options, items, todo, human) if options.shots else (
         None, None)
     with recorded_run(project, clf.client, kind="prelabel", name=clf.name):
@@ -162,7 +162,7 @@ def prelabel_llm(project: Project, options: LLMOptions, *, target: float, per_cl
     result.drafts = [None if d is None else dc_replace(
         d, needs_review=not bool(calibration.accept([d.score], [int(d.label or 0)])[0]))
         for d in result.drafts]  # (every LLM draft has a label)
-    report = _store(project, source, items, todo, result, n_checked, calibration)
+    report = store_drafts(project, source, items, todo, result, n_checked, calibration)
     return dc_replace(report, n_unsent=len(result.unsent),
                       usage=clf.client.usage.to_dict())
 

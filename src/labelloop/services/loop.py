@@ -49,7 +49,7 @@ from labelloop.prelabel import Calibration, ZeroShotTextClassifier, calibrate_th
 from labelloop.prelabel.embeddings import EMBEDDING_MODELS
 from labelloop.prelabel.head import EmbeddingHead
 from labelloop.services.jobs import DEFAULT_CHUNK
-from labelloop.services.prelabel import _Chunks, _embeddings, _human_labels
+from labelloop.services.prelabel import Chunks, embed_items, human_majority_labels
 from labelloop.services.project import Project
 from labelloop.services.weak import gold_labels
 from labelloop.storage.loop_rounds import LoopRound
@@ -240,7 +240,7 @@ def _compute(project: Project, cfg: LoopConfig, rnd: LoopRound,
         raise ValidationError("the project has no items: import some first")
     head = prelabeler or _make_prelabeler(project, cfg)
     X = _item_embeddings(project, cfg, ids, head)
-    human = _human_labels(project)
+    human = human_majority_labels(project)
     y = np.array([human.get(int(i), -1) for i in ids], dtype=np.int64)
     sample = _calibration_sample(project)
     cal = np.flatnonzero((y >= 0) & np.isin(ids, sample))
@@ -304,8 +304,8 @@ def _item_embeddings(project: Project, cfg: LoopConfig, ids: npt.NDArray[np.int6
     """Cached vectors of every item; the missing are embedded (and cached) when a model can."""
     if isinstance(head, ZeroShotTextClassifier) and head.uses_embeddings:
         items = project.items(ids=ids.tolist())
-        chunks = _Chunks(LocalExecutor(), DEFAULT_CHUNK, None)
-        return _embeddings(project, head, items, chunks)
+        chunks = Chunks(LocalExecutor(), DEFAULT_CHUNK, None)
+        return embed_items(project, head, items, chunks)
     found, X = project.cached_embeddings(cfg.embedding_model, ids.tolist())
     if len(found) != ids.size:
         raise ValidationError(

@@ -161,7 +161,7 @@ def prelabel_project(
                             per_class=per_class, progress=progress)
     items = project.items()
     with executor_for(executor, n_workers=n_workers) as runner:
-        chunks = _Chunks(runner, chunk_size or DEFAULT_CHUNK, on_chunk)
+        chunks = Chunks(runner, chunk_size or DEFAULT_CHUNK, on_chunk)
         if project.schema.task_type.has_spans:
             from labelloop.services.span_prelabel import prelabel_spans
 
@@ -174,7 +174,7 @@ def prelabel_project(
 
 
 @dataclass(frozen=True)
-class _Chunks:
+class Chunks:
     """Where and how big the chunks of the heavy steps are."""
 
     executor: Executor
@@ -196,15 +196,15 @@ def _prelabel_text(
     target: float,
     per_class: bool,
     progress: bool,
-    chunks: _Chunks,
+    chunks: Chunks,
 ) -> PrelabelReport:
     clf = ZeroShotTextClassifier(project.schema, model=model)
-    human = _human_labels(project)
+    human = human_majority_labels(project)
     with_text = [it for it in items if it.text is not None]
     calibration = None
     embeddings = None
     if clf.uses_embeddings and with_text:
-        embeddings = _embeddings(project, clf, with_text, chunks)
+        embeddings = embed_items(project, clf, with_text, chunks)
         y = np.array([human.get(it.id, -1) for it in with_text])  # type: ignore[arg-type]
         calibration = _cross_fitted_calibration(clf, embeddings, y, target, per_class)
         clf.fit(embeddings, y)
@@ -213,19 +213,19 @@ def _prelabel_text(
         calibration = _calibration_from_labels(clf, with_text, human, target, per_class)
         clf.calibration = calibration
     source = project.source(SourceKind.MODEL, clf.name, clf.version)
-    todo = _not_yet_drafted(project, source, items)
+    todo = not_yet_drafted(project, source, items)
     rows = {it.id: r for r, it in enumerate(with_text)}
     if embeddings is not None and all(it.id in rows for it in todo):
         vectors = embeddings[[rows[it.id] for it in todo]] if todo else None
         result = clf.predict(todo, embeddings=vectors, progress=progress)
     else:
         result = clf.predict(todo, progress=progress)
-    return _store(project, source, items, todo, result, len(human), calibration)
+    return store_drafts(project, source, items, todo, result, len(human), calibration)
 
 
 def _prelabel_boxes(
     project: Project, items: list[ItemRecord], model: str, target: float, progress: bool,
-    chunks: _Chunks,
+    chunks: Chunks,
 ) -> PrelabelReport:
     """Draft boxes; once people have boxed some images, calibrate the review threshold.
 
@@ -241,7 +241,7 @@ def _prelabel_boxes(
         review_threshold=project.settings.review_threshold,
     )
     source = project.source(SourceKind.MODEL, detector.name, detector.version)
-    todo = _not_yet_drafted(project, source, items)
+    todo = not_yet_drafted(project, source, items)
     fn = DetectChunk(model, tuple(keep.items()), str(project.folder) if project.folder else None,
                      project.settings.review_threshold)
     worker_cached(fn.key, lambda: detector)  # this process has it loaded already
@@ -257,7 +257,7 @@ def _prelabel_boxes(
     result.errors.sort(key=lambda e: e.index)
     checked = _checked_boxes(project)
     if not checked:
-        return _store(project, source, items, todo, result, 0, None)
+        return store_drafts(project, source, items, todo, result, 0, None)
     earlier = project.annotations(source_ids=[int(source.id)])  # type: ignore[arg-type]
     drafted = {a.item_id: list(a.boxes or []) for a in earlier}
     for d in result.ok():
@@ -282,7 +282,7 @@ def _prelabel_boxes(
     ]
     if reflagged:
         project.add_annotations(reflagged)
-    return _store(project, source, items, todo, result, len(both), calibration)
+    return store_drafts(project, source, items, todo, result, len(both), calibration)
 
 
 def _checked_boxes(project: Project) -> dict[int, list[Box]]:
@@ -295,8 +295,8 @@ def _checked_boxes(project: Project) -> dict[int, list[Box]]:
     return out
 
 
-def _embeddings(
-    project: Project, clf: ZeroShotTextClassifier, items: list[ItemRecord], chunks: _Chunks
+def embed_items(
+    project: Project, clf: ZeroShotTextClassifier, items: list[ItemRecord], chunks: Chunks
 ) -> npt.NDArray[np.float32]:
     """Embeddings of ``items`` from the store's cache, computing and caching the missing.
 
@@ -368,7 +368,7 @@ def _calibration_from_labels(
     )
 
 
-def _human_labels(project: Project) -> dict[int, int]:
+def human_majority_labels(project: Project) -> dict[int, int]:
     """Majority label per item from humans and gold answers (ties to the lower class)."""
     votes: dict[int, Counter[int]] = defaultdict(Counter)
     for a in project.annotations(kinds=(SourceKind.HUMAN, SourceKind.GOLD)):
@@ -377,14 +377,15 @@ def _human_labels(project: Project) -> dict[int, int]:
     return {i: min(c, key=lambda lab: (-c[lab], lab)) for i, c in votes.items()}
 
 
-def _not_yet_drafted(
+def not_yet_drafted(
     project: Project, source: SourceRecord, items: list[ItemRecord]
 ) -> list[ItemRecord]:
+    """The items ``source`` has no vote on yet, in the given order."""
     done = {a.item_id for a in project.annotations(source_ids=[int(source.id)])}  # type: ignore[arg-type]
     return [it for it in items if it.id not in done]
 
 
-def _store(
+def store_drafts(
     project: Project,
     source: SourceRecord,
     items: list[ItemRecord],
@@ -393,6 +394,8 @@ def _store(
     n_checked: int,
     calibration: Calibration | None,
 ) -> PrelabelReport:
+    """Store a pre-labeler's drafts of ``todo`` (needs_review from ``calibration``) with its
+    failures, re-flag the source's earlier drafts, and report the run."""
     annotations = [
         AnnotationRecord(
             item_id=int(todo[d.index].id),  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from labelloop.services.scorecards import (
 )
 from labelloop.storage import ItemFlags, ProjectInfo, StoreProtocol, StoreStatus, Vote
 from labelloop.storage.llm import LLMRun
+from labelloop.storage.loop_rounds import LoopRound
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
            "Scorecard", "Vote"]
@@ -72,6 +73,8 @@ class Dashboard:
         One card per annotator.
     llm_runs:
         The newest LLM runs: requests, cached answers, tokens, cost.
+    loop_rounds:
+        The newest rounds of the closed loop (``labelloop loop``, ``serve --loop``).
     """
 
     status: StoreStatus
@@ -83,6 +86,26 @@ class Dashboard:
     review_queue: int
     scorecards: list[Scorecard]
     llm_runs: list[LLMRun] = field(default_factory=list)
+    loop_rounds: list[LoopRound] = field(default_factory=list)
+
+    @property
+    def people_share(self) -> float:
+        """Share of the items a person (or a gold answer) labeled: the human labels spent,
+        against labeling every item by hand."""
+        st = self.status.states
+        return (st.get("human", 0) + st.get("gold", 0)) / self.items if self.items else 0.0
+
+    @property
+    def auto_precision(self) -> tuple[float, float, float] | None:
+        """The newest committed round's auto-accept rule: target precision, its lower
+        bound on the human-checked items (Clopper-Pearson, the weakest class), and the
+        share of checked items it would accept; None before a round calibrated."""
+        done = [r for r in self.loop_rounds if r.status == "done"]
+        cal = done[0].changes.get("calibration") if done else None
+        bounds = [b for b in (cal or {}).get("lower_bounds", []) if b is not None]
+        if not cal or not bounds:
+            return None
+        return float(cal["target_precision"]), min(bounds), float(cal.get("coverage", 0.0))
 
 
 class Review:
@@ -440,6 +463,7 @@ class Review:
             review_queue=self.count(limit=10_000),
             scorecards=cards,
             llm_runs=self.store.llm_runs(self.project.id, limit=5),
+            loop_rounds=self.store.loop_rounds(self.project.id, limit=5),
         )
 
     def _agreement(self, users: list[UserRecord]) -> tuple[int, int, list[Scorecard]]:

@@ -28,6 +28,7 @@ from labelloop.storage.base import (
 from labelloop.storage.item_stats import bulk_votes
 from labelloop.storage.models import EmbeddingRow, FailureRow, ImportFileRow, ItemRow, utcnow
 from labelloop.storage.records import Failure, ImportResult
+from labelloop.storage.search import index_items
 from labelloop.storage.vote_rows import upsert_annotation_rows
 
 _PRIORITY_STAGE = "ll_stage_priorities"
@@ -110,6 +111,7 @@ class _Importer:
         res.skipped += len(items) - len(added)
         res.item_ids.extend(ids[h] for h in new_rows)
         cq.add_items(s, self.project_id, list(added.values()))
+        index_items(s, self.project_id, list(added.values()))
         res.annotations += self._annotations(ids, annotations)
         self.check_statistics()  # one catalog read per batch
 

@@ -29,6 +29,7 @@ from labelloop.core.records import (
     UserRecord,
 )
 from labelloop.core.schema import LabelSchema, ProjectSettings
+from labelloop.storage.browse import BrowseFilter, BrowseRow, BulkResult, Sort
 from labelloop.storage.llm import LLMRun
 from labelloop.storage.loop_rounds import LoopRound
 from labelloop.storage.pages import ItemFlags
@@ -414,6 +415,24 @@ class ProgressRepository(Protocol):
     def queued_priority(self, project_id: int, position: int) -> float | None: ...
 
 
+@runtime_checkable
+class BrowseRepository(Protocol):
+    """The data browser: filtered keyset pages of items, counts, bulk actions."""
+
+    def browse_page(self, project_id: int, f: BrowseFilter, *, sort: Sort = "id",
+                    desc: bool = False, cursor: str | None = None, limit: int = 50
+                    ) -> tuple[list[BrowseRow], str | None]: ...
+
+    def browse_count(self, project_id: int, f: BrowseFilter, *, cap: int = 100_000) -> int: ...
+
+    def browse_ids(self, project_id: int, f: BrowseFilter) -> Iterator[list[int]]: ...
+
+    def set_split_where(self, project_id: int, f: BrowseFilter, split: str) -> BulkResult: ...
+
+    def accept_suggestions(self, project_id: int, f: BrowseFilter, *, reviewer_id: int,
+                           reviewer_name: str, note: str = "") -> BulkResult: ...
+
+
 class StoreProtocol(
     ProjectRepository,
     ItemRepository,
@@ -428,6 +447,7 @@ class StoreProtocol(
     PageRepository,
     LoopRoundRepository,
     LLMRepository,
+    BrowseRepository,
     ProgressRepository,
     Protocol,
 ):

@@ -267,3 +267,33 @@ def test_serve_loop_reruns_an_interrupted_round_at_start_then_runs_due_rounds(
     assert [r.status for r in loop_service.rounds(p)] == ["done", "done", "interrupted"]
     assert loop_service.rounds(p)[0].inputs["n_human_answers"] == 10
     p.close()
+
+
+def test_the_dashboard_shows_the_loop(tmp_path: Path) -> None:
+    """Issue 17: the dashboard shows the rounds, the share labeled by people and the
+    calibrated precision bound of what the loop auto-accepts."""
+    from labelloop.server.routes.pages import templates
+    from labelloop.server.schemas.api import ProjectOut
+    from labelloop.services.review import Review
+
+    rng = np.random.default_rng(3)
+    n = 300
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 8)) + 2.5 * y[:, None]
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    p, _ = make_project(tmp_path / "p", n, settings={"target_precision": 0.8})
+    p.cache_embeddings(EMB, [it.id for it in p.items()], X)
+    cfg = LoopConfig(embedding_model=EMB, batch_size=150, calibration_share=0.5)
+    with p:
+        answer(p, run_round(p, config=cfg).queue, y)
+        rep = run_round(p, config=cfg)
+        d = Review(p.store, p.info).dashboard([])
+        assert [r.id for r in d.loop_rounds] == [rep.round.id, rep.round.id - 1]
+        assert d.people_share == pytest.approx(150 / n)
+        target, bound, _ = d.auto_precision
+        assert target == 0.8 and 0.8 <= bound <= 1.0
+        html = templates.get_template("dashboard_stats.html").render(
+            d=d, project=ProjectOut.of(p.info))
+    assert 'id="loop"' in html and "50.0%" in html
+    assert f"<td>{rep.round.id}</td>" in html
+    assert f"{rep.changes['n_auto_accepted']}" in html

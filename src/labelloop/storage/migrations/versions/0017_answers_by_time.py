@@ -1,13 +1,13 @@
 """Annotations by source and time: an annotator's answers of today are one index range.
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0016
 """
 
 from alembic import op
 
 revision = "0017"
-down_revision = "0011"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
