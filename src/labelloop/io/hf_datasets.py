@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,17 +124,23 @@ def write_hf(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) ->
     Pages are appended to an Arrow file one at a time (``datasets``' own ``ArrowWriter``),
     which ``save_to_disk`` then writes out, so memory holds one page.
     """
+    pages = as_pages(snap)
+    cols = pages.data_keys()
+    return save_tables(path, _features(cols, schema), _tables(pages, cols, schema))
+
+
+def save_tables(path: Path, features: Any, tables: Iterable[dict[str, list[Any]]]) -> int:
+    """Append ``tables`` (column -> values, one page each) to an Arrow file with
+    ``datasets``' ``ArrowWriter`` and ``save_to_disk`` the dataset into the folder ``path``;
+    memory holds one page. Returns the number of rows."""
     datasets = require("hf", "datasets", feature="Hugging Face export")
     from datasets.arrow_writer import ArrowWriter
 
-    pages = as_pages(snap)
-    cols = pages.data_keys()
-    features = _features(cols, schema)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".hf-export-") as tmp:
         arrow = Path(tmp) / "data.arrow"
         with ArrowWriter(features=features, path=str(arrow)) as writer:
-            for table in _tables(pages, cols, schema):
+            for table in tables:
                 if table["id"]:
                     writer.write_batch(table)
             writer.finalize()

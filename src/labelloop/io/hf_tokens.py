@@ -14,7 +14,6 @@ the tokens joined by single spaces.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from labelloop.io.common import (
     as_pages,
     final_labels,
 )
+from labelloop.io.hf_datasets import save_tables
 from labelloop.io.span_formats import _Batches
 
 
@@ -74,25 +74,9 @@ def _tables(pages: SnapshotPages, cols: list[str], schema: LabelSchema
 
 def write_hf_tokens(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
     """Save the token-classification dataset into the folder ``path``, page by page."""
-    datasets = require("hf", "datasets", feature="Hugging Face export")
-    from datasets.arrow_writer import ArrowWriter
-
     pages = as_pages(snap)
     cols = pages.data_keys()
-    features = _features(cols, schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".hf-export-") as tmp:
-        arrow = Path(tmp) / "data.arrow"
-        with ArrowWriter(features=features, path=str(arrow)) as writer:
-            for table in _tables(pages, cols, schema):
-                if table["id"]:
-                    writer.write_batch(table)
-            writer.finalize()
-        ds = datasets.Dataset.from_file(str(arrow))
-        ds.save_to_disk(str(path))
-        n = len(ds)
-        del ds
-    return n
+    return save_tables(path, _features(cols, schema), _tables(pages, cols, schema))
 
 
 def iter_token_dataset(ds: Any, schema: LabelSchema, options: ImportOptions, *,
