@@ -44,7 +44,9 @@ BUDGET = {"youtube-spam": 400, "sms-spam": 400, "ag-news": 1000}
 
 
 def run(name: str, seeds: int, batch: int, accuracies: tuple[float, ...], overlap: int,
-        *, tune: bool = False, pseudo_weight: float = 1.0) -> tuple[str, float]:
+        *, tune: bool = False, pseudo_weight: float = 1.0, expert: float | None = None,
+        hard_below: float = 0.8, prices: tuple[float, float] | None = None,
+        methods: tuple[str, ...] = ("loop", "margin", "random")) -> tuple[str, float]:
     """Simulate one dataset; returns its markdown section and the seconds it took.
 
     With ``tune`` the test set is never read: the pool is split again (80/20, seed 1) and
@@ -82,16 +84,22 @@ def run(name: str, seeds: int, batch: int, accuracies: tuple[float, ...], overla
             schema=schema, lfs=lfs, embedding_model="minilm",
             prelabeler=ZeroShotTextClassifier(schema, model="minilm"),
             batch_size=batch, budget=BUDGET[name], seeds=range(seeds),
-            annotators=Annotators(accuracies, overlap), stop_at_target=True,
-            pseudo_weight=pseudo_weight, methods=["loop"] if tune else ("loop", "margin", "random"),
+            annotators=Annotators(accuracies, overlap, expert_accuracy=expert,
+                                  hard_below=hard_below),
+            stop_at_target=True, pseudo_weight=pseudo_weight, prices=prices,
+            methods=["loop"] if tune else methods,
         )
     seconds = time.perf_counter() - t0
     who = (f"{len(accuracies)} simulated annotator(s) at {accuracies}, overlap {overlap}"
            if accuracies else "gold answers")
+    if expert is not None:
+        who += f"; an expert at {expert} for items below {hard_below} (loop-routed)"
+    if prices is not None:
+        who += f"; prices {prices[0]} per answer, {prices[1]} per expert answer"
     head = (f"## {name} (pool {len(pool)}, {'valid' if tune else 'test'} {len(test)}; "
             f"{seeds} seeds; {who}; {'with' if lfs else 'no'} labeling functions; "
             f"pseudo-label weight {pseudo_weight})\n\n")
-    if not tune:
+    if not tune and expert is None:
         sim.plot(RESULTS / f"economics_{name}.png", title=name)
     return head + sim.to_markdown() + f"\n\n{seconds:.0f} s.\n", seconds
 
@@ -109,10 +117,19 @@ def main() -> None:
     ap.add_argument("--tune", action="store_true",
                     help="score on a validation split of the pool; the test set is not read")
     ap.add_argument("--out", type=Path, default=None, help="append each section to this file")
+    ap.add_argument("--expert-accuracy", type=float, default=None,
+                    help="add an expert and the method loop-routed (routing by difficulty)")
+    ap.add_argument("--hard-below", type=float, default=0.8)
+    ap.add_argument("--prices", type=float, nargs=2, default=None,
+                    metavar=("PER_ANSWER", "PER_EXPERT_ANSWER"))
+    ap.add_argument("--methods", nargs="+", default=["loop", "loop-routed", "margin", "random"])
     args = ap.parse_args()
     for name in args.datasets:
         section, _ = run(name, args.seeds, args.batch, tuple(args.accuracy), args.overlap,
-                         tune=args.tune, pseudo_weight=args.pseudo_weight)
+                         tune=args.tune, pseudo_weight=args.pseudo_weight,
+                         expert=args.expert_accuracy, hard_below=args.hard_below,
+                         prices=None if args.prices is None else tuple(args.prices),
+                         methods=tuple(args.methods))
         print(section, flush=True)
         if args.out is not None:
             with args.out.open("a", encoding="utf-8") as f:

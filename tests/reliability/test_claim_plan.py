@@ -67,14 +67,15 @@ def _pg_nodes(store: Store, sql: str) -> list[dict[str, Any]]:
     return nodes
 
 
-@pytest.mark.parametrize("gold", [False, True])
+@pytest.mark.parametrize(("gold", "hard"), [(False, False), (False, True), (True, False)])
 def test_next_item_query_uses_the_claim_index(world: tuple[Store, int, int, list[int]],
-                                              gold: bool) -> None:
+                                              gold: bool, hard: bool) -> None:
+    """Regular items for either routing flag (``hard``: an expert's items), honeypots."""
     store, pid, user, _ = world
     with store.snapshot() as s:
         sources = user_sources(s, pid, user)
     assert sources, "the user's answers must take part in the plan"
-    sql = _sql(store, candidate_query(store.dialect, pid, user, gold=gold))
+    sql = _sql(store, candidate_query(store.dialect, pid, user, gold=gold, hard=hard))
     if store.dialect == "sqlite":
         plan = _sqlite_plan(store, sql)
         scans = [d for d in plan if d.startswith("SCAN") and d.split()[1] in BIG | {"q"}]

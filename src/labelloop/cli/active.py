@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from labelloop.active import STRATEGIES
 from labelloop.cli._exec import ExecutorOption, WorkersOption, chunk_progress
 from labelloop.cli.common import ProjectDir, console, open_project
+
+if TYPE_CHECKING:
+    from labelloop.services.loop_sim import Annotators
 
 app = typer.Typer()
 
@@ -51,6 +54,16 @@ def simulate_command(
     overlap: Annotated[int, typer.Option(help="--loop: answers per item.")] = 1,
     target_precision: Annotated[float, typer.Option(
         help="--loop: precision auto-accepted labels must reach.")] = 0.95,
+    expert_accuracy: Annotated[float | None, typer.Option(
+        help="--loop: add an expert of this accuracy and the method loop-routed, which "
+             "routes hard items to the expert (routing by difficulty).")] = None,
+    hard_below: Annotated[float, typer.Option(
+        help="--loop: routing sends open items whose posterior is below this to the "
+             "expert.")] = 0.8,
+    price_per_label: Annotated[float | None, typer.Option(
+        help="--loop: cost of one annotator answer (adds a cost column).")] = None,
+    price_per_expert_label: Annotated[float | None, typer.Option(
+        help="--loop: cost of one expert answer (default: --price-per-label).")] = None,
 ) -> None:
     """Replay labeling with the gold column as the oracle human and compare strategies.
 
@@ -59,9 +72,16 @@ def simulate_command(
     closed loop against random order and margin sampling.
     """
     if loop:
+        from labelloop.services.loop_sim import Annotators
+
+        people = Annotators(tuple(annotator_accuracy or ()), overlap,
+                            expert_accuracy=expert_accuracy, hard_below=hard_below)
+        prices = None if price_per_label is None else (
+            price_per_label,
+            price_per_label if price_per_expert_label is None else price_per_expert_label)
         _simulate_loop(data, gold_column, text_column, lfs, embeddings, embedding_model,
-                       test_size, batch_size, budget, seeds, annotator_accuracy, overlap,
-                       target_precision, out)
+                       test_size, batch_size, budget, seeds, people, target_precision,
+                       prices, out)
         return
     from labelloop.services.simulate import simulate_file
 
@@ -79,17 +99,16 @@ def simulate_command(
 
 def _simulate_loop(data: Path, gold_column: str, text_column: str, lfs: Path | None,
                    embeddings: Path | None, embedding_model: str, test_size: float,
-                   batch_size: int, budget: int | None, seeds: int,
-                   accuracies: list[float] | None, overlap: int, target_precision: float,
+                   batch_size: int, budget: int | None, seeds: int, people: Annotators,
+                   target_precision: float, prices: tuple[float, float] | None,
                    out: Path | None) -> None:
-    from labelloop.services.loop_sim import Annotators, simulate_loop_file
+    from labelloop.services.loop_sim import simulate_loop_file
 
     sim = simulate_loop_file(
         data, gold_column=gold_column, text_column=text_column, lfs=lfs,
         embeddings=embeddings, embedding_model=embedding_model, test_size=test_size,
-        batch_size=batch_size, budget=budget or 300, seeds=seeds,
-        annotators=Annotators(tuple(accuracies or ()), overlap),
-        target_precision=target_precision,
+        batch_size=batch_size, budget=budget or 300, seeds=seeds, annotators=people,
+        target_precision=target_precision, prices=prices,
     )
     table = sim.to_markdown()
     console.print(table, highlight=False, markup=False)

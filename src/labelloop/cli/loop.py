@@ -13,6 +13,7 @@ from labelloop.cli.common import console, open_project
 
 if TYPE_CHECKING:
     from labelloop.services.loop import RoundReport
+    from labelloop.services.project import Project
 
 app = typer.Typer()
 
@@ -47,20 +48,22 @@ def loop_command(
     cfg.check()
     with open_project(project_dir) as p:
         if not watch:
-            _print(run_round(p, config=cfg, trigger="cli"))
+            _print(run_round(p, config=cfg, trigger="cli"), p)
             return
         console.print(f"watching {p.name}: a round every {p.settings.loop_every or 1} new "
                       "human answer(s); Ctrl-C stops")
         try:
             while True:
                 if round_due(p):
-                    _print(run_round(p, config=cfg, trigger="watch"))
+                    _print(run_round(p, config=cfg, trigger="watch"), p)
                 time.sleep(poll)
         except KeyboardInterrupt:
             console.print("stopped")
 
 
-def _print(rep: RoundReport) -> None:
+def _print(rep: RoundReport, p: Project) -> None:
+    from labelloop.services.spending import spending
+
     r, c = rep.round, rep.changes
     cal = c["calibration"]
     bound = [b for b in cal["lower_bounds"] if b is not None]
@@ -72,4 +75,13 @@ def _print(rep: RoundReport) -> None:
         f"-{c['n_no_longer_accepted']}), {c['n_needs_review']} need review; "
         f"calibrated on {c['n_calibration_checked']} random checks"
         + (f", precision >= {min(bound):.3f} at {cal['target_precision']}" if bound else "")
-        + f"; {len(rep.queue)} items queued on top", highlight=False)
+        + f"; {len(rep.queue)} items queued on top"
+        + (f"; {c['n_hard']} hard item(s) routed to experts"
+           if c.get("routing") == "difficulty" else ""), highlight=False)
+    sp = spending(p.status(), p.settings)
+    console.print(
+        f"spent {sp.answers} human answer(s)"
+        + (f" ({sp.expert_answers} by experts)" if sp.expert_answers else "")
+        + f", {100 * sp.share:.1f}% of labeling every item by hand ({sp.by_hand})"
+        + (f"; {sp.cost:.2f} {sp.currency} vs {sp.cost_by_hand:.2f} by hand"
+           if sp.cost is not None and sp.cost_by_hand is not None else ""), highlight=False)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -59,6 +59,22 @@ class ProjectSettings(BaseModel):
         Span tasks: whether the spans of one answer may share characters.
     instructions:
         Guidelines for annotators (Markdown, shown beside the item on the label page).
+    routing:
+        Who gets which item. ``"off"``: everyone takes the queue in priority order.
+        ``"difficulty"``: each round of the loop marks the items whose posterior is below
+        ``hard_below`` (disputed or uncertain) as *hard*; hard items go only to the
+        ``experts``, who take them before anything else; everyone else never sees them.
+    experts:
+        User names of the project's experts (needed when ``routing`` is ``"difficulty"``).
+    hard_below:
+        Routing: an unlabelled, not auto-accepted item whose loop posterior (the
+        probability of its most likely class) is below this is hard.
+    price_per_label, price_per_expert_label:
+        What one human answer costs (an expert's answer: ``price_per_expert_label``, else
+        ``price_per_label``); when set, the dashboard and ``labelloop loop`` show spending
+        in money too. ``None``: counted in labels only.
+    currency:
+        The currency the prices are in (a label, e.g. ``"USD"``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,6 +89,30 @@ class ProjectSettings(BaseModel):
     honeypot_feedback: bool = True
     allow_overlap: bool = False
     instructions: str = Field(default="", max_length=INSTRUCTIONS_MAX)
+    routing: Literal["off", "difficulty"] = "off"
+    experts: list[str] = Field(default_factory=list, max_length=500)
+    hard_below: float = Field(default=0.8, gt=0.0, le=1.0)
+    price_per_label: float | None = Field(default=None, ge=0.0)
+    price_per_expert_label: float | None = Field(default=None, ge=0.0)
+    currency: str = Field(default="USD", min_length=1, max_length=8)
+
+    @field_validator("experts")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        names = [n.strip() for n in v if n.strip()]
+        return list(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _routing(self) -> ProjectSettings:
+        if self.routing == "difficulty" and not self.experts:
+            raise ValueError("routing 'difficulty' sends hard items to experts only: name at "
+                             "least one expert (experts=[...]) or set routing 'off'")
+        return self
+
+    def expert_price(self) -> float | None:
+        """What an expert's answer costs (the plain price when no expert price is set)."""
+        return (self.price_per_expert_label if self.price_per_expert_label is not None
+                else self.price_per_label)
 
 
 class LabelSchema(BaseModel):

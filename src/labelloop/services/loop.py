@@ -20,7 +20,11 @@ One **round**:
    ``target_precision``;
 5. re-ranks the queue: the query strategy (default hybrid) on the combined posterior picks
    the batch, and a share of it (``calibration_share``) is drawn at random to grow the
-   calibration sample.
+   calibration sample;
+6. routes by difficulty when the project's ``routing`` is ``"difficulty"``: the open items
+   whose posterior is below ``hard_below`` (neither labelled nor auto-accepted) go to the
+   project's experts only, who take them first; the easy ones stay with everyone else (and
+   the surest are auto-accepted, step 4).
 
 Every round is recorded (:mod:`labelloop.storage.loop_rounds`): its inputs' versions, what
 changed, how long it took. It is computed without writing and committed in one
@@ -42,6 +46,7 @@ import numpy.typing as npt
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
 from labelloop.core.matrix import ABSTAIN
 from labelloop.core.records import AnnotationRecord, SourceKind
+from labelloop.core.schema import ProjectSettings
 from labelloop.errors import ValidationError
 from labelloop.exec import LocalExecutor
 from labelloop.labelmodels import make_label_model, resolve_name
@@ -131,6 +136,8 @@ class RoundReport:
     """Posterior probability of the posterior label."""
     queue: list[int] = field(default_factory=list)
     """Item ids of the batch ranked on top, best first."""
+    hard: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Items routed to experts (routing by difficulty; all False when routing is off)."""
 
     @property
     def changes(self) -> dict[str, Any]:
@@ -196,13 +203,14 @@ def run_round(
         committed = project.store.commit_round(
             project.id, rnd.id, annotations=result.annotations, priorities=result.priorities,
             changes=result.changes, seconds=time.perf_counter() - t0,
+            hard=[int(i) for i in result.item_ids[result.hard]],
         )
     except BaseException as exc:  # Ctrl-C too: the round applied nothing
         project.store.fail_round(project.id, rnd.id, f"{type(exc).__name__}: {exc}",
                                  seconds=time.perf_counter() - t0)
         raise
     return RoundReport(committed, result.item_ids, result.labels, result.accepted,
-                       result.human, result.confidence, result.queue)
+                       result.human, result.confidence, result.queue, result.hard)
 
 
 def _inputs(project: Project, cfg: LoopConfig) -> dict[str, Any]:
@@ -229,6 +237,7 @@ class _Result:
     priorities: dict[int, float]
     changes: dict[str, Any]
     queue: list[int]
+    hard: npt.NDArray[np.bool_]
 
 
 def _compute(project: Project, cfg: LoopConfig, rnd: LoopRound,
@@ -261,6 +270,7 @@ def _compute(project: Project, cfg: LoopConfig, rnd: LoopRound,
     labelled = y >= 0
     accepted = calibration.accept(score, pred) & ~labelled
     model_review = ~model_calibration.accept(P_model.max(axis=1), P_model.argmax(axis=1))
+    hard = hard_items(project.settings, score, labelled, accepted)
 
     rng = np.random.default_rng([cfg.random_state, rnd.id])
     batch = cfg.batch_size or project.settings.loop_every or 10
@@ -288,9 +298,20 @@ def _compute(project: Project, cfg: LoopConfig, rnd: LoopRound,
         "calibration_items": [int(ids[r]) for r in cal_picks],
         "queue_top": [int(ids[r]) for r in queue],
         "label_model": cfg.label_model if P_lm is not None else None,
+        "routing": project.settings.routing,
+        "n_hard": int(hard.sum()),
     }
     return _Result(ids, pred, accepted, y, score, annotations, priorities, changes,
-                   [int(ids[r]) for r in queue])
+                   [int(ids[r]) for r in queue], hard)
+
+
+def hard_items(settings: ProjectSettings, score: FloatArray, labelled: npt.NDArray[np.bool_],
+               accepted: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Items routed to experts: with routing by difficulty, the open ones (not labelled,
+    not auto-accepted) whose posterior ``score`` is below ``settings.hard_below``."""
+    if settings.routing != "difficulty":
+        return np.zeros(score.shape[0], dtype=bool)
+    return np.asarray(~labelled & ~accepted & (score < settings.hard_below), dtype=bool)
 
 
 def _make_prelabeler(project: Project, cfg: LoopConfig) -> Prelabeler:

@@ -9,6 +9,13 @@ simulated annotators of given accuracy answering each item ``overlap`` times.
 Baselines in the same run, on the same embeddings and end model: random order and margin
 sampling alone (the labeled set trains the model; the model's predictions label the rest).
 
+With an expert (``Annotators.expert_accuracy``) the method ``loop-routed`` runs the loop
+with routing by difficulty (project setting ``routing``): each round marks the open items
+whose posterior is below ``hard_below`` as hard, and in the batch the expert answers the
+hard items (once each) while the simulated annotators answer the rest; the plain ``loop``
+in the same run gives every item to the annotators. Expert answers are counted apart, and
+with prices the cost of both is reported.
+
 After every round it measures human answers spent, items auto-accepted and their accuracy
 against gold, the accuracy of the whole exported label set (human label where one exists,
 else the posterior or the model's prediction) and the end model's test F1 (macro). The
@@ -36,7 +43,8 @@ from labelloop.errors import ValidationError
 from labelloop.services.loop import LoopConfig, Prelabeler, RoundReport, run_round
 from labelloop.services.project import Project
 
-METHODS = ("loop", "margin", "random")
+METHODS = ("loop", "loop-routed", "margin", "random")
+EXPERT = "sim-expert"
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class LoopPoint:
     auto_accuracy: float | None
     export_accuracy: float
     f1: float
+    n_expert: int = 0
+    """Of ``n_human``, the answers an expert gave (routing by difficulty)."""
 
 
 @dataclass
@@ -62,6 +72,8 @@ class LoopSimulation:
     pool_size: int
     tolerance: float = 0.01
     notes: list[str] = field(default_factory=list)
+    prices: tuple[float, float] | None = None
+    """What one answer of an annotator and of an expert costs (for the cost column)."""
 
     def reach(self, method: str) -> list[int | None]:
         """Per seed: human answers when the end model first came within ``tolerance`` of
@@ -92,21 +104,51 @@ class LoopSimulation:
                 f"{len(got)}/{len(reach)} | {100 * mean / self.pool_size:.1f}% | "
                 f"{np.mean(acc):.4f} |" if acc else
                 f"| {m} | ≥{mean:.0f} ± {sd:.0f} | 0/{len(reach)} | - | - |")
+        lines += self._routing_lines()
+        cost = self.prices is not None
         lines += ["", "Per round (mean over seeds):", "",
-                  "| method | round | human answers | auto-accepted | auto-accepted accuracy | "
-                  "exported-label accuracy | end-model test F1 |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| method | round | human answers | of them expert | auto-accepted | "
+                  "auto-accepted accuracy | exported-label accuracy | end-model test F1 |"
+                  + (" cost |" if cost else ""),
+                  "|---|---|---|---|---|---|---|---|" + ("---|" if cost else "")]
         for m in self._methods():
             for r in sorted({p.round for p in self.points if p.method == m}):
                 pts = [p for p in self.points if p.method == m and p.round == r]
                 auto = [p.auto_accuracy for p in pts if p.auto_accuracy is not None]
                 lines.append(
                     f"| {m} | {r} | {np.mean([p.n_human for p in pts]):.0f} | "
+                    f"{np.mean([p.n_expert for p in pts]):.0f} | "
                     f"{np.mean([p.n_auto for p in pts]):.0f} | "
                     f"{f'{np.mean(auto):.4f}' if auto else '-'} | "
                     f"{np.mean([p.export_accuracy for p in pts]):.4f} | "
-                    f"{np.mean([p.f1 for p in pts]):.4f} |")
+                    f"{np.mean([p.f1 for p in pts]):.4f} |"
+                    + (f" {np.mean([self.cost(p) for p in pts]):.2f} |" if cost else ""))
         return "\n".join([*lines, "", *self.notes])
+
+    def cost(self, point: LoopPoint) -> float:
+        """What a point's answers cost at :attr:`prices` (0 without prices)."""
+        if self.prices is None:
+            return 0.0
+        plain, expert = self.prices
+        return (point.n_human - point.n_expert) * plain + point.n_expert * expert
+
+    def _routing_lines(self) -> list[str]:
+        """Plain loop vs routed loop at their last round: answers, accuracy, cost."""
+        if "loop-routed" not in self._methods() or "loop" not in self._methods():
+            return []
+        out = ["", "Routing by difficulty (last round, mean over seeds):", "",
+               "| method | human answers | of them expert | exported-label accuracy | "
+               "end-model test F1 | cost |", "|---|---|---|---|---|---|"]
+        for m in ("loop", "loop-routed"):
+            last = [max((p for p in self.points if p.method == m and p.seed == s),
+                        key=lambda p: p.round) for s in self._seeds()]
+            out.append(
+                f"| {m} | {np.mean([p.n_human for p in last]):.0f} | "
+                f"{np.mean([p.n_expert for p in last]):.0f} | "
+                f"{np.mean([p.export_accuracy for p in last]):.4f} | "
+                f"{np.mean([p.f1 for p in last]):.4f} | "
+                + (f"{np.mean([self.cost(p) for p in last]):.2f} |" if self.prices else "- |"))
+        return out
 
     def plot(self, path: str | Path, *, title: str | None = None) -> Path | None:
         """End-model F1 against human answers per method (PNG); None without matplotlib."""
@@ -155,12 +197,21 @@ class Annotators:
 
     accuracies: tuple[float, ...] = ()
     overlap: int = 1
+    expert_accuracy: float | None = None
+    """An expert's accuracy: the ``loop-routed`` method sends hard items to them."""
+    hard_below: float = 0.8
+    """Routing: open items whose posterior is below this are hard."""
 
     def check(self) -> None:
         """Raise ValidationError for a bad accuracy or overlap."""
         if len(self.accuracies) > 3 or any(not 0 < a <= 1 for a in self.accuracies):
             raise ValidationError(
                 f"give at most 3 annotator accuracies in (0, 1], got {list(self.accuracies)}")
+        if self.expert_accuracy is not None and not 0 < self.expert_accuracy <= 1:
+            raise ValidationError(
+                f"the expert's accuracy must be in (0, 1], got {self.expert_accuracy}")
+        if not 0 < self.hard_below <= 1:
+            raise ValidationError(f"hard_below must be in (0, 1], got {self.hard_below}")
         if not 1 <= self.overlap <= max(1, len(self.accuracies)):
             raise ValidationError(
                 f"overlap must be between 1 and the number of annotators, got {self.overlap}")
@@ -174,6 +225,7 @@ def simulate_loop(
     methods: Sequence[str] = METHODS, batch_size: int = 10, budget: int = 300,
     seeds: Sequence[int] = (0, 1, 2), annotators: Annotators | None = None,
     target_precision: float = 0.95, stop_at_target: bool = False, pseudo_weight: float = 1.0,
+    prices: tuple[float, float] | None = None,
 ) -> LoopSimulation:
     """Replay the loop and its baselines on a pool with gold labels ``y``.
 
@@ -193,7 +245,8 @@ def simulate_loop(
     prelabeler:
         A pre-labeler instance reused across rounds (saves reloading a model).
     methods:
-        Among ``"loop"``, ``"margin"``, ``"random"``.
+        Among ``"loop"``, ``"loop-routed"`` (needs ``annotators.expert_accuracy``; left
+        out without one), ``"margin"``, ``"random"``.
     batch_size, budget, seeds:
         Items per round, human answers per run, one run per seed and method.
     annotators:
@@ -205,12 +258,16 @@ def simulate_loop(
     pseudo_weight:
         The loop's end model weighs a posterior label by ``pseudo_weight * confidence``
         (a human label by 1); 0 trains it on human labels alone.
+    prices:
+        ``(per answer, per expert answer)``: the tables gain a cost column.
     """
     bad = [m for m in methods if m not in METHODS]
     if bad:
         raise ValidationError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
     people = annotators or Annotators()
     people.check()
+    if people.expert_accuracy is None:
+        methods = [m for m in methods if m != "loop-routed"]
     y_pool = np.asarray(y, dtype=np.int64)
     yt = np.asarray(y_test, dtype=np.int64)
     if X.shape[0] != len(texts) or y_pool.shape != (len(texts),):
@@ -219,10 +276,10 @@ def simulate_loop(
     if batch_size < 1 or budget < batch_size:
         raise ValidationError(f"need 1 <= batch_size <= budget, got {batch_size}, {budget}")
     full = _end_model(X, y_pool, np.ones(len(y_pool)))
-    sim = LoopSimulation([], _f1(full, X_test, yt), len(y_pool))
+    sim = LoopSimulation([], _f1(full, X_test, yt), len(y_pool), prices=prices)
     for seed in seeds:
         for method in methods:
-            run = _run_loop if method == "loop" else _run_baseline
+            run = _run_loop if method.startswith("loop") else _run_baseline
             run(sim, method, seed, texts, y_pool, X, X_test, yt, schema=schema, lfs=lfs,
                 embedding_model=embedding_model, prelabeler=prelabeler, config=config,
                 batch_size=batch_size, budget=budget, people=people,
@@ -248,7 +305,12 @@ def _run_loop(sim: LoopSimulation, method: str, seed: int, texts: Sequence[str],
             w = csv.writer(f)
             w.writerow(["text"])
             w.writerows([[t] for t in texts])
-        settings = {"target_precision": target_precision, "loop_every": batch_size}
+        settings: dict[str, Any] = {"target_precision": target_precision,
+                                    "loop_every": batch_size}
+        routed = method == "loop-routed"
+        if routed:
+            settings.update(routing="difficulty", experts=[EXPERT],
+                            hard_below=people.hard_below)
         with Project.create(Path(tmp) / "project", schema=schema, settings=settings) as p:
             p.import_file(data, label_column="")
             ids = np.asarray([it.id for it in p.items()], dtype=np.int64)
@@ -260,12 +322,13 @@ def _run_loop(sim: LoopSimulation, method: str, seed: int, texts: Sequence[str],
             row = {int(i): r for r, i in enumerate(ids)}
             sources = [p.source(SourceKind.HUMAN, f"sim-{j + 1}")
                        for j in range(max(1, len(people.accuracies)))]
-            spent, turn, n_round = 0, 0, 0
+            expert = p.source(SourceKind.HUMAN, EXPERT)
+            spent, by_expert, turn, n_round = 0, 0, 0, 0
             while True:
                 rep = run_round(p, config=cfg, trigger="simulate", prelabeler=prelabeler)
                 point = _measure_loop(method, seed, n_round, spent, rep, y, X, X_test, yt,
                                       pseudo_weight)
-                sim.points.append(point)
+                sim.points.append(replace(point, n_expert=by_expert))
                 n_round += 1
                 if spent >= budget or (stop and point.f1 >= sim.full_f1 - sim.tolerance):
                     break
@@ -273,7 +336,15 @@ def _run_loop(sim: LoopSimulation, method: str, seed: int, texts: Sequence[str],
                 if not batch:
                     break
                 answers = []
+                hard = set(rep.item_ids[rep.hard].tolist()) if routed else set()
                 for item in batch:
+                    if item in hard:  # the expert answers it, once
+                        label = _answer(int(y[row[item]]), people, -1, schema.k, rng)
+                        answers.append(AnnotationRecord(item_id=item,
+                                                        source_id=int(expert.id),  # type: ignore[arg-type]
+                                                        label=label))
+                        by_expert += 1
+                        continue
                     for _ in range(people.overlap):
                         j = turn % len(sources)
                         turn += 1
@@ -286,7 +357,10 @@ def _run_loop(sim: LoopSimulation, method: str, seed: int, texts: Sequence[str],
 
 
 def _answer(truth: int, people: Annotators, j: int, k: int, rng: np.random.Generator) -> int:
-    if not people.accuracies or rng.random() < people.accuracies[j]:
+    """Annotator ``j``'s answer (``j = -1``: the expert's)."""
+    accuracy = people.expert_accuracy if j < 0 else (
+        people.accuracies[j] if people.accuracies else None)
+    if accuracy is None or rng.random() < accuracy:
         return truth
     return int(rng.choice([c for c in range(k) if c != truth]))
 
@@ -351,6 +425,7 @@ def simulate_loop_file(
     embeddings: Path | None = None, embedding_model: str = "minilm", test_size: float = 0.25,
     batch_size: int = 10, budget: int = 300, seeds: int = 3,
     annotators: Annotators | None = None, target_precision: float = 0.95,
+    prices: tuple[float, float] | None = None,
 ) -> LoopSimulation:
     """:func:`simulate_loop` on a CSV or JSONL file with a gold column.
 
@@ -387,5 +462,5 @@ def simulate_loop_file(
         [texts[i] for i in pool], y[pool], X[pool], X_test=X[test], y_test=y[test],
         schema=schema, lfs=lf_list, embedding_model=name, prelabeler=prelabeler,
         batch_size=batch_size, budget=budget, seeds=range(seeds), annotators=annotators,
-        target_precision=target_precision,
+        target_precision=target_precision, prices=prices,
     )

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from labelloop.core.records import AnnotationRecord, Box, ItemRecord, Span, UserRecord
-from labelloop.core.schema import LabelSchema
+from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.core.tasks import Answer as Answer  # re-exported: callers import it here
 from labelloop.errors import ConflictError, NotFoundError
 from labelloop.storage import ProjectInfo, StoreProtocol
 from labelloop.storage.records import Vote
+from labelloop.storage.task_path import Route
 
 MAX_SECONDS = 4 * 3600.0
 SUGGESTION_KINDS = ("model", "label_model")
@@ -132,6 +133,14 @@ def _suggestion(votes: list[Vote]) -> Suggestion | None:
     return Suggestion(name, a.label, a.labels, a.boxes, a.confidence, a.spans)
 
 
+def route_for(settings: ProjectSettings, user_name: str) -> Route:
+    """Which items a user may claim under the project's routing: with routing by
+    difficulty an expert takes hard items first and anyone else never gets one."""
+    if settings.routing != "difficulty":
+        return "any"
+    return "expert" if user_name in settings.experts else "regular"
+
+
 class LabelingQueue:
     """The annotation queue of one project.
 
@@ -165,6 +174,7 @@ class LabelingQueue:
         honeypot = st.honeypot_rate > 0 and self.rng.random() < st.honeypot_rate
         found = self.store.claim_task(
             self._pid, user.id, overlap=st.overlap, minutes=st.claim_minutes, honeypot=honeypot,
+            route=route_for(st, user.name),
         )
         if found is None:
             return None

@@ -151,6 +151,21 @@ def set_rank(s: Session, project_id: int, priorities: dict[int, float]) -> None:
         s.connection().execute(stmt, list(chunk))
 
 
+def set_hard(s: Session, project_id: int, item_ids: Iterable[int]) -> int:
+    """Mark exactly ``item_ids`` of the project as routed to experts (``hard``), clearing
+    the flag elsewhere; set-based (one clearing UPDATE, then batched UPDATEs by item id).
+    Returns how many queue rows are hard now."""
+    s.execute(update(Q).where(Q.project_id == project_id, Q.hard.is_(True))
+              .values(hard=False))
+    stmt = (update(Q).where(Q.project_id == bindparam("b_project"),
+                            Q.item_id == bindparam("b_item")).values(hard=True))
+    rows = [{"b_project": project_id, "b_item": int(i)} for i in sorted(set(item_ids))]
+    n = 0
+    for chunk in chunks(rows, BULK):
+        n += s.connection().execute(stmt, list(chunk)).rowcount or 0
+    return n
+
+
 def set_rank_staged(s: Session, project_id: int, table: str) -> None:
     """PostgreSQL: :func:`set_rank` from a staging table ``(item_id, priority)``, one
     ``UPDATE ... FROM``."""

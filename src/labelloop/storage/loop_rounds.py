@@ -32,6 +32,7 @@ from labelloop.core.records import AnnotationRecord
 from labelloop.errors import ConflictError, NotFoundError
 from labelloop.storage.annotations import check_owned
 from labelloop.storage.base import SqlBase, aware
+from labelloop.storage.claim_queue import set_hard
 from labelloop.storage.items import write_priorities
 from labelloop.storage.models import Base, utcnow
 from labelloop.storage.vote_rows import annotation_rows, upsert_annotation_rows
@@ -124,11 +125,13 @@ class SqlLoopRounds(SqlBase):
     def commit_round(
         self, project_id: int, round_id: int, *, annotations: Sequence[AnnotationRecord],
         priorities: dict[int, float], changes: dict[str, Any], seconds: float,
+        hard: Sequence[int] | None = None,
     ) -> LoopRound:
         """Apply a round's results and mark it ``done``, all in one transaction.
 
         ``annotations`` replace the same sources' earlier answers on their items;
-        ``priorities`` reorder the queue.
+        ``priorities`` reorder the queue; ``hard`` (when given) is the set of items routed
+        to the project's experts from now on (the flag is cleared on every other item).
 
         Raises
         ------
@@ -146,6 +149,8 @@ class SqlLoopRounds(SqlBase):
                 upsert_annotation_rows(s, annotation_rows(annotations))
             if priorities:  # set-based, as Store.set_priorities
                 write_priorities(s, project_id, priorities)
+            if hard is not None:
+                set_hard(s, project_id, hard)
             row.status, row.finished_at, row.seconds = "done", utcnow(), float(seconds)
             row.changes = changes
             s.flush()

@@ -42,7 +42,7 @@ from labelloop.storage.records import (
     TokenInfo,
     Vote,
 )
-from labelloop.storage.task_path import ClaimedTask, Parse, Submitted
+from labelloop.storage.task_path import ClaimedTask, Parse, Route, Submitted
 
 
 @runtime_checkable
@@ -268,7 +268,7 @@ class QueueRepository(Protocol):
 
     def claim_next(
         self, project_id: int, user_id: int, *, overlap: int, minutes: int,
-        honeypot: bool = False, now: datetime | None = None,
+        honeypot: bool = False, now: datetime | None = None, route: Route = "any",
     ) -> Claim | None: ...
 
     def claim_item(
@@ -283,7 +283,7 @@ class QueueRepository(Protocol):
 
     def claim_task(
         self, project_id: int, user_id: int, *, overlap: int, minutes: int,
-        honeypot: bool = False, now: datetime | None = None,
+        honeypot: bool = False, now: datetime | None = None, route: Route = "any",
     ) -> ClaimedTask | None: ...
 
     def submit_task(
@@ -379,6 +379,7 @@ class LoopRoundRepository(Protocol):
     def commit_round(
         self, project_id: int, round_id: int, *, annotations: Sequence[AnnotationRecord],
         priorities: dict[int, float], changes: dict[str, Any], seconds: float,
+        hard: Sequence[int] | None = None,
     ) -> LoopRound: ...
 
     def fail_round(self, project_id: int, round_id: int, error: str, *, seconds: float

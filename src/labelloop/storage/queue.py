@@ -40,7 +40,7 @@ from labelloop.storage.base import SqlBase, aware, chunks
 from labelloop.storage.claim_queue import Q
 from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow, utcnow
 from labelloop.storage.records import Claim
-from labelloop.storage.task_path import ClaimedTask, Parse, Submitted
+from labelloop.storage.task_path import ClaimedTask, Parse, Route, Submitted
 from labelloop.storage.vote_rows import annotation_rows, upsert_annotation_rows
 
 
@@ -136,7 +136,7 @@ class SqlClaims(SqlBase):
 
     def claim_next(
         self, project_id: int, user_id: int, *, overlap: int, minutes: int,
-        honeypot: bool = False, now: datetime | None = None,
+        honeypot: bool = False, now: datetime | None = None, route: Route = "any",
     ) -> Claim | None:
         """Claim the next item for a user, or return their open claim.
 
@@ -153,6 +153,10 @@ class SqlClaims(SqlBase):
             when there is none).
         now:
             The current time (tests pass a fixed one).
+        route:
+            Which items the user may take under the project's routing
+            (:data:`~labelloop.storage.task_path.ROUTES`): ``"any"``, ``"expert"`` (hard
+            items first) or ``"regular"`` (never a hard item).
 
         Returns
         -------
@@ -160,16 +164,16 @@ class SqlClaims(SqlBase):
             None when the queue holds nothing more for this user.
         """
         return tp.claim(self, project_id, user_id, overlap=overlap, minutes=minutes,
-                        honeypot=honeypot, now=now or utcnow())
+                        honeypot=honeypot, now=now or utcnow(), route=route)
 
     def claim_task(
         self, project_id: int, user_id: int, *, overlap: int, minutes: int,
-        honeypot: bool = False, now: datetime | None = None,
+        honeypot: bool = False, now: datetime | None = None, route: Route = "any",
     ) -> ClaimedTask | None:
         """:meth:`claim_next`, and the claimed item with its votes of the kinds an
         annotator's task is built from, in the same transaction."""
         return tp.claim_task(self, project_id, user_id, overlap=overlap, minutes=minutes,
-                             honeypot=honeypot, now=now or utcnow())
+                             honeypot=honeypot, now=now or utcnow(), route=route)
 
     def submit_task(
         self, project_id: int, user_id: int, user_name: str, item_id: int, parse: Parse,

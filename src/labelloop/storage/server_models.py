@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -86,15 +87,16 @@ class ClaimQueueRow(Base):
     ``taken`` is the item's human annotations plus open claims, ``extra`` its send-backs,
     ``has_room`` whether ``taken < overlap + extra`` for the overlap recorded in
     :class:`ClaimQueueProjectRow`; ``unranked`` and ``sort_key`` (minus the priority) give
-    the order ``priority DESC NULLS LAST, id`` as ascending index columns. A claim walks
+    the order ``priority DESC NULLS LAST, id`` as ascending index columns; ``hard`` marks
+    items the loop routes to the project's experts (setting ``routing``). A claim walks
     ``ix_claim_queue_next`` from its start and re-counts the chosen item from the source
     tables under a lock, so a stale row can delay an item but never over-assign it.
     """
 
     __tablename__ = "claim_queue"
     __table_args__ = (
-        Index("ix_claim_queue_next", "project_id", "gold", "has_room", "unranked", "sort_key",
-              "item_id"),
+        Index("ix_claim_queue_next", "project_id", "gold", "has_room", "hard", "unranked",
+              "sort_key", "item_id"),
     )
 
     item_id: Mapped[int] = mapped_column(
@@ -103,6 +105,7 @@ class ClaimQueueRow(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     gold: Mapped[bool] = mapped_column(Boolean, default=False)
     has_room: Mapped[bool] = mapped_column(Boolean, default=True)
+    hard: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     unranked: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_key: Mapped[float] = mapped_column(Float, default=0.0)
     taken: Mapped[int] = mapped_column(Integer, default=0)

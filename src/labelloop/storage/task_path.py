@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import (
     Connection,
@@ -73,6 +73,13 @@ def cast_table(model: Any) -> Table:
     return table
 
 
+Route = Literal["any", "expert", "regular"]
+"""Which queue rows a claim may take, by the routing flag ``hard``: ``"any"`` (routing
+off: plain rows, then hard ones), ``"expert"`` (hard rows first) or ``"regular"`` (never a
+hard row)."""
+ROUTES: dict[str, tuple[bool, ...]] = {
+    "any": (False, True), "expert": (True, False), "regular": (False,)}
+
 T_ASSIGN = cast_table(AssignmentRow)
 T_SOURCES = cast_table(SourceRow)
 A = T_ASSIGN.c
@@ -114,8 +121,8 @@ def _candidate(gold: bool, *, lock: bool) -> Any:
         ~exists().where(N.item_id == QC.item_id, N.source_id.in_(_MY_SOURCES)))
     if gold:
         q = q.order_by(func.random())
-    else:
-        q = q.where(QC.has_room == True).order_by(  # noqa: E712 (SQL, not Python)
+    else:  # one value of the routing flag: the index's order within it
+        q = q.where(QC.has_room == True, QC.hard == bindparam("hard")).order_by(  # noqa: E712
             QC.unranked, QC.sort_key, QC.item_id)
     q = q.limit(1)
     if lock:
@@ -319,10 +326,13 @@ def _annotation(r: Any) -> AnnotationRecord:
 
 
 def _claim_from(conn: Connection, project_id: int, user_id: int, overlap: int, minutes: int,
-                now: datetime, *, gold: bool) -> Claim | None:
-    """Claim the first free item of one kind for the user (retrying past stale rows)."""
+                now: datetime, *, gold: bool, hard: bool = False) -> Claim | None:
+    """Claim the first free item of one kind (and routing flag) for the user (retrying
+    past stale rows)."""
     postgres = conn.dialect.name == "postgresql"
-    p = {"pid": project_id, "uid": user_id}
+    p: dict[str, Any] = {"pid": project_id, "uid": user_id}
+    if not gold:
+        p["hard"] = hard
     expires = now + timedelta(minutes=minutes)
     for attempt in range(_RETRIES):
         item_id = conn.scalar(_CANDIDATES[gold, postgres], p)
@@ -340,7 +350,7 @@ def _claim_from(conn: Connection, project_id: int, user_id: int, overlap: int, m
 
 
 def _claim(base: SqlBase, conn: Connection, project_id: int, user_id: int, *, overlap: int,
-           minutes: int, honeypot: bool, now: datetime) -> Claim | None:
+           minutes: int, honeypot: bool, now: datetime, route: Route = "any") -> Claim | None:
     _expire(conn, project_id, now)
     row = conn.execute(_OPEN, {"pid": project_id, "uid": user_id}).first()
     if row is not None:
@@ -356,34 +366,42 @@ def _claim(base: SqlBase, conn: Connection, project_id: int, user_id: int, *, ov
                 cq.rebase(s, project_id, overlap)  # found equal next time, after the commit
         else:
             base.checked_overlap[project_id] = seen
-    for gold in (True, False) if honeypot else (False,):
-        claim = _claim_from(conn, project_id, user_id, overlap, minutes, now, gold=gold)
+    kinds = [(True, False)] if honeypot else []
+    kinds += [(False, hard) for hard in ROUTES[route]]
+    for gold, hard in kinds:
+        claim = _claim_from(conn, project_id, user_id, overlap, minutes, now, gold=gold,
+                            hard=hard)
         if claim is not None:
             return claim
     return None
 
 
 def claim(base: SqlBase, project_id: int, user_id: int, *, overlap: int, minutes: int,
-          honeypot: bool, now: datetime) -> Claim | None:
-    """The user's open claim, or a new one (one transaction)."""
+          honeypot: bool, now: datetime, route: Route = "any") -> Claim | None:
+    """The user's open claim, or a new one (one transaction); ``route`` says which
+    items the user may take (:data:`ROUTES`)."""
     with write_connection(base, claim=True) as conn:
         return _claim(base, conn, project_id, user_id, overlap=overlap, minutes=minutes,
-                      honeypot=honeypot, now=now)
+                      honeypot=honeypot, now=now, route=route)
 
 
 def claim_task(base: SqlBase, project_id: int, user_id: int, *, overlap: int, minutes: int,
-               honeypot: bool, now: datetime) -> ClaimedTask | None:
+               honeypot: bool, now: datetime, route: Route = "any") -> ClaimedTask | None:
     """:func:`claim`, and the claimed item with its votes, in the same transaction."""
     with write_connection(base, claim=True) as conn:
         found = _claim(base, conn, project_id, user_id, overlap=overlap, minutes=minutes,
-                       honeypot=honeypot, now=now)
+                       honeypot=honeypot, now=now, route=route)
         return None if found is None else _read_task(conn, project_id, found)
 
 
-def candidate_query(dialect: str, project_id: int, user_id: int, *, gold: bool) -> Any:
+def candidate_query(dialect: str, project_id: int, user_id: int, *, gold: bool,
+                    hard: bool = False) -> Any:
     """The statement that picks the next item for a user, with its values bound (for the
     EXPLAIN test)."""
-    return _CANDIDATES[gold, dialect == "postgresql"].params(pid=project_id, uid=user_id)
+    stmt = _CANDIDATES[gold, dialect == "postgresql"]
+    if gold:
+        return stmt.params(pid=project_id, uid=user_id)
+    return stmt.params(pid=project_id, uid=user_id, hard=hard)
 
 
 # -- submit -------------------------------------------------------------------------------

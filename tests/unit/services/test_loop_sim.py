@@ -63,3 +63,30 @@ def test_simulated_annotators_cost_overlap_answers_per_item() -> None:
     assert sim.full_f1 > 0.9
     with pytest.raises(ValidationError, match="overlap"):
         Annotators((0.9,), overlap=2).check()
+
+
+def test_routed_loop_sends_hard_items_to_the_expert_and_costs_them() -> None:
+    X, y = _blobs(120, seed=3)
+    Xt, yt = _blobs(60, seed=4)
+    schema = LabelSchema.from_labels("text-classification", ["a", "b"])
+    people = Annotators((0.7,), expert_accuracy=1.0, hard_below=0.9)
+    sim = simulate_loop([f"t {i}" for i in range(120)], y, X, X_test=Xt, y_test=yt,
+                        schema=schema, embedding_model="pre", methods=["loop", "loop-routed"],
+                        batch_size=10, budget=40, seeds=[0], annotators=people,
+                        prices=(0.1, 2.0))
+    plain = [p for p in sim.points if p.method == "loop"]
+    routed = [p for p in sim.points if p.method == "loop-routed"]
+    assert [p.n_human for p in plain] == [p.n_human for p in routed] == [0, 10, 20, 30, 40]
+    assert all(p.n_expert == 0 for p in plain)
+    assert 0 < routed[-1].n_expert <= routed[-1].n_human
+    assert sim.cost(routed[-1]) == pytest.approx(
+        0.1 * (routed[-1].n_human - routed[-1].n_expert) + 2.0 * routed[-1].n_expert)
+    md = sim.to_markdown()
+    assert "Routing by difficulty" in md and "| loop-routed |" in md
+    # without an expert the routed method is left out
+    sim = simulate_loop([f"t {i}" for i in range(120)], y, X, X_test=Xt, y_test=yt,
+                        schema=schema, embedding_model="pre", methods=["loop", "loop-routed"],
+                        batch_size=10, budget=10, seeds=[0], annotators=Annotators((0.7,)))
+    assert {p.method for p in sim.points} == {"loop"}
+    with pytest.raises(ValidationError, match="expert"):
+        Annotators(expert_accuracy=1.5).check()

@@ -39,6 +39,7 @@ from labelloop.server.schemas.api import ProjectOut, SettingsPatch, SpanIO
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
 from labelloop.services.progress import progress, why_chosen
 from labelloop.services.project import ProjectInfo
+from labelloop.services.spending import spending
 
 router = APIRouter(include_in_schema=False)
 REVIEW_PAGE = 200  # review list rows per page
@@ -260,8 +261,9 @@ def dashboard(request: Request, project: ProjectDep, user: QualityViewer, ctx: C
               partial: bool = False) -> Response:
     """Admin dashboard: progress, agreement, honeypots, coverage, settings, import/export."""
     name = "dashboard_stats.html" if partial else "dashboard.html"
-    return _page(request, name, user, project=ProjectOut.of(project),
-                 d=ctx.review(project).dashboard(ctx.users.list()),
+    d = ctx.review(project).dashboard(ctx.users.list())
+    return _page(request, name, user, project=ProjectOut.of(project), d=d,
+                 spend=spending(d.status, project.settings),
                  **(_members(project, ctx) if allowed(user, "manage") else {}))
 
 
@@ -313,16 +315,33 @@ def save_settings(
     overlap: Annotated[int, Form()], honeypot_rate: Annotated[float, Form()],
     claim_minutes: Annotated[int, Form()], review_threshold: Annotated[float, Form()],
     honeypot_feedback: Annotated[bool, Form()] = False,
+    routing: Annotated[str | None, Form()] = None,
+    experts: Annotated[str | None, Form()] = None,
+    hard_below: Annotated[float | None, Form()] = None,
+    price_per_label: Annotated[float | None, Form()] = None,
+    price_per_expert_label: Annotated[float | None, Form()] = None,
+    prices_shown: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Save project settings (htmx swaps in the confirmation)."""
+    """Save project settings (htmx swaps in the confirmation). Routing fields left out
+    keep their values; prices are set only from a form that shows them
+    (``prices_shown``), where an empty price clears it."""
+    routed: dict[str, Any] = {}
+    if routing is not None:
+        routed["routing"] = routing
+    if experts is not None:
+        routed["experts"] = [n.strip() for n in experts.split(",") if n.strip()]
+    if hard_below is not None:
+        routed["hard_below"] = hard_below
+    prices = ({"price_per_label": price_per_label,
+               "price_per_expert_label": price_per_expert_label} if prices_shown else {})
     try:
         patch = SettingsPatch(overlap=overlap, honeypot_rate=honeypot_rate,
                               claim_minutes=claim_minutes, review_threshold=review_threshold,
-                              honeypot_feedback=honeypot_feedback)
+                              honeypot_feedback=honeypot_feedback, **routed)
     except ValueError as exc:
         raise ValidationError(f"invalid settings: {exc}") from None
     service = ctx.project_service(project)
-    service.update_settings(**patch.model_dump(exclude_none=True))
+    service.update_settings(**patch.model_dump(exclude_none=True), **prices)
     return _page(request, "settings_saved.html", user, project=ProjectOut.of(service.info))
 
 

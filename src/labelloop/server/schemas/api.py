@@ -121,6 +121,12 @@ class SettingsPatch(_In):
     members_only: bool | None = None
     media_roots: list[str] | None = Field(default=None, max_length=50)
     instructions: str | None = Field(default=None, max_length=INSTRUCTIONS_MAX)
+    routing: Literal["off", "difficulty"] | None = None
+    experts: list[str] | None = Field(default=None, max_length=500)
+    hard_below: float | None = Field(default=None, gt=0.0, le=1.0)
+    price_per_label: float | None = Field(default=None, ge=0.0)
+    price_per_expert_label: float | None = Field(default=None, ge=0.0)
+    currency: str | None = Field(default=None, min_length=1, max_length=8)
 
 
 class BoxIO(BaseModel):
