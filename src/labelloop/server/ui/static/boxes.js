@@ -335,9 +335,10 @@
         pick.title = "Select box " + n + " at " + Math.round(b.x) + ", " + Math.round(b.y);
         const sw = el("span", "region-swatch");
         sw.style.background = color(b.label);
-        pick.setAttribute("aria-label", "Select box " + n + ", " + b.label);
-        pick.append(sw, el("span", "region-name", "#" + n),
-          el("span", "region-size muted", Math.round(b.w) + "×" + Math.round(b.h)));
+        // named by what it shows, with the words a screen reader needs around it
+        pick.append(el("span", "sr-only", "Select box "), sw, el("span", "region-name", "#" + n),
+          el("span", "region-size muted", Math.round(b.w) + "×" + Math.round(b.h)),
+          el("span", "sr-only", ", " + b.label));
         pick.disabled = !!b.hidden;
         pick.addEventListener("click", act(function () { sel = i; draw(); }));
         const cls = el("select", "region-class");
