@@ -488,3 +488,32 @@ def test_review_and_bulk_actions_by_keyboard(live: LiveServer, page: Any) -> Non
     _press_on(page, "#bulk-apply", "Enter")
     page.wait_for_selector("#bulk-report")
     assert "Moved 1 of 1 items" in page.inner_text("#bulk-report")
+
+
+def test_the_dashboard_refresh_leaves_the_keyboard_focus_where_it_is(
+    live: LiveServer, page: Any
+) -> None:
+    """#stats is swapped every 15 s; not while the focus is inside it."""
+    w = live.world
+    page.clock.install()
+    log_in(page, live.url, "reviewer", PASSWORD)
+    page.goto(f"{live.url}/p/{w.a.id}/dashboard")
+    page.wait_for_load_state("networkidle")
+    page.evaluate(
+        """() => {
+      window.__polls = [];  // each refresh of #stats: held back or not
+      document.addEventListener('htmx:beforeRequest', e => {
+        if (e.detail.elt.id === 'stats') window.__polls.push(e.defaultPrevented ? 'held' : 'sent');
+      });
+      const b = document.createElement('button'); b.id = 'probe'; b.textContent = 'probe';
+      document.querySelector('#stats section').append(b);
+    }"""
+    )
+    page.focus("#probe")
+    page.clock.run_for(16_000)
+    assert page.evaluate("window.__polls") == ["held"]
+    assert page.evaluate("document.activeElement.id") == "probe"
+    page.evaluate("document.activeElement.blur()")
+    page.clock.run_for(16_000)
+    assert page.evaluate("window.__polls") == ["held", "sent"]
+    page.wait_for_selector("#probe", state="detached")  # swapped: fresh numbers
