@@ -460,7 +460,10 @@ def test_spans_by_keyboard(live: LiveServer, page: Any, spans: SpanWorld) -> Non
     assert _focus_ring(page, "#span-text")
     page.keyboard.press("ArrowRight")  # "Ada"
     page.keyboard.press("Shift+ArrowRight")  # "Ada Lovelace"
+    said = page.locator("#span-text-said")  # a live region: what a screen reader says
+    assert said.inner_text() == "Selected: Ada Lovelace"
     page.keyboard.press("1")  # PER
+    assert said.inner_text() == "Ada Lovelace: PER"
     page.keyboard.press("Enter")
     _wait_next(page, item)
     got = _stored(live, spans.project.id, "annotator")[item].spans
