@@ -178,6 +178,8 @@ def test_no_serious_violation_for_an_annotator(
     page.wait_for_selector(".zoom-frame[data-ready='1']")
     audit.check("label an image, zoom tools shown")
     audit.visit("nothing left to label", f"/p/{empty.id}/label")
+    audit.visit("error page", "/p/999999/label")
+    assert "Error 404" in page.inner_text("main")
     audit.visit("account", "/account")
     page.fill("input[name=name]", "laptop")
     page.click("form[action='/account/tokens'] button[type=submit]")
@@ -390,6 +392,20 @@ def _focus_ring(page: Any, selector: str) -> bool:
 def _press_on(page: Any, selector: str, key: str) -> None:
     page.focus(selector)
     page.keyboard.press(key)
+
+
+def test_the_first_tab_stop_skips_to_the_content(live: LiveServer, page: Any) -> None:
+    w = live.world
+    log_in(page, live.url, "annotator", PASSWORD)
+    page.goto(f"{live.url}/p/{w.a.id}/label")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    assert page.is_visible(".skip-link") and page.evaluate(
+        "document.querySelector('.skip-link').getBoundingClientRect().top >= 0"
+    )
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # the first control of the page after the top bar
+    assert page.evaluate("document.activeElement.id") == "hide-suggestion"
 
 
 def test_text_labeling_by_keyboard(live: LiveServer, page: Any) -> None:
