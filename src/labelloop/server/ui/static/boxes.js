@@ -280,6 +280,16 @@
       touch(sel);
       draw();
     }
+    // a box from the keyboard: half the visible width and height, in the middle of the
+    // view, with the current class; it stays selected so the arrows move and resize it
+    function addInView() {
+      const vw = cam.vw / scale, vh = cam.vh / scale;
+      const w = Math.max(MIN, Math.min(vw, W) / 2), h = Math.max(MIN, Math.min(vh, H) / 2);
+      boxes.push({ x: ox + (Math.min(vw, W) - w) / 2, y: oy + (Math.min(vh, H) - h) / 2,
+        w: w, h: h, label: label, pre: false });
+      sel = boxes.length - 1;
+      draw();
+    }
     function remove(i) {
       boxes.splice(i, 1);
       if (sel === i) sel = -1;
@@ -296,7 +306,10 @@
         remove(sel);
         e.preventDefault();
       } else if (e.key === "Escape") { sel = -1; draw(); }
-      else if (/^Arrow/.test(e.key) && sel >= 0) {
+      else if ((e.key === "n" || e.key === "N") && W && !e.ctrlKey && !e.metaKey && !e.altKey) {
+        addInView();
+        e.preventDefault();
+      } else if (/^Arrow/.test(e.key) && sel >= 0) {
         nudge(e.key, e.shiftKey ? 10 : 1, e.altKey || e.ctrlKey || e.metaKey);
         e.preventDefault();
       } else zoomKey(e, cam);
@@ -318,7 +331,7 @@
       const title = el("h3", "", "Boxes");
       const ul = el("ul", "plain regions");
       ul.setAttribute("aria-label", "Boxes");
-      const empty = el("p", "muted small", "No boxes yet: drag on the image to draw one.");
+      const empty = el("p", "muted small", "No boxes yet: drag on the image (or press N) to draw one.");
       holder.replaceChildren(title, ul, empty);
       let shown = [];   // what each row shows, to redo only the rows that changed
 
@@ -335,9 +348,10 @@
         pick.title = "Select box " + n + " at " + Math.round(b.x) + ", " + Math.round(b.y);
         const sw = el("span", "region-swatch");
         sw.style.background = color(b.label);
-        pick.setAttribute("aria-label", "Select box " + n + ", " + b.label);
-        pick.append(sw, el("span", "region-name", "#" + n),
-          el("span", "region-size muted", Math.round(b.w) + "×" + Math.round(b.h)));
+        // named by what it shows, with the words a screen reader needs around it
+        pick.append(el("span", "sr-only", "Select box "), sw, el("span", "region-name", "#" + n),
+          el("span", "region-size muted", Math.round(b.w) + "×" + Math.round(b.h)),
+          el("span", "sr-only", ", " + b.label));
         pick.disabled = !!b.hidden;
         pick.addEventListener("click", act(function () { sel = i; draw(); }));
         const cls = el("select", "region-class");

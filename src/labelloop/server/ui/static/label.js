@@ -92,8 +92,12 @@
       else { selected = new Set([i]); }
       render();
     }
+    // a click lets go of the focus, so Enter then submits; a key press (detail 0) keeps it
     buttons.forEach(function (b) {
-      b.addEventListener("click", function () { choose(Number(b.dataset.index)); b.blur(); });
+      b.addEventListener("click", function (e) {
+        choose(Number(b.dataset.index));
+        if (e.detail > 0) b.blur();
+      });
     });
     const prev = (saved && saved.answer) || task.previous;
     if (prev && !detection && !spanMode) {
@@ -228,6 +232,7 @@
       const tag = (e.target && e.target.tagName) || "";
       if (e.ctrlKey || e.metaKey || e.altKey || /INPUT|SELECT|TEXTAREA/.test(tag)) return;
       if (e.key >= "1" && e.key <= "9") { choose(Number(e.key) - 1); e.preventDefault(); }
+      else if (e.key === "Enter" && /^(BUTTON|A|SUMMARY)$/.test(tag)) return;  // presses it
       else if (e.key === "Enter") { submit(); e.preventDefault(); }
       else if (e.key === "s" || e.key === "S") { skip(); e.preventDefault(); }
       else if (e.key === "u" || e.key === "U") { undo(); e.preventDefault(); }

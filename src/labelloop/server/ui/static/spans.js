@@ -157,6 +157,20 @@
       dropTag(sp);
       reown(sp.a, sp.b);
     }
+    // what the keys did, for screen readers (the colours and tags are not read out)
+    const said = document.createElement("p");
+    said.className = "sr-only";
+    said.setAttribute("aria-live", "polite");
+    if (root.id) said.id = root.id + "-said";
+    root.after(said);
+    function announce() {
+      const pick = picked();
+      if (pick) {
+        said.textContent = text.slice(toks[pick.a].u, toks[pick.b - 1].v) + ": " + pick.label +
+          (pick.pre ? " (suggested)" : "");
+      } else if (cursor >= 0) said.textContent = "Selected: " + text.slice(toks[lo()].u, toks[hi()].v);
+      else said.textContent = "";
+    }
     function moveSelection(newAnchor, newCursor) {
       const oldLo = cursor >= 0 ? lo() : 0, oldHi = cursor >= 0 ? hi() : -1;
       const oldPick = picked();
@@ -170,6 +184,7 @@
         root.dataset.selection = toks[lo()].s + "-" + toks[hi()].e;
         els[cursor].scrollIntoView({ block: "nearest" });
       } else delete root.dataset.selection;
+      announce();
     }
     function remember() {
       history.push(spans.map(function (s) {
@@ -177,7 +192,7 @@
       }));
       if (history.length > 100) history.shift();
     }
-    function changed() { counts(); onChange(); }
+    function changed() { counts(); announce(); onChange(); }
 
     // -- editing ------------------------------------------------------------------------
     function applyLabel(label) {
