@@ -26,6 +26,9 @@ class SourceKind(StrEnum):
 
 
 SOURCE_KINDS: tuple[str, ...] = tuple(k.value for k in SourceKind)
+LOOP_SOURCE = "loop"
+"""Name of the ``label_model`` source holding the closed loop's posterior (each round
+rewrites it for every item, so an export credits it to the newest finished round)."""
 Role = Literal["admin", "reviewer", "annotator"]
 ROLES: tuple[str, ...] = get_args(Role)
 AssignmentState = Literal["claimed", "submitted", "skipped", "expired"]

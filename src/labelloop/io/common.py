@@ -23,6 +23,7 @@ from typing import IO, Any, Generic, NamedTuple, Protocol, TypeVar
 from pydantic import ValidationError as PydanticValidationError
 
 from labelloop.core.records import (
+    LOOP_SOURCE,
     SPLITS,
     AnnotationRecord,
     Box,
@@ -132,6 +133,7 @@ class SnapshotPages(Protocol):
     the items' data fields (``labelloop.storage`` hands one out from one read transaction)."""
 
     sources: list[SourceRecord]
+    loop_round: int | None
 
     def pages(self, *, annotations: bool = True) -> Iterator[ExportPage]: ...
 
@@ -144,6 +146,7 @@ class WholeSnapshot:
     def __init__(self, snap: Snapshot) -> None:
         self.page = export_page(snap)
         self.sources = snap.sources
+        self.loop_round: int | None = None
 
     def pages(self, *, annotations: bool = True) -> Iterator[ExportPage]:
         """The one page: the whole snapshot."""
@@ -441,6 +444,13 @@ class Final(NamedTuple, Generic[V]):
         if self.disputed or self.vote.needs_review:
             return "needs-review"
         return "human" if self.source.kind == SourceKind.HUMAN else "auto-accepted"
+
+
+def decided_round(final: Final[Any], loop_round: int | None) -> int | None:
+    """The closed-loop round that decided an export's label: ``loop_round`` (the newest
+    finished one) when the label is the loop's posterior, else ``None``."""
+    loop = final.source.kind == SourceKind.LABEL_MODEL and final.source.name == LOOP_SOURCE
+    return loop_round if loop else None
 
 
 def final_labels(

@@ -18,6 +18,7 @@ from labelloop.io.common import (
     SnapshotPages,
     as_pages,
     collect,
+    decided_round,
     final_labels,
     iter_rows_import,
     label_names,
@@ -90,7 +91,8 @@ def read_csv(path: Path, schema: LabelSchema, options: ImportOptions) -> ParsedI
 def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
     """Write one row per item: id, split, data fields, final label and its source (boxes
     as a JSON list of ``{x, y, w, h, label}`` objects), its confidence, whether it needs a
-    review and how it was decided (:attr:`~labelloop.io.common.Final.decided`).
+    review, how it was decided (:attr:`~labelloop.io.common.Final.decided`) and the
+    closed-loop round that decided it (``round``, empty unless the loop's posterior).
 
     Two passes over the pages (the header needs every data field first), one page in
     memory at a time.
@@ -98,7 +100,7 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
     pages = as_pages(snap)
     data_cols = pages.data_keys()
     header = ["id", "split", *data_cols, "label", "label_source", "confidence", "needs_review",
-              "decided"]
+              "decided", "round"]
     n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -109,8 +111,11 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
                 ann_src = finals.get(it.id)
                 label: str | list[str] | None = None
                 src = conf = review = decided = ""
+                decided_in: int | str = ""
                 if ann_src is not None:
                     decided = ann_src.decided
+                    found = decided_round(ann_src, pages.loop_round)
+                    decided_in = "" if found is None else found
                     ann, s, disputed = ann_src
                     label = label_names(ann, schema)
                     if ann.boxes is not None:  # boxes: a JSON list of {x, y, w, h, label}
@@ -120,6 +125,6 @@ def write_csv(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -
                     review = "true" if ann.needs_review or disputed else "false"
                 cell = json.dumps(label) if isinstance(label, list) else (label or "")
                 w.writerow([it.id, it.split, *[it.data.get(c, "") for c in data_cols],
-                            cell, src, conf, review, decided])
+                            cell, src, conf, review, decided, decided_in])
                 n += 1
     return n

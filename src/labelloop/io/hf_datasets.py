@@ -17,6 +17,7 @@ from labelloop.io.common import (
     SnapshotPages,
     as_pages,
     collect,
+    decided_round,
     final_labels,
     iter_rows_import,
 )
@@ -78,17 +79,33 @@ def _features(cols: list[str], schema: LabelSchema) -> Any:
     feats["split"] = datasets.Value("string")
     label_feat = datasets.ClassLabel(names=schema.names)
     feats["label"] = datasets.Sequence(label_feat) if schema.task_type.multi_label else label_feat
+    feats.update(provenance_features(datasets))
     return datasets.Features({"id": feats.pop("id"), "split": feats.pop("split"), **feats})
+
+
+PROVENANCE = ("label_source", "label_confidence", "label_decided", "label_round")
+"""The provenance columns after ``label``."""
+
+
+def provenance_features(datasets: Any) -> dict[str, Any]:
+    """Types of :data:`PROVENANCE`: the label's source (``kind:name``), its confidence,
+    how it was decided and the closed-loop round that decided it (-1: none)."""
+    types = (datasets.Value("string"), datasets.Value("float64"), datasets.Value("string"),
+             datasets.Value("int64"))
+    return dict(zip(PROVENANCE, types, strict=True))
 
 
 def _tables(pages: SnapshotPages, cols: list[str], schema: LabelSchema
             ) -> Iterator[dict[str, list[Any]]]:
-    """One column table per page: id, split, the data fields (as strings), final label."""
+    """One column table per page: id, split, the data fields (as strings), final label
+    and its provenance (:data:`PROVENANCE`)."""
     multi = schema.task_type.multi_label
     for page in pages.pages():
         finals = final_labels(page.items, page.sources, page.annotations)
         table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}}
         table["label"] = []
+        for key in PROVENANCE:
+            table[key] = []
         for it in page.items:
             table["id"].append(it.id)
             table["split"].append(it.split)
@@ -98,10 +115,16 @@ def _tables(pages: SnapshotPages, cols: list[str], schema: LabelSchema
             final = finals.get(it.id)
             if final is None:
                 table["label"].append([] if multi else -1)
+                provenance: tuple[Any, ...] = (None, None, None, -1)
             else:
                 a = final[0]
                 table["label"].append(list(a.labels or []) if multi else (
                     a.label if a.label is not None else -1))
+                found = decided_round(final, pages.loop_round)
+                provenance = (f"{final.source.kind}:{final.source.name}", a.confidence,
+                              final.decided, -1 if found is None else found)
+            for key, value in zip(PROVENANCE, provenance, strict=True):
+                table[key].append(value)
         yield table
 
 
@@ -111,11 +134,12 @@ def to_dataset(snap: Snapshot | SnapshotPages, schema: LabelSchema) -> Any:
     datasets = require("hf", "datasets", feature="Hugging Face export")
     pages = as_pages(snap)
     cols = pages.data_keys()
-    table: dict[str, list[Any]] = {"id": [], "split": [], **{c: [] for c in cols}, "label": []}
+    features = _features(cols, schema)
+    table: dict[str, list[Any]] = {name: [] for name in features}
     for part in _tables(pages, cols, schema):
         for key, values in part.items():
             table[key].extend(values)
-    return datasets.Dataset.from_dict(table, features=_features(cols, schema))
+    return datasets.Dataset.from_dict(table, features=features)
 
 
 def write_hf(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:

@@ -31,6 +31,7 @@ from labelloop.io.common import (
     SnapshotPages,
     as_pages,
     collect,
+    decided_round,
     final_labels,
     iter_rows_import,
     label_names,
@@ -170,8 +171,9 @@ def _spans(raw: Any, data: dict[str, Any], schema: LabelSchema) -> list[dict[str
 
 def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
     """Write one line per item with its data, every source's annotation (its provenance)
-    and ``final``: the label the export reports, its source, confidence and how it was
-    decided (:attr:`~labelloop.io.common.Final.decided`), page by page."""
+    and ``final``: the label the export reports, its source, confidence, how it was
+    decided (:attr:`~labelloop.io.common.Final.decided`) and the closed-loop round that
+    decided it (``round``, ``null`` unless the loop's posterior gave it), page by page."""
     pages = as_pages(snap)
     # one "source" object per source, shared by its entries (json.dumps only reads it)
     identity = {s.id: {"kind": str(s.kind), "name": s.name, "version": s.version}
@@ -202,7 +204,8 @@ def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema)
                 encode({"id": it.id, "external_id": it.external_id, "data": it.data,
                         "meta": it.meta, "split": it.split,
                         "annotations": per_item.get(it.id, []),
-                        "final": _final(finals.get(it.id), identity, schema)})
+                        "final": _final(finals.get(it.id), identity, schema,
+                                        pages.loop_round)})
                 for it in page.items
             ]
             if lines:
@@ -212,12 +215,13 @@ def write_jsonl(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema)
 
 
 def _final(final: Final[ExportVote] | None, identity: dict[int | None, dict[str, str]],
-           schema: LabelSchema) -> dict[str, Any] | None:
+           schema: LabelSchema, loop_round: int | None) -> dict[str, Any] | None:
     if final is None:
         return None
     a = final.vote
     out: dict[str, Any] = {"label": label_names(a, schema), "source": identity[a.source_id],
-                           "confidence": a.confidence, "decided": final.decided}
+                           "confidence": a.confidence, "decided": final.decided,
+                           "round": decided_round(final, loop_round)}
     if a.boxes is not None:
         out["boxes"] = [b.model_dump() for b in a.boxes]
     if a.spans is not None:

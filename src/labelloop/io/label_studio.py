@@ -33,6 +33,9 @@ from labelloop.io.common import (
     SnapshotPages,
     as_pages,
     collect,
+    decided_round,
+    final_labels,
+    label_names,
     text_position,
 )
 from labelloop.io.json_stream import JsonStreamError, iter_array, write_array
@@ -104,7 +107,9 @@ def _result(a: ExportVote, item: ExportItem, schema: LabelSchema) -> list[dict[s
 
 def write_label_studio(path: Path, snap: Snapshot | SnapshotPages, schema: LabelSchema) -> int:
     """Write a JSON list of Label Studio tasks with annotations and predictions, page by
-    page (the same bytes as ``json.dumps(tasks, indent=1)``)."""
+    page (the same bytes as ``json.dumps(tasks, indent=1)``). Each task's ``meta.final``
+    says which label an export reports, its source, how it was decided and the closed-loop
+    round that decided it (as the JSONL export's ``final``)."""
     pages = as_pages(snap)
     by_src = {s.id: s for s in pages.sources}
     obj = _to_name(schema)
@@ -114,6 +119,7 @@ def write_label_studio(path: Path, snap: Snapshot | SnapshotPages, schema: Label
             per_item: dict[int, list[ExportVote]] = {}
             for a in page.annotations:
                 per_item.setdefault(a.item_id, []).append(a)
+            finals = final_labels(page.items, page.sources, page.annotations)
             for it in page.items:
                 data = dict(it.data)
                 main = it.data.get(obj)
@@ -124,6 +130,12 @@ def write_label_studio(path: Path, snap: Snapshot | SnapshotPages, schema: Label
                              "meta": it.meta, "width": it.width, "height": it.height},
                     "annotations": [], "predictions": [],
                 }
+                final = finals.get(it.id)
+                if final is not None:
+                    task["meta"]["final"] = {
+                        "label": label_names(final.vote, schema),
+                        "source": f"{final.source.kind}:{final.source.name}",
+                        "decided": final.decided, "round": decided_round(final, pages.loop_round)}
                 for a in per_item.get(it.id, []):
                     src = by_src[a.source_id]
                     entry: dict[str, Any] = {"result": _result(a, it, schema)}

@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
 from labelloop.core.matrix import ABSTAIN
-from labelloop.core.records import AnnotationRecord, SourceKind
+from labelloop.core.records import LOOP_SOURCE, AnnotationRecord, SourceKind
 from labelloop.core.schema import ProjectSettings
 from labelloop.errors import ValidationError
 from labelloop.exec import LocalExecutor
@@ -60,7 +60,7 @@ from labelloop.services.weak import gold_labels
 from labelloop.storage.loop_rounds import LoopRound
 
 FloatArray = npt.NDArray[np.float64]
-POSTERIOR_NAME = "loop"
+POSTERIOR_NAME = LOOP_SOURCE
 """Name of the ``label_model`` source holding the loop's posterior."""
 
 

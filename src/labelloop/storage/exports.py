@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Select, Table, Text, cast, select
+from sqlalchemy import Select, Table, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.records import Box, ExportItem, ExportPage, ExportVote, SourceRecord, Span
 from labelloop.errors import ValidationError
 from labelloop.storage.base import SqlBase
+from labelloop.storage.loop_rounds import LoopRoundRow
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import source_record
 
@@ -43,6 +44,9 @@ class ExportStream:
         Every source of the project, in id order.
     page_size:
         Items per page.
+    loop_round:
+        The newest finished round of the closed loop (its posterior is the loop source's
+        answer on every item), ``None`` before one.
     """
 
     def __init__(self, s: Session, project_id: int, page_size: int) -> None:
@@ -55,6 +59,9 @@ class ExportStream:
                 .order_by(SourceRow.id))
         ]
         self._source_ids = {src.id for src in self.sources}
+        self.loop_round: int | None = s.scalar(
+            select(func.max(LoopRoundRow.id)).where(LoopRoundRow.project_id == project_id,
+                                                    LoopRoundRow.status == "done"))
 
     def pages(self, *, annotations: bool = True) -> Iterator[ExportPage]:
         """Pages of items in id order as plain tuples (no records built, nothing kept in

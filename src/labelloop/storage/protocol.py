@@ -179,9 +179,10 @@ class AnnotationRepository(Protocol):
 
 class ExportPages(Protocol):
     """A project's sources, and its items (with their annotations) page by page, as plain
-    tuples."""
+    tuples, and the newest finished closed-loop round (``None``: none)."""
 
     sources: list[SourceRecord]
+    loop_round: int | None
 
     def pages(self, *, annotations: bool = True) -> Iterator[ExportPage]: ...
 

@@ -109,6 +109,7 @@ class _Pages:
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
         self.sources = snap.sources
+        self.loop_round: int | None = None
         self.passes = 0
 
     def pages(self, *, annotations: bool = True) -> Iterator[Snapshot]:
