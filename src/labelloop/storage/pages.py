@@ -30,6 +30,8 @@ from labelloop.storage.records import Vote, item_record
 from labelloop.storage.server_models import ReviewDecisionRow
 
 MAX_PAGE = 10_000
+ALL_FLAGS = 15  # every bit of item_stats.flags
+NEEDS_REVIEW: Any = literal_column("'needs_review'")
 
 # The indexes these reads walk (migration 0008 creates them).
 Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
@@ -127,26 +129,47 @@ class SqlPages(SqlBase):
         (:func:`review_flags`) and none of ``none_of``, whose newest vote other than gold
         is newer than their last review decision (or that have none).
 
-        One walk of the flagged items' partial index for every group, each item checked
-        against the decisions' item index (an anti-join), whatever the project's size
-        beyond them.
+        Counted in three parts, none of which walks every flagged item:
+
+        * items no person answered: those in state ``needs_review`` are exactly the ones
+          whose :func:`review_flags` are 1 (a flagged draft; the other bits need a
+          person's answer, and in state ``auto`` bit 1 does not count), so they are one
+          range of ``ix_item_stats_project`` counted by the index alone;
+        * less those of them decided since their newest vote, found from the project's
+          decisions (``ix_review_decisions_project``), whatever the number of drafts;
+        * items a person or gold answered (states ``human`` and ``gold``, a short range
+          of the same index), each checked against the decisions' item index.
         """
         r, d = ItemStatsRow, ReviewDecisionRow
         decided = (select(d.id).where(d.item_id == r.item_id, d.created_at >= r.newest)
                    .exists())
         bit = review_flags().op("&")
-        q = select(*[
+        # no ``flags > 0`` term: it would let a planner walk the partial index of every
+        # flagged item instead of the short range of answered ones
+        answered = select(*[
             func.coalesce(func.sum(case(((bit(any_of) != 0) & (bit(none_of) == 0), 1),
                                         else_=0)), 0)
             for any_of, none_of in groups
         ]).select_from(r).where(
             r.project_id == project_id,
-            r.flags > literal_column("0"),  # the partial index's term
+            r.state.in_((literal_column("'human'"), literal_column("'gold'"))),
+            r.flags.op("&")(literal_column(str(ALL_FLAGS))) != literal_column("0"),  # index
             r.newest.is_not(None),
             ~decided,
         )
+        drafts = (select(func.count()).select_from(r)
+                  .where(r.project_id == project_id, r.state == NEEDS_REVIEW))
+        decided_ids = select(d.item_id).where(d.project_id == project_id)
+        decided_drafts = (select(func.count()).select_from(r)
+                          .where(r.item_id.in_(decided_ids), r.state == NEEDS_REVIEW,
+                                 r.newest.is_not(None), decided))
         with self.snapshot() as s:
-            return [int(n) for n in s.execute(q).one()]
+            people = [int(n) for n in s.execute(answered).one()]
+            if not any(any_of & 1 and not none_of & 1 for any_of, none_of in groups):
+                return people
+            waiting = int(s.scalar(drafts) or 0) - int(s.scalar(decided_drafts) or 0)
+        return [n + (waiting if any_of & 1 and not none_of & 1 else 0)
+                for n, (any_of, none_of) in zip(people, groups, strict=True)]
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
