@@ -42,6 +42,7 @@ from labelloop.storage.records import (
     TokenInfo,
     Vote,
 )
+from labelloop.storage.status import ModelCounts
 from labelloop.storage.task_path import ClaimedTask, Parse, Submitted
 
 
@@ -203,7 +204,10 @@ class StatusRepository(Protocol):
 
     def status(self, project_id: int) -> StoreStatus: ...
 
-    def status_with_coverage(self, project_id: int, threshold: float
+    def model_counts(self, project_id: int, threshold: float) -> ModelCounts: ...
+
+    def status_with_coverage(self, project_id: int, threshold: float,
+                             model: ModelCounts | None = None
                              ) -> tuple[StoreStatus, int, int]: ...
 
 
