@@ -59,6 +59,21 @@ class ItemFlags(NamedTuple):
     newest: datetime | None
 
 
+class VotesVersion(NamedTuple):
+    """Every source's write counter (``(source id, kind, changes)`` in id order) and the
+    project's review decisions (``(count, last id)``), read in one snapshot."""
+
+    sources: tuple[tuple[int, str, int], ...]
+    decisions: tuple[int, int]
+
+    def of(self, kinds: Iterable[str] | None = None) -> tuple[int, ...]:
+        """What :meth:`SqlPages.votes_version` answers for ``kinds``."""
+        if kinds is None:
+            return (*(x for sid, _, n in self.sources for x in (sid, n)), *self.decisions)
+        wanted = set(kinds)
+        return tuple(x for sid, kind, n in self.sources if kind in wanted for x in (sid, n))
+
+
 def _check_page(after: int | None, limit: int) -> None:
     if after is not None and after < 0:
         raise ValidationError(f"expected after >= 0, got {after}")
@@ -226,21 +241,21 @@ class SqlPages(SqlBase):
         vote is written or deleted, a source is added or a decision recorded (read from
         ``source_stats``, kept by triggers, and the decisions' index). With ``kinds``:
         of the votes of those source kinds only, decisions left out."""
-        q = (select(SourceRow.id, func.coalesce(SourceStatsRow.changes, 0))
+        return self.votes_versions(project_id).of(kinds)
+
+    def votes_versions(self, project_id: int) -> VotesVersion:
+        """Every source's write counter and the decisions' count and last id: the
+        versions :meth:`votes_version` derives, for every kind of source at once."""
+        q = (select(SourceRow.id, SourceRow.kind, func.coalesce(SourceStatsRow.changes, 0))
              .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
              .where(SourceRow.project_id == project_id).order_by(SourceRow.id))
-        if kinds is not None:
-            q = q.where(SourceRow.kind.in_(list(kinds)))
         with self.snapshot() as s:
-            sources = tuple(int(x) for row in s.execute(q) for x in row)
-            if kinds is not None:
-                return sources
+            sources = tuple((int(sid), str(kind), int(n)) for sid, kind, n in s.execute(q))
             n, last = s.execute(
                 select(func.count(ReviewDecisionRow.id), func.max(ReviewDecisionRow.id))
                 .where(ReviewDecisionRow.project_id == project_id)
             ).one()
-        return (*sources, int(n), int(last or 0))
-
+        return VotesVersion(sources, (int(n), int(last or 0)))
 
 
 def _vote_columns(project_id: int) -> Any:

@@ -32,7 +32,7 @@ from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.storage.browse import BrowseFilter, BrowseRow, BulkResult, Sort
 from labelloop.storage.llm import LLMRun
 from labelloop.storage.loop_rounds import LoopRound
-from labelloop.storage.pages import ItemFlags
+from labelloop.storage.pages import ItemFlags, VotesVersion
 from labelloop.storage.records import (
     Claim,
     Failure,
@@ -352,6 +352,8 @@ class PageRepository(Protocol):
 
     def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
                       ) -> tuple[int, ...]: ...
+
+    def votes_versions(self, project_id: int) -> VotesVersion: ...
 
 
 @runtime_checkable
