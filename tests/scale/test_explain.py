@@ -125,13 +125,15 @@ def recorder(world: World) -> Iterator[list[tuple[str, Any]]]:
     event.remove(world.store.engine, "before_cursor_execute", record)
 
 
-def _full_scans(store: Store, statement: str, parameters: Any) -> list[str]:
-    """Plan steps that read a whole big table (empty when every read uses an index)."""
+def _full_scans(store: Store, statement: str, parameters: Any,
+                tables: set[str] = BIG) -> list[str]:
+    """Plan steps that read a whole table of ``tables`` (empty when every read of them
+    uses an index)."""
     with store.engine.connect() as conn:
         if store.dialect == "sqlite":
             plan = [str(r[3]) for r in
                     conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
-            return [d for d in plan if d.startswith("SCAN ") and d.split()[1] in BIG]
+            return [d for d in plan if d.startswith("SCAN ") and d.split()[1] in tables]
         for method in ("seqscan", "hashjoin", "mergejoin"):  # only an index lookup is left
             conn.exec_driver_sql(f"SET enable_{method} = off")
         raw = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar()
@@ -141,7 +143,7 @@ def _full_scans(store: Store, statement: str, parameters: Any) -> list[str]:
         node = todo.pop()
         todo.extend(node.get("Plans", []))
         rel = node.get("Relation Name")
-        if rel not in BIG:
+        if rel not in tables:
             continue
         if node["Node Type"] == "Seq Scan" or (
                 "Index" in node["Node Type"] and "Index Cond" not in node):
@@ -149,11 +151,12 @@ def _full_scans(store: Store, statement: str, parameters: Any) -> list[str]:
     return bad
 
 
-def _check(world: World, seen: list[tuple[str, Any]], what: str) -> None:
+def _check(world: World, seen: list[tuple[str, Any]], what: str,
+           tables: set[str] = BIG) -> None:
     assert seen, f"{what}: no SQL recorded"
     problems = []
     for statement, parameters in seen:
-        bad = _full_scans(world.store, statement, parameters)
+        bad = _full_scans(world.store, statement, parameters, tables)
         if bad:
             problems.append(f"{bad}\n  {statement[:400]}")
     assert not problems, f"{what} scans a whole table:\n" + "\n".join(problems)
@@ -234,6 +237,39 @@ def test_reads_after_a_vote_use_indexes(world: World, recorder: list[tuple[str, 
             assert c.get(path, headers=admin).status_code == 200
             assert merged  # the annotator's votes, merged into the kept ones
             _check(world, recorder, f"{path} after a vote")
+
+
+def test_counts_after_a_vote_read_short_ranges(world: World, recorder: list[tuple[str, Any]],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an annotator's answer, the dashboard's counts (status by state, the review
+    count) and the label page's progress read ranges of ``item_stats`` (the answered items,
+    the flagged drafts), never the whole table; the model-state counts kept from before are
+    not read again. (``split_counts`` holds a row per project and split: a planner may
+    rightly read it whole.)"""
+    p = world.project
+    app = create_app(world.store, secret=SECRET, users=_users(world.store))
+    admin = {"Authorization": f"Bearer {world.tokens['admin1']}"}
+    ann = {"Authorization": f"Bearer {world.tokens['ann1']}"}
+    kept = world.store.model_counts
+    counted: list[int] = []
+
+    def spy(project_id: int, threshold: float) -> Any:
+        counted.append(project_id)
+        return kept(project_id, threshold)
+
+    tables = BIG | {"item_stats"}
+    with TestClient(app) as c:
+        assert c.get(f"/api/v1/projects/{p}/dashboard", headers=admin).status_code == 200
+        task = c.post(f"/api/v1/projects/{p}/queue/next", headers=ann).json()["task"]
+        r = c.put(f"/api/v1/projects/{p}/items/{task['item']['id']}/annotation",
+                  json={"label": "b", "seconds": 1.0}, headers=ann)
+        assert r.status_code == 200, r.text[:300]
+        monkeypatch.setattr(world.store, "model_counts", spy)
+        for path, who in ((f"/api/v1/projects/{p}/dashboard", admin), (f"/p/{p}/label", ann)):
+            recorder.clear()
+            assert c.get(path, headers=who).status_code == 200
+            _check(world, recorder, f"{path} after a vote", tables)
+    assert counted == []  # kept under the models' votes, which an answer leaves alone
 
 
 def test_cli_status_uses_indexes(world: World, recorder: list[tuple[str, Any]]) -> None:

@@ -235,23 +235,27 @@ def find_model_disagreements(
     p = _probs(pred_probs, len(items), len(classes))
     row_of = {it: r for r, it in enumerate(items)}
     col_of = {c: j for j, c in enumerate(classes)}
+    # per table row: the model's row of its item (-1: not scored), its label's column
+    # (-1: not a class of the model), the model's best class and that class's probability
+    rows = np.array([row_of.get(it, -1) for it in t.items], dtype=np.int64)[t.item]
+    cols = np.array([col_of.get(c, -1) for c in t.classes], dtype=np.int64)[t.label]
+    scored = rows >= 0
+    best = np.where(scored, p.argmax(1)[rows] if len(p) else 0, 0)
+    p_best = np.where(scored, p[rows, best] if len(p) else 0.0, 0.0)
+    hit = scored & (p_best >= threshold) & (cols != best)
     flags = []
-    for item_code, ann, lab in zip(t.item, t.annotator, t.label, strict=True):
-        r = row_of.get(t.items[item_code])
-        if r is None:
-            continue
-        best = int(p[r].argmax())
-        human = col_of.get(t.classes[lab])
-        if p[r, best] >= threshold and human != best:
-            given = p[r, human] if human is not None else 0.0
-            flags.append(
-                Flag(
-                    t.items[item_code],
-                    t.annotators[ann],
-                    "model_disagreement",
-                    f"labelled {t.classes[lab]!r}; the model says {classes[best]!r} with "
-                    f"p={p[r, best]:.2f} ({given:.2f} for the given label)",
-                    float(p[r, best] - given),
-                )
+    for k in np.flatnonzero(hit):
+        r, b, human = int(rows[k]), int(best[k]), int(cols[k])
+        lab = t.classes[t.label[k]]
+        given = p[r, human] if human >= 0 else 0.0
+        flags.append(
+            Flag(
+                t.items[t.item[k]],
+                t.annotators[t.annotator[k]],
+                "model_disagreement",
+                f"labelled {lab!r}; the model says {classes[b]!r} with "
+                f"p={p[r, b]:.2f} ({given:.2f} for the given label)",
+                float(p[r, b] - given),
             )
+        )
     return sorted(flags, key=lambda f: -f.score)

@@ -52,11 +52,13 @@ RESULTS = VersionedCache()
 
 @dataclass(frozen=True)
 class KeptVotes:
-    """Votes read by item, and the version of each source's votes they were read at
-    (source id -> its write counter)."""
+    """Votes read by item, the version of each source's votes they were read at (source
+    id -> its write counter), and the items each source voted on (so that a merge finds
+    the items of a changed source without looking at every item)."""
 
     versions: dict[int, int]
     by_item: dict[int, list[Vote]]
+    items_of: dict[int, frozenset[int]]
 
 
 class LatestVotes:

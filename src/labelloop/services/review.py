@@ -7,11 +7,15 @@ Send-back asks one more annotator to label the item.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+
+import numpy as np
 
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind, UserRecord
 from labelloop.errors import ValidationError
@@ -25,6 +29,7 @@ from labelloop.services.scorecards import (
 from labelloop.storage import ItemFlags, ProjectInfo, StoreProtocol, StoreStatus, Vote
 from labelloop.storage.llm import LLMRun
 from labelloop.storage.loop_rounds import LoopRound
+from labelloop.storage.pages import VotesVersion
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
            "Scorecard", "Vote"]
@@ -34,11 +39,14 @@ DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
 REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
 PEOPLE = (SourceKind.HUMAN, SourceKind.GOLD)  # the votes scorecards and agreement read
 CHECKED = (SourceKind.HUMAN, SourceKind.MODEL, SourceKind.LABEL_MODEL)  # automated checks
+# the votes the model-state counts of the status read (people's answers never change them)
+MODELS = (SourceKind.MODEL, SourceKind.LABELING_FUNCTION, SourceKind.LABEL_MODEL)
 CANDIDATE_PAGE = 1000  # most review candidates read per step of the queue
 # the flags of item_stats (kept by triggers) and the reasons they stand for
 FLAG_REASONS = ((1, "needs_review"), (2, "disagreement"), (4, "honeypot_miss"))
 COMPARE = 8  # label sets or boxes (or differing golds): compare the answers here
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -108,12 +116,41 @@ class Dashboard:
         return float(cal["target_precision"]), min(bounds), float(cal.get("coverage", 0.0))
 
 
+def _one_read(fn: Callable[Concatenate[Review, P], T]) -> Callable[Concatenate[Review, P], T]:
+    """A public read of :class:`Review` whose cached parts share one version read."""
+    @functools.wraps(fn)
+    def read(self: Review, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._one_version():
+            return fn(self, *args, **kwargs)
+    return read
+
+
 class Review:
     """Review queue, decisions and quality numbers of one project."""
 
     def __init__(self, store: StoreProtocol, project: ProjectInfo) -> None:
         self.store = store
         self.project = project
+        self._seen: VotesVersion | None = None  # versions read once per public read
+
+    @contextmanager
+    def _one_version(self) -> Iterator[None]:
+        """Inside the block, every cached part of a read (counts, checks, cards) is keyed
+        by one read of the project's versions, taken at the start: each part is still
+        computed after the version it is kept under was read."""
+        if self._seen is not None:  # an outer read holds it
+            yield
+            return
+        self._seen = self.store.votes_versions(self.project.id)
+        try:
+            yield
+        finally:
+            self._seen = None
+
+    def _version(self, kinds: tuple[str, ...] | None) -> tuple[int, ...]:
+        seen = self._seen if self._seen is not None else self.store.votes_versions(
+            self.project.id)
+        return seen.of(kinds)
 
     def _cached(self, what: Hashable, compute: Callable[[], T],
                 kinds: tuple[str, ...] | None = None) -> T:
@@ -123,20 +160,44 @@ class Review:
         The version is read before the result is computed, so a kept result is never
         older than the version it is kept under.
         """
-        version = self.store.votes_version(self.project.id, kinds)
+        version = self._version(kinds)
         schema = (self.project.schema.task, tuple(self.project.schema.names))
         key = (getattr(self.store, "url", id(self.store)), self.project.id, version, schema,
                what)
         return RESULTS.get(key, compute)
 
     def _people(self) -> dict[int, list[Vote]]:
-        """Human and gold votes of the project, by item (what scorecards read)."""
-        return self._votes(PEOPLE)
+        """Human and gold votes by item (what scorecards and agreement read), on the items
+        where they can count.
+
+        Left out: the items only the largest human source without a user voted on (the
+        labels of an imported file, as a rule). Such an item has one vote, of no person
+        with a card: it makes no pair to compare, no row of a card and no gold answer, so
+        the cards and the agreement are those of every item, for a pass over the items
+        the annotators, reviewers and other sources answered.
+        """
+        kept = self._kept_votes(PEOPLE)
+        if not kept.items_of:
+            return kept.by_item
+        largest = max(kept.items_of, key=lambda sid: len(kept.items_of[sid]))
+        source = {s.id: s for s in self.store.sources(self.project.id, kinds=PEOPLE)
+                  }.get(largest)
+        if source is None or source.kind != SourceKind.HUMAN or source.user_id is not None:
+            return kept.by_item
+        counted = set().union(*(items for sid, items in kept.items_of.items()
+                                if sid != largest))
+        return {i: kept.by_item[i] for i in sorted(counted) if i in kept.by_item}
 
     def _votes(self, kinds: tuple[str, ...], on_items_of: str | None = None
                ) -> dict[int, list[Vote]]:
         """Votes of the source ``kinds`` by item in id order (only on the items a source
-        of kind ``on_items_of`` voted on), each item's in source order; do not change them.
+        of kind ``on_items_of`` voted on), each item's in source order; do not change them
+        (see :meth:`_kept_votes`)."""
+        return self._kept_votes(kinds, on_items_of).by_item
+
+    def _kept_votes(self, kinds: tuple[str, ...], on_items_of: str | None = None
+                    ) -> KeptVotes:
+        """The votes of :meth:`_votes`, with the items of each source.
 
         Read whole once, then kept (:data:`~labelloop.services.readcache.VOTES`) with the
         version of each source: the next call re-reads only the sources whose votes
@@ -145,32 +206,42 @@ class Review:
         """
         pid = self.project.id
         key = (getattr(self.store, "url", id(self.store)), pid, kinds, on_items_of)
-        flat = self.store.votes_version(pid, kinds)  # read before the votes, never after
+        flat = self._version(kinds)  # read before the votes, never after
         now = dict(zip(flat[::2], flat[1::2], strict=True))
         kept = VOTES.get(key)
-        by_item = None
         if kept is not None and set(kept.versions) <= set(now):
             dirty = [sid for sid, n in now.items() if kept.versions.get(sid) != n]
             if not dirty:
-                return kept.by_item
-            by_item = self._merge(kept.by_item, dirty, kinds, on_items_of)
-        if by_item is None:
-            by_item = _by_item(self.store.votes_where_kind(pid, kinds, on_items_of=on_items_of))
-        VOTES.put(key, KeptVotes(now, by_item))
-        return by_item
+                return kept
+            merged = self._merge(kept, dirty, kinds, on_items_of)
+            if merged is not None:
+                kept = KeptVotes(now, *merged)
+                VOTES.put(key, kept)
+                return kept
+        by_item = _by_item(self.store.votes_where_kind(pid, kinds, on_items_of=on_items_of))
+        kept = KeptVotes(now, by_item, _items_of(by_item))
+        VOTES.put(key, kept)
+        return kept
 
-    def _merge(self, old: dict[int, list[Vote]], dirty: list[int], kinds: tuple[str, ...],
-               on_items_of: str | None) -> dict[int, list[Vote]] | None:
-        """``old`` with the votes of the ``dirty`` sources read again (None: read all)."""
+    def _merge(self, kept: KeptVotes, dirty: list[int], kinds: tuple[str, ...],
+               on_items_of: str | None
+               ) -> tuple[dict[int, list[Vote]], dict[int, frozenset[int]]] | None:
+        """The kept votes with those of the ``dirty`` sources read again, and the items of
+        each source (None: read all)."""
         pid = self.project.id
         if on_items_of is not None:
             kind_of = {s.id: s.kind for s in self.store.sources(pid, kinds=kinds)}
             if any(kind_of.get(sid) != on_items_of for sid in dirty):
                 return None
+        old = kept.by_item
         gone = set(dirty)
         fresh = _by_item(self.store.votes_of_sources(pid, dirty))
-        touched = set(fresh) | {i for i, vs in old.items()
-                                if any(v.annotation.source_id in gone for v in vs)}
+        items_of = dict(kept.items_of)
+        touched = set(fresh)
+        for sid in dirty:
+            touched |= items_of.pop(sid, frozenset())
+        for sid, items in _items_of(fresh).items():
+            items_of[sid] = items
         out = dict(old)
         new_items = []
         for i in touched:
@@ -184,10 +255,16 @@ class Review:
             else:
                 out.pop(i, None)
         if new_items:
-            out.update((i, vs) for i, vs in
-                       self.store.item_votes(pid, new_items, kinds=kinds).items()
-                       if any(v.kind == on_items_of for v in vs))
-        return dict(sorted(out.items()))
+            read = {i: vs for i, vs in
+                    self.store.item_votes(pid, new_items, kinds=kinds).items()
+                    if any(v.kind == on_items_of for v in vs)}
+            out.update(read)
+            for sid, items in _items_of(read).items():
+                items_of[sid] = items_of.get(sid, frozenset()) | items
+        # an item dropped above (no votes left on it of a source of ``on_items_of``) may
+        # still be listed under the sources whose votes on it were not read again: harmless,
+        # a later merge only reads those items again
+        return dict(sorted(out.items())), items_of
 
     @staticmethod
     def reasons(votes: list[Vote]) -> list[str]:
@@ -205,6 +282,7 @@ class Review:
             out.append("honeypot_miss")
         return out
 
+    @_one_read
     def check_flags(self, votes: dict[int, list[Vote]] | None = None) -> dict[int, list[str]]:
         """Automated checks of :mod:`labelloop.quality.checks` per item, as reasons.
 
@@ -221,28 +299,36 @@ class Review:
     def _checks(self, votes: dict[int, list[Vote]]) -> dict[int, list[str]]:
         from labelloop.quality.checks import find_model_disagreements, find_spammers
 
-        rows, secs = [], []
+        items, who, labels, secs = [], [], [], []
         model: dict[int, list[float]] = {}
         names = self.project.schema.names
         k = len(names)
+        models = (SourceKind.MODEL, SourceKind.LABEL_MODEL)
         for item_id, item_votes in votes.items():
             for v in item_votes:
                 a = v.annotation
-                if v.kind == SourceKind.HUMAN and a.label is not None:
-                    rows.append((item_id, v.source, names[a.label]))
+                if a.label is None:
+                    continue
+                if v.kind == SourceKind.HUMAN:
+                    items.append(item_id)
+                    who.append(v.source)
+                    labels.append(names[a.label])
                     secs.append(a.seconds)
-                elif v.kind in (SourceKind.MODEL, SourceKind.LABEL_MODEL) and a.label is not None:
+                elif v.kind in models:
                     model[item_id] = a.probs if a.probs and len(a.probs) == k else [
                         (a.confidence or 0.0) if c == a.label
                         else (1 - (a.confidence or 0.0)) / max(k - 1, 1) for c in range(k)]
         out: dict[int, list[str]] = defaultdict(list)
-        if not rows:
+        if not items:
             return out
+        # as columns of arrays: encoded without a Python pass over the rows
+        table = {"item": np.asarray(items, dtype=np.int64), "annotator": np.asarray(who),
+                 "label": np.asarray(labels)}
         seconds = None if any(x is None for x in secs) else [float(x) for x in secs]  # type: ignore[arg-type]
-        flags = find_spammers(rows, seconds=seconds)
+        flags = find_spammers(table, seconds=seconds)
         if model:
-            items = sorted(model)
-            flags += find_model_disagreements(rows, [model[i] for i in items], items=items,
+            scored = sorted(model)
+            flags += find_model_disagreements(table, [model[i] for i in scored], items=scored,
                                               classes=names)
         for f in flags:
             out[int(f.item)].append(f"{f.annotator}: {f.reason}")  # type: ignore[call-overload]
@@ -292,6 +378,7 @@ class Review:
                 return
             after = last
 
+    @_one_read
     def queue(self, *, reason: str | None = None, limit: int = 100,
               after: int = 0) -> list[ReviewEntry]:
         """Items flagged since their last review decision, oldest item first.
@@ -305,6 +392,7 @@ class Review:
         return [ReviewEntry(items[i], why, read[i] if votes is None else votes, notes)
                 for i, why, votes, notes in flagged]
 
+    @_one_read
     def count(self, *, reason: str | None = None, limit: int = 10_000) -> int:
         """How many items wait for a reviewer (counted up to ``limit``): the items
         :meth:`queue` lists, page after page.
@@ -353,6 +441,7 @@ class Review:
         return [f for f in flagged if f.newest is not None
                 and not (f.item_id in decided and decided[f.item_id] >= f.newest)]
 
+    @_one_read
     def entry(self, item_id: int) -> ReviewEntry:
         """One item with all its votes, flagged or not (raises NotFoundError)."""
         item = self.store.items(self.project.id, ids=[item_id])[0]
@@ -422,6 +511,7 @@ class Review:
         newest decision: shown to the annotator who labels it next."""
         return self.store.send_back_note(self.project.id, item_id)
 
+    @_one_read
     def scorecards(self, users: list[UserRecord],
                    all_votes: dict[int, list[Vote]] | None = None) -> list[Scorecard]:
         """Per-annotator counts, speed, honeypot accuracy and agreement with others
@@ -431,6 +521,7 @@ class Review:
         return self._cached(("cards", _who(users)), lambda: build_scorecards(
             self.project.schema, self._people(), users), PEOPLE)
 
+    @_one_read
     def own_scorecard(self, user: UserRecord) -> Scorecard:
         """The card an annotator sees of themselves: delayed, aggregated over full batches
         of settled items, no honeypots while feedback is off, no per-item reference (see
@@ -446,10 +537,13 @@ class Review:
         return self._cached(("own", *_who([user]), st.overlap, st.honeypot_feedback), compute,
                             PEOPLE)
 
+    @_one_read
     def dashboard(self, users: list[UserRecord]) -> Dashboard:
         """Progress, agreement, honeypot accuracy, label-model coverage, labels saved."""
-        status, lm_items, saved = self.store.status_with_coverage(
-            self.project.id, self.project.settings.review_threshold)
+        pid, threshold = self.project.id, self.project.settings.review_threshold
+        model = self._cached(("model counts", threshold),
+                             lambda: self.store.model_counts(pid, threshold), MODELS)
+        status, lm_items, saved = self.store.status_with_coverage(pid, threshold, model)
         n_items = status.items
         compared, agreed, cards = self._cached(("people", _who(users)),
                                                lambda: self._agreement(users), PEOPLE)
@@ -481,6 +575,15 @@ class Review:
 
 def _who(users: Iterable[UserRecord]) -> tuple[tuple[int | None, str], ...]:
     return tuple((u.id, u.name) for u in users)
+
+
+def _items_of(by_item: Mapping[int, list[Vote]]) -> dict[int, frozenset[int]]:
+    """The items each source voted on."""
+    out: dict[int, set[int]] = defaultdict(set)
+    for item_id, votes in by_item.items():
+        for v in votes:
+            out[v.annotation.source_id].add(item_id)
+    return {sid: frozenset(items) for sid, items in out.items()}
 
 
 def _by_item(votes: Iterable[Vote]) -> dict[int, list[Vote]]:

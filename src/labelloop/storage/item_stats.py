@@ -52,12 +52,16 @@ class ItemStatsRow(Base):
 
     ``flags``: 1 a vote is flagged needs_review, 2 people disagree (no gold), 4 a person
     missed the gold answer, 8 the answers are label sets or boxes (or golds differ) and
-    must be compared as answers; ``newest``: the newest vote other than gold.
+    must be compared as answers; ``newest``: the newest vote other than gold; ``mstate``:
+    the state without the votes of people and gold sources (``needs_review``, ``auto``, or
+    ``none`` when only people voted), equal to ``state`` on items no person answered
+    (migration 0020).
     """
 
     __tablename__ = "item_stats"
     __table_args__ = (
-        Index("ix_item_stats_project", "project_id", "state", "lm", "sure"),
+        Index("ix_item_stats_project", "project_id", "state", "mstate", "lm", "sure",
+              "flags"),
         Index("ix_item_stats_flagged", "project_id", "item_id",
               sqlite_where=text("flags > 0"), postgresql_where=text("flags > 0")),
     )
@@ -69,6 +73,7 @@ class ItemStatsRow(Base):
     sure: Mapped[float] = mapped_column(Float)
     flags: Mapped[int] = mapped_column(Integer)
     newest: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    mstate: Mapped[str] = mapped_column(String(20), server_default="none")
 
 
 class SourceStatsRow(Base):
@@ -85,6 +90,17 @@ class SourceStatsRow(Base):
     changes: Mapped[int] = mapped_column(Integer)
     votes: Mapped[int] = mapped_column(Integer)
     flagged: Mapped[int] = mapped_column(Integer)
+
+
+class SplitCountRow(Base):
+    """A project's items in one split, kept by triggers on ``items`` (migration 0020; no
+    foreign key: a deleted project's items are counted out after its row went)."""
+
+    __tablename__ = "split_counts"
+
+    project_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    split: Mapped[str] = mapped_column(String(20), primary_key=True)
+    items: Mapped[int] = mapped_column(Integer)
 
 
 class BulkWriteRow(Base):
@@ -115,6 +131,14 @@ _STATE = " ".join(f"WHEN {_has(cond)} THEN '{name}'" for cond, name in (
     ("s.kind = 'label_model'", "auto"),
     (_REVIEW, "needs_review"),
 ))
+_PEOPLE = "('human', 'gold')"
+_LM = "s.kind = 'label_model'"
+_MODEL = f"s.kind NOT IN {_PEOPLE}"
+_MSTATE = (  # the state without people's votes (see ItemStatsRow.mstate)
+    f"CASE WHEN {_has(_LM + ' AND ' + _REVIEW)} THEN 'needs_review'"
+    f" WHEN {_has(_LM)} THEN 'auto'"
+    f" WHEN {_has(_MODEL + ' AND ' + _REVIEW)} THEN 'needs_review'"
+    f" WHEN {_has(_MODEL)} THEN 'auto' ELSE 'none' END")
 _GOLDS = "sum(CASE WHEN s.kind = 'gold' THEN 1 ELSE 0 END)"
 _HUMANS = "sum(CASE WHEN s.kind = 'human' THEN 1 ELSE 0 END)"
 _PLAIN = ("min(CASE WHEN s.kind IN ('human', 'gold') AND length(CAST(a.value AS TEXT)) > 2"
@@ -131,12 +155,12 @@ _FLAGS = (  # see ItemStatsRow.flags
 _IN_RANGE = "a.item_id BETWEEN :lo AND :hi"
 _DROP = text("DELETE FROM item_stats WHERE item_id BETWEEN :lo AND :hi")
 _SUMMARIZE = text(
-    "INSERT INTO item_stats (item_id, project_id, state, lm, sure, flags, newest)"
+    "INSERT INTO item_stats (item_id, project_id, state, lm, sure, flags, newest, mstate)"
     f" SELECT a.item_id, max(s.project_id), CASE {_STATE} ELSE 'auto' END,"
     " max(CASE WHEN s.kind IN ('label_model', 'labeling_function') THEN 1 ELSE 0 END),"
     " max(CASE WHEN s.kind IN ('label_model', 'model') AND NOT coalesce(a.needs_review,"
     f" false) THEN coalesce(a.confidence, 0.0) ELSE -1.0 END), {_FLAGS},"
-    " max(CASE WHEN s.kind <> 'gold' THEN a.created_at END)"
+    f" max(CASE WHEN s.kind <> 'gold' THEN a.created_at END), {_MSTATE}"
     " FROM annotations a JOIN sources s ON s.id = a.source_id"
     f" WHERE {_IN_RANGE} GROUP BY a.item_id")
 _VOTES = text(

@@ -30,6 +30,8 @@ from labelloop.storage.records import Vote, item_record
 from labelloop.storage.server_models import ReviewDecisionRow
 
 MAX_PAGE = 10_000
+ALL_FLAGS = 15  # every bit of item_stats.flags
+NEEDS_REVIEW: Any = literal_column("'needs_review'")
 
 # The indexes these reads walk (migration 0008 creates them).
 Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
@@ -55,6 +57,21 @@ class ItemFlags(NamedTuple):
     item_id: int
     flags: int
     newest: datetime | None
+
+
+class VotesVersion(NamedTuple):
+    """Every source's write counter (``(source id, kind, changes)`` in id order) and the
+    project's review decisions (``(count, last id)``), read in one snapshot."""
+
+    sources: tuple[tuple[int, str, int], ...]
+    decisions: tuple[int, int]
+
+    def of(self, kinds: Iterable[str] | None = None) -> tuple[int, ...]:
+        """What :meth:`SqlPages.votes_version` answers for ``kinds``."""
+        if kinds is None:
+            return (*(x for sid, _, n in self.sources for x in (sid, n)), *self.decisions)
+        wanted = set(kinds)
+        return tuple(x for sid, kind, n in self.sources if kind in wanted for x in (sid, n))
 
 
 def _check_page(after: int | None, limit: int) -> None:
@@ -127,26 +144,47 @@ class SqlPages(SqlBase):
         (:func:`review_flags`) and none of ``none_of``, whose newest vote other than gold
         is newer than their last review decision (or that have none).
 
-        One walk of the flagged items' partial index for every group, each item checked
-        against the decisions' item index (an anti-join), whatever the project's size
-        beyond them.
+        Counted in three parts, none of which walks every flagged item:
+
+        * items no person answered: those in state ``needs_review`` are exactly the ones
+          whose :func:`review_flags` are 1 (a flagged draft; the other bits need a
+          person's answer, and in state ``auto`` bit 1 does not count), so they are one
+          range of ``ix_item_stats_project`` counted by the index alone;
+        * less those of them decided since their newest vote, found from the project's
+          decisions (``ix_review_decisions_project``), whatever the number of drafts;
+        * items a person or gold answered (states ``human`` and ``gold``, a short range
+          of the same index), each checked against the decisions' item index.
         """
         r, d = ItemStatsRow, ReviewDecisionRow
         decided = (select(d.id).where(d.item_id == r.item_id, d.created_at >= r.newest)
                    .exists())
         bit = review_flags().op("&")
-        q = select(*[
+        # no ``flags > 0`` term: it would let a planner walk the partial index of every
+        # flagged item instead of the short range of answered ones
+        answered = select(*[
             func.coalesce(func.sum(case(((bit(any_of) != 0) & (bit(none_of) == 0), 1),
                                         else_=0)), 0)
             for any_of, none_of in groups
         ]).select_from(r).where(
             r.project_id == project_id,
-            r.flags > literal_column("0"),  # the partial index's term
+            r.state.in_((literal_column("'human'"), literal_column("'gold'"))),
+            r.flags.op("&")(literal_column(str(ALL_FLAGS))) != literal_column("0"),  # index
             r.newest.is_not(None),
             ~decided,
         )
+        drafts = (select(func.count()).select_from(r)
+                  .where(r.project_id == project_id, r.state == NEEDS_REVIEW))
+        decided_ids = select(d.item_id).where(d.project_id == project_id)
+        decided_drafts = (select(func.count()).select_from(r)
+                          .where(r.item_id.in_(decided_ids), r.state == NEEDS_REVIEW,
+                                 r.newest.is_not(None), decided))
         with self.snapshot() as s:
-            return [int(n) for n in s.execute(q).one()]
+            people = [int(n) for n in s.execute(answered).one()]
+            if not any(any_of & 1 and not none_of & 1 for any_of, none_of in groups):
+                return people
+            waiting = int(s.scalar(drafts) or 0) - int(s.scalar(decided_drafts) or 0)
+        return [n + (waiting if any_of & 1 and not none_of & 1 else 0)
+                for n, (any_of, none_of) in zip(people, groups, strict=True)]
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
@@ -203,21 +241,21 @@ class SqlPages(SqlBase):
         vote is written or deleted, a source is added or a decision recorded (read from
         ``source_stats``, kept by triggers, and the decisions' index). With ``kinds``:
         of the votes of those source kinds only, decisions left out."""
-        q = (select(SourceRow.id, func.coalesce(SourceStatsRow.changes, 0))
+        return self.votes_versions(project_id).of(kinds)
+
+    def votes_versions(self, project_id: int) -> VotesVersion:
+        """Every source's write counter and the decisions' count and last id: the
+        versions :meth:`votes_version` derives, for every kind of source at once."""
+        q = (select(SourceRow.id, SourceRow.kind, func.coalesce(SourceStatsRow.changes, 0))
              .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
              .where(SourceRow.project_id == project_id).order_by(SourceRow.id))
-        if kinds is not None:
-            q = q.where(SourceRow.kind.in_(list(kinds)))
         with self.snapshot() as s:
-            sources = tuple(int(x) for row in s.execute(q) for x in row)
-            if kinds is not None:
-                return sources
+            sources = tuple((int(sid), str(kind), int(n)) for sid, kind, n in s.execute(q))
             n, last = s.execute(
                 select(func.count(ReviewDecisionRow.id), func.max(ReviewDecisionRow.id))
                 .where(ReviewDecisionRow.project_id == project_id)
             ).one()
-        return (*sources, int(n), int(last or 0))
-
+        return VotesVersion(sources, (int(n), int(last or 0)))
 
 
 def _vote_columns(project_id: int) -> Any:

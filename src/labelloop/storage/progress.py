@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from labelloop.storage.base import SqlBase
+from labelloop.storage.item_stats import SplitCountRow
 from labelloop.storage.models import AnnotationRow, AssignmentRow, SourceRow
 from labelloop.storage.server_models import ClaimQueueRow
 
@@ -33,7 +34,9 @@ class SqlProgress(SqlBase):
         the overlap asks (full in the claim queue, and not only through an open claim).
 
         Gold items count like the others, so a reviewer's decision (a new gold answer)
-        changes neither number. Ranges of ``ix_claim_queue_next`` and the open claims.
+        changes neither number. The full items are ranges of ``ix_claim_queue_next`` (and
+        the open claims), the total comes from ``split_counts`` (every item has its queue
+        row from its import on), not from counting the whole queue.
         """
         def count(*where: Any) -> Any:
             return sum(select(func.count()).select_from(Q).where(
@@ -44,10 +47,13 @@ class SqlProgress(SqlBase):
                    .join(Q, Q.item_id == AssignmentRow.item_id)
                    .where(AssignmentRow.project_id == project_id,
                           AssignmentRow.state == "claimed", Q.has_room.is_(False)))
+        total = (select(func.coalesce(func.sum(SplitCountRow.items), 0))
+                 .where(SplitCountRow.project_id == project_id))
         with self.snapshot() as s:
-            full, in_hand, total = s.execute(select(
-                count(Q.has_room.is_(False)), claimed.scalar_subquery(), count())).one()
-        return int(full) - int(in_hand), int(total)
+            full, in_hand, n = s.execute(select(
+                count(Q.has_room.is_(False)), claimed.scalar_subquery(),
+                total.scalar_subquery())).one()
+        return int(full) - int(in_hand), int(n)
 
     def queue_entry(self, item_id: int) -> tuple[bool, float | None] | None:
         """Whether an item is gold, and its priority (None: not ranked); None for an item

@@ -32,7 +32,7 @@ from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.storage.browse import BrowseFilter, BrowseRow, BulkResult, Sort
 from labelloop.storage.llm import LLMRun
 from labelloop.storage.loop_rounds import LoopRound
-from labelloop.storage.pages import ItemFlags
+from labelloop.storage.pages import ItemFlags, VotesVersion
 from labelloop.storage.records import (
     Claim,
     Failure,
@@ -42,6 +42,7 @@ from labelloop.storage.records import (
     TokenInfo,
     Vote,
 )
+from labelloop.storage.status import ModelCounts
 from labelloop.storage.task_path import ClaimedTask, Parse, Route, Submitted
 
 
@@ -204,7 +205,10 @@ class StatusRepository(Protocol):
 
     def status(self, project_id: int) -> StoreStatus: ...
 
-    def status_with_coverage(self, project_id: int, threshold: float
+    def model_counts(self, project_id: int, threshold: float) -> ModelCounts: ...
+
+    def status_with_coverage(self, project_id: int, threshold: float,
+                             model: ModelCounts | None = None
                              ) -> tuple[StoreStatus, int, int]: ...
 
 
@@ -349,6 +353,8 @@ class PageRepository(Protocol):
 
     def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
                       ) -> tuple[int, ...]: ...
+
+    def votes_versions(self, project_id: int) -> VotesVersion: ...
 
 
 @runtime_checkable

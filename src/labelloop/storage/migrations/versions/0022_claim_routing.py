@@ -4,14 +4,14 @@ The loop marks the items it routes to experts; the claim walks the index for one
 the flag (experts: hard first), so routing costs no scan.
 
 Revision ID: 0022
-Revises: 0017
+Revises: 0020
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0017"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
