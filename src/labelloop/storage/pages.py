@@ -24,12 +24,16 @@ from sqlalchemy.orm import aliased
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.errors import ValidationError
 from labelloop.storage.base import SqlBase, aware, chunks
+from labelloop.storage.comments import ReviewRequestRow
 from labelloop.storage.item_stats import ItemStatsRow, SourceStatsRow
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import Vote, item_record
 from labelloop.storage.server_models import ReviewDecisionRow
 
 MAX_PAGE = 10_000
+REQUESTED = 16
+"""The flag bit :meth:`SqlPages.flagged_items` adds for an item sent to review (never
+stored in ``item_stats``: a review request is a row of its own)."""
 
 # The indexes these reads walk (migration 0008 creates them).
 Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
@@ -86,8 +90,8 @@ class SqlPages(SqlBase):
     def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
                       also: Sequence[int] = (), mask: int | None = None
                       ) -> tuple[list[ItemFlags], int | None]:
-        """Items above ``after`` whose votes may need a reviewer, in id order, with their
-        :func:`review_flags`.
+        """Items above ``after`` whose votes may need a reviewer, or that were sent to
+        review, in id order, with their :func:`review_flags` (plus :data:`REQUESTED`).
 
         Walks the flagged items of ``item_stats`` (at most ``limit``; with ``mask``, only
         those with one of its flag bits, none for 0), adds the items of ``also`` (flagged
@@ -110,7 +114,20 @@ class SqlPages(SqlBase):
                     found[item_id] = ItemFlags(item_id, flags,
                                                aware(newest) if newest else None)
             stop = max(found) if len(found) == limit else None
-            extra = {i for i in also if i > after and (stop is None or i <= stop)} - set(found)
+            asked: dict[int, datetime] = {}
+            if mask is None or mask & REQUESTED:
+                rq = ReviewRequestRow
+                q = select(rq.item_id, rq.created_at).where(rq.project_id == project_id,
+                                                            rq.item_id > after)
+                if stop is not None:
+                    q = q.where(rq.item_id <= stop)
+                asked = {int(i): aware(t) for i, t in s.execute(q.order_by(rq.item_id)
+                                                                 .limit(limit))}
+                if len(asked) == limit and (stop is None or max(asked) < stop):
+                    stop = max(asked)
+                    found = {i: f for i, f in found.items() if i <= stop}
+            extra = {i for i in also if i > after and (stop is None or i <= stop)}
+            extra = (extra | set(asked)) - set(found)
             # by key alone: with the project in the query a planner walks the project's
             # rows of ix_item_stats_project instead (every item); ids are unique anyway
             by_id = select(r.item_id, flags, r.newest, r.project_id)
@@ -119,6 +136,10 @@ class SqlPages(SqlBase):
                     if pid == project_id:
                         found[item_id] = ItemFlags(item_id, flags,
                                                    aware(newest) if newest else None)
+        for item_id, when in asked.items():  # requested: waits from the request on
+            was = found.get(item_id)
+            newest = max(when, was.newest) if was is not None and was.newest else when
+            found[item_id] = ItemFlags(item_id, (was.flags if was else 0) | REQUESTED, newest)
         return [found[i] for i in sorted(found)], stop
 
     def count_flagged(self, project_id: int, *groups: tuple[int, int]) -> list[int]:
@@ -147,6 +168,24 @@ class SqlPages(SqlBase):
         )
         with self.snapshot() as s:
             return [int(n) for n in s.execute(q).one()]
+
+    def count_requested(self, project_id: int, none_of: int = 0) -> int:
+        """Items sent to review (a review request, see
+        :mod:`labelloop.storage.comments`), leaving out those :meth:`count_flagged` counts
+        for the flag bits ``none_of`` (flagged with one of them, not decided since their
+        newest vote)."""
+        rq, r, d = ReviewRequestRow, ItemStatsRow, ReviewDecisionRow
+        q = select(func.count()).select_from(rq).where(rq.project_id == project_id)
+        if none_of:
+            decided = (select(d.id).where(d.item_id == r.item_id, d.created_at >= r.newest)
+                       .exists())
+            counted = (select(r.item_id).where(
+                r.item_id == rq.item_id, r.flags > literal_column("0"),
+                review_flags().op("&")(none_of) != 0, r.newest.is_not(None), ~decided)
+                .exists())
+            q = q.where(~counted)
+        with self.snapshot() as s:
+            return int(s.scalar(q) or 0)
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
@@ -199,10 +238,11 @@ class SqlPages(SqlBase):
 
     def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
                       ) -> tuple[int, ...]:
-        """A version of the project's votes and review decisions: it changes whenever a
-        vote is written or deleted, a source is added or a decision recorded (read from
-        ``source_stats``, kept by triggers, and the decisions' index). With ``kinds``:
-        of the votes of those source kinds only, decisions left out."""
+        """A version of the project's votes, review decisions and review requests: it
+        changes whenever a vote is written or deleted, a source is added, a decision
+        recorded or an item sent to review (read from ``source_stats``, kept by
+        triggers, the decisions' index and the requests'). With ``kinds``: of the votes
+        of those source kinds only, decisions and requests left out."""
         q = (select(SourceRow.id, func.coalesce(SourceStatsRow.changes, 0))
              .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
              .where(SourceRow.project_id == project_id).order_by(SourceRow.id))
@@ -216,7 +256,11 @@ class SqlPages(SqlBase):
                 select(func.count(ReviewDecisionRow.id), func.max(ReviewDecisionRow.id))
                 .where(ReviewDecisionRow.project_id == project_id)
             ).one()
-        return (*sources, int(n), int(last or 0))
+            rq = ReviewRequestRow.item_id  # read from the key (project_id, item_id) alone
+            asked = s.execute(select(func.count(rq), func.coalesce(func.sum(rq), 0),
+                                     func.coalesce(func.max(rq), 0))
+                              .where(ReviewRequestRow.project_id == project_id)).one()
+        return (*sources, int(n), int(last or 0), *(int(x) for x in asked))
 
 
 
