@@ -37,6 +37,7 @@ from labelloop.server.routes.labeling import my_card
 from labelloop.server.routes.oversight import import_upload
 from labelloop.server.schemas.api import ProjectOut, SettingsPatch, SpanIO
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
+from labelloop.services.comments import COMMENT_MAX, Comments
 from labelloop.services.progress import progress, why_chosen
 from labelloop.services.project import ProjectInfo
 
@@ -155,6 +156,18 @@ def home_page(request: Request, user: UserRecord, ctx: ServerContext, status: in
     return _page(request, "home.html", user, status=status, rows=rows, **extra)
 
 
+def comments_panel(ctx: ServerContext, project: ProjectInfo, user: UserRecord, item_id: int
+              ) -> dict[str, Any]:
+    """What ``comments.html`` shows of an item (the caller checked that the user may see
+    it): the comments the user may read and, for reviewers, whom a reply may address
+    (the other people who commented)."""
+    see_all = allowed(user, "review")
+    found = Comments(ctx.store, project).visible(user, item_id, see_all=see_all)
+    people = {c.author_id: c.author for c in found if c.author_id != user.id}
+    return {"comments": found, "comment_max": COMMENT_MAX,
+            "repliable": sorted(people.items(), key=lambda p: p[1]) if see_all else []}
+
+
 @router.get("/p/{project_id}/label")
 def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
                item: int | None = None) -> Response:
@@ -170,7 +183,8 @@ def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
                  task_json=out.model_dump(mode="json"), edit=item is not None,
                  note=ctx.review(project).send_back_note(out.item.id),
                  progress=progress(ctx.store, project, user) if fresh else None,
-                 why=why_chosen(ctx.store, project, out.item.id) if fresh else None)
+                 why=why_chosen(ctx.store, project, out.item.id) if fresh else None,
+                 item_id=out.item.id, **comments_panel(ctx, project, user, out.item.id))
 
 
 @router.get("/p/{project_id}/review")
@@ -202,7 +216,8 @@ def review_item(request: Request, project: ProjectDep, item_id: int, user: Revie
                   for v in entry.votes]
     return _page(request, "review_item.html", user, project=ProjectOut.of(project),
                  entry=entry, answers=answers, entry_json=entry.model_dump(mode="json"),
-                 reason=reason or None, marked=marked)
+                 reason=reason or None, marked=marked, item_id=item_id,
+                 **comments_panel(ctx, project, user, item_id))
 
 
 @dataclass(frozen=True)
