@@ -230,6 +230,7 @@ CALLS: dict[str, Call] = {
         "name": "newcomer", "role": "annotator", "password": "a long enough passphrase"})),
     "POST /admin/users/{user_id}/active": Call(body=_form(lambda c: {"active": "true"})),
     "POST /p/{project_id}/import": Call(body=_upload),
+    "GET /p/{project_id}/import/{job_id}": Call(setup=lambda c, store: {"job_id": "unknown"}),
     "GET /account": Call(setup=_tokens, check=_lists_own_tokens),
     "POST /account/tokens": Call(body=_form(lambda c: {"name": "x", "expires_days": "30"})),
     "POST /account/tokens/{token_id}/revoke": _OWN_REVOKE,

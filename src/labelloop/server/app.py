@@ -32,6 +32,7 @@ from labelloop.server.routes import (
     accounts,
     browse,
     comments,
+    imports,
     labeling,
     oversight,
     pages,
@@ -183,6 +184,7 @@ def create_app(
     app.include_router(setup.router)
     app.include_router(browse.pages)
     app.include_router(comments.pages)
+    app.include_router(imports.router)
     static = resources.files("labelloop.server") / "ui" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -34,7 +34,6 @@ from labelloop.server.policies import allowed
 from labelloop.server.routes.accounts import login
 from labelloop.server.routes.convert import entry_out, scorecard_out, task_out
 from labelloop.server.routes.labeling import my_card
-from labelloop.server.routes.oversight import import_upload
 from labelloop.server.schemas.api import ProjectOut, SettingsPatch, SpanIO
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
 from labelloop.services.comments import COMMENT_MAX, Comments
@@ -368,18 +367,6 @@ def users_active(user_id: int, user: Admin, ctx: Ctx,
     """Deactivate or reactivate a user."""
     ctx.users.set_active(user_id, active)
     return RedirectResponse("/admin/users", status_code=303)
-
-
-@router.post("/p/{project_id}/import")
-def import_page(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
-                file: Annotated[UploadFile, File()],
-                label_column: Annotated[str, Form()] = "") -> Response:
-    """Import an uploaded file from the dashboard (htmx swaps in the result)."""
-    try:
-        result = import_upload(ctx, project, file, None, label_column or None)
-    except LabelloopError as exc:
-        return _page(request, "import_result.html", user, error=exc.message)
-    return _page(request, "import_result.html", user, result=result, error=None)
 
 
 # -- account: your API tokens ----------------------------------------------------------
