@@ -50,6 +50,7 @@ class ReviewRequestRow(Base):
     """An item sent to review; removed when a reviewer decides on it."""
 
     __tablename__ = "review_requests"
+    __table_args__ = (Index("ix_review_requests_item", "item_id"),)  # deleting an item
 
     project_id: Mapped[int] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True

@@ -173,19 +173,25 @@ class SqlPages(SqlBase):
         """Items sent to review (a review request, see
         :mod:`labelloop.storage.comments`), leaving out those :meth:`count_flagged` counts
         for the flag bits ``none_of`` (flagged with one of them, not decided since their
-        newest vote)."""
+        newest vote).
+
+        Two counts: the project's requests (its range of the requests' key), less those
+        among the flagged items of ``item_stats`` (its partial index), each looked up by
+        item."""
         rq, r, d = ReviewRequestRow, ItemStatsRow, ReviewDecisionRow
-        q = select(func.count()).select_from(rq).where(rq.project_id == project_id)
-        if none_of:
+        with self.snapshot() as s:
+            n = int(s.scalar(select(func.count()).select_from(rq)
+                             .where(rq.project_id == project_id)) or 0)
+            if not none_of or not n:
+                return n
             decided = (select(d.id).where(d.item_id == r.item_id, d.created_at >= r.newest)
                        .exists())
-            counted = (select(r.item_id).where(
-                r.item_id == rq.item_id, r.flags > literal_column("0"),
-                review_flags().op("&")(none_of) != 0, r.newest.is_not(None), ~decided)
-                .exists())
-            q = q.where(~counted)
-        with self.snapshot() as s:
-            return int(s.scalar(q) or 0)
+            asked = (select(rq.item_id).where(rq.project_id == project_id,
+                                              rq.item_id == r.item_id).exists())
+            counted = s.scalar(select(func.count()).select_from(r).where(
+                r.project_id == project_id, r.flags > literal_column("0"),
+                review_flags().op("&")(none_of) != 0, r.newest.is_not(None), ~decided, asked))
+            return n - int(counted or 0)
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:

@@ -75,7 +75,9 @@ def get_item(project: ProjectDep, item_id: int, _: Reviewer, ctx: Ctx) -> Review
 def review_queue(project: ProjectDep, _: Reviewer, ctx: Ctx, request: Request,
                  response: Response, reason: str | None = None, limit: int = 50,
                  after: int = 0) -> list[ReviewEntryOut]:
-    """Items flagged needs_review, disagreements and honeypot misses, not yet reviewed.
+    """Items flagged needs_review, disagreements, honeypot misses, automated checks and
+    items sent to review from the data browser, not yet reviewed (``reason``: one of
+    them: needs_review, disagreement, honeypot_miss, check, requested).
 
     ``after``: start after this item id; a full page's ``Link`` header names the next.
     """

@@ -1,5 +1,6 @@
 """Comments on items, read per item by ``ix_item_comments_item``; review requests (items
-the data browser sent to review), keyed and walked by ``(project_id, item_id)``.
+the data browser sent to review), keyed and walked by ``(project_id, item_id)``; indexes
+by item on the review requests and the failures, which deleting items looks up.
 
 Revision ID: 0018
 Revises: 0017
@@ -56,9 +57,14 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
+    # the foreign-key checks of deleting items look these up per item
+    op.create_index("ix_review_requests_item", "review_requests", ["item_id"])
+    op.create_index("ix_failures_item", "failures", ["item_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_failures_item", table_name="failures")
+    op.drop_index("ix_review_requests_item", table_name="review_requests")
     op.drop_table("review_requests")
     op.drop_index("ix_item_comments_item", table_name="item_comments")
     op.drop_table("item_comments")
