@@ -175,7 +175,7 @@ class Client:
 
         Filters: ``search``, ``state`` (a list), ``label``, ``source``, ``annotator``,
         ``min_confidence``, ``max_confidence``, ``disagreement``, ``split``, ``meta``
-        (``"key=value"``).
+        (``"key=value"``), ``has_comments``.
         """
         params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
         params.update(sort=sort, desc=str(desc).lower(), limit=limit,
@@ -198,10 +198,26 @@ class Client:
 
     def bulk(self, project_id: int, action: str, *, ids: list[int] | None = None,
              split: str | None = None, **filters: Any) -> dict[str, Any]:
-        """``accept`` the suggestion or ``set_split`` on the items ``ids`` or, without
-        ids, on every item matching ``filters`` (reviewer, admin); returns how many
-        items it covered (``matched``) and changed (``changed``)."""
+        """``accept`` the suggestion, ``set_split``, ``send_to_review`` (the items wait in
+        the review queue) or ``delete`` (admin only; the items and everything attached,
+        no undo) on the items ``ids`` or, without ids, on every item matching ``filters``
+        (reviewer, admin); returns how many items it covered (``matched``) and changed
+        (``changed``)."""
         body: dict[str, Any] = {"action": action, "ids": ids, "split": split,
                                 "filter": {k: v if isinstance(v, list) else str(v)
                                            for k, v in filters.items() if v is not None}}
         return self.request("POST", f"/projects/{project_id}/browse/bulk", json=body)  # type: ignore[no-any-return]
+
+    # -- comments -------------------------------------------------------------------------
+    def comments(self, project_id: int, item_id: int) -> list[dict[str, Any]]:
+        """Comments on an item you may see, oldest first (annotators: their own and the
+        replies addressed to them)."""
+        return self.request("GET", f"/projects/{project_id}/items/{item_id}/comments")  # type: ignore[no-any-return]
+
+    def comment(self, project_id: int, item_id: int, text: str, *,
+                reply_to: int | None = None) -> dict[str, Any]:
+        """Comment on an item (annotators: one they hold or answered); ``reply_to``
+        (reviewers, admins) addresses it to one user by id."""
+        body = {"text": text, "reply_to": reply_to}
+        return self.request("POST", f"/projects/{project_id}/items/{item_id}/comments",  # type: ignore[no-any-return]
+                            json=body)

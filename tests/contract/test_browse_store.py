@@ -211,3 +211,92 @@ def test_set_split_and_export(world: World) -> None:
     assert all(x["label"] == "pos" and x["split"] == "test" for x in lines)
     with pytest.raises(ValidationError, match="split"):
         b.set_split(f, "holdout")
+
+
+def _index(w: World) -> dict[int, int]:
+    return {v: k for k, v in w.by_index.items()}
+
+
+def test_send_to_review_puts_a_filter_in_the_review_queue(world: World) -> None:
+    from labelloop.services.review import Review
+
+    w, b = world, world.browse
+    review = Review(w.store, b.project)
+    waiting = review.count()
+    f = b.filter(search="apple")
+    res = b.send_to_review(w.reviewer, f)
+    assert (res.matched, res.changed) == (500, 500)
+    assert b.send_to_review(w.reviewer, f).changed == 0  # already waiting
+    asked = {i for i in w.state if _index(w)[i] % 4 == 0}
+    queued = review.queue(reason="requested", limit=1000)
+    assert {e.item.id for e in queued} == asked
+    assert all("requested" in e.reasons for e in queued)
+    assert review.count(reason="requested") == 500
+    # the whole queue: the requested items join those flagged before, each once
+    everything = {e.item.id for e in review.queue(limit=5000)}
+    assert asked <= everything
+    assert Review(w.store, b.project).count() == len(everything) > waiting
+    first = min(asked)  # a decision closes the request
+    review.decide(w.reviewer, first, "send_back")
+    assert Review(w.store, b.project).count(reason="requested") == 499
+    assert first not in {e.item.id for e in review.queue(reason="requested", limit=1000)}
+
+
+def test_delete_on_a_filter_removes_the_items_and_everything_attached(world: World) -> None:
+    w, b, s = world, world.browse, world.store
+    pid = b.project.id
+    doomed = sorted(i for i in w.state if _index(w)[i] % 2 == 0)
+    kept = sorted(set(w.state) - set(doomed))
+    for i in (doomed[0], kept[0]):
+        s.add_comment(pid, i, w.reviewer.id or 0, "look at this")
+    b.send_to_review(w.reviewer, b.filter(ids=[doomed[1], kept[1]]))
+    sources_before = {c.name: c.annotations for c in s.status(pid).sources}
+    votes_kept = s.votes(pid, item_ids=kept)
+    res = b.delete(b.filter(search="even"))
+    assert (res.matched, res.changed) == (1000, 1000)
+    assert b.count(b.filter()) == 1000
+    assert [r.item.id for r in s.browse_page(pid, b.filter(), limit=1000)[0]] == kept
+    assert s.votes(pid, item_ids=doomed) == [] and s.votes(pid, item_ids=kept) == votes_kept
+    assert b.count(b.filter(search="even")) == 0 and b.count(b.filter(search="odd")) == 1000
+    assert s.comment_counts(pid, doomed + kept) == {kept[0]: 1}
+    assert b.count(b.filter(has_comments=True)) == 1
+    status = s.status(pid)  # the summaries were brought up to date
+    assert status.items == 1000 and sum(status.states.values()) == 1000
+    for state in ("gold", "human", "needs_review", "auto", "unlabeled"):
+        assert status.states[state] == sum(1 for i in kept if w.state[i] == state), state
+    after = {c.name: c.annotations for c in status.sources}
+    for name, n in sources_before.items():
+        assert after.get(name, 0) == sum(1 for v in votes_kept if v.source == name) <= n
+    from labelloop.services.review import Review
+
+    assert {e.item.id for e in Review(s, b.project).queue(reason="requested")} == {kept[1]}
+    assert b.delete(b.filter(search="even")).matched == 0
+
+
+def test_comments_are_kept_per_item_and_read_by_who_may(world: World) -> None:
+    from labelloop.errors import NotFoundError
+    from labelloop.services.comments import COMMENT_MAX, Comments
+    from labelloop.services.users import Users
+
+    w, s = world, world.store
+    c = Comments(s, w.browse.project)
+    item = w.by_index[11]
+    ann1, ann2 = (Users(s).by_name(n) for n in ("ann1", "ann2"))
+    c.add(ann1, item, "  is <b>this</b> spam?  ")
+    c.add(ann2, item, "my own note")
+    reply = c.add(w.reviewer, item, "yes", reply_to=ann1.id)
+    assert reply.reply_to_name == "ann1" and reply.author == "rev"
+    everyone = c.visible(w.reviewer, item, see_all=True)
+    assert [x.body for x in everyone] == ["is <b>this</b> spam?", "my own note", "yes"]
+    assert [x.body for x in c.visible(ann1, item, see_all=False)] == [
+        "is <b>this</b> spam?", "yes"]
+    assert [x.body for x in c.visible(ann2, item, see_all=False)] == ["my own note"]
+    assert c.counts([item, w.by_index[12]]) == {item: 3}
+    assert w.browse.count(w.browse.filter(has_comments=True)) == 1
+    with pytest.raises(ValidationError, match=f"at most {COMMENT_MAX:,}"):
+        c.add(ann1, item, "x" * (COMMENT_MAX + 1))
+    with pytest.raises(ValidationError, match="empty"):
+        c.add(ann1, item, "   ")
+    other = s.create_project("elsewhere", SCHEMA)
+    with pytest.raises(NotFoundError):
+        Comments(s, other).add(ann1, item, "wrong project")

@@ -4,7 +4,8 @@ A project of 8,000 items (a labeling-function and a label-model vote on each, tw
 annotators on a few hundred, gold answers, review decisions, a second project beside it)
 is read through the API routes, the pages and the CLI's service calls while the engine
 records every statement issued. Each ``SELECT`` is then explained: on SQLite no plan step
-may be ``SCAN items``/``SCAN annotations``/``SCAN claim_queue``; on PostgreSQL (fresh
+may be ``SCAN items``/``SCAN annotations``/``SCAN claim_queue`` (nor of the comments and review
+requests); on PostgreSQL (fresh
 ``ANALYZE``; sequential scans, hash and merge joins off, so that a missing index shows
 as a sequential scan or a walk of a whole index)
 no node may be a ``Seq Scan`` of those tables, nor an index scan of them without an
@@ -35,7 +36,7 @@ from labelloop.storage import Store
 from labelloop.storage.browse import BrowseFilter
 
 N_ITEMS = 8000
-BIG = {"items", "annotations", "claim_queue"}
+BIG = {"items", "annotations", "claim_queue", "item_comments", "review_requests"}
 SECRET = "explain-test-secret-" + "k3Jd8sLq2Wm5Xn7Vb4Zc9Rt6Yh1Gf0Pa"
 SCHEMA = LabelSchema.from_labels("text-classification", ["a", "b", "c"])
 
@@ -336,3 +337,36 @@ def test_browser_pages_use_indexes(world: World, recorder: list[tuple[str, Any]]
                 r = c.get(f"{path}&cursor={quote(nxt)}", headers=headers)
                 assert r.status_code == 200 and r.json()["items"], (what, r.text[:300])
             _check(world, recorder, what)
+
+
+def test_comment_and_review_request_reads_use_indexes(
+        world: World, recorder: list[tuple[str, Any]], analyze_own_tables: Any) -> None:
+    """An item's comments are read through ``ix_item_comments_item``; the browser's comment
+    counts and "has comments" filter, and the review queue's requested items, through
+    their indexes too (after 2,000 comments and 500 review requests in the project)."""
+    ids = [i for page in world.store.browse_ids(world.project, BrowseFilter()) for i in page]
+    admin = _users(world.store).by_name("admin1")
+    for n, i in enumerate(ids[:2000]):
+        world.store.add_comment(world.project, i, admin.id or 0, f"comment {n}")
+    world.store.request_review_where(world.project, BrowseFilter(ids=tuple(ids[1000:1500])),
+                                     requested_by=admin.id)
+    analyze_own_tables(world.store.engine)
+    p, item = world.project, ids[10]
+    reads = {
+        "comments of an item": f"/api/v1/projects/{p}/items/{item}/comments",
+        "page: review item with its comments": f"/p/{p}/review/{item}",
+        "browse: has comments": f"/api/v1/projects/{p}/browse?limit=50&has_comments=true",
+        "browse: page with comment counts": f"/api/v1/projects/{p}/browse?limit=50&count=true",
+        "review queue: requested": f"/api/v1/projects/{p}/review?reason=requested&limit=20",
+        "dashboard (counts requests)": f"/api/v1/projects/{p}/dashboard",
+    }
+    app = create_app(world.store, secret=SECRET, users=_users(world.store))
+    headers = {"Authorization": f"Bearer {world.tokens['admin1']}"}
+    with TestClient(app) as c:
+        for what, path in reads.items():
+            recorder.clear()
+            r = c.get(path, headers=headers)
+            assert r.status_code == 200, (what, r.text[:300])
+            _check(world, recorder, what)
+        assert [x["text"] for x in c.get(reads["comments of an item"], headers=headers).json()
+                ] == ["comment 10"]

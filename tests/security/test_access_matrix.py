@@ -138,6 +138,20 @@ def _revoked_if(by: Callable[[Case], bool]) -> Callable[[Case, Any, Facts, Respo
 
 
 _OWN_REVOKE = Call(setup=_tokens, check=_revoked_if(lambda c: c.mine))
+OTHERS_COMMENT = "a comment by another annotator"
+
+
+def _others_comment(case: Case, store: Any) -> Facts:
+    """OTHER comments on the item of the case (which callers must not read unless they
+    review)."""
+    store.add_comment(case.base.a, case.item("a"), case.base.ids[OTHER], OTHERS_COMMENT)
+    return {}
+
+
+def _reads_others_comment_if_reviewing(case: Case, store: Any, facts: Facts,
+                                       r: Response) -> None:
+    if r.status_code == 200:
+        assert (OTHERS_COMMENT in r.text) == (case.caller != "annotator"), r.text
 
 CALLS: dict[str, Call] = {
     "GET /api/v1/openapi.json": Call(),
@@ -165,6 +179,13 @@ CALLS: dict[str, Call] = {
     "GET /api/v1/projects/{project_id}/undo": Call(),
     "GET /api/v1/projects/{project_id}/scorecard": Call(),
     "GET /api/v1/projects/{project_id}/items/{item_id}/image": Call(project="b"),
+    "GET /api/v1/projects/{project_id}/items/{item_id}/comments": Call(
+        setup=_others_comment, check=_reads_others_comment_if_reviewing),
+    "POST /api/v1/projects/{project_id}/items/{item_id}/comments": Call(
+        body=_json({"text": "is this spam?"})),
+    "POST /p/{project_id}/items/{item_id}/comments": Call(
+        body=_form(lambda c: {"text": "is this spam?"}), setup=_others_comment,
+        check=_reads_others_comment_if_reviewing),
     "GET /api/v1/projects/{project_id}/items": Call(),
     "GET /api/v1/projects/{project_id}/items/{item_id}": Call(),
     "GET /api/v1/projects/{project_id}/review": Call(),
@@ -209,6 +230,7 @@ CALLS: dict[str, Call] = {
         "name": "newcomer", "role": "annotator", "password": "a long enough passphrase"})),
     "POST /admin/users/{user_id}/active": Call(body=_form(lambda c: {"active": "true"})),
     "POST /p/{project_id}/import": Call(body=_upload),
+    "GET /p/{project_id}/import/{job_id}": Call(setup=lambda c, store: {"job_id": "unknown"}),
     "GET /account": Call(setup=_tokens, check=_lists_own_tokens),
     "POST /account/tokens": Call(body=_form(lambda c: {"name": "x", "expires_days": "30"})),
     "POST /account/tokens/{token_id}/revoke": _OWN_REVOKE,

@@ -4,10 +4,10 @@ the pages an export reads, final labels.
 Imports stream: a reader yields :class:`ParsedImport` batches of at most ``batch_size``
 rows while it validates, collecting row problems in one report, and raises
 :class:`~labelloop.errors.ImportValidationError` at the end of the file when there were
-any (it yields no batch after the first problem). The caller stores the batches in one
-transaction, so the exception rolls everything back: all or nothing, in memory bounded
-by one batch (plus about 24 bytes per row for the duplicate checks,
-:class:`~labelloop.io.seen.FirstSeen`).
+any (after the first problem it yields no more items, only how far it read). The caller
+stores the batches in one transaction, so the exception rolls everything back: all or
+nothing, in memory bounded by one batch (plus about 24 bytes per row for the duplicate
+checks, :class:`~labelloop.io.seen.FirstSeen`).
 """
 
 from __future__ import annotations
@@ -97,13 +97,15 @@ class ImportOptions:
 class ParsedImport:
     """Items and annotations read from a file (or one batch of it), ready to store.
 
-    ``position`` is how far into the file the reader got (bytes; 0 when unknown), for
-    progress bars. An annotation's item is in the same batch.
+    ``position`` is how far into the file the reader got (bytes; 0 when unknown) and
+    ``rows`` how many rows of the file the batch covers, bad ones too (0: as many as it
+    has items), for progress bars. An annotation's item is in the same batch.
     """
 
     items: list[ImportItem] = field(default_factory=list)
     annotations: list[PendingAnnotation] = field(default_factory=list)
     position: int = 0
+    rows: int = 0
 
 
 def is_web_url(image: str) -> bool:
@@ -375,8 +377,9 @@ def iter_rows_import(
     Raises
     ------
     ImportValidationError
-        At the end, with one entry per bad row (file, line, field, problem, fix); no batch
-        is yielded after the first problem.
+        At the end, with one entry per bad row (file, line, field, problem, fix); after
+        the first problem the batches yielded are empty, telling only how far the
+        reading got (``position``, ``rows``).
     """
     report = ImportReport() if report is None else report
     it = iter(rows)
@@ -394,9 +397,11 @@ def iter_rows_import(
         for line, row in chunk:
             parser.parse(line, row)
         parser.finish(out)
-        if not report:
-            out.position = position() if position is not None else 0
-            yield out
+        if report:  # nothing more to store: only how far the reading got
+            out = ParsedImport()
+        out.position = position() if position is not None else 0
+        out.rows = len(chunk)
+        yield out
         chunk = list(islice(it, batch_size))
     if report:
         raise ImportValidationError(report)

@@ -28,7 +28,16 @@ from labelloop.errors import (
 from labelloop.server.api_docs import add_api_docs
 from labelloop.server.deps import ServerContext
 from labelloop.server.requeue import Requeuer
-from labelloop.server.routes import accounts, browse, labeling, oversight, pages, setup
+from labelloop.server.routes import (
+    accounts,
+    browse,
+    comments,
+    imports,
+    labeling,
+    oversight,
+    pages,
+    setup,
+)
 from labelloop.server.schemas.api import ErrorOut
 from labelloop.server.security import (
     LoginLimiter,
@@ -168,11 +177,14 @@ def create_app(
                   docs_url=None, redoc_url=None)  # FastAPI's docs page loads from a CDN
     app.state.ctx = ctx
     add_api_docs(app)  # ours, offline
-    for router in (accounts.router, labeling.router, oversight.router, browse.router):
+    for router in (accounts.router, labeling.router, oversight.router, browse.router,
+                   comments.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router)
     app.include_router(setup.router)
     app.include_router(browse.pages)
+    app.include_router(comments.pages)
+    app.include_router(imports.router)
     static = resources.files("labelloop.server") / "ui" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

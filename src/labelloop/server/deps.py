@@ -23,6 +23,7 @@ from labelloop.server.security import (
     LoginLimiter,
     csrf_ok,
 )
+from labelloop.services.import_jobs import ImportJobs
 from labelloop.services.members import Members, visible_to
 from labelloop.services.project import Project, ProjectInfo, StoreProtocol
 from labelloop.services.queue import LabelingQueue
@@ -92,6 +93,7 @@ class ServerContext:
     trusted_proxies: frozenset[str] = frozenset()
     max_upload_bytes: int = 100 * 1024 * 1024
     project_cache: ProjectCache | None = None
+    imports: ImportJobs = field(default_factory=ImportJobs)
 
     def __post_init__(self) -> None:
         if self.project_cache is None:

@@ -1,5 +1,6 @@
 """The data browser: every item of a project, filtered, searched, sorted, a page at a
-time, and bulk actions (accept the suggestion, set the split, export) on a selection.
+time, and bulk actions (accept the suggestion, set the split, send to review, delete,
+export) on a selection.
 
 Pages and counts cost one page whatever the project's size (keyset pagination in
 :mod:`labelloop.storage.browse`); a bulk action on a filter writes set-based in one
@@ -38,6 +39,7 @@ class BrowseEntry:
     label: str | list[str] | None
     label_source: str | None
     confidence: float | None
+    comments: int = 0
 
     @property
     def snippet(self) -> str:
@@ -66,13 +68,13 @@ class Browse:
         states: Sequence[str] = (), label: str | None = None, source: str | None = None,
         annotator: str | None = None, min_confidence: float | None = None,
         max_confidence: float | None = None, disagreement: bool = False,
-        split: str | None = None, meta: str | None = None,
+        split: str | None = None, meta: str | None = None, has_comments: bool = False,
     ) -> BrowseFilter:
         """A filter from names as a user types them (empty strings mean "any").
 
         ``label``: a class name (the final label); ``source``: a source name (items it
         voted on); ``annotator``: a user name (items they answered); ``meta``:
-        ``key=value``.
+        ``key=value``; ``has_comments``: only items with a comment.
 
         Raises
         ------
@@ -106,7 +108,7 @@ class Browse:
             label=self.project.schema.index_of(label) if label else None,
             source_ids=source_ids, min_confidence=min_confidence,
             max_confidence=max_confidence, disagreement=disagreement, split=split or None,
-            meta_key=key, meta_value=value)
+            meta_key=key, meta_value=value, has_comments=has_comments)
 
     def _sources(self, source: str | None, annotator: str | None) -> tuple[int, ...] | None:
         if not source and not annotator:
@@ -137,6 +139,16 @@ class Browse:
                                              reviewer_name=reviewer.name,
                                              note="accepted in the data browser")
 
+    def send_to_review(self, user: UserRecord, f: BrowseFilter) -> BulkResult:
+        """Send every item matching ``f`` to review: each waits in the review queue
+        (reason ``requested``) until a reviewer decides on it."""
+        return self.store.request_review_where(self.project.id, f, requested_by=user.id)
+
+    def delete(self, f: BrowseFilter) -> BulkResult:
+        """Delete every item matching ``f`` with everything attached (votes, claims,
+        review decisions, comments, search rows), in one transaction."""
+        return self.store.delete_where(self.project.id, f)
+
     def set_split(self, f: BrowseFilter, split: str) -> BulkResult:
         """Move every item matching ``f`` into ``split``."""
         if split not in SPLITS:
@@ -164,6 +176,8 @@ class Browse:
         votes = self.store.item_votes(self.project.id, [r.item.id for r in rows
                                                          if r.item.id is not None])
         sources = self.store.sources(self.project.id)
+        counts = self.store.comment_counts(self.project.id, [r.item.id for r in rows
+                                                             if r.item.id is not None])
         finals = final_labels([r.item for r in rows], sources,
                               [v.annotation for vs in votes.values() for v in vs])
         out = []
@@ -176,5 +190,6 @@ class Browse:
                 if conf is None and fin.source.kind == SourceKind.GOLD:
                     conf = 1.0
             out.append(BrowseEntry(r.item, r.state, r.flags, label,
-                                   fin.source.name if fin else None, conf))
+                                   fin.source.name if fin else None, conf,
+                                   counts.get(r.item.id or 0, 0)))
         return out

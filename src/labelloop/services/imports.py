@@ -10,7 +10,7 @@ one transaction).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from labelloop.core.records import ImportItem
@@ -30,16 +30,22 @@ class ImportChecks:
         Name the problems cite.
     base, roots:
         Project folder and the media roots local images must lie in.
+    on_rows:
+        Called after each batch is checked with the rows read so far (whether or not
+        they were clean).
     """
 
-    def __init__(self, file: str, *, base: Path | None, roots: Sequence[Path]) -> None:
+    def __init__(self, file: str, *, base: Path | None, roots: Sequence[Path],
+                 on_rows: Callable[[int], None] | None = None) -> None:
         self.file = file
+        self.on_rows = on_rows
         self.base = base
         self.roots = list(roots)
         self.report = ImportReport()
         self.local_images = False
         self._ids = FirstSeen()
         self._row = 0
+        self._read = 0
         self._shown = ", ".join(str(r) for r in roots) or "none configured"
 
     def check(self, items: list[ImportItem]) -> None:
@@ -93,6 +99,9 @@ class ImportChecks:
         """
         for batch in batches:
             self.check(batch.items)
+            self._read += batch.rows or len(batch.items)
+            if self.on_rows is not None:
+                self.on_rows(self._read)
             if not self.report:
                 yield batch
         if self.report:

@@ -255,7 +255,8 @@ class Project:
         file's own folder becomes one, and relative image paths are read from it (from
         ``image_root`` when given). The keyword ``progress`` (a
         callable) is called after each stored batch with how many bytes of the file were
-        read; ``force=True`` reads a file imported before.
+        read, ``rows_progress`` after each batch read with how many rows were read so far
+        (bad ones too); ``force=True`` reads a file imported before.
 
         Raises
         ------
@@ -267,6 +268,7 @@ class Project:
             raise NotFoundError(f"file {str(p)!r} does not exist")
         fmt = get_format(format, "import") if format else detect_import_format(p)
         progress: Callable[[int], None] | None = options.pop("progress", None)
+        rows_progress: Callable[[int], None] | None = options.pop("rows_progress", None)
         force = bool(options.pop("force", False))
         opts = _options(options)
         root = Path(image_root) if image_root else None
@@ -283,7 +285,7 @@ class Project:
                 root = folder
         batches = fmt.stream(p, self.schema, opts, image_root=root)
         return self._store_batches(batches, p, trust_folder=trust_folder, progress=progress,
-                                   file_key=key)
+                                   file_key=key, rows_progress=rows_progress)
 
     def import_dataframe(self, df: Any, **options: Any) -> ImportResult:
         """Import the rows of a pandas DataFrame (same options as :meth:`import_file`)."""
@@ -299,12 +301,14 @@ class Project:
 
     def _store_batches(self, batches: Iterator[ParsedImport], source: Path | None = None, *,
                        trust_folder: bool = False, progress: Callable[[int], None] | None = None,
-                       file_key: str | None = None) -> ImportResult:
+                       file_key: str | None = None,
+                       rows_progress: Callable[[int], None] | None = None) -> ImportResult:
         roots = self.media_roots
         folder = source.resolve().parent if source is not None and trust_folder else None
         if folder is not None:
             roots.append(folder)
-        checks = ImportChecks(source.name if source else "data", base=self.folder, roots=roots)
+        checks = ImportChecks(source.name if source else "data", base=self.folder, roots=roots,
+                              on_rows=rows_progress)
 
         def checked() -> Iterator[tuple[list[ImportItem], list[PendingAnnotation]]]:
             for batch in checks.guard(batches):

@@ -29,21 +29,22 @@ from labelloop.services.scorecards import (
 from labelloop.storage import ItemFlags, ProjectInfo, StoreProtocol, StoreStatus, Vote
 from labelloop.storage.llm import LLMRun
 from labelloop.storage.loop_rounds import LoopRound
-from labelloop.storage.pages import VotesVersion
+from labelloop.storage.pages import REQUESTED, VotesVersion
 
 __all__ = ["DECISIONS", "REASONS", "Dashboard", "Decision", "Review", "ReviewEntry",
            "Scorecard", "Vote"]
 
 Decision = Literal["accept", "correct", "send_back"]
 DECISIONS: tuple[str, ...] = ("accept", "correct", "send_back")
-REASONS = ("needs_review", "disagreement", "honeypot_miss", "check")
+REASONS = ("needs_review", "disagreement", "honeypot_miss", "check", "requested")
 PEOPLE = (SourceKind.HUMAN, SourceKind.GOLD)  # the votes scorecards and agreement read
 CHECKED = (SourceKind.HUMAN, SourceKind.MODEL, SourceKind.LABEL_MODEL)  # automated checks
 # the votes the model-state counts of the status read (people's answers never change them)
 MODELS = (SourceKind.MODEL, SourceKind.LABELING_FUNCTION, SourceKind.LABEL_MODEL)
 CANDIDATE_PAGE = 1000  # most review candidates read per step of the queue
 # the flags of item_stats (kept by triggers) and the reasons they stand for
-FLAG_REASONS = ((1, "needs_review"), (2, "disagreement"), (4, "honeypot_miss"))
+FLAG_REASONS = ((1, "needs_review"), (2, "disagreement"), (4, "honeypot_miss"),
+                (REQUESTED, "requested"))  # requested: sent to review in the data browser
 COMPARE = 8  # label sets or boxes (or differing golds): compare the answers here
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -365,7 +366,7 @@ class Review:
                 votes = None
                 if f.flags & COMPARE:  # label sets and boxes: compared as answers
                     votes = self.store.item_votes(pid, [item_id])[item_id]
-                    why = self.reasons(votes)
+                    why = self.reasons(votes) + (["requested"] if f.flags & REQUESTED else [])
                 else:
                     why = [name for bit, name in FLAG_REASONS if f.flags & bit]
                 why += ["check"] if item_id in checks else []
@@ -429,6 +430,8 @@ class Review:
             if last is None:
                 break
             after = last
+        if reason in (None, "requested"):  # sent to review, not counted above
+            n += self.store.count_requested(pid, 0 if reason else plain | COMPARE)
         if reason in (None, "check") and checks:  # flagged by the checks alone
             found, _ = self.store.flagged_items(pid, limit=1, also=sorted(checks), mask=0)
             n += len(self._undecided([f for f in found if not f.flags & (plain | COMPARE)]))

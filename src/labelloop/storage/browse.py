@@ -17,15 +17,22 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
+    Column,
     Index,
+    Integer,
+    MetaData,
+    Table,
     bindparam,
     case,
+    delete,
     exists,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -35,11 +42,20 @@ from labelloop.core.records import ItemRecord, SourceKind
 from labelloop.errors import ValidationError
 from labelloop.storage.annotations import ensure_source_id
 from labelloop.storage.base import SqlBase, chunks
+from labelloop.storage.comments import CommentRow, ReviewRequestRow
 from labelloop.storage.item_stats import ItemStatsRow, bulk_votes
-from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, utcnow
+from labelloop.storage.models import (
+    AnnotationRow,
+    AssignmentRow,
+    EmbeddingRow,
+    FailureRow,
+    ItemRow,
+    SourceRow,
+    utcnow,
+)
 from labelloop.storage.records import item_record
 from labelloop.storage.search import matches
-from labelloop.storage.server_models import ReviewDecisionRow
+from labelloop.storage.server_models import ClaimQueueRow, ItemQueueRow, ReviewDecisionRow
 from labelloop.storage.vote_rows import upsert_annotation_rows
 
 Sort = Literal["id", "priority", "confidence", "date"]
@@ -53,6 +69,8 @@ _PRECEDENCE = {SourceKind.GOLD: 0, SourceKind.HUMAN: 1, SourceKind.LABEL_MODEL: 
 Index("ix_items_project_priority_id", ItemRow.project_id, ItemRow.priority, ItemRow.id)
 Index("ix_items_project_created", ItemRow.project_id, ItemRow.created_at, ItemRow.id)
 Index("ix_item_stats_sure", ItemStatsRow.project_id, ItemStatsRow.sure, ItemStatsRow.item_id)
+# what the foreign-key checks of a bulk delete look up per item (migration 0018)
+Index("ix_failures_item", FailureRow.item_id)
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,8 @@ class BrowseFilter:
         Only this split.
     meta_key, meta_value:
         Only items whose metadata has this key with this value (compared as text).
+    has_comments:
+        Only items with at least one comment.
     """
 
     ids: tuple[int, ...] | None = None
@@ -94,6 +114,7 @@ class BrowseFilter:
     split: str | None = None
     meta_key: str | None = None
     meta_value: str | None = None
+    has_comments: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,6 +215,8 @@ def _conditions(s: Session, project_id: int, f: BrowseFilter) -> list[Any]:
         out.append(i.split == f.split)
     if f.meta_key:
         out.append(i.meta[f.meta_key].as_string() == (f.meta_value or ""))
+    if f.has_comments:
+        out.append(exists().where(CommentRow.item_id == i.id))
     return out
 
 
@@ -317,6 +340,46 @@ class SqlBrowse(SqlBase):
                  "note": note[:2000], "created_at": now} for i, (label, value) in picks.items()])
             return BulkResult(len(found), len(rows))
 
+    def request_review_where(self, project_id: int, f: BrowseFilter, *,
+                             requested_by: int | None) -> BulkResult:
+        """Send the items matching ``f`` to review (a review request each, kept until a
+        reviewer decides on the item), in one ``INSERT ... SELECT``; items already sent
+        are left as they are."""
+        r = ReviewRequestRow
+        with self.write() as s:
+            chosen = _matching(s, project_id, f, ItemRow.id).correlate(None)
+            matched = int(s.scalar(select(func.count()).select_from(chosen.subquery())) or 0)
+            fresh = (select(ItemRow.id, literal(project_id), literal(requested_by,
+                                                                     type_=Integer),
+                            literal(utcnow(), type_=r.created_at.type))
+                     .where(ItemRow.project_id == project_id, ItemRow.id.in_(chosen),
+                            ~exists().where(r.project_id == project_id,
+                                            r.item_id == ItemRow.id)))
+            done = s.execute(insert(r).from_select(
+                ["item_id", "project_id", "requested_by", "created_at"], fresh)
+                .returning(r.item_id))
+            return BulkResult(matched, len(done.all()))
+
+    def delete_where(self, project_id: int, f: BrowseFilter) -> BulkResult:
+        """Delete the items matching ``f`` and everything attached to them (votes, label
+        model and model answers, claims, review decisions and requests, comments,
+        embeddings, failures, search rows, summaries), in one transaction.
+
+        The matching ids are kept in a temporary table first; then one ``DELETE`` per
+        table removes the rows of those items. Vote summaries are brought up to date as
+        for any bulk vote write (:func:`~labelloop.storage.item_stats.bulk_votes`).
+        """
+        with self.write() as s:
+            doomed = _doomed_table()
+            doomed.create(s.connection())  # a failure rolls its creation back too
+            chosen = _matching(s, project_id, f, ItemRow.id)
+            s.execute(insert(doomed).from_select(["id"], chosen))
+            n = int(s.scalar(select(func.count()).select_from(doomed)) or 0)
+            if n:
+                _delete_items(s, doomed)
+            doomed.drop(s.connection())
+            return BulkResult(n, n)
+
 
 def _suggestions(s: Session, project_id: int, item_ids: Sequence[int]
                  ) -> dict[int, tuple[int | None, dict[str, Any]]]:
@@ -338,3 +401,33 @@ def _suggestions(s: Session, project_id: int, item_ids: Sequence[int]
     return {i: (label, value) for i, (_, label, value) in sorted(best.items())
             if label is not None or value}
 
+
+_ATTACHED = (AnnotationRow, AssignmentRow, EmbeddingRow, FailureRow, ReviewDecisionRow,
+             ItemQueueRow, ClaimQueueRow, ItemStatsRow, CommentRow, ReviewRequestRow)
+"""Tables with rows of an item, deleted with it (votes first, the summaries after)."""
+
+
+def _doomed_table() -> Table:
+    """A temporary table of the item ids a bulk delete removes (created and dropped in the
+    deleting transaction)."""
+    return Table("browse_doomed", MetaData(), Column("id", Integer, primary_key=True),
+                 prefixes=["TEMPORARY"])
+
+
+def _delete_items(s: Session, doomed: Table) -> None:
+    ids = select(doomed.c.id)
+    votes = s.execute(select(AnnotationRow.source_id, func.count())
+                      .where(AnnotationRow.item_id.in_(ids))
+                      .group_by(AnnotationRow.source_id)).all()
+    item_ids = list(s.scalars(ids))
+    with bulk_votes(s, item_ids, [int(v[0]) for v in votes],
+                    rows=sum(int(v[1]) for v in votes)):
+        s.execute(delete(AnnotationRow).where(AnnotationRow.item_id.in_(ids))
+                  .execution_options(synchronize_session=False))
+    for table in _ATTACHED[1:]:
+        s.execute(delete(table).where(table.item_id.in_(ids))
+                  .execution_options(synchronize_session=False))
+    if s.get_bind().dialect.name == "sqlite":  # the FTS5 index (PostgreSQL: an index)
+        s.execute(text("DELETE FROM items_fts WHERE rowid IN (SELECT id FROM browse_doomed)"))
+    s.execute(delete(ItemRow).where(ItemRow.id.in_(ids))
+              .execution_options(synchronize_session=False))

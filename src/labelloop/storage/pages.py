@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceKind
 from labelloop.errors import ValidationError
 from labelloop.storage.base import SqlBase, aware, chunks
+from labelloop.storage.comments import ReviewRequestRow
 from labelloop.storage.item_stats import ItemStatsRow, SourceStatsRow
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow
 from labelloop.storage.records import Vote, item_record
@@ -32,6 +33,9 @@ from labelloop.storage.server_models import ReviewDecisionRow
 MAX_PAGE = 10_000
 ALL_FLAGS = 15  # every bit of item_stats.flags
 NEEDS_REVIEW: Any = literal_column("'needs_review'")
+REQUESTED = 16
+"""The flag bit :meth:`SqlPages.flagged_items` adds for an item sent to review (never
+stored in ``item_stats``: a review request is a row of its own)."""
 
 # The indexes these reads walk (migration 0008 creates them).
 Index("ix_items_project_id", ItemRow.project_id, ItemRow.id)
@@ -60,16 +64,19 @@ class ItemFlags(NamedTuple):
 
 
 class VotesVersion(NamedTuple):
-    """Every source's write counter (``(source id, kind, changes)`` in id order) and the
-    project's review decisions (``(count, last id)``), read in one snapshot."""
+    """Every source's write counter (``(source id, kind, changes)`` in id order), the
+    project's review decisions (``(count, last id)``) and review requests (``(count, id
+    sum, last id)``), read in one snapshot."""
 
     sources: tuple[tuple[int, str, int], ...]
     decisions: tuple[int, int]
+    requests: tuple[int, int, int] = (0, 0, 0)
 
     def of(self, kinds: Iterable[str] | None = None) -> tuple[int, ...]:
         """What :meth:`SqlPages.votes_version` answers for ``kinds``."""
         if kinds is None:
-            return (*(x for sid, _, n in self.sources for x in (sid, n)), *self.decisions)
+            return (*(x for sid, _, n in self.sources for x in (sid, n)), *self.decisions,
+                    *self.requests)
         wanted = set(kinds)
         return tuple(x for sid, kind, n in self.sources if kind in wanted for x in (sid, n))
 
@@ -103,8 +110,8 @@ class SqlPages(SqlBase):
     def flagged_items(self, project_id: int, *, after: int = 0, limit: int = 500,
                       also: Sequence[int] = (), mask: int | None = None
                       ) -> tuple[list[ItemFlags], int | None]:
-        """Items above ``after`` whose votes may need a reviewer, in id order, with their
-        :func:`review_flags`.
+        """Items above ``after`` whose votes may need a reviewer, or that were sent to
+        review, in id order, with their :func:`review_flags` (plus :data:`REQUESTED`).
 
         Walks the flagged items of ``item_stats`` (at most ``limit``; with ``mask``, only
         those with one of its flag bits, none for 0), adds the items of ``also`` (flagged
@@ -127,7 +134,20 @@ class SqlPages(SqlBase):
                     found[item_id] = ItemFlags(item_id, flags,
                                                aware(newest) if newest else None)
             stop = max(found) if len(found) == limit else None
-            extra = {i for i in also if i > after and (stop is None or i <= stop)} - set(found)
+            asked: dict[int, datetime] = {}
+            if mask is None or mask & REQUESTED:
+                rq = ReviewRequestRow
+                q = select(rq.item_id, rq.created_at).where(rq.project_id == project_id,
+                                                            rq.item_id > after)
+                if stop is not None:
+                    q = q.where(rq.item_id <= stop)
+                asked = {int(i): aware(t) for i, t in s.execute(q.order_by(rq.item_id)
+                                                                 .limit(limit))}
+                if len(asked) == limit and (stop is None or max(asked) < stop):
+                    stop = max(asked)
+                    found = {i: f for i, f in found.items() if i <= stop}
+            extra = {i for i in also if i > after and (stop is None or i <= stop)}
+            extra = (extra | set(asked)) - set(found)
             # by key alone: with the project in the query a planner walks the project's
             # rows of ix_item_stats_project instead (every item); ids are unique anyway
             by_id = select(r.item_id, flags, r.newest, r.project_id)
@@ -136,6 +156,10 @@ class SqlPages(SqlBase):
                     if pid == project_id:
                         found[item_id] = ItemFlags(item_id, flags,
                                                    aware(newest) if newest else None)
+        for item_id, when in asked.items():  # requested: waits from the request on
+            was = found.get(item_id)
+            newest = max(when, was.newest) if was is not None and was.newest else when
+            found[item_id] = ItemFlags(item_id, (was.flags if was else 0) | REQUESTED, newest)
         return [found[i] for i in sorted(found)], stop
 
     def count_flagged(self, project_id: int, *groups: tuple[int, int]) -> list[int]:
@@ -185,6 +209,30 @@ class SqlPages(SqlBase):
             waiting = int(s.scalar(drafts) or 0) - int(s.scalar(decided_drafts) or 0)
         return [n + (waiting if any_of & 1 and not none_of & 1 else 0)
                 for n, (any_of, none_of) in zip(people, groups, strict=True)]
+
+    def count_requested(self, project_id: int, none_of: int = 0) -> int:
+        """Items sent to review (a review request, see
+        :mod:`labelloop.storage.comments`), leaving out those :meth:`count_flagged` counts
+        for the flag bits ``none_of`` (flagged with one of them, not decided since their
+        newest vote).
+
+        Two counts: the project's requests (its range of the requests' key), less those
+        among the flagged items of ``item_stats`` (its partial index), each looked up by
+        item."""
+        rq, r, d = ReviewRequestRow, ItemStatsRow, ReviewDecisionRow
+        with self.snapshot() as s:
+            n = int(s.scalar(select(func.count()).select_from(rq)
+                             .where(rq.project_id == project_id)) or 0)
+            if not none_of or not n:
+                return n
+            decided = (select(d.id).where(d.item_id == r.item_id, d.created_at >= r.newest)
+                       .exists())
+            asked = (select(rq.item_id).where(rq.project_id == project_id,
+                                              rq.item_id == r.item_id).exists())
+            counted = s.scalar(select(func.count()).select_from(r).where(
+                r.project_id == project_id, r.flags > literal_column("0"),
+                review_flags().op("&")(none_of) != 0, r.newest.is_not(None), ~decided, asked))
+            return n - int(counted or 0)
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
                    kinds: Iterable[str] | None = None) -> dict[int, list[Vote]]:
@@ -237,15 +285,17 @@ class SqlPages(SqlBase):
 
     def votes_version(self, project_id: int, kinds: Iterable[str] | None = None
                       ) -> tuple[int, ...]:
-        """A version of the project's votes and review decisions: it changes whenever a
-        vote is written or deleted, a source is added or a decision recorded (read from
-        ``source_stats``, kept by triggers, and the decisions' index). With ``kinds``:
-        of the votes of those source kinds only, decisions left out."""
+        """A version of the project's votes, review decisions and review requests: it
+        changes whenever a vote is written or deleted, a source is added, a decision
+        recorded or an item sent to review (read from ``source_stats``, kept by
+        triggers, the decisions' index and the requests'). With ``kinds``: of the votes
+        of those source kinds only, decisions and requests left out."""
         return self.votes_versions(project_id).of(kinds)
 
     def votes_versions(self, project_id: int) -> VotesVersion:
-        """Every source's write counter and the decisions' count and last id: the
-        versions :meth:`votes_version` derives, for every kind of source at once."""
+        """Every source's write counter, the decisions' count and last id and the review
+        requests' count, id sum and last id: the versions :meth:`votes_version` derives,
+        for every kind of source at once."""
         q = (select(SourceRow.id, SourceRow.kind, func.coalesce(SourceStatsRow.changes, 0))
              .outerjoin(SourceStatsRow, SourceStatsRow.source_id == SourceRow.id)
              .where(SourceRow.project_id == project_id).order_by(SourceRow.id))
@@ -255,7 +305,12 @@ class SqlPages(SqlBase):
                 select(func.count(ReviewDecisionRow.id), func.max(ReviewDecisionRow.id))
                 .where(ReviewDecisionRow.project_id == project_id)
             ).one()
-        return VotesVersion(sources, (int(n), int(last or 0)))
+            rq = ReviewRequestRow.item_id  # read from the key (project_id, item_id) alone
+            asked = s.execute(select(func.count(rq), func.coalesce(func.sum(rq), 0),
+                                     func.coalesce(func.max(rq), 0))
+                              .where(ReviewRequestRow.project_id == project_id)).one()
+        return VotesVersion(sources, (int(n), int(last or 0)),
+                            (int(asked[0]), int(asked[1]), int(asked[2])))
 
 
 def _vote_columns(project_id: int) -> Any:

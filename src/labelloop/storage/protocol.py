@@ -30,6 +30,7 @@ from labelloop.core.records import (
 )
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.storage.browse import BrowseFilter, BrowseRow, BulkResult, Sort
+from labelloop.storage.comments import CommentRecord
 from labelloop.storage.llm import LLMRun
 from labelloop.storage.loop_rounds import LoopRound
 from labelloop.storage.pages import ItemFlags, VotesVersion
@@ -342,6 +343,8 @@ class PageRepository(Protocol):
 
     def count_flagged(self, project_id: int, *groups: tuple[int, int]) -> list[int]: ...
 
+    def count_requested(self, project_id: int, none_of: int = 0) -> int: ...
+
     def votes_of_sources(self, project_id: int, source_ids: Sequence[int]) -> list[Vote]: ...
 
     def item_votes(self, project_id: int, item_ids: Sequence[int], *,
@@ -440,6 +443,23 @@ class BrowseRepository(Protocol):
     def accept_suggestions(self, project_id: int, f: BrowseFilter, *, reviewer_id: int,
                            reviewer_name: str, note: str = "") -> BulkResult: ...
 
+    def request_review_where(self, project_id: int, f: BrowseFilter, *,
+                             requested_by: int | None) -> BulkResult: ...
+
+    def delete_where(self, project_id: int, f: BrowseFilter) -> BulkResult: ...
+
+
+class CommentRepository(Protocol):
+    """Comments on items."""
+
+    def add_comment(self, project_id: int, item_id: int, author_id: int, body: str, *,
+                    reply_to: int | None = None) -> CommentRecord: ...
+
+    def item_comments(self, project_id: int, item_id: int, *,
+                      viewer_id: int | None = None) -> list[CommentRecord]: ...
+
+    def comment_counts(self, project_id: int, item_ids: Sequence[int]) -> dict[int, int]: ...
+
 
 class StoreProtocol(
     ProjectRepository,
@@ -456,6 +476,7 @@ class StoreProtocol(
     LoopRoundRepository,
     LLMRepository,
     BrowseRepository,
+    CommentRepository,
     ProgressRepository,
     Protocol,
 ):

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from labelloop.storage import claim_queue as cq
 from labelloop.storage.base import SqlBase, aware, chunks
+from labelloop.storage.comments import ReviewRequestRow
 from labelloop.storage.server_models import ItemQueueRow, ReviewDecisionRow
 
 
@@ -20,11 +21,14 @@ class SqlReviews(SqlBase):
         self, project_id: int, item_id: int, reviewer_id: int, decision: str,
         value: dict[str, Any], note: str, created_at: datetime,
     ) -> None:
-        """Store a reviewer's decision; ``send_back`` asks one more annotator for the item."""
+        """Store a reviewer's decision (which closes the item's review request, if any);
+        ``send_back`` asks one more annotator for the item."""
         with self.write() as s:
             s.add(ReviewDecisionRow(project_id=project_id, item_id=item_id,
                                     reviewer_id=reviewer_id, decision=decision, value=value,
                                     note=note, created_at=created_at))
+            s.execute(delete(ReviewRequestRow).where(ReviewRequestRow.project_id == project_id,
+                                                     ReviewRequestRow.item_id == item_id))
             if decision == "send_back":
                 row = s.get(ItemQueueRow, item_id)
                 if row is None:

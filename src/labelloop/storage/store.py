@@ -3,7 +3,7 @@
 :class:`Store` implements :class:`~labelloop.storage.protocol.StoreProtocol` by combining
 the SQL repositories of this package (projects, items, annotations, exports, status,
 accounts, members, queue, reviews, jobs, pages, loop rounds, LLM answers and runs,
-the data browser). Every
+the data browser, comments). Every
 public method runs in its own transaction: writes in ``BEGIN IMMEDIATE`` on SQLite, reads in
 one snapshot (``REPEATABLE READ`` on PostgreSQL).
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from labelloop.storage.accounts import SqlAccounts
 from labelloop.storage.annotations import SqlAnnotations
 from labelloop.storage.browse import SqlBrowse
+from labelloop.storage.comments import SqlComments
 from labelloop.storage.exports import SqlExports
 from labelloop.storage.items import SqlItems
 from labelloop.storage.jobs import SqlJobs
@@ -37,7 +38,7 @@ __all__ = ["Failure", "ImportResult", "ProjectInfo", "Store"]
 
 class Store(SqlProjects, SqlItems, SqlAnnotations, SqlExports, SqlStatus, SqlAccounts,
             SqlMembers, SqlClaims, SqlReviews, SqlJobs, SqlPages, SqlLoopRounds, SqlLLM,
-            SqlBrowse, SqlProgress):
+            SqlBrowse, SqlProgress, SqlComments):
     """Storage of projects, items, sources, annotations, accounts and the queue.
 
     Parameters

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -193,12 +195,22 @@ def test_dashboard_import_form_reports_results_and_errors(client: TestClient,
 
     csrf = login(client, "admin")
     url = f"/p/{world.a.id}/import"
-    ok = client.post(url, data={"csrf_token": csrf},
-                     files={"file": ("new.csv", b"text\nanother comment\n", "text/csv")})
-    assert "Imported 1 item(s)" in ok.text
-    bad = client.post(url, data={"csrf_token": csrf, "label_column": "label"},
-                      files={"file": ("bad.csv", b"text,label\n<b>x</b>,eggs\n", "text/csv")})
+
+    def finished(started: Any) -> Any:
+        """The import's fragment once its background job ended."""
+        job = re.search(r'hx-get="(/p/\d+/import/[\w-]+)"', started.text)
+        assert job, started.text
+        for thread in client.app.state.ctx.imports.threads:  # type: ignore[attr-defined]
+            thread.join(30)
+        return client.get(job.group(1))
+
+    ok = finished(client.post(url, data={"csrf_token": csrf}, files={
+        "file": ("new.csv", b"text\nanother comment\n", "text/csv")}))
+    assert "Imported 1 item(s)" in ok.text and "hx-get" not in ok.text
+    bad = finished(client.post(url, data={"csrf_token": csrf, "label_column": "label"}, files={
+        "file": ("bad.csv", b"text,label\n<b>x</b>,eggs\n", "text/csv")}))
     assert 'class="alert bad"' in bad.text and "<b>x</b>" not in bad.text
+    assert "Nothing was imported from bad.csv" in bad.text and 'id="import-problems"' in bad.text
     # the error names the uploaded file, never the server's temporary folder
     assert "bad.csv" in bad.text and tempfile.gettempdir() not in bad.text
     api = client.post(f"/api/v1/projects/{world.a.id}/import", headers={"X-CSRF-Token": csrf},

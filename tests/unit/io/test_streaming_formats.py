@@ -80,11 +80,12 @@ def test_csv_batches_are_bounded_and_stop_at_the_first_problem(tmp_path: Path) -
     sizes = [len(b.items) for b in iter_csv(good, schema, ImportOptions(), batch_size=4)]
     assert sizes == [4, 4, 2]
     bad = _csv(tmp_path / "bad.csv", ["cat"] * 5 + ["wolf"] + ["dog"] * 5 + ["fox"])
-    got: list[int] = []
+    got: list[tuple[int, int]] = []
     with pytest.raises(ImportValidationError) as err:
         for b in iter_csv(bad, schema, ImportOptions(), batch_size=4):
-            got.append(len(b.items))
-    assert got == [4]  # the batch holding row 6 and every later one is withheld
+            got.append((len(b.items), b.rows))
+    # the batch holding row 6 and every later one is withheld: only the rows read come
+    assert got == [(4, 4), (0, 4), (0, 4)]
     assert [p.line for p in err.value.report.problems] == [7, 13]  # every bad row
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from labelloop.core.records import UserRecord
 from labelloop.errors import ValidationError
 from labelloop.server.deps import Ctx, ProjectDep, Reviewer, ServerContext
+from labelloop.server.policies import require
 from labelloop.server.routes.pages import _page
 from labelloop.server.schemas.api import ItemOut, ProjectOut
 from labelloop.services.browse import (
@@ -37,9 +39,10 @@ PAGE = 50
 COUNT_CAP = 10_000
 """The page counts the matches up to this (then shows "10,000+"): a count walks the
 matches, and at 1M items a selective filter's count to 100,000 took over a second."""
-Action = Literal["accept", "set_split"]
+Action = Literal["accept", "set_split", "send_to_review", "delete"]
+ACTIONS: tuple[str, ...] = get_args(Action)
 FILTER_KEYS = ("search", "state", "label", "source", "annotator", "min_confidence",
-               "max_confidence", "disagreement", "split", "meta")
+               "max_confidence", "disagreement", "split", "meta", "has_comments")
 
 
 @dataclass
@@ -56,6 +59,7 @@ class BrowseQuery:
     disagreement: str | None = None
     split: str | None = None
     meta: str | None = None
+    has_comments: str | None = None
 
     @classmethod
     def of_pairs(cls, pairs: Iterable[tuple[str, str]]) -> BrowseQuery:
@@ -83,8 +87,13 @@ class BrowseQuery:
             annotator=self.annotator or None,
             min_confidence=_number("min_confidence", self.min_confidence),
             max_confidence=_number("max_confidence", self.max_confidence),
-            disagreement=(self.disagreement or "").lower() in ("1", "true", "on", "yes"),
-            split=self.split or None, meta=self.meta or None)
+            disagreement=_yes(self.disagreement),
+            split=self.split or None, meta=self.meta or None,
+            has_comments=_yes(self.has_comments))
+
+
+def _yes(raw: str | None) -> bool:
+    return (raw or "").lower() in ("1", "true", "on", "yes")
 
 
 def _number(name: str, raw: str | None) -> float | None:
@@ -110,13 +119,15 @@ class BrowseItemOut(BaseModel):
     label: str | list[str] | None
     label_source: str | None
     confidence: float | None
+    comments: int = 0
 
     @classmethod
     def of(cls, e: BrowseEntry) -> BrowseItemOut:
         """The row of an entry."""
         return cls(id=e.item.id or 0, external_id=e.item.external_id, text=e.item.text,
                    image=e.item.image, split=e.item.split, state=e.state, flags=e.flags,
-                   label=e.label, label_source=e.label_source, confidence=e.confidence)
+                   label=e.label, label_source=e.label_source, confidence=e.confidence,
+                   comments=e.comments)
 
 
 class BrowsePageOut(BaseModel):
@@ -155,16 +166,22 @@ def _check_sort(sort: str) -> Sort:
     return sort  # type: ignore[return-value]
 
 
-def run_bulk(browse: Browse, user: Any, action: str, f: BrowseFilter,
+def run_bulk(browse: Browse, user: UserRecord, action: str, f: BrowseFilter,
              split: str | None) -> BulkResult:
-    """Apply one bulk action (the caller checked the role)."""
+    """Apply one bulk action (the caller checked the reviewer role; ``delete`` needs an
+    admin, checked here)."""
     if action == "accept":
         return browse.accept(user, f)
     if action == "set_split":
         if not split:
             raise ValidationError("set_split needs the split to set")
         return browse.set_split(f, split)
-    raise ValidationError(f"unknown action {action!r}; expected accept or set_split")
+    if action == "send_to_review":
+        return browse.send_to_review(user, f)
+    if action == "delete":
+        require(user, "manage")
+        return browse.delete(f)
+    raise ValidationError(f"unknown action {action!r}; expected one of {ACTIONS}")
 
 
 @router.get("/projects/{project_id}/browse", response_model=BrowsePageOut)
@@ -176,18 +193,20 @@ def browse_items(project: ProjectDep, _: Reviewer, ctx: Ctx, request: Request,
                  annotator: str | None = None, min_confidence: str | None = None,
                  max_confidence: str | None = None, disagreement: str | None = None,
                  split: str | None = None, meta: str | None = None,
-                 sort: str = "id", desc: bool = False, cursor: str | None = None,
-                 limit: int = PAGE, count: bool = False) -> BrowsePageOut:
+                 has_comments: str | None = None, sort: str = "id", desc: bool = False,
+                 cursor: str | None = None, limit: int = PAGE, count: bool = False
+                 ) -> BrowsePageOut:
     """Items matching a filter, a page at a time (reviewer, admin).
 
     Filters: ``search`` (words of the text), ``state``, ``label`` (final label),
     ``source``, ``annotator``, ``min_confidence``/``max_confidence``, ``disagreement``,
-    ``split``, ``meta`` (``key=value``). ``sort``: id, priority, confidence or date
-    (``desc`` for descending); page on with ``cursor`` = the ``next`` of the previous
-    page (also in the ``Link`` header). ``count``: also count the matches (to 100,000).
+    ``split``, ``meta`` (``key=value``), ``has_comments``. ``sort``: id, priority,
+    confidence or date (``desc`` for descending); page on with ``cursor`` = the ``next``
+    of the previous page (also in the ``Link`` header). ``count``: also count the matches
+    (to 100,000).
     """
     q = BrowseQuery(search, list(state or []), label, source, annotator, min_confidence,
-                    max_confidence, disagreement, split, meta)
+                    max_confidence, disagreement, split, meta, has_comments)
     b = _browse(ctx, project)
     f = q.build(b)
     page = b.page(f, sort=_check_sort(sort), desc=desc, cursor=cursor, limit=limit)
@@ -202,7 +221,9 @@ def browse_items(project: ProjectDep, _: Reviewer, ctx: Ctx, request: Request,
 @router.post("/projects/{project_id}/browse/bulk", response_model=BulkOut)
 def bulk(project: ProjectDep, body: BulkIn, user: Reviewer, ctx: Ctx) -> BulkOut:
     """Accept the suggestion (the label model's, else a model's answer, kept as your gold
-    answer) or set the split, on the checked rows or a whole filter (reviewer, admin)."""
+    answer), set the split, send to review (the items wait in the review queue, reason
+    ``requested``) or delete (admin only: the items and everything attached), on the
+    checked rows or a whole filter (reviewer, admin)."""
     b = _browse(ctx, project)
     pairs = [(k, x) for k, v in body.filter.items()
              for x in (v if isinstance(v, list) else [v])]
@@ -241,7 +262,7 @@ def browse_page(request: Request, project: ProjectDep, user: Reviewer, ctx: Ctx,
     page = b.page(f, sort=_check_sort(sort), desc=desc, cursor=cursor, limit=PAGE)
     keep = [*q.pairs(), ("sort", sort), *([("desc", "true")] if desc else [])]
     report = None
-    if done in ("accept", "set_split") and changed is not None and matched is not None:
+    if done in ACTIONS and changed is not None and matched is not None:
         report = (done, changed, matched)
     return _page(request, "browse.html", user, project=ProjectOut.of(project), q=q,
                  rows=page.rows, next_cursor=page.next, count=b.count(f, cap=COUNT_CAP),
@@ -258,9 +279,12 @@ def browse_bulk(request: Request, project: ProjectDep, user: Reviewer, ctx: Ctx,
                 action: Annotated[str, Form()], scope: Annotated[str, Form()] = "checked",
                 ids: Annotated[list[int] | None, Form()] = None,
                 filter: Annotated[str, Form()] = "", split: Annotated[str, Form()] = "",
-                back: Annotated[str, Form()] = "") -> Response:
+                back: Annotated[str, Form()] = "",
+                confirm: Annotated[str, Form()] = "") -> Response:
     """A bulk action from the page: on the checked rows, or (``scope=filter``) on every
-    item of the filter; back to the page with what it changed."""
+    item of the filter; back to the page with what it changed. ``delete`` (admins) first
+    answers a confirmation page naming how many items go; its button sends
+    ``confirm=yes``."""
     b = _browse(ctx, project)
     q = BrowseQuery.of_pairs(parse_qsl(filter))
     if scope != "filter" and not ids:
@@ -270,6 +294,10 @@ def browse_bulk(request: Request, project: ProjectDep, user: Reviewer, ctx: Ctx,
         picked = q.pairs() if scope == "filter" else [("ids", str(i)) for i in ids or []]
         return RedirectResponse(f"/api/v1/projects/{project.id}/browse/export?"
                                 f"{urlencode(picked)}", status_code=303)
+    if action == "delete" and confirm != "yes":
+        require(user, "manage")
+        return _page(request, "browse_confirm.html", user, project=ProjectOut.of(project),
+                     count=b.count(f), scope=scope, ids=ids or [], filter=filter, back=back)
     res = run_bulk(b, user, action, f, split or None)
     report = [("done", action), ("changed", str(res.changed)), ("matched", str(res.matched))]
     keep = [(k, v) for k, v in parse_qsl(back) if k not in ("done", "changed", "matched")]

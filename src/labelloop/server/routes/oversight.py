@@ -75,7 +75,9 @@ def get_item(project: ProjectDep, item_id: int, _: Reviewer, ctx: Ctx) -> Review
 def review_queue(project: ProjectDep, _: Reviewer, ctx: Ctx, request: Request,
                  response: Response, reason: str | None = None, limit: int = 50,
                  after: int = 0) -> list[ReviewEntryOut]:
-    """Items flagged needs_review, disagreements and honeypot misses, not yet reviewed.
+    """Items flagged needs_review, disagreements, honeypot misses, automated checks and
+    items sent to review from the data browser, not yet reviewed (``reason``: one of
+    them: needs_review, disagreement, honeypot_miss, check, requested).
 
     ``after``: start after this item id; a full page's ``Link`` header names the next.
     """
@@ -122,34 +124,45 @@ def patch_settings(project: ProjectDep, body: SettingsPatch, _: Admin, ctx: Ctx)
     return ProjectOut.of(service.info)
 
 
-def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
-                  format: str | None, label_column: str | None) -> dict[str, int]:
-    """Store an uploaded file in a temporary folder and import it into the project.
-
-    Errors name the file as it was uploaded, never the server's temporary folder."""
+def save_upload(ctx: ServerContext, file: UploadFile, folder: Path) -> Path:
+    """Copy an upload into ``folder`` under a safe version of its name (refused beyond
+    the server's upload limit)."""
     suffix = Path(file.filename or "upload").suffix.lower()[:10]
     stem = re.sub(r"[^\w.-]", "_", Path(file.filename or "upload").stem)[:80] or "upload"
+    path = folder / f"{stem}{suffix}"
+    copied = 0
+    with path.open("wb") as fh:
+        while chunk := file.file.read(1 << 20):
+            copied += len(chunk)
+            if copied > ctx.max_upload_bytes:  # a body without Content-Length
+                raise PayloadTooLargeError(too_large(ctx.max_upload_bytes))
+            fh.write(chunk)
+    return path
+
+
+def scrub_folder(exc: LabelloopError, folder: str) -> None:
+    """Remove a server folder from an error's message and details (errors name the file
+    as it was uploaded, never the server's temporary folder)."""
+    exc.message = exc.message.replace(f"{folder}/", "").replace(folder, "")
+    exc.args = (exc.message,)
+    if isinstance(exc.details, list):
+        exc.details = [{k: v.replace(f"{folder}/", "") if isinstance(v, str) else v
+                        for k, v in d.items()} if isinstance(d, dict) else d
+                       for d in exc.details]
+
+
+def import_upload(ctx: ServerContext, project: ProjectInfo, file: UploadFile,
+                  format: str | None, label_column: str | None) -> dict[str, int]:
+    """Store an uploaded file in a temporary folder and import it into the project."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{stem}{suffix}"
-        copied = 0
-        with path.open("wb") as fh:
-            while chunk := file.file.read(1 << 20):
-                copied += len(chunk)
-                if copied > ctx.max_upload_bytes:  # a body without Content-Length
-                    raise PayloadTooLargeError(too_large(ctx.max_upload_bytes))
-                fh.write(chunk)
+        path = save_upload(ctx, file, Path(tmp))
         options = {} if not label_column else {"label_column": label_column}
         try:
             res = ctx.project_service(project).import_file(
                 path, format=format or None, image_root=ctx.media_root, trust_folder=False,
                 **options)
         except LabelloopError as exc:
-            exc.message = exc.message.replace(f"{tmp}/", "").replace(tmp, "")
-            exc.args = (exc.message,)
-            if isinstance(exc.details, list):
-                exc.details = [{k: v.replace(f"{tmp}/", "") if isinstance(v, str) else v
-                                for k, v in d.items()} if isinstance(d, dict) else d
-                               for d in exc.details]
+            scrub_folder(exc, tmp)
             raise
     return {"added": res.added, "skipped": res.skipped, "annotations": res.annotations}
 

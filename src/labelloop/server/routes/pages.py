@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -34,9 +34,9 @@ from labelloop.server.policies import allowed
 from labelloop.server.routes.accounts import login
 from labelloop.server.routes.convert import entry_out, scorecard_out, task_out
 from labelloop.server.routes.labeling import my_card
-from labelloop.server.routes.oversight import import_upload
 from labelloop.server.schemas.api import ProjectOut, SettingsPatch, SpanIO
 from labelloop.server.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
+from labelloop.services.comments import COMMENT_MAX, Comments
 from labelloop.services.progress import progress, why_chosen
 from labelloop.services.project import ProjectInfo
 from labelloop.services.spending import spending
@@ -156,6 +156,18 @@ def home_page(request: Request, user: UserRecord, ctx: ServerContext, status: in
     return _page(request, "home.html", user, status=status, rows=rows, **extra)
 
 
+def comments_panel(ctx: ServerContext, project: ProjectInfo, user: UserRecord, item_id: int
+              ) -> dict[str, Any]:
+    """What ``comments.html`` shows of an item (the caller checked that the user may see
+    it): the comments the user may read and, for reviewers, whom a reply may address
+    (the other people who commented)."""
+    see_all = allowed(user, "review")
+    found = Comments(ctx.store, project).visible(user, item_id, see_all=see_all)
+    people = {c.author_id: c.author for c in found if c.author_id != user.id}
+    return {"comments": found, "comment_max": COMMENT_MAX,
+            "repliable": sorted(people.items(), key=lambda p: p[1]) if see_all else []}
+
+
 @router.get("/p/{project_id}/label")
 def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
                item: int | None = None) -> Response:
@@ -171,7 +183,8 @@ def label_page(request: Request, project: ProjectDep, user: Labeler, ctx: Ctx,
                  task_json=out.model_dump(mode="json"), edit=item is not None,
                  note=ctx.review(project).send_back_note(out.item.id),
                  progress=progress(ctx.store, project, user) if fresh else None,
-                 why=why_chosen(ctx.store, project, out.item.id) if fresh else None)
+                 why=why_chosen(ctx.store, project, out.item.id) if fresh else None,
+                 item_id=out.item.id, **comments_panel(ctx, project, user, out.item.id))
 
 
 @router.get("/p/{project_id}/review")
@@ -203,7 +216,8 @@ def review_item(request: Request, project: ProjectDep, item_id: int, user: Revie
                   for v in entry.votes]
     return _page(request, "review_item.html", user, project=ProjectOut.of(project),
                  entry=entry, answers=answers, entry_json=entry.model_dump(mode="json"),
-                 reason=reason or None, marked=marked)
+                 reason=reason or None, marked=marked, item_id=item_id,
+                 **comments_panel(ctx, project, user, item_id))
 
 
 @dataclass(frozen=True)
@@ -372,18 +386,6 @@ def users_active(user_id: int, user: Admin, ctx: Ctx,
     """Deactivate or reactivate a user."""
     ctx.users.set_active(user_id, active)
     return RedirectResponse("/admin/users", status_code=303)
-
-
-@router.post("/p/{project_id}/import")
-def import_page(request: Request, project: ProjectDep, user: Admin, ctx: Ctx,
-                file: Annotated[UploadFile, File()],
-                label_column: Annotated[str, Form()] = "") -> Response:
-    """Import an uploaded file from the dashboard (htmx swaps in the result)."""
-    try:
-        result = import_upload(ctx, project, file, None, label_column or None)
-    except LabelloopError as exc:
-        return _page(request, "import_result.html", user, error=exc.message)
-    return _page(request, "import_result.html", user, result=result, error=None)
 
 
 # -- account: your API tokens ----------------------------------------------------------
