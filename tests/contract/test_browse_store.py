@@ -211,3 +211,26 @@ def test_set_split_and_export(world: World) -> None:
     assert all(x["label"] == "pos" and x["split"] == "test" for x in lines)
     with pytest.raises(ValidationError, match="split"):
         b.set_split(f, "holdout")
+
+
+def test_search_index_survives_the_upgrade_to_0019_and_forgets_deleted_items(
+        db_url: str) -> None:
+    # 0019 makes the SQLite index contentless: items indexed before it are found after
+    store = Store(db_url, migrate=False)
+    try:
+        store.migrate("0017")
+        p = store.create_project("upgrade", SCHEMA)
+        texts = ["a ripe banana", "a green apple", "banana bread", "no fruit"]
+        ids = store.import_records(p.id, [ItemRecord(data={"text": t}) for t in texts]).item_ids
+        store.migrate()
+        b = Browse(store, store.project(p.id))
+        assert b.count(b.filter(search="banana")) == 2
+        store.import_records(p.id, [ItemRecord(data={"text": "banana split"})])
+        assert b.count(b.filter(search="banana")) == 3
+        with store.engine.begin() as conn:  # nothing deletes items yet: a raw delete
+            conn.exec_driver_sql(f"DELETE FROM items WHERE id = {ids[0]}")
+        assert b.count(b.filter(search="banana")) == 2
+        assert b.count(b.filter(search="ripe")) == 0
+        assert b.count(b.filter(search="apple")) == 1
+    finally:
+        store.close()
