@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +63,21 @@ def test_a_reader_killed_mid_file_is_an_error_not_a_short_file() -> None:
     assert got == [1]
 
 
+def test_the_reader_runs_in_a_child_unless_other_threads_run() -> None:
+    def pid() -> Iterator[int]:
+        yield os.getpid()
+
+    assert list(read_ahead(pid)) != [os.getpid()]
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:  # a fork would copy no other thread: the reader stays in this process
+        assert list(read_ahead(pid)) == [os.getpid()]
+    finally:
+        stop.set()
+        other.join()
+
+
 def test_closing_early_stops_the_reader() -> None:
     it = read_ahead(lambda: _numbers(10**9))
     assert next(it) == 0
@@ -89,6 +105,7 @@ def project(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def test_a_file_read_ahead_is_stored_whole_and_searchable(project: Project, tmp_path: Path) -> None:
+    assert can_read_ahead()  # the import below reads in a child
     path = _write_csv(tmp_path / "in.csv", N_ROWS)
     seen: list[int] = []
     res = project.import_file(path, label_kind="gold", progress=seen.append)

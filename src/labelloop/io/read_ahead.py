@@ -8,13 +8,15 @@ the last, and waits when it is that far ahead (memory stays bounded by a few bat
 
 An exception the reader raises (a validation report at the end of the file) is raised
 again in the parent, in order after the batches read before it. Where ``fork`` is not
-available the reader runs in this process, as it would without :func:`read_ahead`.
+available, or other threads run (a server), the reader runs in this process, as it would
+without :func:`read_ahead`.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
+import threading
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -25,8 +27,10 @@ _ITEM, _END, _ERROR = "item", "end", "error"
 
 
 def can_read_ahead() -> bool:
-    """Whether :func:`read_ahead` runs readers in a second process here (it needs ``fork``)."""
-    return "fork" in mp.get_all_start_methods()
+    """Whether :func:`read_ahead` runs readers in a second process here: it needs ``fork``
+    and a process with one thread (a fork copies no other thread, so a lock another thread
+    held, e.g. a server's, would stay held in the child)."""
+    return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
 
 
 def read_ahead(reader: Callable[[], Iterator[T]]) -> Iterator[T]:
