@@ -113,6 +113,10 @@ class ImportValidationError(ValidationError):
         )
         self.report = report
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its report (an import reader in another process raises it)
+        return (type(self), (self.report,))
+
 
 class EmptyPoolError(UserInputError):
     """There is nothing left in the pool to select from."""

@@ -300,3 +300,26 @@ def test_comments_are_kept_per_item_and_read_by_who_may(world: World) -> None:
     other = s.create_project("elsewhere", SCHEMA)
     with pytest.raises(NotFoundError):
         Comments(s, other).add(ann1, item, "wrong project")
+
+
+def test_search_index_survives_the_upgrade_to_0019_and_forgets_deleted_items(
+        db_url: str) -> None:
+    # 0019 makes the SQLite index contentless: items indexed before it are found after
+    store = Store(db_url, migrate=False)
+    try:
+        store.migrate("0017")
+        p = store.create_project("upgrade", SCHEMA)
+        texts = ["a ripe banana", "a green apple", "banana bread", "no fruit"]
+        ids = store.import_records(p.id, [ItemRecord(data={"text": t}) for t in texts]).item_ids
+        store.migrate()
+        b = Browse(store, store.project(p.id))
+        assert b.count(b.filter(search="banana")) == 2
+        store.import_records(p.id, [ItemRecord(data={"text": "banana split"})])
+        assert b.count(b.filter(search="banana")) == 3
+        with store.engine.begin() as conn:  # nothing deletes items yet: a raw delete
+            conn.exec_driver_sql(f"DELETE FROM items WHERE id = {ids[0]}")
+        assert b.count(b.filter(search="banana")) == 2
+        assert b.count(b.filter(search="ripe")) == 0
+        assert b.count(b.filter(search="apple")) == 1
+    finally:
+        store.close()

@@ -65,13 +65,17 @@ def open_project(folder: Path) -> Project:
 @contextmanager
 def import_progress(file: Path) -> Iterator[Callable[[int], None]]:
     """A progress bar over the bytes of ``file`` (on stderr; hidden when it is no
-    terminal); yields the callback an import calls with the bytes read so far."""
+    terminal); yields the callback an import calls with the bytes read so far.
+
+    The bar is redrawn by that callback, never by a refresh thread: the import may fork a
+    reader process, which it does only from a single-threaded process
+    (:func:`~labelloop.io.read_ahead.can_read_ahead`)."""
     total = file.stat().st_size if file.is_file() else None
     columns = (TextColumn("importing {task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*columns, console=err_console, transient=True, auto_refresh=False) as bar:
         task = bar.add_task(file.name, total=total)
-        yield lambda done: bar.update(task, completed=done)
+        yield lambda done: bar.update(task, completed=done, refresh=True)
 
 
 def report_error(exc: LabelloopError) -> None:

@@ -20,6 +20,11 @@ from labelloop.io.seen import FirstSeen
 from labelloop.services.media import image_size, resolve_media
 
 
+def has_local_image(items: Iterable[ImportItem]) -> bool:
+    """Whether any of the items is a local image (a path, not a web URL)."""
+    return any((image := it.image) is not None and not is_web_url(image) for it in items)
+
+
 class ImportChecks:
     """Checks rows of one import batch by batch; memory grows by about 24 bytes per row
     with an external id (:class:`~labelloop.io.seen.FirstSeen`).
@@ -42,7 +47,6 @@ class ImportChecks:
         self.base = base
         self.roots = list(roots)
         self.report = ImportReport()
-        self.local_images = False
         self._ids = FirstSeen()
         self._row = 0
         self._read = 0
@@ -69,7 +73,6 @@ class ImportChecks:
             image = it.image
             if image is None or is_web_url(image):
                 continue
-            self.local_images = True
             path = resolve_media(image, self.base, self.roots)
             if path is None:
                 self.report.add(

@@ -36,7 +36,8 @@ from labelloop.io import (
     detect_import_format,
     get_format,
 )
-from labelloop.services.imports import ImportChecks
+from labelloop.io.read_ahead import read_ahead
+from labelloop.services.imports import ImportChecks, has_local_image
 from labelloop.services.media import check_roots, local_image, media_roots
 from labelloop.storage import (
     Failure,
@@ -55,6 +56,9 @@ CONFIG_FILE = "labelloop.yaml"
 EXPORT_PAGE_SIZE = 1000
 """Items an export reads at a time (with their annotations)."""
 ACCESS_SETTINGS = ("members_only", "media_roots")
+READ_AHEAD_BYTES = 4 << 20
+"""Files at least this large are parsed in a second process while this one stores them
+(:func:`~labelloop.io.read_ahead.read_ahead`); smaller ones take less time than a fork."""
 
 
 @dataclass(frozen=True)
@@ -283,26 +287,39 @@ class Project:
             folder = p.resolve().parent
             if self.folder is None or folder != self.folder.resolve():
                 root = folder
-        batches = fmt.stream(p, self.schema, opts, image_root=root)
-        return self._store_batches(batches, p, trust_folder=trust_folder, progress=progress,
-                                   file_key=key, rows_progress=rows_progress)
+        schema = self.schema
+        fmt.check(schema.task, "import")  # before any process starts
+
+        def reader() -> Iterator[ParsedImport]:
+            return fmt.stream(p, schema, opts, image_root=root)
+
+        return self._store_batches(reader, p, trust_folder=trust_folder, progress=progress,
+                                   file_key=key, rows_progress=rows_progress,
+                                   ahead=rows_progress is None
+                                   and p.stat().st_size >= READ_AHEAD_BYTES)
 
     def import_dataframe(self, df: Any, **options: Any) -> ImportResult:
         """Import the rows of a pandas DataFrame (same options as :meth:`import_file`)."""
         from labelloop.io.hf_datasets import iter_dataframe
 
-        return self._store_batches(iter_dataframe(df, self.schema, _options(options)))
+        return self._store_batches(lambda: iter_dataframe(df, self.schema, _options(options)))
 
     def import_dataset(self, ds: Any, **options: Any) -> ImportResult:
         """Import the rows of a Hugging Face ``datasets.Dataset``."""
         from labelloop.io.hf_datasets import iter_dataset
 
-        return self._store_batches(iter_dataset(ds, self.schema, _options(options)))
+        return self._store_batches(lambda: iter_dataset(ds, self.schema, _options(options)))
 
-    def _store_batches(self, batches: Iterator[ParsedImport], source: Path | None = None, *,
-                       trust_folder: bool = False, progress: Callable[[int], None] | None = None,
+    def _store_batches(self, reader: Callable[[], Iterator[ParsedImport]],
+                       source: Path | None = None, *, trust_folder: bool = False,
+                       progress: Callable[[int], None] | None = None,
                        file_key: str | None = None,
-                       rows_progress: Callable[[int], None] | None = None) -> ImportResult:
+                       rows_progress: Callable[[int], None] | None = None,
+                       ahead: bool = False) -> ImportResult:
+        """Check and store the batches of ``reader()`` in one transaction; with ``ahead``
+        the reading and the checks run in a second process while this one stores
+        (:func:`~labelloop.io.read_ahead.read_ahead`; not with ``rows_progress``, which
+        the checks call as they read)."""
         roots = self.media_roots
         folder = source.resolve().parent if source is not None and trust_folder else None
         if folder is not None:
@@ -310,15 +327,25 @@ class Project:
         checks = ImportChecks(source.name if source else "data", base=self.folder, roots=roots,
                               on_rows=rows_progress)
 
+        def checked_batches() -> Iterator[ParsedImport]:
+            return checks.guard(reader())
+
+        batches = read_ahead(checked_batches) if ahead else checked_batches()
+        image_task = self.schema.task_type.is_image
+        local_images = False
+
         def checked() -> Iterator[tuple[list[ImportItem], list[PendingAnnotation]]]:
-            for batch in checks.guard(batches):
+            nonlocal local_images
+            for batch in batches:
+                if image_task and not local_images:
+                    local_images = has_local_image(batch.items)
                 yield batch.items, batch.annotations
                 if progress is not None:
                     progress(batch.position)
 
         result = self.store.import_batches(self.id, checked(), file_key=file_key,
                                            file_name=source.name if source else "")
-        if folder is not None and checks.local_images and (
+        if folder is not None and local_images and (
                 str(folder) not in self.info.media_roots) and (
                 self.folder is None or folder != self.folder.resolve()):
             self.info = self.store.set_access(

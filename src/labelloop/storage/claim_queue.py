@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import bindparam, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -70,13 +71,14 @@ def _room(project_id: Any) -> Any:
 def add_items(s: Session, project_id: int, item_ids: Sequence[int]) -> None:
     """Queue rows for newly imported items (nothing taken yet, no priority yet).
 
-    The rows are written from the ids alone, never selected back from ``items``: inside a
-    large import's transaction the planner's statistics of ``items`` are stale and a select
-    by id range became a scan per batch. On PostgreSQL the ids go as one array parameter
-    (``INSERT ... SELECT FROM unnest``): psycopg's ``executemany`` sends one statement per
-    row, which cost about 0.2 ms a row there. On SQLite, ``executemany`` of plain tuples.
-    ``has_room`` is true whenever the project's overlap is at least one. Items already
-    queued are left alone.
+    The rows are written from the ids alone, never selected back from ``items`` on
+    PostgreSQL: inside a large import's transaction the planner's statistics of ``items``
+    are stale and a select by id range became a scan per batch. There the ids go as one
+    array parameter (``INSERT ... SELECT FROM unnest``): psycopg's ``executemany`` sends one
+    statement per row, which cost about 0.2 ms a row there. On SQLite (whose import gives a
+    batch's items consecutive ids) one ``INSERT ... SELECT`` per run of consecutive ids
+    reads them by rowid range. ``has_room`` is true whenever the project's overlap is at
+    least one. Items already queued are left alone.
     """
     if not item_ids:
         return
@@ -88,13 +90,21 @@ def add_items(s: Session, project_id: int, item_ids: Sequence[int]) -> None:
             " FROM unnest(CAST(:ids AS integer[])) AS i ON CONFLICT DO NOTHING"),
             {"pid": project_id, "room": room, "ids": [int(i) for i in item_ids]})
         return
-    rows = [(int(i), project_id, room) for i in item_ids]
-    for chunk in chunks(rows, BULK):
-        s.connection().exec_driver_sql(_ADD_SQL, list(chunk))
+    for lo, hi in _runs(item_ids):
+        s.execute(_ADD_RANGE, {"pid": project_id, "room": room, "lo": lo, "hi": hi})
 
 
-_ADD_SQL = ("INSERT INTO claim_queue (item_id, project_id, has_room, unranked, sort_key, gold,"
-            " taken, extra) VALUES (?, ?, ?, true, 0.0, false, 0, 0) ON CONFLICT DO NOTHING")
+_ADD_RANGE = text(
+    "INSERT INTO claim_queue (item_id, project_id, has_room, unranked, sort_key, gold,"
+    " taken, extra) SELECT id, :pid, :room, true, 0.0, false, 0, 0 FROM items"
+    " WHERE id BETWEEN :lo AND :hi AND project_id = :pid ON CONFLICT DO NOTHING")
+
+
+def _runs(item_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """The distinct ids as ``(first, last)`` runs of consecutive ids."""
+    ids = np.unique(np.asarray(item_ids, dtype=np.int64))
+    cuts = np.flatnonzero(np.diff(ids) != 1) + 1
+    return [(int(run[0]), int(run[-1])) for run in np.split(ids, cuts)]
 
 
 def _refresh_statements() -> tuple[Any, Any]:

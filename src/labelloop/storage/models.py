@@ -55,7 +55,6 @@ class ItemRow(Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("project_id", "content_hash", name="uq_items_project_hash"),
-        Index("ix_items_project_priority", "project_id", "priority"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

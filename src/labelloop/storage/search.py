@@ -1,10 +1,12 @@
 """Full-text search over item text: SQLite FTS5 (``items_fts``), PostgreSQL ``tsvector``.
 
-Migration 0016 creates the index: on SQLite an FTS5 table whose rowid is the item id, which
-the import fills set-based in its own transaction (:func:`index_items`) and a trigger
-empties when items go; on PostgreSQL a GIN index on :data:`PG_SEARCH`, an expression
-PostgreSQL keeps up to date itself. A query is a list of words, each of which must occur
-(no stemming on either backend); FTS5 operators and quotes in it are taken literally.
+Migration 0016 creates the index: on SQLite an FTS5 table whose rowid is the item id
+(contentless since 0019: it keeps the index, not a copy of the text), which the import
+fills set-based in its own transaction (:func:`index_items`) and a trigger empties when
+items go (handing it the text it indexed); on PostgreSQL a GIN index on
+:data:`PG_SEARCH`, an expression PostgreSQL keeps up to date itself. A query is a list of
+words, each of which must occur (no stemming on either backend); FTS5 operators and quotes
+in it are taken literally.
 """
 
 from __future__ import annotations

@@ -19,14 +19,14 @@ The summary triggers of 0008 (as 0009 left them on SQLite) are recreated from th
 stored text with ``mstate`` added, so their bodies otherwise stay as they were.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
