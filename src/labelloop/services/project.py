@@ -339,7 +339,8 @@ class Project:
             for batch in batches:
                 if image_task and not local_images:
                     local_images = has_local_image(batch.items)
-                yield batch.items, batch.annotations
+                if batch.items or batch.annotations:  # past a bad row: progress only
+                    yield batch.items, batch.annotations
                 if progress is not None:
                     progress(batch.position)
 

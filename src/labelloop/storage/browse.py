@@ -32,7 +32,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     tuple_,
     update,
 )
@@ -427,7 +426,6 @@ def _delete_items(s: Session, doomed: Table) -> None:
     for table in _ATTACHED[1:]:
         s.execute(delete(table).where(table.item_id.in_(ids))
                   .execution_options(synchronize_session=False))
-    if s.get_bind().dialect.name == "sqlite":  # the FTS5 index (PostgreSQL: an index)
-        s.execute(text("DELETE FROM items_fts WHERE rowid IN (SELECT id FROM browse_doomed)"))
+    # the search index follows: a trigger on items (SQLite FTS5), an index (PostgreSQL)
     s.execute(delete(ItemRow).where(ItemRow.id.in_(ids))
               .execution_options(synchronize_session=False))
