@@ -83,7 +83,7 @@ class SqlJobs(SqlBase):
         if split is not None:
             q = q.where(ItemRow.split == split)
         with self.snapshot() as s:
-            return [int(i) for i in s.scalars(q.order_by(ItemRow.id))]
+            return [int(i) for i in s.connection().scalars(q.order_by(ItemRow.id))]
 
     def item_data(self, project_id: int, item_ids: Sequence[int]) -> list[dict[str, Any]]:
         """The ``data`` of items whose ids come in ascending order (a chunk of a job), read
