@@ -435,7 +435,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     src = Path(args.src).resolve()
     env = _env(src)
     res: dict[str, Any] = {"db": args.db, "items": args.items, "steps": {},
-                           "load_before": _load()}
+                           "load_before": _load(), "src": str(src)}
     steps = set(args.steps.split(","))
     with _workdir(args.keep) as tmp, database(args.db, Path(tmp), args.keep) as url:
         folder, data = Path(tmp) / "proj", Path(tmp) / "data.csv"
