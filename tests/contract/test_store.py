@@ -778,3 +778,25 @@ def test_priority_writes_past_the_rebuild_size_store_the_same(
             store.close()
     assert got[0] == got[1]
     assert got[0][0][:5] == [None] * 5 and bool(got[0][1][0][0]) is True
+
+
+def test_a_big_posterior_is_stored_and_replaced_whole(store: Store) -> None:
+    """Past one batch (SQLite: plain inserts the first time, upserts after; PostgreSQL: one
+    COPY and one upsert) every item gets its label, confidence, probabilities and flag."""
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(BIG)).item_ids
+    src = int(store.ensure_source(p.id, "label_model", "lm").id or 0)
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # the second posterior replaces the first
+        P = rng.dirichlet([1.0, 1.0], size=BIG)
+        pred = np.where(P.max(axis=1) < 0.55, -1, P.argmax(axis=1))
+        store.upsert_posterior(p.id, src, ids, pred, P.max(axis=1), P, P.max(axis=1) < 0.7,
+                               batch_size=500)
+        got = {a.item_id: a for a in store.annotations(p.id, kinds=["label_model"])}
+        assert len(got) == BIG
+        assert [got[i].label for i in ids] == [None if y < 0 else int(y) for y in pred]
+        assert [got[i].probs for i in ids] == P.tolist()
+        assert [got[i].confidence for i in ids] == P.max(axis=1).tolist()
+        assert [got[i].needs_review for i in ids] == (P.max(axis=1) < 0.7).tolist()
+    status = {(c.kind, c.name): c.annotations for c in store.status(p.id).sources}
+    assert status[("label_model", "lm")] == BIG

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -45,6 +46,7 @@ from labelloop.storage.vote_rows import (
     stamp_text,
     upsert_annotation_rows,
     upsert_sqlite,
+    upsert_staged,
 )
 
 _STREAM = 100_000
@@ -222,8 +224,18 @@ class SqlAnnotations(SqlBase):
             new = sqlite and np.unique(ids).size == ids.size and s.scalar(
                 select(AnnotationRow.id).where(AnnotationRow.source_id == source_id).limit(1)
             ) is None
+            staged = not sqlite and ids.size > CHUNK
             with bulk_votes(s, ids, [source_id], rows=ids.size):
-                for a in range(0, ids.size, batch_size):
+                if staged:  # PostgreSQL: every row in one COPY and one upsert
+                    upsert_staged(s, (
+                        (i, source_id, None if y < 0 else int(y), json.dumps({"probs": p}),
+                         c, r, None, now)
+                        for a in range(0, ids.size, batch_size)
+                        for i, y, c, p, r in zip(
+                            ids[a:a + batch_size].tolist(), lab[a:a + batch_size].tolist(),
+                            conf[a:a + batch_size].tolist(), P[a:a + batch_size].tolist(),
+                            rev[a:a + batch_size].tolist(), strict=True)))
+                for a in range(0, 0 if staged else ids.size, batch_size):
                     b = min(a + batch_size, ids.size)
                     batch = zip(ids[a:b].tolist(), lab[a:b].tolist(), conf[a:b].tolist(),
                                 P[a:b].tolist(), rev[a:b].tolist(), strict=True)
@@ -237,7 +249,7 @@ class SqlAnnotations(SqlBase):
                          "label": None if y < 0 else int(y), "value": {"probs": p},
                          "confidence": c, "needs_review": r, "seconds": None,
                          "created_at": now} for i, y, c, p, r in batch])
-            if sqlite and cq.counted_sources(s, [source_id]):
+            if (sqlite or staged) and cq.counted_sources(s, [source_id]):
                 cq.refresh(s, ids.tolist())
         return int(ids.size)
 
