@@ -127,9 +127,9 @@ def check_owned(
         n_items = int(s.scalar(select(func.count(ItemRow.id)).where(
             ItemRow.project_id == project_id, ItemRow.id.in_(ids.tolist()))) or 0)
     else:
-        stored = np.fromiter(s.scalars(select(ItemRow.id).where(
+        stored = fetch_numbers(s, select(ItemRow.id).where(
             ItemRow.project_id == project_id,
-            ItemRow.id.between(int(ids[0]), int(ids[-1])))), dtype=np.int64)
+            ItemRow.id.between(int(ids[0]), int(ids[-1]))), 1, np.int64)[:, 0]
         n_items = int(np.isin(ids, stored, assume_unique=True).sum())
     if n_items != ids.size:
         raise NotFoundError("some annotated items do not belong to this project")
