@@ -15,6 +15,7 @@ Call it after every ``settings.requeue_every`` new human labels (:func:`needs_re
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -162,13 +163,16 @@ def refresh_priorities(
     check_spec(executor)
     chooser = get_strategy(strategy)
     items = project.store.job_item_ids(project.id)  # ids only: no item records built
+    n_items = len(items)
     with tempfile.TemporaryDirectory(prefix="labelloop-embeddings-") as tmp:
         # the vectors stay on disk (memory-mapped): a 1M x 384 cache is 1.5 GB
         found, X = project.cached_embeddings(embedding_model, items,
                                              path=Path(tmp) / "vectors.f32")
+        del items
+        ids = np.asarray(found, dtype=np.int64)
+        del found
         human, (weak_items, weak_labels, weak_weights) = _training_columns(project,
                                                                            weak_weight)
-        ids = np.asarray(found, dtype=np.int64)
         human_items = np.fromiter(human, dtype=np.int64, count=len(human))
         human_rows = _rows_of(ids, human_items)
         train = [(r, lab, 1.0) for r, lab in zip(human_rows.tolist(), human.values(),
@@ -198,11 +202,11 @@ def refresh_priorities(
             project.set_priorities(priorities)
     return PriorityReport(
         strategy=strategy,
-        n_items=len(items),
+        n_items=n_items,
         n_scored=len(priorities),
         n_human_labeled=len(human),
         n_weak_labeled=int(weak_items.size),
-        missing_embeddings=len(items) - len(found),
+        missing_embeddings=n_items - int(ids.size),
         model_fitted=model is not None,
         n_human_labels=human_label_count(project),
     )
@@ -229,7 +233,7 @@ def _fit(
         "ml", "sklearn.linear_model", feature="active-learning priorities").LogisticRegression
     rows, labels, weights = (np.asarray(v) for v in zip(*train, strict=True))
     model = clone(estimator) if estimator is not None else LogisticRegression(max_iter=1000)
-    return model.fit(X[rows], labels, sample_weight=weights)
+    return model.fit(_take_rows(X, rows), labels, sample_weight=weights)
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,19 @@ def _probabilities(
             if on_chunk is not None:
                 on_chunk(n_done, len(bounds))
     return out
+
+
+def _take_rows(X: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]
+               ) -> npt.NDArray[np.float32]:
+    """``X[rows]``; of a memory map read from its file row by row, so the pages of the
+    rows do not stay in this process's memory."""
+    if not isinstance(X, np.memmap) or X.filename is None:
+        return np.asarray(X[rows])
+    size = X.shape[1] * 4
+    with open(X.filename, "rb") as fh:
+        fd = fh.fileno()
+        data = b"".join(os.pread(fd, size, X.offset + int(r) * size) for r in rows.tolist())
+    return np.frombuffer(data, dtype=np.float32).reshape(rows.size, X.shape[1]).copy()
 
 
 def _read_rows(X: npt.NDArray[np.float32], a: int, b: int) -> npt.NDArray[np.float32]:
