@@ -15,7 +15,6 @@ Call it after every ``settings.requeue_every`` new human labels (:func:`needs_re
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy.typing as npt
 
 from labelloop._deps import require
 from labelloop.active import margin
+from labelloop.active.base import take_rows
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
 from labelloop.core.records import SourceKind
 from labelloop.errors import ValidationError
@@ -233,7 +233,7 @@ def _fit(
         "ml", "sklearn.linear_model", feature="active-learning priorities").LogisticRegression
     rows, labels, weights = (np.asarray(v) for v in zip(*train, strict=True))
     model = clone(estimator) if estimator is not None else LogisticRegression(max_iter=1000)
-    return model.fit(_take_rows(X, rows), labels, sample_weight=weights)
+    return model.fit(take_rows(X, rows), labels, sample_weight=weights)
 
 
 @dataclass(frozen=True)
@@ -270,19 +270,6 @@ def _probabilities(
             if on_chunk is not None:
                 on_chunk(n_done, len(bounds))
     return out
-
-
-def _take_rows(X: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]
-               ) -> npt.NDArray[np.float32]:
-    """``X[rows]``; of a memory map read from its file row by row, so the pages of the
-    rows do not stay in this process's memory."""
-    if not isinstance(X, np.memmap) or X.filename is None:
-        return np.asarray(X[rows])
-    size = X.shape[1] * 4
-    with open(X.filename, "rb") as fh:
-        fd = fh.fileno()
-        data = b"".join(os.pread(fd, size, X.offset + int(r) * size) for r in rows.tolist())
-    return np.frombuffer(data, dtype=np.float32).reshape(rows.size, X.shape[1]).copy()
 
 
 def _read_rows(X: npt.NDArray[np.float32], a: int, b: int) -> npt.NDArray[np.float32]:
