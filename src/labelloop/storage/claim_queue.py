@@ -10,6 +10,7 @@ statement, which in ``READ COMMITTED`` sees everything committed before the lock
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, select, text, update
@@ -152,9 +153,9 @@ def set_rank(s: Session, project_id: int, priorities: dict[int, float]) -> None:
         for chunk in chunks(rows, BULK):
             s.connection().execute(stmt, list(chunk))
         return
-    plain = [(-float(p), int(i), project_id) for i, p in priorities.items()]
-    for part in chunks(plain, BULK):
-        s.connection().exec_driver_sql(_RANK_SQL, list(part))
+    pairs = iter(priorities.items())  # a batch of tuples at a time: bounded memory
+    while batch := [(-float(p), int(i), project_id) for i, p in islice(pairs, BULK)]:
+        s.connection().exec_driver_sql(_RANK_SQL, batch)
 
 
 _RANK_SQL = ("UPDATE claim_queue SET unranked = 0, sort_key = ? WHERE item_id = ?"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -90,10 +91,9 @@ def write_priorities(s: Session, project_id: int, priorities: dict[int, float]) 
         return
     rebuild = len(priorities) >= REBUILD_ROWS
     with rebuilt_indexes(s, _RANK_INDEXES) if rebuild else nullcontext():
-        rows = [(float(p), int(i), project_id) for i, p in priorities.items()]
-        for chunk in chunks(rows, BULK):
-            s.connection().exec_driver_sql(_SQLITE_PRIORITY, list(chunk))
-        del rows
+        pairs = iter(priorities.items())  # a batch of tuples at a time: bounded memory
+        while batch := [(float(p), int(i), project_id) for i, p in islice(pairs, BULK)]:
+            s.connection().exec_driver_sql(_SQLITE_PRIORITY, batch)
         cq.set_rank(s, project_id, priorities)
 
 
