@@ -101,7 +101,8 @@ TARGETS = {
 
 # -- processes --------------------------------------------------------------------------
 def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``cmd`` to completion; wall seconds and the child's own peak RSS (MB)."""
+    """Run ``cmd`` to completion; wall seconds, the child's CPU seconds (user + system: on
+    a loaded machine the figure that compares) and its own peak RSS (MB)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
@@ -110,7 +111,8 @@ def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, An
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:6])}... failed ({proc.returncode}):\n{out[-3000:]}")
-    return {"s": round(wall, 2), "rss_mb": round(usage.ru_maxrss / 1024), "out": out[-400:]}
+    return {"s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "rss_mb": round(usage.ru_maxrss / 1024), "out": out[-400:]}
 
 
 def _env(src: Path) -> dict[str, str]:
@@ -154,17 +156,40 @@ def write_csv(path: Path, n: int) -> None:
 
 
 @contextmanager
-def database(kind: str, folder: Path) -> Iterator[str | None]:
-    """A fresh database URL (None: the project's own SQLite file); dropped afterwards."""
+def _workdir(keep: Path | None) -> Iterator[str]:
+    """A temporary folder, or ``keep`` (created if missing, never removed)."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+            yield tmp
+        return
+    keep.mkdir(parents=True, exist_ok=True)
+    yield str(keep)
+
+
+@contextmanager
+def database(kind: str, folder: Path, keep: Path | None = None) -> Iterator[str | None]:
+    """A fresh database URL (None: the project's own SQLite file); dropped afterwards.
+
+    With ``keep``, a PostgreSQL schema is named in ``keep/schema`` and kept, so a later
+    run with the same ``keep`` reuses it with the project built there.
+    """
     if kind == "sqlite":
         yield None
         return
     import psycopg
 
-    schema = f"scale_{uuid.uuid4().hex[:10]}"
     raw = PG_URL.replace("+psycopg", "")
+    name_file = keep / "schema" if keep is not None else None
+    if name_file is not None and name_file.exists():
+        yield f"{PG_URL}?options=-csearch_path%3D{name_file.read_text().strip()}"
+        return
+    schema = f"scale_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(raw, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
+    if name_file is not None:
+        name_file.write_text(schema)
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        return
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:
@@ -410,15 +435,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     src = Path(args.src).resolve()
     env = _env(src)
     res: dict[str, Any] = {"db": args.db, "items": args.items, "steps": {},
-                           "load_before": _load()}
+                           "load_before": _load(), "src": str(src)}
     steps = set(args.steps.split(","))
-    with tempfile.TemporaryDirectory(prefix="scale-") as tmp, \
-            database(args.db, Path(tmp)) as url:
+    with _workdir(args.keep) as tmp, database(args.db, Path(tmp), args.keep) as url:
         folder, data = Path(tmp) / "proj", Path(tmp) / "data.csv"
-        write_csv(data, args.items)
+        built = folder.exists()
+        if built:
+            print(f"reusing the project built in {folder}", flush=True)
+        else:
+            write_csv(data, args.items)
         bare = url or f"sqlite:///{Path(tmp) / 'bare.db'}"
         init = ["init", str(folder), "--task", "text-classification", "--labels", "ham,spam"]
-        run_timed(cli(src, *init, *(["--db", url] if url else [])), env)
+        if not built:
+            run_timed(cli(src, *init, *(["--db", url] if url else [])), env)
 
         def step(name: str, cmd: list[str], baseline: list[str] | None = None,
                  peer_env: dict[str, str] | None = None) -> None:
@@ -431,8 +460,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res["steps"][name] = r
             print(f"{args.db} {args.items:>8} {name:<11} {json.dumps(r)}", flush=True)
 
-        step("import", cli(src, "import", str(data), "-p", str(folder)),
-             child(src, "baseline_import", str(data), bare))
+        if not built:
+            step("import", cli(src, "import", str(data), "-p", str(folder)),
+                 child(src, "baseline_import", str(data), bare))
         if "reimport" in steps:
             step("reimport", cli(src, "import", str(data), "-p", str(folder)))
         if "lf_apply" in steps:
@@ -446,7 +476,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if "fit" in steps:
             step("fit", cli(src, "label-model", "fit", "-p", str(folder)))
         if "prioritize" in steps:
-            run_timed(child(src, "cache_embeddings", str(folder)), env)
+            if not (Path(tmp) / "embedded").exists():
+                run_timed(child(src, "cache_embeddings", str(folder)), env)
+                if args.keep:
+                    (Path(tmp) / "embedded").touch()
             step("prioritize", cli(src, "prioritize", "-p", str(folder)))
         if "export" in steps:
             step("export", cli(src, "export", str(Path(tmp) / "out.jsonl"), "-p", str(folder)),
@@ -523,6 +556,10 @@ def main() -> None:
     ap.add_argument("--per-annotator", type=int, default=60)
     ap.add_argument("--src", default=str(ROOT / "src"), help="Source tree under test.")
     ap.add_argument("--json", type=Path, help="Append the run as one JSON line here.")
+    ap.add_argument("--keep", type=Path,
+                    help="Build the project in this folder and keep it (and its PostgreSQL "
+                    "schema); when the folder holds a project already, reuse it: no "
+                    "init or import, only --steps run (embeddings are cached once).")
     ap.add_argument("--report", type=Path, help="Render the markdown from these JSON lines.")
     args = ap.parse_args()
     if args.report:

@@ -688,3 +688,115 @@ def test_an_empty_import_adds_nothing_and_does_not_fail(store: Store) -> None:
     assert (res.added, res.skipped, res.item_ids) == (0, 0, [])
     assert store.import_batches(pid, [([], []), ([ItemRecord(data={"text": "x"})], [])]).added == 1
     assert store.count_items(pid) == 1
+
+
+def test_vote_columns_are_the_single_label_annotations(store: Store) -> None:
+    """``vote_columns`` gives what ``annotations`` gives (label not null), as arrays by
+    item then source, the confidence falling back to the largest probability, else NaN."""
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(BIG)).item_ids
+    old = store.ensure_source(p.id, "label_model", "lm", "v1")
+    new = store.ensure_source(p.id, "label_model", "lm", "v2")
+    human = store.ensure_source(p.id, "human", "ann")
+    rng = np.random.default_rng(0)
+    store.upsert_annotations(p.id, [
+        AnnotationRecord(item_id=i, source_id=int(src.id or 0),
+                         label=None if rng.random() < 0.1 else int(rng.integers(2)),
+                         confidence=None if rng.random() < 0.3 else float(rng.random()),
+                         probs=None if rng.random() < 0.5 else [0.25, 0.75])
+        for i in ids for src in (new, old) if rng.random() < 0.7])
+    store.upsert_annotations(p.id, [AnnotationRecord(item_id=ids[3], source_id=int(human.id or 0),
+                                                     label=1)])
+    cols = store.vote_columns(p.id, kinds=["label_model"])
+    want = sorted(((a.item_id, a.source_id), a)
+                  for a in store.annotations(p.id, kinds=["label_model"]) if a.label is not None)
+    assert list(zip(cols.item_ids.tolist(), cols.source_ids.tolist(), strict=True)) == \
+        [k for k, _ in want]
+    assert cols.labels.tolist() == [a.label for _, a in want]
+    expected = [a.confidence if a.confidence is not None else
+                (max(a.probs) if a.probs else np.nan) for _, a in want]
+    np.testing.assert_array_equal(cols.confidence, np.asarray(expected, dtype=float))
+    assert cols.item_ids.dtype == np.int64 and cols.confidence.dtype == np.float64
+    assert store.vote_columns(p.id, kinds=["human"]).item_ids.tolist() == [ids[3]]
+    assert store.vote_columns(p.id, kinds=["gold"]).item_ids.size == 0
+
+
+def test_get_embeddings_into_a_file_reads_as_in_memory(store: Store, tmp_path: Any) -> None:
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(BIG)).item_ids
+    vecs = np.random.default_rng(0).normal(size=(BIG, 6)).astype(np.float32)
+    have = [k for k in range(BIG) if k % 7]  # some items have no vector
+    store.put_embeddings("m", [ids[k] for k in have], vecs[have])
+    for asked in (ids, ids[10:20], [ids[1]]):
+        found, X = store.get_embeddings("m", asked)
+        found_f, X_f = store.get_embeddings("m", asked, path=tmp_path / f"v{len(asked)}.f32")
+        assert isinstance(X_f, np.memmap) and not X_f.flags.writeable
+        assert found_f == found and np.array_equal(np.asarray(X_f), X)
+    shuffled = [ids[5], ids[2], ids[5]]  # not increasing: read into memory
+    found, X = store.get_embeddings("m", shuffled, path=tmp_path / "s.f32")
+    assert found == shuffled and not isinstance(X, np.memmap)
+    assert np.array_equal(X, vecs[[5, 2, 5]])
+    assert store.get_embeddings("other", ids, path=tmp_path / "o.f32")[0] == []
+
+
+def test_priority_writes_past_the_rebuild_size_store_the_same(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big priority write (SQLite: indexes dropped and built again) stores what the
+    row-by-row path stores, and the queue index is there and used afterwards."""
+    from sqlalchemy import text
+
+    from labelloop.storage import items as items_module
+
+    got = []
+    for n, rebuild in enumerate((10**9, 1)):
+        monkeypatch.setattr(items_module, "REBUILD_ROWS", rebuild)
+        rng = np.random.default_rng(0)
+        store = Store(db_url)
+        try:
+            p = store.create_project(f"p{n}", SCHEMA)
+            ids = store.import_records(p.id, [ItemRecord(data={"text": f"{n} {i}"})
+                                              for i in range(BIG)]).item_ids
+            prios = dict(zip(ids[5:], rng.random(BIG - 5).tolist(), strict=True))
+            store.set_priorities(p.id, prios)
+            with store.engine.connect() as c:
+                got.append((
+                    c.execute(text("SELECT priority FROM items WHERE project_id = :p ORDER BY id"),
+                              {"p": p.id}).scalars().all(),
+                    [tuple(r) for r in c.execute(text(
+                        "SELECT unranked, sort_key FROM claim_queue WHERE project_id = :p "
+                        "ORDER BY item_id"), {"p": p.id})]))
+                if db_url.startswith("sqlite"):
+                    names = set(c.execute(text(
+                        "SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
+                    assert {"ix_items_project_priority", "ix_items_project_priority_id",
+                            "ix_claim_queue_next"} <= names
+            user = store.create_user(f"u{n}", "annotator", "x")
+            claim = store.claim_next(p.id, int(user.id or 0), overlap=1, minutes=10)
+            assert claim is not None and claim.item_id == max(prios, key=prios.__getitem__)
+        finally:
+            store.close()
+    assert got[0] == got[1]
+    assert got[0][0][:5] == [None] * 5 and bool(got[0][1][0][0]) is True
+
+
+def test_a_big_posterior_is_stored_and_replaced_whole(store: Store) -> None:
+    """Past one batch (SQLite: plain inserts the first time, upserts after; PostgreSQL: one
+    COPY and one upsert) every item gets its label, confidence, probabilities and flag."""
+    p = store.create_project("p", SCHEMA)
+    ids = store.import_records(p.id, _items(BIG)).item_ids
+    src = int(store.ensure_source(p.id, "label_model", "lm").id or 0)
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # the second posterior replaces the first
+        P = rng.dirichlet([1.0, 1.0], size=BIG)
+        pred = np.where(P.max(axis=1) < 0.55, -1, P.argmax(axis=1))
+        store.upsert_posterior(p.id, src, ids, pred, P.max(axis=1), P, P.max(axis=1) < 0.7,
+                               batch_size=500)
+        got = {a.item_id: a for a in store.annotations(p.id, kinds=["label_model"])}
+        assert len(got) == BIG
+        assert [got[i].label for i in ids] == [None if y < 0 else int(y) for y in pred]
+        assert [got[i].probs for i in ids] == P.tolist()
+        assert [got[i].confidence for i in ids] == P.max(axis=1).tolist()
+        assert [got[i].needs_review for i in ids] == (P.max(axis=1) < 0.7).tolist()
+    status = {(c.kind, c.name): c.annotations for c in store.status(p.id).sources}
+    assert status[("label_model", "lm")] == BIG

@@ -63,12 +63,15 @@ def expected(store: Store, pid: int, n_items: int, threshold: float
     return dict(states), lm, saved
 
 
-@pytest.fixture(params=["triggers", "bulk"])
+@pytest.fixture(params=["triggers", "bulk", "bulk-rebuilt"])
 def store(db_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
           ) -> Iterator[Store]:
-    """A store whose vote writes go through the row triggers, or all as bulk writes."""
-    if request.param == "bulk":
+    """A store whose vote writes go through the row triggers, or all as bulk writes (on
+    SQLite, in ``bulk-rebuilt`` with the summary's indexes dropped and built again)."""
+    if request.param.startswith("bulk"):
         monkeypatch.setattr(item_stats, "BULK_ROWS", 1)
+    if request.param == "bulk-rebuilt":
+        monkeypatch.setattr(item_stats, "REBUILD_ITEMS", 1)
     s = Store(db_url)
     yield s
     s.close()

@@ -18,13 +18,14 @@ from labelloop.active.base import (
     Query,
     Strategy,
     sklearn_cluster,
+    take_rows,
 )
 
 
 def _sq_norms(pool: npt.NDArray[Any], rows: IntArray) -> FloatArray:
     out = np.empty(rows.size)
     for s in range(0, rows.size, CHUNK):
-        block = np.asarray(pool[rows[s : s + CHUNK]], dtype=np.float64)
+        block = np.asarray(take_rows(pool, rows[s : s + CHUNK]), dtype=np.float64)
         out[s : s + block.shape[0]] = np.einsum("ij,ij->i", block, block)
     return out
 
@@ -43,7 +44,7 @@ def nearest_center(
     arg = np.zeros(rows.size, dtype=np.int64)
     c_block = max(1, CHUNK // 64)
     for s in range(0, rows.size, CHUNK):
-        block = np.asarray(pool[rows[s : s + CHUNK]], dtype=np.float64)
+        block = np.asarray(take_rows(pool, rows[s : s + CHUNK]), dtype=np.float64)
         b_norms = np.einsum("ij,ij->i", block, block)
         sl = slice(s, s + block.shape[0])
         for c in range(0, centers.shape[0], c_block):
@@ -135,7 +136,8 @@ def representatives(
     if rows.size > max_fit_samples:
         fit_rows = np.sort(rng.choice(rows, max_fit_samples, replace=False))
     centers = fit_centers(
-        np.asarray(pool[fit_rows], dtype=np.float64), n, seed=int(rng.integers(2**31 - 1))
+        np.asarray(take_rows(pool, fit_rows), dtype=np.float64), n,
+        seed=int(rng.integers(2**31 - 1)),
     )
     return closest_to_centers(pool, rows, centers, rng)
 
@@ -152,7 +154,8 @@ class CoreSet(Strategy):
         rows = q.candidates
         picked: list[int] = []
         if q.labeled.size:
-            _, dist = nearest_center(q.pool, rows, np.asarray(q.pool[q.labeled], dtype=float))
+            labeled = np.asarray(take_rows(q.pool, q.labeled), dtype=float)
+            _, dist = nearest_center(q.pool, rows, labeled)
         else:
             first = int(q.rng.integers(rows.size))
             picked.append(first)
@@ -163,7 +166,8 @@ class CoreSet(Strategy):
             if picked:
                 x = np.asarray(q.pool[rows[picked[-1]]], dtype=np.float64)
                 for s in range(0, rows.size, CHUNK):
-                    block = np.asarray(q.pool[rows[s : s + CHUNK]], dtype=np.float64)
+                    block = np.asarray(take_rows(q.pool, rows[s : s + CHUNK]),
+                                       dtype=np.float64)
                     d2 = norms[s : s + CHUNK] - 2.0 * block @ x + x @ x
                     np.minimum(dist[s : s + CHUNK], d2, out=dist[s : s + CHUNK])
                 dist[picked[-1]] = -np.inf

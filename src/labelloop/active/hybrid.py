@@ -19,7 +19,15 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from labelloop.active.base import FloatArray, IntArray, Query, Strategy, score_candidates, top_k
+from labelloop.active.base import (
+    FloatArray,
+    IntArray,
+    Query,
+    Strategy,
+    score_candidates,
+    take_rows,
+    top_k,
+)
 from labelloop.active.diversity import (
     closest_to_centers,
     fit_centers,
@@ -143,7 +151,8 @@ class HybridSampling(Strategy):
         rows = q.candidates[short]
         weights = np.maximum(scores[short], 1e-6)
         centers = fit_centers(
-            np.asarray(q.pool[rows], dtype=np.float64), q.n, seed=q.seed(), sample_weight=weights
+            np.asarray(take_rows(q.pool, rows), dtype=np.float64), q.n, seed=q.seed(),
+            sample_weight=weights,
         )
         if self.pick == "centroid":
             return closest_to_centers(q.pool, rows, centers, q.rng)

@@ -15,8 +15,10 @@ Call it after every ``settings.requeue_every`` new human labels (:func:`needs_re
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ import numpy.typing as npt
 
 from labelloop._deps import require
 from labelloop.active import margin
+from labelloop.active.base import take_rows
 from labelloop.active.registry import DEFAULT_STRATEGY, get_strategy
 from labelloop.core.records import SourceKind
 from labelloop.errors import ValidationError
@@ -66,18 +69,28 @@ def training_labels(
     Returns ``(human, weak)``: ``human[item] = label``; ``weak[item] = (label, weight)`` for
     items without a human label, ``weight = weak_weight * confidence``.
     """
+    human, weak = _training_columns(project, weak_weight)
+    return human, {int(i): (int(y), float(w)) for i, y, w in zip(*weak, strict=True)}
+
+
+def _training_columns(
+    project: Project, weak_weight: float
+) -> tuple[dict[int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                  npt.NDArray[np.float64]]]:
+    """:func:`training_labels` with the label-model labels as arrays ``(items, labels,
+    weights)`` in item order, read as columns (no record per annotation)."""
     votes: dict[int, Counter[int]] = defaultdict(Counter)
-    for a in project.annotations(kinds=(SourceKind.HUMAN,)):
-        if a.label is not None:
-            votes[a.item_id][a.label] += 1
+    hv = project.store.vote_columns(project.id, kinds=(SourceKind.HUMAN,))
+    for i, lab in zip(hv.item_ids.tolist(), hv.labels.tolist(), strict=True):
+        votes[i][lab] += 1
     human = {i: min(c, key=lambda lab: (-c[lab], lab)) for i, c in votes.items()}
-    weak: dict[int, tuple[int, float]] = {}
-    for a in project.annotations(kinds=(SourceKind.LABEL_MODEL,)):
-        if a.label is None or a.item_id in human:
-            continue
-        conf = a.confidence if a.confidence is not None else (max(a.probs) if a.probs else 1.0)
-        weak[a.item_id] = (a.label, weak_weight * conf)
-    return human, weak
+    lm = project.store.vote_columns(project.id, kinds=(SourceKind.LABEL_MODEL,))
+    keep = ~np.isin(lm.item_ids, np.fromiter(human, dtype=np.int64, count=len(human)))
+    items, labels = lm.item_ids[keep], lm.labels[keep]
+    conf = np.nan_to_num(lm.confidence[keep], nan=1.0)
+    # votes come by item then source: of an item's label-model votes the last one counts
+    last = np.r_[items[1:] != items[:-1], True] if items.size else np.zeros(0, dtype=bool)
+    return human, (items[last], labels[last], weak_weight * conf[last])
 
 
 def refresh_priorities(
@@ -150,40 +163,63 @@ def refresh_priorities(
     check_spec(executor)
     chooser = get_strategy(strategy)
     items = project.store.job_item_ids(project.id)  # ids only: no item records built
-    found, X = project.cached_embeddings(embedding_model, items)
-    human, weak = training_labels(project, weak_weight=weak_weight)
-    ids = np.asarray(found, dtype=np.int64)
-    pos = {int(i): r for r, i in enumerate(ids)}
-    train = [(pos[i], lab, 1.0) for i, lab in human.items() if i in pos]
-    weak_rows = [(pos[i], lab, w) for i, (lab, w) in weak.items() if i in pos and w > 0]
-    if max_weak is not None and len(weak_rows) > max_weak:
-        keep = np.random.default_rng(random_state).choice(len(weak_rows), max_weak,
-                                                          replace=False)
-        weak_rows = [weak_rows[k] for k in sorted(keep)]
-    train += weak_rows
-    model = _fit(estimator, X, train)
-    labeled = np.asarray(sorted(pos[i] for i in human if i in pos), dtype=np.int64)
-    unlabeled = np.setdiff1d(np.arange(ids.size), labeled)
-    priorities: dict[int, float] = {}
-    if unlabeled.size:
-        base = _margin_scores(model, X, unlabeled, executor, n_workers,
-                              chunk_size or DEFAULT_CHUNK, on_chunk)
-        priorities = {int(ids[r]): float(s) for r, s in zip(unlabeled, base, strict=True)}
-        n = min(batch_size or project.settings.requeue_every, unlabeled.size)
-        picked = chooser.select(model, X, n, labeled=labeled, random_state=random_state)
-        for rank, r in enumerate(picked):
-            priorities[int(ids[r])] = 1.0 + (n - rank) / n
-        project.set_priorities(priorities)
+    n_items = len(items)
+    with tempfile.TemporaryDirectory(prefix="labelloop-embeddings-") as tmp:
+        # the vectors stay on disk (memory-mapped): a 1M x 384 cache is 1.5 GB
+        found, X = project.cached_embeddings(embedding_model, items,
+                                             path=Path(tmp) / "vectors.f32")
+        del items
+        ids = np.asarray(found, dtype=np.int64)
+        del found
+        human, (weak_items, weak_labels, weak_weights) = _training_columns(project,
+                                                                           weak_weight)
+        human_items = np.fromiter(human, dtype=np.int64, count=len(human))
+        human_rows = _rows_of(ids, human_items)
+        train = [(r, lab, 1.0) for r, lab in zip(human_rows.tolist(), human.values(),
+                                                 strict=True) if r >= 0]
+        weak_rows = _rows_of(ids, weak_items)
+        weak_at = np.flatnonzero((weak_rows >= 0) & (weak_weights > 0))
+        if max_weak is not None and weak_at.size > max_weak:
+            keep = np.random.default_rng(random_state).choice(weak_at.size, max_weak,
+                                                              replace=False)
+            weak_at = weak_at[np.sort(keep)]
+        train += zip(weak_rows[weak_at].tolist(), weak_labels[weak_at].tolist(),
+                     weak_weights[weak_at].tolist(), strict=True)
+        model = _fit(estimator, X, train)
+        labeled = np.unique(human_rows[human_rows >= 0])
+        unlabeled = np.setdiff1d(np.arange(ids.size), labeled)
+        priorities: dict[int, float] = {}
+        if unlabeled.size:
+            proba = _probabilities(model, X, executor, n_workers, chunk_size or DEFAULT_CHUNK,
+                                   on_chunk)
+            base = np.zeros(unlabeled.size) if proba is None else margin(proba[unlabeled])
+            priorities = dict(zip(ids[unlabeled].tolist(), base.tolist(), strict=True))
+            n = min(batch_size or project.settings.requeue_every, unlabeled.size)
+            # the probabilities, not the model: the strategy need not score the pool again
+            picked = chooser.select(proba, X, n, labeled=labeled, random_state=random_state)
+            for rank, r in enumerate(picked):
+                priorities[int(ids[r])] = 1.0 + (n - rank) / n
+            project.set_priorities(priorities)
     return PriorityReport(
         strategy=strategy,
-        n_items=len(items),
+        n_items=n_items,
         n_scored=len(priorities),
         n_human_labeled=len(human),
-        n_weak_labeled=len(weak),
-        missing_embeddings=len(items) - len(found),
+        n_weak_labeled=int(weak_items.size),
+        missing_embeddings=n_items - int(ids.size),
         model_fitted=model is not None,
         n_human_labels=human_label_count(project),
     )
+
+
+def _rows_of(ids: npt.NDArray[np.int64], items: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Row of each of ``items`` in ``ids`` (unique), -1 where absent."""
+    if ids.size == 0:
+        return np.full(items.size, -1, dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    at = np.minimum(np.searchsorted(ids[order], items), ids.size - 1)
+    hit = ids[order][at] == items
+    return np.where(hit, order[at], -1).astype(np.int64)
 
 
 def _fit(
@@ -197,36 +233,49 @@ def _fit(
         "ml", "sklearn.linear_model", feature="active-learning priorities").LogisticRegression
     rows, labels, weights = (np.asarray(v) for v in zip(*train, strict=True))
     model = clone(estimator) if estimator is not None else LogisticRegression(max_iter=1000)
-    return model.fit(X[rows], labels, sample_weight=weights)
+    return model.fit(take_rows(X, rows), labels, sample_weight=weights)
 
 
 @dataclass(frozen=True)
-class MarginChunk:
-    """Margin uncertainty of a chunk of embeddings under a fitted classifier."""
+class ProbaChunk:
+    """Class probabilities of a chunk of embeddings under a fitted classifier."""
 
     model: Any
 
     def __call__(self, X: npt.NDArray[np.float32]) -> npt.NDArray[np.floating[Any]]:
-        """``1 - (p1 - p2)`` per row of ``X``."""
-        return margin(self.model.predict_proba(X))
+        """``predict_proba`` of the rows of ``X`` (float32 rows give float32)."""
+        return np.asarray(self.model.predict_proba(X))
 
 
-def _margin_scores(
-    model: Any, X: npt.NDArray[np.float32], rows: npt.NDArray[np.int64],
-    executor: ExecutorSpec, n_workers: int | None, size: int, on_chunk: Progress | None,
-) -> npt.NDArray[np.floating[Any]]:
-    """Margin scores of ``rows``, in chunks on the executor (zeros while no model exists)."""
+def _probabilities(
+    model: Any, X: npt.NDArray[np.float32], executor: ExecutorSpec, n_workers: int | None,
+    size: int, on_chunk: Progress | None,
+) -> npt.NDArray[np.floating[Any]] | None:
+    """Class probabilities of every row of ``X``, in contiguous chunks on the executor
+    (``None`` while no model exists). Chunks of a memory-mapped ``X`` are read from its
+    file, so the pages scoring reads do not stay in this process's memory."""
     if model is None:
-        return np.zeros(rows.size)
+        return None
     if size < 1:
         raise ValidationError(f"chunk_size must be >= 1, got {size}")
-    bounds = [(a, min(a + size, rows.size)) for a in range(0, rows.size, size)]
-    out = np.zeros(rows.size)
+    bounds = [(a, min(a + size, X.shape[0])) for a in range(0, X.shape[0], size)]
+    out: npt.NDArray[np.floating[Any]] | None = None
     with executor_for(executor, n_workers=n_workers) as runner:
-        payloads = ((c, X[rows[a:b]]) for c, (a, b) in enumerate(bounds))
-        for n_done, (c, scores) in enumerate(runner.map_chunks(MarginChunk(model), payloads), 1):
+        payloads = ((c, _read_rows(X, a, b)) for c, (a, b) in enumerate(bounds))
+        for n_done, (c, proba) in enumerate(runner.map_chunks(ProbaChunk(model), payloads), 1):
             a, b = bounds[c]
-            out[a:b] = scores
+            if out is None:
+                out = np.zeros((X.shape[0], proba.shape[1]), dtype=proba.dtype)
+            out[a:b] = proba
             if on_chunk is not None:
                 on_chunk(n_done, len(bounds))
     return out
+
+
+def _read_rows(X: npt.NDArray[np.float32], a: int, b: int) -> npt.NDArray[np.float32]:
+    """Rows ``a:b`` of ``X`` as an array of their own (of a memory map: read from its file)."""
+    if isinstance(X, np.memmap) and X.filename is not None:
+        width = X.shape[1]
+        return np.fromfile(X.filename, dtype=np.float32, count=(b - a) * width,
+                           offset=X.offset + a * width * 4).reshape(b - a, width)
+    return np.asarray(X[a:b])

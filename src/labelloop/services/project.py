@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -483,10 +484,15 @@ class Project:
         return self.store.failures(self.id, stage=stage)
 
     # -- embeddings and priorities ------------------------------------------------------
-    def cached_embeddings(self, model: str, item_ids: Sequence[int]
+    def cached_embeddings(self, model: str, item_ids: Sequence[int], *,
+                          path: str | os.PathLike[str] | None = None,
                           ) -> tuple[list[int], npt.NDArray[np.float32]]:
-        """Embeddings cached for ``model``: the ids found and their vectors."""
-        return self.store.get_embeddings(model, item_ids)
+        """Embeddings cached for ``model``: the ids found and their vectors.
+
+        With ``path`` (and ``item_ids`` in increasing order) the vectors are written to a
+        file there and come back memory-mapped (see ``Store.get_embeddings``).
+        """
+        return self.store.get_embeddings(model, item_ids, path=path)
 
     def cache_embeddings(self, model: str, item_ids: Sequence[int],
                          vectors: npt.NDArray[Any]) -> None:

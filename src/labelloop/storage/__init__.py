@@ -18,6 +18,7 @@ from labelloop.storage.records import (
     StoreStatus,
     TokenInfo,
     Vote,
+    VoteColumns,
 )
 from labelloop.storage.store import Store
 
@@ -35,6 +36,7 @@ __all__ = [
     "StoreStatus",
     "TokenInfo",
     "Vote",
+    "VoteColumns",
     "make_engine",
     "sqlite_url",
 ]

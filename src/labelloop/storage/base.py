@@ -11,8 +11,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
+from itertools import chain
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Engine, any_, bindparam, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -103,6 +106,60 @@ def stage_rows(s: Session, table: str, columns: str, names: Sequence[str],
                 copy.write_row(row)
     finally:
         cur.close()
+
+
+def fetch_numbers(s: Session, stmt: Any, width: int, dtype: Any, *, rows: int = 100_000
+                  ) -> npt.NDArray[Any]:
+    """The rows of ``stmt`` (``width`` numeric columns, never NULL) as an ``(n, width)``
+    array of ``dtype``, fetched ``rows`` at a time inside the caller's transaction.
+
+    On SQLite the statement runs on the driver's own cursor, so no SQLAlchemy row is
+    built per result row (about a quarter of the CPU at a million rows); on PostgreSQL it
+    runs as a streamed SQLAlchemy result.
+    """
+    conn = s.connection()
+    blocks: Iterable[Sequence[Any]]
+    cur: Any = None
+    if conn.dialect.name == "sqlite":
+        compiled = stmt.compile(dialect=conn.dialect,
+                                compile_kwargs={"render_postcompile": True})
+        params = [compiled.params[k] for k in compiled.positiontup or ()]
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur.execute(str(compiled), params)
+        blocks = iter(lambda: cur.fetchmany(rows), [])
+    else:
+        blocks = conn.execute(stmt.execution_options(yield_per=rows)).partitions()
+    try:
+        parts = [np.empty((0, width), dtype=dtype)]
+        parts += [np.fromiter(chain.from_iterable(block), dtype=dtype,
+                              count=width * len(block)).reshape(-1, width)
+                  for block in blocks]
+    finally:
+        if cur is not None:
+            cur.close()
+    return np.concatenate(parts)
+
+
+@contextmanager
+def rebuilt_indexes(s: Session, names: Sequence[str]) -> Iterator[None]:
+    """SQLite: drop the indexes ``names`` for the block, then create them again as they
+    were, inside the caller's transaction.
+
+    A bulk update of an indexed column moves every row's index entries one by one, at a
+    random place each; building the index again from the table sorts it once, about
+    twice as fast at 100k rows and more past that. If the block raises, the caller's
+    transaction must roll back (which restores the indexes).
+    """
+    found = s.execute(
+        text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN :names")
+        .bindparams(bindparam("names", expanding=True)),
+        {"names": list(names)},
+    ).all()
+    for name, _ in found:
+        s.execute(text(f'DROP INDEX "{name}"'))
+    yield
+    for _, sql in found:
+        s.execute(text(sql))
 
 
 def refresh_stale_statistics(s: Session, tables: Sequence[str], rows: int) -> bool:

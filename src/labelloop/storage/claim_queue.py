@@ -10,6 +10,7 @@ statement, which in ``READ COMMITTED`` sees everything committed before the lock
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -151,14 +152,24 @@ def rebase(s: Session, project_id: int, overlap: int) -> None:
 
 
 def set_rank(s: Session, project_id: int, priorities: dict[int, float]) -> None:
-    """Move items in the queue order after their priority changed (batched executemany)."""
-    stmt = (update(Q)
-            .where(Q.project_id == bindparam("b_project"), Q.item_id == bindparam("b_item"))
-            .values(unranked=False, sort_key=bindparam("b_key")))
-    rows = [{"b_project": project_id, "b_item": int(i), "b_key": -float(p)}
-            for i, p in priorities.items()]
-    for chunk in chunks(rows, BULK):
-        s.connection().execute(stmt, list(chunk))
+    """Move items in the queue order after their priority changed (batched executemany;
+    of plain tuples on SQLite)."""
+    if is_postgres(s):
+        stmt = (update(Q)
+                .where(Q.project_id == bindparam("b_project"), Q.item_id == bindparam("b_item"))
+                .values(unranked=False, sort_key=bindparam("b_key")))
+        rows = [{"b_project": project_id, "b_item": int(i), "b_key": -float(p)}
+                for i, p in priorities.items()]
+        for chunk in chunks(rows, BULK):
+            s.connection().execute(stmt, list(chunk))
+        return
+    pairs = iter(priorities.items())  # a batch of tuples at a time: bounded memory
+    while batch := [(-float(p), int(i), project_id) for i, p in islice(pairs, BULK)]:
+        s.connection().exec_driver_sql(_RANK_SQL, batch)
+
+
+_RANK_SQL = ("UPDATE claim_queue SET unranked = 0, sort_key = ? WHERE item_id = ?"
+             " AND project_id = ?")
 
 
 def set_hard(s: Session, project_id: int, item_ids: Iterable[int]) -> int:

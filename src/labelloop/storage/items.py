@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -21,8 +23,10 @@ from labelloop.storage.base import (
     SqlBase,
     among,
     chunks,
+    fetch_numbers,
     insert,
     is_postgres,
+    rebuilt_indexes,
     refresh_stale_statistics,
     stage_rows,
 )
@@ -60,10 +64,20 @@ _SQLITE_INSERT = ("INSERT INTO items (id, project_id, content_hash, external_id,
                   " ON CONFLICT DO NOTHING")
 
 
+_RANK_INDEXES = ("ix_items_project_priority_id",
+                 "ix_claim_queue_next")
+"""The indexes a priority write moves entries of (SQLite rebuilds them after a big one)."""
+REBUILD_ROWS = 50_000
+"""SQLite: a priority write of at least this many items rebuilds :data:`_RANK_INDEXES`."""
+_SQLITE_PRIORITY = "UPDATE items SET priority = ? WHERE id = ? AND project_id = ?"
+
+
 def write_priorities(s: Session, project_id: int, priorities: dict[int, float]) -> None:
     """Store items' priorities and their queue order inside the caller's transaction:
-    batches of ``executemany`` on SQLite; on PostgreSQL many priorities go through ``COPY``
-    into a staging table and one ``UPDATE ... FROM`` per table."""
+    batches of ``executemany`` of plain tuples on SQLite (at least :data:`REBUILD_ROWS`
+    of them with the priority and queue-order indexes dropped and built again after);
+    on PostgreSQL many priorities go through ``COPY`` into a staging table and one
+    ``UPDATE ... FROM`` per table."""
     if is_postgres(s) and len(priorities) > CHUNK:
         stage_rows(s, _PRIORITY_STAGE, "item_id integer, priority double precision",
                    ("item_id", "priority"),
@@ -73,14 +87,21 @@ def write_priorities(s: Session, project_id: int, priorities: dict[int, float]) 
                   {"pid": project_id})
         cq.set_rank_staged(s, project_id, _PRIORITY_STAGE)
         return
-    stmt = (update(ItemRow).where(ItemRow.project_id == bindparam("b_project"),
-                                  ItemRow.id == bindparam("b_item"))
-            .values(priority=bindparam("b_priority")))
-    rows = [{"b_project": project_id, "b_item": int(i), "b_priority": float(p)}
-            for i, p in priorities.items()]
-    for chunk in chunks(rows, BULK):
-        s.connection().execute(stmt, list(chunk))
-    cq.set_rank(s, project_id, priorities)
+    if is_postgres(s):
+        stmt = (update(ItemRow).where(ItemRow.project_id == bindparam("b_project"),
+                                      ItemRow.id == bindparam("b_item"))
+                .values(priority=bindparam("b_priority")))
+        s.connection().execute(stmt, [
+            {"b_project": project_id, "b_item": int(i), "b_priority": float(p)}
+            for i, p in priorities.items()])
+        cq.set_rank(s, project_id, priorities)
+        return
+    rebuild = len(priorities) >= REBUILD_ROWS
+    with rebuilt_indexes(s, _RANK_INDEXES) if rebuild else nullcontext():
+        pairs = iter(priorities.items())  # a batch of tuples at a time: bounded memory
+        while batch := [(float(p), int(i), project_id) for i, p in islice(pairs, BULK)]:
+            s.connection().exec_driver_sql(_SQLITE_PRIORITY, batch)
+        cq.set_rank(s, project_id, priorities)
 
 
 @contextmanager
@@ -353,13 +374,19 @@ class SqlItems(SqlBase):
                 s.execute(stmt, list(chunk))
 
     def get_embeddings(
-        self, model: str, item_ids: Sequence[int]
+        self, model: str, item_ids: Sequence[int], *, path: str | os.PathLike[str] | None = None,
     ) -> tuple[list[int], npt.NDArray[np.float32]]:
         """Cached embeddings: the ids found (in the order asked) and their vectors.
 
         Many ids are read in one streamed range query and placed with NumPy, straight into
         the result array (no per-item objects, no second copy when every id is found in
         id order).
+
+        With ``path``, and ``item_ids`` in increasing order, the vectors are written to a
+        new file there (raw float32, row-major) a part at a time and come back as a
+        read-only :class:`numpy.memmap` of it: a million 384-d vectors take 1.5 GB of disk,
+        not of memory, and rows are read from disk only when used. The caller removes the
+        file. Other orders are read into memory as without ``path``.
 
         Raises
         ------
@@ -370,34 +397,19 @@ class SqlItems(SqlBase):
         empty: tuple[list[int], npt.NDArray[np.float32]] = [], np.zeros((0, 0), np.float32)
         if ids.size == 0:
             return empty
+        if path is not None and bool(np.all(ids[1:] > ids[:-1])):
+            return self._embeddings_to_file(model, ids, path)
         wanted = np.unique(ids)
-        E = EmbeddingRow
-        q = select(E.item_id, E.vector).where(E.model == model)
-        if wanted.size <= CHUNK:
-            q = q.where(E.item_id.in_(wanted.tolist()))
-        else:
-            q = q.where(E.item_id.between(int(wanted[0]), int(wanted[-1])))
         X: npt.NDArray[np.float32] | None = None
         have = np.zeros(wanted.size, dtype=bool)
         with self.snapshot() as s:
-            for part in s.execute(q.execution_options(yield_per=10_000)).partitions():
-                got = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
-                pos = np.minimum(np.searchsorted(wanted, got), wanted.size - 1)
-                keep = wanted[pos] == got
-                vecs = [r[1] for r, k in zip(part, keep, strict=True) if k]
-                if not vecs:
-                    continue
-                dim = len(vecs[0]) // 4
-                if any(len(v) != 4 * dim for v in vecs):
-                    raise ValidationError(f"cached {model!r} vectors differ in length: "
-                                          "cache the embeddings again under one model")
+            for pos, vecs in _vector_parts(s, model, wanted):
                 if X is None:
-                    X = np.zeros((wanted.size, dim), dtype=np.float32)
-                elif X.shape[1] != dim:
-                    raise ValidationError(f"cached {model!r} vectors differ in length: "
-                                          "cache the embeddings again under one model")
-                X[pos[keep]] = np.frombuffer(b"".join(vecs), dtype=np.float32).reshape(-1, dim)
-                have[pos[keep]] = True
+                    X = np.zeros((wanted.size, vecs.shape[1]), dtype=np.float32)
+                elif X.shape[1] != vecs.shape[1]:
+                    raise ValidationError(_MIXED.format(model=model))
+                X[pos] = vecs
+                have[pos] = True
         if X is None:
             return empty
         if have.all() and ids.size == wanted.size and bool(np.all(ids[1:] > ids[:-1])):
@@ -405,3 +417,66 @@ class SqlItems(SqlBase):
         rows = np.searchsorted(wanted, ids)
         found = have[rows]
         return ids[found].tolist(), X[rows[found]]
+
+    def _embeddings_to_file(
+        self, model: str, ids: npt.NDArray[np.int64], path: str | os.PathLike[str]
+    ) -> tuple[list[int], npt.NDArray[np.float32]]:
+        """:meth:`get_embeddings` of increasing ``ids`` into a file at ``path``: which ids
+        have a vector is read first (ids only), so each part of vectors is written at its
+        final row; the file is then mapped read-only."""
+        E = EmbeddingRow
+        with self.snapshot() as s:
+            q = select(E.item_id).where(E.model == model)
+            stored = fetch_numbers(s, _among_ids(q, ids), 1, np.int64)[:, 0]
+            found = ids[np.isin(ids, stored)]
+            if found.size == 0:
+                return [], np.zeros((0, 0), np.float32)
+            dim = 0
+            with open(path, "wb") as fh:
+                for pos, vecs in _vector_parts(s, model, found):
+                    if not dim:
+                        dim = vecs.shape[1]
+                        fh.truncate(found.size * dim * 4)
+                    elif vecs.shape[1] != dim:
+                        raise ValidationError(_MIXED.format(model=model))
+                    # runs of consecutive rows go in one write each
+                    cuts = np.flatnonzero(np.diff(pos) != 1) + 1
+                    for run, block in zip(np.split(pos, cuts), np.split(vecs, cuts),
+                                          strict=True):
+                        fh.seek(int(run[0]) * dim * 4)
+                        fh.write(block.tobytes())
+        X = np.memmap(path, dtype=np.float32, mode="r", shape=(found.size, dim))
+        return found.tolist(), X
+
+
+_MIXED = ("cached {model!r} vectors differ in length: cache the embeddings again under "
+          "one model")
+
+
+def _among_ids(q: Any, wanted: npt.NDArray[np.int64]) -> Any:
+    """``q`` narrowed to the embeddings of ``wanted`` (sorted): a list of a few, else
+    their id range (rows outside ``wanted`` are dropped by the caller)."""
+    E = EmbeddingRow
+    if wanted.size <= CHUNK:
+        return q.where(E.item_id.in_(wanted.tolist()))
+    return q.where(E.item_id.between(int(wanted[0]), int(wanted[-1])))
+
+
+def _vector_parts(
+    s: Session, model: str, wanted: npt.NDArray[np.int64]
+) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+    """The vectors of ``wanted`` (sorted, unique) 10k rows at a time, in id order: their
+    positions in ``wanted`` and the vectors as a float32 block."""
+    E = EmbeddingRow
+    q = _among_ids(select(E.item_id, E.vector).where(E.model == model), wanted)
+    for part in s.connection().execute(q.execution_options(yield_per=10_000)).partitions():
+        got = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
+        pos = np.minimum(np.searchsorted(wanted, got), wanted.size - 1)
+        keep = wanted[pos] == got
+        vecs = [r[1] for r, k in zip(part, keep, strict=True) if k]
+        if not vecs:
+            continue
+        dim = len(vecs[0]) // 4
+        if any(len(v) != 4 * dim for v in vecs):
+            raise ValidationError(_MIXED.format(model=model))
+        yield pos[keep], np.frombuffer(b"".join(vecs), dtype=np.float32).reshape(-1, dim)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, select
 
 from labelloop.errors import NotFoundError, ValidationError
-from labelloop.storage.base import SqlBase, insert
+from labelloop.storage.base import SqlBase, fetch_numbers, insert
 from labelloop.storage.models import FailureRow, ItemRow, JobChunkRow, JobRow, utcnow
 from labelloop.storage.records import Failure
 
@@ -83,7 +84,8 @@ class SqlJobs(SqlBase):
         if split is not None:
             q = q.where(ItemRow.split == split)
         with self.snapshot() as s:
-            return [int(i) for i in s.scalars(q.order_by(ItemRow.id))]
+            ids = fetch_numbers(s, q.order_by(ItemRow.id), 1, np.int64)[:, 0]
+        return [int(i) for i in ids.tolist()]
 
     def item_data(self, project_id: int, item_ids: Sequence[int]) -> list[dict[str, Any]]:
         """The ``data`` of items whose ids come in ascending order (a chunk of a job), read

@@ -8,6 +8,7 @@ backend (or a fake in tests) only has to provide these methods.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -42,6 +43,7 @@ from labelloop.storage.records import (
     StoreStatus,
     TokenInfo,
     Vote,
+    VoteColumns,
 )
 from labelloop.storage.status import ModelCounts
 from labelloop.storage.task_path import ClaimedTask, Parse, Route, Submitted
@@ -115,7 +117,7 @@ class ItemRepository(Protocol):
     ) -> None: ...
 
     def get_embeddings(
-        self, model: str, item_ids: Sequence[int]
+        self, model: str, item_ids: Sequence[int], *, path: str | os.PathLike[str] | None = None,
     ) -> tuple[list[int], npt.NDArray[np.float32]]: ...
 
 
@@ -167,6 +169,10 @@ class AnnotationRepository(Protocol):
         self, project_id: int, *, item_ids: Sequence[int] | None = None,
         kinds: Iterable[str] | None = None,
     ) -> list[Vote]: ...
+
+    def vote_columns(
+        self, project_id: int, *, kinds: Iterable[str] | None = None
+    ) -> VoteColumns: ...
 
     def delete_annotations(self, project_id: int, source_id: int) -> int: ...
 

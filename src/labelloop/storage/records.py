@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from labelloop.core.records import AnnotationRecord, ItemRecord, SourceRecord, UserRecord
 from labelloop.core.schema import LabelSchema, ProjectSettings
 from labelloop.storage.models import AnnotationRow, ItemRow, SourceRow, UserRow
@@ -75,6 +78,20 @@ class Vote:
     source: str
     user_id: int | None
     annotation: AnnotationRecord
+
+
+@dataclass(frozen=True)
+class VoteColumns:
+    """Single-label annotations as parallel arrays, ordered by item then source id.
+
+    ``confidence`` is the stored confidence, else the largest stored probability, else
+    NaN.
+    """
+
+    item_ids: npt.NDArray[np.int64]
+    source_ids: npt.NDArray[np.int64]
+    labels: npt.NDArray[np.int64]
+    confidence: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

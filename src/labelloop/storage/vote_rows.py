@@ -94,10 +94,18 @@ _COPIED = ("item_id", "source_id", "label", "value", "confidence", "needs_review
 
 def _upsert_staged(s: Session, rows: list[dict[str, Any]]) -> None:
     """PostgreSQL: COPY rows into a staging table, then one INSERT ... ON CONFLICT."""
-    stage_rows(s, "ll_stage_annotations", _STAGE_COLUMNS, ("n", *_COPIED), (
-        (n, r["item_id"], r["source_id"], r["label"], json.dumps(r["value"]),
-         r["confidence"], r["needs_review"], r["seconds"], r["created_at"])
-        for n, r in enumerate(rows)))
+    upsert_staged(s, ((r["item_id"], r["source_id"], r["label"], json.dumps(r["value"]),
+                       r["confidence"], r["needs_review"], r["seconds"], r["created_at"])
+                      for r in rows))
+
+
+def upsert_staged(s: Session, rows: Iterable[tuple[Any, ...]]) -> None:
+    """PostgreSQL: upsert annotation rows given as plain tuples in the column order of
+    ``_COPIED`` (``value`` as JSON text): one ``COPY`` into a staging table, streamed from
+    ``rows`` (any number, in bounded memory), then one ``INSERT ... ON CONFLICT``. Of two
+    rows for the same item and source, the later wins."""
+    stage_rows(s, "ll_stage_annotations", _STAGE_COLUMNS, ("n", *_COPIED),
+               ((n, *r) for n, r in enumerate(rows)))
     cols = ", ".join(_COPIED)
     s.execute(text(
         f"INSERT INTO annotations ({cols}) SELECT DISTINCT ON (item_id, source_id) {cols} "

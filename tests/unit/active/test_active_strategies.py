@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,16 @@ def test_unknown_strategy_names_the_choices() -> None:
         select(None, np.zeros((3, 2)), 1, strategy="badge")
     with pytest.raises(ValidationError, match="bad parameters"):
         select(None, np.zeros((3, 2)), 1, strategy="margin", candidates=3)
+
+
+def test_take_rows_of_a_memory_map_reads_the_rows_from_its_file(tmp_path: Path) -> None:
+    from labelloop.active.base import take_rows
+
+    X = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    X.tofile(tmp_path / "x.f32")
+    M = np.memmap(tmp_path / "x.f32", dtype=np.float32, mode="r", shape=(50, 3))
+    for rows in ([4, 5, 6, 40], [7, 2, 7, 49, 0], [], np.arange(50)):
+        got = take_rows(M, rows)
+        assert not isinstance(got, np.memmap) and np.array_equal(got, X[np.asarray(rows, int)])
+    assert np.array_equal(take_rows(M[10:], [0, 3]), X[[10, 13]])  # a view: plain indexing
+    assert np.array_equal(take_rows(X, [1, 1]), X[[1, 1]])
