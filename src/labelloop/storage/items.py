@@ -160,12 +160,13 @@ class _Importer:
         res.annotations += self._annotations(ids, annotations)
         self.check_statistics()  # one catalog read per batch
 
-    def check_statistics(self) -> None:
+    def check_statistics(self, *, final: bool = False) -> None:
         """Refresh the planner's statistics of the tables this import writes if they
-        were taken without its rows (see
+        were taken without its rows, or (``final``) never taken (see
         :func:`~labelloop.storage.base.refresh_stale_statistics`)."""
         refresh_stale_statistics(
-            self.s, ("items", "claim_queue", "annotations"), self.result.added)
+            self.s, ("items", "claim_queue", "annotations"), self.result.added,
+            unanalyzed=final)
 
     def _insert_sqlite(self, rows: dict[str, ImportItem]) -> dict[str, int]:
         """SQLite: one ``executemany`` of plain tuples, ids given in order from the
@@ -272,7 +273,7 @@ class SqlItems(SqlBase):
             importer = _Importer(s, project_id)
             for items, annotations in batches:
                 importer.add(items, annotations)
-            importer.check_statistics()  # the plans after it should see its rows
+            importer.check_statistics(final=True)  # the plans after it should see its rows
             result = importer.result
             if file_key is not None:
                 s.execute(insert(s, ImportFileRow).values(
