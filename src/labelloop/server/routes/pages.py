@@ -42,7 +42,7 @@ from labelloop.services.project import ProjectInfo
 from labelloop.services.spending import spending
 
 router = APIRouter(include_in_schema=False)
-REVIEW_PAGE = 200  # review list rows per page
+REVIEW_PAGE = 100  # review list rows per page (200 cost ~250-300 ms of CPU at 100k items)
 WAITING_SHOWN = 1000  # items waiting for an annotator are counted up to this ("1000+")
 templates = Jinja2Templates(env=jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(resources.files("labelloop.server") / "ui" / "templates")),
