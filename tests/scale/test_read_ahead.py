@@ -20,7 +20,18 @@ from labelloop.services import project as project_module
 from labelloop.services.browse import Browse
 from labelloop.services.project import Project
 
-pytestmark = pytest.mark.skipif(not can_read_ahead(), reason="needs the fork start method")
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs the fork start method")
+
+
+@pytest.fixture(autouse=True)
+def only_this_tests_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count only the threads a test starts: a test process (an xdist worker above all)
+    keeps idle threads of earlier tests (servers, progress monitors), and with them the
+    reader would never go to a child here; every forked reader below only iterates,
+    pickles and exits."""
+    real = threading.active_count
+    baseline = real()
+    monkeypatch.setattr(threading, "active_count", lambda: real() - baseline + 1)
 
 N_ROWS = 2 * BATCH_SIZE + 300  # three batches
 
@@ -52,8 +63,12 @@ def test_an_exception_that_does_not_pickle_is_described() -> None:
 
 
 def test_a_reader_killed_mid_file_is_an_error_not_a_short_file() -> None:
+    here = os.getpid()
+
     def dies() -> Iterator[int]:
         yield 1
+        if os.getpid() == here:  # never kill the test process itself
+            raise AssertionError("the reader ran in the test process, not in a child")
         os.kill(os.getpid(), signal.SIGKILL)
         yield 2
 
