@@ -15,6 +15,7 @@ without :func:`read_ahead`.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import threading
 from collections.abc import Callable, Iterator
@@ -80,7 +81,17 @@ def read_ahead(reader: Callable[[], Iterator[T]]) -> Iterator[T]:
 
 
 def _produce(reader: Callable[[], Iterator[Any]], send: Connection) -> None:
-    """The child: send every item of ``reader()``, then the end or the exception."""
+    """The child: send every item of ``reader()``, then the end or the exception, and
+    leave at once: the exit handlers and finalizers it inherited belong to the parent
+    (database pools, a cluster's resources), and running them here crashed children of
+    test processes after their work was done."""
+    try:
+        _send_all(reader, send)
+    finally:
+        os._exit(0)
+
+
+def _send_all(reader: Callable[[], Iterator[Any]], send: Connection) -> None:
     try:
         for item in reader():
             send.send((_ITEM, item))
