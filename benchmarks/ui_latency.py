@@ -53,16 +53,15 @@ TARGET_MS = {100_000: 200, 1_000_000: 500}
 
 #: What a reader of the committed tables needs to know about the runs behind them.
 NOTES = (
-    "The runs of 2026-11-30 (about 11:50-12:20 UTC) shared the 2-core machine with four "
-    "other helpers' builds and test runs: the load average was 9-15 throughout, so a "
-    "request waited for a core most of its wall time and the wall-clock p95s say more "
-    "about the load than about the code. The server CPU columns are the cost of each "
-    "request. *Before* is main 676b14d, timed on a 100k SQLite project it built the same "
-    "way in the same session (its annotator who writes had answered ~180 items there, "
-    "~400 in the project of this work, which adds ~400 items flagged by the spammer check "
-    "to the review page and the checks; not the same data, so compare with care). The "
-    "PostgreSQL data-browser search (a common word, 'song') spends its 6-9 s in "
-    "PostgreSQL, not in the server (server CPU ~10 ms): not looked into here."
+    "The sections below are the last run of each database and size: at 13:27-13:45 UTC on "
+    "2026-11-30, main after the afternoon's merges, with the machine otherwise idle (load "
+    "average 0.2-2.7). The earlier runs of that day (11:50-12:20 UTC, in the JSON lines) "
+    "shared the 2-core machine with four helpers' builds and tests at load 9-15, so their "
+    "wall-clock p95s said more about the load than about the code. *Before* is main "
+    "676b14d, timed on a 100k SQLite project built the same way at that busy time: compare "
+    "its CPU columns, not its wall times. The PostgreSQL data-browser search took 6-9 s "
+    "in those earlier runs because the imported tables were never analyzed (autovacuum is "
+    "off here); an import now analyzes them (9616d6e)."
 )
 
 
