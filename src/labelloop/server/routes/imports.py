@@ -13,11 +13,14 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from labelloop.core.records import UserRecord
 from labelloop.errors import LabelloopError
 from labelloop.server.deps import Admin, Ctx, ProjectDep
 from labelloop.server.routes.oversight import save_upload, scrub_folder
 from labelloop.server.routes.pages import _page
 from labelloop.server.schemas.api import ProjectOut
+from labelloop.services.import_jobs import ImportJob
+from labelloop.services.project import ProjectInfo
 
 router = APIRouter(include_in_schema=False)
 POLL_SECONDS = 1
@@ -59,15 +62,7 @@ def import_start(
         trust_folder=False,
         **options,
     )
-    return _page(
-        request,
-        "import_progress.html",
-        user,
-        project=ProjectOut.of(project),
-        job=job,
-        poll=POLL_SECONDS,
-        shown=SHOWN,
-    )
+    return _progress(request, project, user, job)
 
 
 @router.get("/p/{project_id}/import/{job_id}")
@@ -77,12 +72,11 @@ def import_status(
     """An import's progress (rows read, share of the file), then its result or its
     row-level report."""
     job = ctx.imports.get(project.id, job_id)
-    return _page(
-        request,
-        "import_progress.html",
-        user,
-        project=ProjectOut.of(project),
-        job=job,
-        poll=POLL_SECONDS,
-        shown=SHOWN,
-    )
+    return _progress(request, project, user, job)
+
+
+def _progress(request: Request, project: ProjectInfo, user: UserRecord,
+              job: ImportJob) -> Response:
+    """The progress fragment of an import job (the page polls it until the job ends)."""
+    return _page(request, "import_progress.html", user, project=ProjectOut.of(project),
+                 job=job, poll=POLL_SECONDS, shown=SHOWN)
